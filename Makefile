@@ -1,0 +1,45 @@
+# The two commands: `make demo` (the main job) and `make test` (the whole suite).
+# Both create .venv and install what they need on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+# The CPU wheel of torch that these machines carry; installed first so that no
+# requirement can pull a multi-GB CUDA build.
+TORCH := torch==2.13.0
+
+.PHONY: demo test check bench install browser-deps clean
+
+$(STAMP): pyproject.toml examples/plugin/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e examples/plugin
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/microturn run graphs/demo.yaml
+
+test: $(STAMP) browser-deps
+	$(PY) -m pytest
+
+# Debian's chromium for the browser test, when missing (CI runs as root).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+check: $(STAMP)
+	$(VENV)/bin/ruff check flow nodes tests bench examples
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) bench/engine.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,182 @@
+"""Injected time. Nodes never call ``time.*`` or ``asyncio.sleep`` directly.
+
+``RealClock`` is wall-monotonic time. ``FakeClock`` is virtual time for tests: it runs its
+own event loop whose clock jumps straight to the next timer whenever no task is runnable
+(like trio's ``MockClock(autojump_threshold=0)``), so ten minutes of 200 ms ticks take
+milliseconds and the same test always sees the same times.
+
+All times are integer nanoseconds on the clock's own axis; a session anchors media time
+(``pts``) at the clock's ``now()`` when it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import functools
+import selectors
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Clock:
+    """The clock interface nodes use. Subclasses implement ``now`` and ``sleep_until``."""
+
+    def now(self) -> int:
+        raise NotImplementedError
+
+    async def sleep_until(self, t: int) -> None:
+        raise NotImplementedError
+
+    async def sleep(self, duration: int) -> None:
+        await self.sleep_until(self.now() + duration)
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` off the event-loop thread (for work that would stall cadence:
+        synthesis, recognition, model steps). Under a fake clock, virtual time stands still
+        until it returns, so results stay deterministic."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(fn, *args))
+
+
+class RealClock(Clock):
+    """Monotonic wall time. Sleeps are timers on the running loop (uvloop or asyncio)."""
+
+    def now(self) -> int:
+        return time.monotonic_ns()
+
+    async def sleep_until(self, t: int) -> None:
+        delay = (t - time.monotonic_ns()) / 1e9
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            await asyncio.sleep(0)
+
+
+class _VirtualSelector(selectors.BaseSelector):
+    """Wraps the real selector: real I/O is still polled, but instead of blocking until
+    the next timer it advances the fake clock to that timer."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self._inner = selectors.DefaultSelector()
+        self._clock = clock
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._inner.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.modify(fileobj, events, data)
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._inner.get_key(fileobj)
+
+    def get_map(self) -> Any:
+        return self._inner.get_map()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None and timeout <= 0:
+            return self._inner.select(0)
+        if self._clock._blocking_jobs:
+            # A thread is working: its completion wakes the self-pipe. Virtual time
+            # stands still meanwhile.
+            return self._inner.select(None if timeout is None else 60.0)
+        events = self._inner.select(0)
+        if events or timeout is None:
+            # Nothing scheduled and nothing runnable: only real I/O can wake us.
+            return events or self._inner.select(None)
+        self._clock._advance(timeout)
+        return []
+
+
+class _VirtualLoop(asyncio.SelectorEventLoop):
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(_VirtualSelector(clock))
+        self._fake_clock = clock
+
+    def time(self) -> float:
+        return self._fake_clock._now / 1e9
+
+
+class FakeClock(Clock):
+    """Virtual time that advances instantly whenever every task is idle.
+
+    Use ``FakeClock().run(main())`` (or ``flow.testing``) to run a coroutine on it. Only
+    code that waits through this clock (or asyncio timers on its loop) sees virtual time;
+    real sockets still work but see time jump while they wait, so keep network I/O out of
+    fake-clock tests.
+    """
+
+    def __init__(self, start: int = 0) -> None:
+        self._now = start
+        self._blocking_jobs = 0
+        self._deadlines: list[int] = []
+
+    def now(self) -> int:
+        return self._now
+
+    def _advance(self, timeout: float) -> None:
+        target = self._now + round(timeout * 1e9)
+        # Snap to an exact deadline asked for through sleep_until (float seconds round).
+        i = bisect.bisect_left(self._deadlines, target - 2_000)
+        if i < len(self._deadlines) and abs(self._deadlines[i] - target) <= 2_000:
+            target = self._deadlines[i]
+        self._now = max(self._now, target)
+
+    async def sleep_until(self, t: int) -> None:
+        if t <= self._now:
+            await asyncio.sleep(0)
+            return
+        bisect.insort(self._deadlines, t)
+        try:
+            loop = asyncio.get_running_loop()
+            fut = loop.create_future()
+            handle = loop.call_at(t / 1e9, _set_done, fut)
+            try:
+                await fut
+            finally:
+                handle.cancel()
+        finally:
+            self._deadlines.remove(t)
+        if self._now < t:  # float rounding woke us a hair early: time is exact here
+            self._now = t
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        self._blocking_jobs += 1
+        try:
+            return await super().run_blocking(fn, *args)
+        finally:
+            self._blocking_jobs -= 1
+
+    def new_loop(self) -> asyncio.AbstractEventLoop:
+        return _VirtualLoop(self)
+
+    def run(self, main: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
+        """Run ``main`` to completion on a fresh virtual-time loop."""
+        with asyncio.Runner(loop_factory=self.new_loop) as runner:
+            return runner.run(main)  # type: ignore[arg-type]
+
+
+def _set_done(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = True) -> T:
+    """Run ``main`` on uvloop when installed (faster timers and sockets), else asyncio."""
+    if use_uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)

@@ -1,0 +1,269 @@
+"""Edges: bounded channels between an output port and an input port.
+
+Each edge has a policy for when it is full:
+
+- ``block`` (default): the producer waits (backpressure); nothing is ever lost.
+- ``drop_oldest``: the oldest queued message is dropped to make room.
+- ``drop_newest``: the incoming message is dropped.
+- ``latest``: only the newest message is kept (video frames, state).
+
+Capacity is a message count and, optionally, a media duration (``max_time``): the queued
+messages' ``duration`` must fit in it (one message always fits in an empty edge).
+
+Fast path: on a ``block`` edge whose queue is empty, a message for an idle push-style
+consumer is handed to its handler directly in the producer's task, without a task switch
+(GStreamer's chain functions work the same way). Otherwise it is queued and the consumer's
+own task picks it up. Either way the consumer's handlers never run concurrently, per-edge
+order is FIFO, and the statistics count the same things.
+
+``Interrupt`` never queues: it empties the edge (counted as ``flushed``), makes any producer
+blocked on it drop the message it was trying to send, and reaches the consumer at once.
+``EndOfStream`` is queued behind the data (in band) and ignores capacity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .errors import SessionClosed
+from .messages import EndOfStream, Interrupt, Message
+
+if TYPE_CHECKING:
+    from .clock import Clock
+    from .ports import In, Out
+
+
+class Policy(str, enum.Enum):
+    BLOCK = "block"
+    DROP_OLDEST = "drop_oldest"
+    DROP_NEWEST = "drop_newest"
+    LATEST = "latest"
+
+
+DEFAULT_CAPACITY = 16
+
+
+class EdgeStatistics(msgspec.Struct, frozen=True):
+    """What one edge carried. Times are ns on the session clock."""
+
+    name: str
+    policy: str
+    capacity: int
+    max_time: int | None
+    carried: int  #: messages handed to the consumer
+    dropped: int  #: lost to a drop policy
+    flushed: int  #: cleared by an Interrupt
+    interrupts: int
+    depth: int  #: queued now
+    peak_depth: int
+    wait_total: int  #: total time messages spent queued
+    wait_max: int
+    blocked_total: int  #: total time producers were held back (backpressure)
+    ended: bool
+
+
+class Edge:
+    __slots__ = (
+        "src", "dst", "name", "policy", "capacity", "max_time", "feedback", "_clock",
+        "_q", "_qtime", "_putters", "_epoch", "_closed", "_ended", "_scheduled", "_node",
+        "_push", "_block",
+        "carried", "dropped", "flushed", "interrupts", "peak_depth", "wait_total",
+        "wait_max", "blocked_total",
+    )
+
+    def __init__(self, src: Out[Any], dst: In[Any], clock: Clock, *,
+                 policy: Policy | str = Policy.BLOCK, capacity: int = DEFAULT_CAPACITY,
+                 max_time: int | None = None, feedback: bool = False) -> None:
+        self.policy = Policy(policy)
+        if capacity < 1:
+            raise ValueError(f"edge capacity must be at least 1, got {capacity}")
+        self.src = src
+        self.dst = dst
+        self.name = f"{src.node.id}.{src.name} -> {dst.node.id}.{dst.name}"
+        self.capacity = 1 if self.policy is Policy.LATEST else capacity
+        self.max_time = max_time
+        self.feedback = feedback
+        self._clock = clock
+        self._q: deque[tuple[Message, int]] = deque()
+        self._qtime = 0
+        self._putters: deque[asyncio.Future[None]] = deque()
+        self._epoch = 0
+        self._closed = False  # EndOfStream was put
+        self._ended = False  # EndOfStream was taken by the consumer
+        self._scheduled = False  # in the consumer node's ready queue
+        self._node = dst.node
+        self._push = dst.handler is not None
+        self._block = self.policy is Policy.BLOCK
+        self.carried = self.dropped = self.flushed = self.interrupts = 0
+        self.peak_depth = self.wait_total = self.wait_max = self.blocked_total = 0
+        src._edges.append(self)
+        dst._edges.append(self)
+
+    # -- producer side -------------------------------------------------------------------
+
+    async def put(self, msg: Message) -> None:
+        if self._closed:
+            raise SessionClosed(f"send on {self.name} after EndOfStream")
+        if msg.control:
+            if isinstance(msg, Interrupt):
+                self.interrupt(msg)
+            else:
+                self.close()
+            return
+        if self._block:
+            node = self._node
+            if self._push and not self._q and not node._busy:
+                self.carried += 1
+                await node._call(self.dst, msg)
+                return
+            if self._full(msg) and not await self._wait_for_space(msg):
+                return
+            self._append(msg)
+        else:
+            self.put_nowait(msg)
+
+    def put_nowait(self, msg: Message) -> bool:
+        """Queue ``msg`` under a drop policy (or if a ``block`` edge has room). Returns
+        False if the message was dropped; a full ``block`` edge raises ``QueueFull``."""
+        if self._closed:
+            raise SessionClosed(f"send on {self.name} after EndOfStream")
+        if self._full(msg):
+            policy = self.policy
+            if policy is Policy.BLOCK:
+                raise asyncio.QueueFull(self.name)
+            if policy is Policy.DROP_NEWEST:
+                self.dropped += 1
+                return False
+            q = self._q
+            while q and (policy is Policy.LATEST or self._full(msg)):
+                old, _ = q.popleft()
+                self._qtime -= old.duration
+                self.dropped += 1
+        self._append(msg)
+        return True
+
+    def _full(self, msg: Message) -> bool:
+        q = self._q
+        if not q:
+            return False
+        if len(q) >= self.capacity:
+            return True
+        mt = self.max_time
+        return mt is not None and self._qtime + msg.duration > mt
+
+    async def _wait_for_space(self, msg: Message) -> bool:
+        epoch = self._epoch
+        loop = asyncio.get_running_loop()
+        start = self._clock.now()
+        try:
+            while self._full(msg):
+                fut: asyncio.Future[None] = loop.create_future()
+                self._putters.append(fut)
+                try:
+                    await fut
+                except BaseException:
+                    if not fut.done():
+                        fut.cancel()
+                    raise
+                if self._epoch != epoch:
+                    self.flushed += 1  # an Interrupt made this message stale
+                    return False
+                if self._closed:
+                    raise SessionClosed(f"send on {self.name} after EndOfStream")
+        finally:
+            self.blocked_total += self._clock.now() - start
+        return True
+
+    def _append(self, msg: Message) -> None:
+        q = self._q
+        q.append((msg, self._clock.now()))
+        self._qtime += msg.duration
+        if len(q) > self.peak_depth:
+            self.peak_depth = len(q)
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._push:
+            if not self._scheduled:
+                self._scheduled = True
+                self._node._schedule(self)
+        else:
+            self.dst._wakeup()
+
+    def close(self) -> None:
+        """Put ``EndOfStream`` behind everything queued. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._q.append((_EOS, 0))
+        self._notify()
+        self._wake_putters()
+
+    def interrupt(self, msg: Interrupt) -> None:
+        """Empty the edge (keeping a queued end of stream) and deliver ``msg`` at once."""
+        q = self._q
+        eos = bool(q) and q[-1][0] is _EOS
+        n = len(q) - eos
+        if n:
+            self.flushed += n
+            q.clear()
+            self._qtime = 0
+            if eos:
+                q.append((_EOS, 0))
+        self._epoch += 1
+        self.interrupts += 1
+        self._wake_putters()
+        self._node._interrupted(msg)
+
+    def _wake_putters(self) -> None:
+        putters = self._putters
+        while putters:
+            fut = putters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+
+    # -- consumer side -------------------------------------------------------------------
+
+    def _pop(self) -> Message | None:
+        """Next message, ``_EOS`` at the end, None if empty."""
+        q = self._q
+        if not q:
+            return None
+        msg, t = q.popleft()
+        if msg is _EOS:
+            self._ended = True
+            return msg
+        self._qtime -= msg.duration
+        self.carried += 1
+        waited = self._clock.now() - t
+        self.wait_total += waited
+        if waited > self.wait_max:
+            self.wait_max = waited
+        putters = self._putters
+        while putters:
+            fut = putters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                break
+        return msg
+
+    @property
+    def depth(self) -> int:
+        return len(self._q) - (1 if self._closed and not self._ended else 0)
+
+    def statistics(self) -> EdgeStatistics:
+        return EdgeStatistics(
+            name=self.name, policy=self.policy.value, capacity=self.capacity,
+            max_time=self.max_time, carried=self.carried, dropped=self.dropped,
+            flushed=self.flushed, interrupts=self.interrupts, depth=max(self.depth, 0),
+            peak_depth=self.peak_depth, wait_total=self.wait_total, wait_max=self.wait_max,
+            blocked_total=self.blocked_total, ended=self._ended)
+
+
+#: The in-band end-of-stream marker every edge queues (one shared instance).
+_EOS = EndOfStream()

@@ -1,0 +1,58 @@
+"""One error hierarchy for everything a user or a node can get wrong.
+
+Errors a user causes (a YAML mistake, a bad parameter, a missing file) are ``FlowError``s
+and are printed as one line each, never as a traceback.
+"""
+
+from __future__ import annotations
+
+
+class FlowError(Exception):
+    """Base of every error microturn raises on purpose."""
+
+
+class GraphError(FlowError, ValueError):
+    """A graph that cannot run: each issue is one ``file:line: message`` line."""
+
+    def __init__(self, issues: list[str] | str) -> None:
+        self.issues = [issues] if isinstance(issues, str) else list(issues)
+        super().__init__("\n".join(self.issues))
+
+
+class NodeDefinitionError(FlowError, TypeError):
+    """A node class is malformed (a plugin author's mistake, found at import time)."""
+
+
+class ParamError(FlowError, ValueError):
+    """A node parameter is invalid at start-up (e.g. a file that does not exist)."""
+
+
+class SessionClosed(FlowError):
+    """Sending on an output that was already closed with ``EndOfStream``."""
+
+
+class EndOfInput(Exception):
+    """Raised by ``In.recv()`` once every edge feeding the port has ended.
+
+    Not a ``FlowError``: it is the normal end of a stream, like ``StopAsyncIteration``.
+    """
+
+
+class NodeFailed(FlowError):
+    """A node raised: names the session, the node and the original exception."""
+
+    def __init__(self, node_id: str, exc: BaseException, session: str = "") -> None:
+        self.node_id = node_id
+        self.exc = exc
+        self.session = session
+        where = f"session {session!r}: " if session else ""
+        super().__init__(f"{where}node {node_id!r} failed: {type(exc).__name__}: {exc}")
+
+
+class MissingDependency(FlowError, ImportError):
+    """An optional dependency is missing; the message carries the exact pip command."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"{module!r} is not installed; install it with: pip install 'microturn[{extra}]'"
+        )

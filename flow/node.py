@@ -1,0 +1,317 @@
+"""The node contract: typed ports, a parameter Struct, and an async body.
+
+A pass-through node::
+
+    class PassThrough(Node):
+        audio: In[AudioFrame]
+        out: Out[AudioFrame]
+
+        async def on_audio(self, frame: AudioFrame) -> None:
+            await self.out.send(frame)
+
+Lifecycle: ``setup()``, then the engine calls ``on_<port>`` for each message on
+push-style inputs, one at a time, while ``run()`` (if the node defines it) runs beside
+them. A node ends when every input has ended (then ``on_end()`` runs, and a ``run()``
+still going is cancelled: it is the node's background activity) or, for a node whose
+inputs are all pull-style or that has none, when ``run()`` returns. Its outputs are then
+closed with ``EndOfStream`` and ``teardown()`` runs, also after an error or cancellation.
+
+``on_interrupt(msg)`` is called synchronously when an ``Interrupt`` reaches the node (drop
+what the interruption makes stale there); the engine then forwards it on every output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import typing
+from collections import deque
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+
+from .context import SessionContext
+from .errors import NodeDefinitionError, NodeFailed
+from .messages import Interrupt, Message
+from .ports import In, Out
+
+if TYPE_CHECKING:
+    from .edge import Edge
+
+
+class NoParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Parameters of a node that takes none."""
+
+
+class PortSpec(msgspec.Struct, frozen=True):
+    name: str
+    direction: str  # "in" | "out"
+    type: type
+    fan_in: bool = False
+    doc: str = ""
+    push: bool = False
+
+    @property
+    def type_name(self) -> str:
+        return self.type.__name__
+
+
+class NodeStatistics(msgspec.Struct, frozen=True):
+    id: str
+    type: str
+    received: int
+    sent: int
+    interrupts: int
+    running: bool
+
+
+class Node:
+    """Base class of every node. Subclasses declare ports as annotations and may set
+    ``Params`` to a frozen ``msgspec.Struct`` (use ``forbid_unknown_fields=True``)."""
+
+    Params: ClassVar[type[msgspec.Struct]] = NoParams
+    #: The registered type name (``speech.espeak``); set by the registry.
+    type_name: ClassVar[str] = ""
+    #: Forward interrupts to every output after ``on_interrupt`` (GStreamer's flush does).
+    forward_interrupts: ClassVar[bool] = True
+
+    inputs: ClassVar[dict[str, PortSpec]] = {}
+    outputs: ClassVar[dict[str, PortSpec]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception as exc:  # unresolvable forward reference in a plugin
+            raise NodeDefinitionError(
+                f"node {cls.__qualname__}: cannot resolve its annotations ({exc})") from exc
+        inputs: dict[str, PortSpec] = {}
+        outputs: dict[str, PortSpec] = {}
+        for name, hint in hints.items():
+            origin = typing.get_origin(hint)
+            if origin not in (In, Out):
+                continue
+            args = typing.get_args(hint)
+            msg_type = args[0] if args else Message
+            if not (isinstance(msg_type, type) and issubclass(msg_type, Message)):
+                raise NodeDefinitionError(
+                    f"node {cls.__qualname__}: port {name!r} carries {msg_type!r}, "
+                    "which is not a Message subclass")
+            decl = getattr(cls, name, None)
+            doc = getattr(decl, "doc", "")
+            if origin is In:
+                fan_in = bool(getattr(decl, "fan_in", False))
+                push = callable(getattr(cls, f"on_{name}", None))
+                inputs[name] = PortSpec(name, "in", msg_type, fan_in, doc, push)
+            else:
+                outputs[name] = PortSpec(name, "out", msg_type, False, doc)
+        cls.inputs, cls.outputs = inputs, outputs
+        params = cls.__dict__.get("Params", cls.Params)
+        if not (isinstance(params, type) and issubclass(params, msgspec.Struct)):
+            raise NodeDefinitionError(f"node {cls.__qualname__}: Params must be a msgspec.Struct")
+        has_run = cls.run is not Node.run
+        pull = [p for p in inputs.values() if not p.push]
+        if pull and not has_run:
+            raise NodeDefinitionError(
+                f"node {cls.__qualname__}: input {pull[0].name!r} has no handler "
+                f"'on_{pull[0].name}' and the node has no run() to read it")
+
+    def __init__(self, params: msgspec.Struct | None = None, *, id: str = "node",
+                 context: SessionContext | None = None) -> None:
+        cls = type(self)
+        self.id = id
+        self.params: Any = params if params is not None else cls.Params()
+        self.context = context if context is not None else SessionContext()
+        self.clock = self.context.clock
+        self.log = logging.getLogger(f"microturn.node.{cls.type_name or cls.__name__}")
+        self._in: dict[str, In[Any]] = {}
+        self._out: dict[str, Out[Any]] = {}
+        for name, spec in cls.inputs.items():
+            decl = cls.__dict__.get(name)
+            handler = getattr(self, f"on_{name}") if spec.push else None
+            port = (decl if isinstance(decl, In) else In(fan_in=spec.fan_in))._bind(
+                self, name, spec.type, handler)
+            self._in[name] = port
+            setattr(self, name, port)
+        for name, spec in cls.outputs.items():
+            decl = cls.__dict__.get(name)
+            oport = (decl if isinstance(decl, Out) else Out())._bind(self, name, spec.type)
+            self._out[name] = oport
+            setattr(self, name, oport)
+        # Runtime state. _busy is True until setup() is done so that nothing is
+        # delivered before the node is ready.
+        self._busy = True
+        self._ready: deque[Edge] = deque()
+        self._wake: asyncio.Future[None] | None = None
+        self._push_edges = 0
+        self._interrupt_ids: deque[int] = deque(maxlen=8)
+        self._running = False
+        self.received = 0
+        self.interrupts = 0
+
+    # -- what a node author overrides -------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Acquire resources (open files, load models). Raise ``ParamError`` for bad ones."""
+
+    async def run(self) -> None:
+        """The node's own activity: produce (sources), read pull-style inputs, or tick."""
+
+    async def on_end(self) -> None:
+        """Every input has ended: flush what is buffered. Outputs close after it."""
+
+    def on_interrupt(self, msg: Interrupt) -> None:
+        """An ``Interrupt`` arrived: drop what it makes stale. Must not block."""
+
+    async def teardown(self) -> None:
+        """Release resources. Runs after success, errors and cancellation alike."""
+
+    # -- helpers for node bodies -------------------------------------------------------------
+
+    def now(self) -> int:
+        """Current media time (ns since the session started)."""
+        return self.context.media_time()
+
+    async def interrupt(self, reason: str = "", pts: int | None = None) -> Interrupt:
+        """Originate an ``Interrupt`` on every output (barge-in)."""
+        msg = Interrupt(pts=self.now() if pts is None else pts, reason=reason)
+        self._interrupt_ids.append(msg.id)
+        for out in self._out.values():
+            for edge in out._edges:
+                edge.interrupt(msg)
+        return msg
+
+    def statistics(self) -> NodeStatistics:
+        return NodeStatistics(
+            id=self.id, type=type(self).type_name or type(self).__name__,
+            received=self.received, sent=sum(o.sent for o in self._out.values()),
+            interrupts=self.interrupts, running=self._running)
+
+    # -- engine internals ---------------------------------------------------------------------
+
+    async def _call(self, port: In[Any], msg: Message) -> None:
+        """Run a handler; never concurrently with another of this node's handlers."""
+        self._busy = True
+        self.received += 1
+        try:
+            await port.handler(msg)  # type: ignore[misc]
+        except (NodeFailed, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise NodeFailed(self.id, exc, self.context.id) from exc
+        finally:
+            self._busy = False
+            if self._ready:
+                self._wakeup()
+
+    def _schedule(self, edge: Edge) -> None:
+        self._ready.append(edge)
+        if not self._busy:
+            self._wakeup()
+
+    def _wakeup(self) -> None:
+        w = self._wake
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _interrupted(self, msg: Interrupt) -> None:
+        if msg.id in self._interrupt_ids:
+            return  # already seen through another path (fan-in, feedback)
+        self._interrupt_ids.append(msg.id)
+        self.interrupts += 1
+        self.on_interrupt(msg)
+        if type(self).forward_interrupts:
+            for out in self._out.values():
+                for edge in out._edges:
+                    edge.interrupt(msg)
+
+    async def _drain(self) -> None:
+        """Deliver queued messages of push-style inputs until all of them have ended."""
+        ready = self._ready
+        loop = asyncio.get_running_loop()
+        while True:
+            if not ready or self._busy:
+                if self._push_edges == 0:
+                    return
+                self._wake = loop.create_future()
+                try:
+                    await self._wake
+                finally:
+                    self._wake = None
+                continue
+            edge = ready.popleft()
+            msg = edge._pop()
+            if edge._q:
+                ready.append(edge)
+            else:
+                edge._scheduled = False
+            if msg is None:
+                continue
+            if msg.control:  # EndOfStream
+                self._push_edges -= 1
+                continue
+            await self._call(edge.dst, msg)
+
+    async def _main(self) -> None:
+        """The node's task: setup, deliver/run, close outputs, teardown."""
+        cls = type(self)
+        self._push_edges = sum(len(p._edges) for p in self._in.values() if p.handler)
+        has_push = self._push_edges > 0
+        has_run = cls.run is not Node.run
+        self._running = True
+        failed = False
+        try:
+            await self.setup()
+            self._busy = False
+            if has_push and has_run:
+                try:
+                    async with asyncio.TaskGroup() as tg:
+                        run_task = tg.create_task(self.run())
+                        await self._drain()
+                        await self.on_end()
+                        run_task.cancel()
+                except BaseExceptionGroup as group:
+                    raise _first_error(group) from None
+            elif has_run:
+                await self.run()
+            else:
+                await self._drain()
+                await self.on_end()
+            for out in self._out.values():
+                out.close()
+        except (NodeFailed, asyncio.CancelledError):
+            failed = True
+            raise
+        except Exception as exc:
+            failed = True
+            raise NodeFailed(self.id, exc, self.context.id) from exc
+        finally:
+            self._running = False
+            self._busy = True
+            try:
+                await self.teardown()
+            except Exception as exc:
+                if not failed:
+                    raise NodeFailed(self.id, exc, self.context.id) from exc
+                self.log.warning("session %s node %s: teardown failed too: %r",
+                                 self.context.id, self.id, exc)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id!r}>"
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The exception that explains a failed group: a NodeFailed first (it names the node
+    that raised), then any other error, then cancellation."""
+    leaves: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup[BaseException]) -> None:
+        for e in g.exceptions:
+            walk(e) if isinstance(e, BaseExceptionGroup) else leaves.append(e)
+
+    walk(group)
+    for kind in (NodeFailed, Exception, BaseException):
+        for e in leaves:
+            if isinstance(e, kind):
+                return e
+    return group

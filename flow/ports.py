@@ -1,0 +1,160 @@
+"""Typed ports: ``In[T]`` and ``Out[T]``, declared as class annotations on a node.
+
+    class Gain(Node):
+        audio: In[AudioFrame]
+        out: Out[AudioFrame]
+
+An input is *push-style* when the node defines ``async def on_<port>(self, msg)``: the
+engine calls it for every message, one at a time. Without a handler it is *pull-style*:
+the node's ``run()`` reads it with ``await port.recv()`` or ``async for msg in port``.
+An input accepts several edges only when declared ``In(fan_in=True)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .errors import EndOfInput
+from .messages import Interrupt, Message
+
+if TYPE_CHECKING:
+    from .edge import Edge
+    from .node import Node
+
+T = TypeVar("T", bound=Message)
+
+
+class In(Generic[T]):
+    """An input port. As a class attribute it is a declaration (``In(fan_in=True)``);
+    each node instance gets its own bound copy."""
+
+    def __init__(self, *, fan_in: bool = False, doc: str = "") -> None:
+        self.fan_in = fan_in
+        self.doc = doc
+        self.name = ""
+        self.type: type[Message] = Message
+        self.node: Node = None  # type: ignore[assignment]
+        self.handler: Callable[[Any], Awaitable[None]] | None = None
+        self._edges: list[Edge] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._rr = 0
+
+    def _bind(self, node: Node, name: str, type_: type[Message],
+              handler: Callable[[Any], Awaitable[None]] | None) -> In[T]:
+        port: In[T] = In(fan_in=self.fan_in, doc=self.doc)
+        port.name, port.type, port.node, port.handler = name, type_, node, handler
+        return port
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._edges)
+
+    @property
+    def ended(self) -> bool:
+        return all(e._ended for e in self._edges)
+
+    def _wakeup(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def recv(self) -> T:
+        """The next message (pull-style ports). Raises ``EndOfInput`` once every edge
+        feeding this port has ended; an unconnected port ends at once."""
+        edges = self._edges
+        while True:
+            n = len(edges)
+            for i in range(n):
+                edge = edges[(self._rr + i) % n]
+                msg = edge._pop()
+                if msg is None:
+                    continue
+                self._rr = (self._rr + i + 1) % n
+                if msg.control:  # EndOfStream for that edge
+                    break
+                return msg  # type: ignore[return-value]
+            else:
+                if all(e._ended for e in edges):
+                    raise EndOfInput(self.name)
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+
+    def recv_nowait(self) -> T | None:
+        """A queued message, or None if nothing is waiting (pull-style ports)."""
+        for edge in self._edges:
+            while edge._q:
+                msg = edge._pop()
+                if msg is not None and not msg.control:
+                    return msg  # type: ignore[return-value]
+        return None
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[T]:
+        while True:
+            try:
+                msg = await self.recv()
+            except EndOfInput:
+                return
+            yield msg
+
+    def __repr__(self) -> str:
+        return f"In[{self.type.__name__}]({self.name!r})"
+
+
+class Out(Generic[T]):
+    """An output port. ``await out.send(msg)`` delivers to every connected edge (fan-out);
+    on a full ``block`` edge it waits. Unconnected outputs discard what they are sent."""
+
+    def __init__(self, *, doc: str = "") -> None:
+        self.doc = doc
+        self.name = ""
+        self.type: type[Message] = Message
+        self.node: Node = None  # type: ignore[assignment]
+        self._edges: list[Edge] = []
+        self.sent = 0
+
+    def _bind(self, node: Node, name: str, type_: type[Message]) -> Out[T]:
+        port: Out[T] = Out(doc=self.doc)
+        port.name, port.type, port.node = name, type_, node
+        return port
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._edges)
+
+    async def send(self, msg: T) -> None:
+        self.sent += 1
+        edges = self._edges
+        if len(edges) == 1:
+            await edges[0].put(msg)
+        else:
+            for edge in edges:
+                await edge.put(msg)
+
+    def send_nowait(self, msg: T) -> None:
+        """Send without waiting: drop-policy edges apply their policy, a full ``block``
+        edge raises ``asyncio.QueueFull``. For callbacks that cannot await."""
+        self.sent += 1
+        for edge in self._edges:
+            if msg.control:
+                if isinstance(msg, Interrupt):
+                    edge.interrupt(msg)
+                else:
+                    edge.close()
+            else:
+                edge.put_nowait(msg)
+
+    def close(self) -> None:
+        """End this output's stream (``EndOfStream`` to every edge). Idempotent."""
+        for edge in self._edges:
+            edge.close()
+
+    def __repr__(self) -> str:
+        return f"Out[{self.type.__name__}]({self.name!r})"

@@ -1,0 +1,90 @@
+"""Node types, found through the ``microturn.nodes`` entry-point group.
+
+Built-in nodes are registered exactly like a third-party plugin's: in ``pyproject.toml``::
+
+    [project.entry-points."microturn.nodes"]
+    "speech.espeak" = "nodes.speech_espeak:EspeakSpeech"
+"""
+
+from __future__ import annotations
+
+import difflib
+from importlib.metadata import EntryPoint, entry_points
+
+from .errors import FlowError
+from .node import Node
+
+GROUP = "microturn.nodes"
+
+
+class UnknownNodeType(FlowError, KeyError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.suggestions = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(map(repr, self.suggestions))}?" if self.suggestions else ""
+        super().__init__(f"unknown node type {name!r}{hint}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class NodeTypeLoadError(FlowError, ImportError):
+    """An entry point is registered but its module failed to import."""
+
+
+class Registry:
+    """Maps node type names to classes. Entry points are imported lazily, on first use,
+    so that listing or checking one graph does not import every plugin (and torch)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, EntryPoint | type[Node]] = {}
+
+    @classmethod
+    def from_entry_points(cls, group: str = GROUP) -> Registry:
+        reg = cls()
+        for ep in entry_points(group=group):
+            reg._entries.setdefault(ep.name, ep)
+        return reg
+
+    def register(self, name: str, node_cls: type[Node]) -> None:
+        if not (isinstance(node_cls, type) and issubclass(node_cls, Node)):
+            raise TypeError(f"{node_cls!r} is not a Node subclass")
+        self._entries[name] = node_cls
+        if not node_cls.__dict__.get("type_name"):
+            node_cls.type_name = name
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def get(self, name: str) -> type[Node]:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise UnknownNodeType(name, self.names())
+        if isinstance(entry, EntryPoint):
+            try:
+                loaded = entry.load()
+            except Exception as exc:
+                raise NodeTypeLoadError(
+                    f"node type {name!r} ({entry.value}) failed to import: "
+                    f"{type(exc).__name__}: {exc}") from exc
+            if not (isinstance(loaded, type) and issubclass(loaded, Node)):
+                raise NodeTypeLoadError(f"node type {name!r} ({entry.value}) is not a Node subclass")
+            if not loaded.__dict__.get("type_name"):
+                loaded.type_name = name
+            self._entries[name] = loaded
+            return loaded
+        return entry
+
+
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The process-wide registry of installed node types (built-ins and plugins)."""
+    global _default
+    if _default is None:
+        _default = Registry.from_entry_points()
+    return _default

@@ -1,0 +1,90 @@
+"""A session: one running instance of a graph, with its own state, clock anchor and
+statistics. Nodes run under structured concurrency: if one fails, the session cancels
+every other task, runs every teardown, and raises ``NodeFailed`` naming the node."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+
+from .clock import Clock, RealClock
+from .context import SessionContext
+from .edge import Edge, EdgeStatistics
+from .graph import Graph
+from .node import Node, NodeStatistics, _first_error
+
+
+class SessionStatistics(msgspec.Struct, frozen=True):
+    session: str
+    graph: str
+    media_time: int
+    nodes: list[NodeStatistics]
+    edges: list[EdgeStatistics]
+
+
+class Session:
+    def __init__(self, graph: Graph, *, clock: Clock | None = None, id: str | None = None,
+                 services: dict[str, Any] | None = None) -> None:
+        self.graph = graph
+        ctx = SessionContext(clock=clock or RealClock(), services=dict(services or {}))
+        if id is not None:
+            ctx.id = id
+        self.context = ctx
+        self.id = ctx.id
+        self.nodes: dict[str, Node] = {
+            d.id: d.cls(d.params, id=d.id, context=ctx) for d in graph.nodes.values()}
+        self.edges: list[Edge] = []
+        for e in graph.edges:
+            src = self.nodes[e.src]._out[e.src_port]
+            dst = self.nodes[e.dst]._in[e.dst_port]
+            self.edges.append(Edge(src, dst, ctx.clock, policy=e.policy, capacity=e.capacity,
+                                   max_time=e.max_time, feedback=e.feedback))
+        self._task: asyncio.Task[Any] | None = None
+        self.started = False
+        self.finished = False
+
+    async def run(self) -> None:
+        """Run until every node has finished (end of input drains the graph). Raises
+        ``NodeFailed`` if a node raised; cancelling this coroutine stops every node."""
+        if self.started:
+            raise RuntimeError(f"session {self.id} already ran")
+        self.started = True
+        self._task = asyncio.current_task()
+        self.context.t0 = self.context.clock.now()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for node in self.nodes.values():
+                    tg.create_task(node._main(), name=f"{self.id}/{node.id}")
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
+        finally:
+            self.finished = True
+
+    def stop(self) -> None:
+        """Cancel the session from outside (server shutdown, client gone)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def statistics(self) -> SessionStatistics:
+        return SessionStatistics(
+            session=self.id, graph=self.graph.name,
+            media_time=self.context.media_time() if self.started else 0,
+            nodes=[n.statistics() for n in self.nodes.values()],
+            edges=[e.statistics() for e in self.edges])
+
+    def format_statistics(self) -> str:
+        """A table of every edge and node, for ``microturn run --stats`` and logs."""
+        st = self.statistics()
+        rows = [f"session {st.session} ({st.graph}), media time {st.media_time / 1e9:.3f}s",
+                f"  {'edge':<44} {'policy':<11} {'carried':>8} {'dropped':>7} {'flushed':>7}"
+                f" {'depth':>5} {'peak':>5} {'wait max':>9} {'blocked':>9}"]
+        for e in st.edges:
+            rows.append(f"  {e.name:<44} {e.policy:<11} {e.carried:>8} {e.dropped:>7} "
+                        f"{e.flushed:>7} {e.depth:>5} {e.peak_depth:>5} "
+                        f"{e.wait_max / 1e6:>7.2f}ms {e.blocked_total / 1e6:>7.1f}ms")
+        rows.append(f"  {'node':<20} {'type':<20} {'received':>8} {'sent':>8} {'interrupts':>10}")
+        for n in st.nodes:
+            rows.append(f"  {n.id:<20} {n.type:<20} {n.received:>8} {n.sent:>8} {n.interrupts:>10}")
+        return "\n".join(rows)
