@@ -1,0 +1,126 @@
+"""A back-end provider for any OpenAI-compatible chat-completions endpoint.
+
+Streams the answer (``stream: true``, server-sent events), runs tool calls locally with the
+back end's ``ToolBox`` and sends their results back, up to ``max_tool_rounds`` rounds.
+The API key is read from an environment variable, never from the graph file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from flow.errors import MissingDependency
+
+from ..types import DelegateRequest
+from .providers import ProviderError
+from .tools import ToolBox, ToolError
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, *, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY",
+                 system_prompt: str = "", toolbox: ToolBox | None = None,
+                 max_tokens: int = 256, max_tool_rounds: int = 3) -> None:
+        try:
+            import aiohttp
+        except ImportError as exc:  # pragma: no cover - aiohttp is in the webrtc extra
+            raise MissingDependency("aiohttp", "webrtc") from exc
+        self._aiohttp = aiohttp
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = os.environ.get(api_key_env, "")
+        self.system_prompt = system_prompt
+        self.toolbox = toolbox or ToolBox()
+        self.max_tokens = max_tokens
+        self.max_tool_rounds = max_tool_rounds
+        self._http: Any = None
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _messages(self, request: DelegateRequest) -> list[dict[str, Any]]:
+        msgs: list[dict[str, Any]] = []
+        if self.system_prompt:
+            msgs.append({"role": "system", "content": self.system_prompt})
+        for role, text in request.context:
+            msgs.append({"role": "assistant" if role == "model" else "user", "content": text})
+        msgs.append({"role": "user", "content": request.query})
+        return msgs
+
+    async def answer(self, request: DelegateRequest) -> AsyncIterator[str]:
+        if self._http is None:
+            self._http = self._aiohttp.ClientSession()
+        messages = self._messages(request)
+        for _ in range(self.max_tool_rounds + 1):
+            calls: dict[int, dict[str, str]] = {}
+            async for kind, value in self._stream(messages):
+                if kind == "text":
+                    yield value  # type: ignore[misc]
+                else:
+                    calls = value  # type: ignore[assignment]
+            if not calls:
+                return
+            messages.append({"role": "assistant", "content": None, "tool_calls": [
+                {"id": c["id"], "type": "function",
+                 "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for c in calls.values()]})
+            for c in calls.values():
+                messages.append({"role": "tool", "tool_call_id": c["id"],
+                                 "content": self._run_tool(c["name"], c["arguments"])})
+        raise ProviderError(f"gave up after {self.max_tool_rounds} rounds of tool calls")
+
+    def _run_tool(self, name: str, arguments: str) -> str:
+        try:
+            args = json.loads(arguments or "{}")
+            if not isinstance(args, dict):
+                raise ToolError("arguments must be a JSON object")
+            return self.toolbox.call(name, args)
+        except (ToolError, ValueError) as exc:
+            return f"error: {exc}"
+
+    async def _stream(self, messages: list[dict[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
+        """Yields ("text", piece) as content streams, then ("tools", calls) if any."""
+        body = {"model": self.model, "messages": messages, "stream": True,
+                "max_tokens": self.max_tokens,
+                "tools": [t.schema() for t in self.toolbox.tools.values()]}
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        calls: dict[int, dict[str, str]] = {}
+        try:
+            async with self._http.post(f"{self.base_url}/chat/completions", json=body,
+                                       headers=headers) as resp:
+                if resp.status != 200:
+                    text = (await resp.text())[:200]
+                    raise ProviderError(f"HTTP {resp.status} from {self.base_url}: {text}")
+                async for raw in resp.content:
+                    line = raw.decode("utf-8", "replace").strip()
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    try:
+                        chunk = json.loads(data)
+                        delta = chunk["choices"][0].get("delta") or {}
+                    except (ValueError, KeyError, IndexError, TypeError) as exc:
+                        raise ProviderError(f"malformed stream chunk: {data[:80]!r}") from exc
+                    if delta.get("content"):
+                        yield "text", delta["content"]
+                    for tc in delta.get("tool_calls") or []:
+                        slot = calls.setdefault(int(tc.get("index", 0)),
+                                                {"id": "", "name": "", "arguments": ""})
+                        slot["id"] = tc.get("id") or slot["id"]
+                        fn = tc.get("function") or {}
+                        slot["name"] += fn.get("name") or ""
+                        slot["arguments"] += fn.get("arguments") or ""
+        except self._aiohttp.ClientError as exc:
+            raise ProviderError(f"cannot reach {self.base_url}: {exc}") from exc
+        if calls:
+            yield "tools", calls
