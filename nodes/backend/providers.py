@@ -40,12 +40,12 @@ def _number(words: str) -> float | None:
         return float(words)
     except ValueError:
         pass
+    from ..asr.numbers import words_to_int
+
     try:
-        from ..asr.numbers import words_to_number
-    except ImportError:  # the recogniser package is optional for the back end
+        return float(words_to_int(words))
+    except ValueError:
         return None
-    value = words_to_number(words)
-    return None if value is None else float(value)
 
 
 class ToolsProvider:

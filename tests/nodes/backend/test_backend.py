@@ -30,6 +30,12 @@ def test_spoken_arithmetic_is_answered_offline() -> None:
     assert res.text == "12 times 7 is 84." and res.error is None
 
 
+def test_arithmetic_in_words_is_answered_offline() -> None:
+    r = run_node(BackEnd, {}, inputs={"requests": [ask(3, "what is twelve times seven")]})
+    (res,) = r.of("results", BackendResult)
+    assert res.text == "12 times 7 is 84."
+
+
 def test_unanswerable_question_is_an_error_result_not_a_crash() -> None:
     r = run_node(BackEnd, {}, inputs={"requests": [ask(2, "what is the meaning of life")]})
     (res,) = r.of("results", BackendResult)

@@ -1,0 +1,142 @@
+"""The reflex policy: one deterministic step per micro-turn, sans-IO.
+
+Each step takes what arrived in the micro-turn (hypotheses of what the user said, typed
+text, back-end results, the loudness of the user's audio) and decides: stay silent, speak,
+delegate, or interrupt itself. It is the embedded default behind the front end's model
+interface: a trained model would make the same decisions from tokens.
+
+Turn-taking rules (documented so that they can be argued with):
+- Skills answer as soon as a hypothesis, partial or final, contains what they need.
+- Back-end answers wait until the user is not talking (no voice this micro-turn and no
+  utterance in progress), then are spoken.
+- Barge-in: the user starting to talk (voice after ``quiet_turns`` silent micro-turns)
+  while the model is speaking makes the model stop at once: an interrupt decision.
+  Talking *on* through a reply (the currency scenario) is not a barge-in.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..types import BackendResult, DelegateRequest
+from .skill import Reply, Skill
+from .transcript import Transcript
+
+S = 1_000_000_000
+
+
+@dataclass
+class TurnInput:
+    index: int
+    start: int  #: media time the micro-turn began (ns)
+    end: int  #: media time it ended: "now" for this step
+    heard: list[Any] = field(default_factory=list)  #: TextDelta / Heard, in arrival order
+    results: list[BackendResult] = field(default_factory=list)
+    level_db: float | None = None  #: RMS of the user's audio in the micro-turn, dBFS
+
+
+@dataclass
+class Decision:
+    kind: str  #: "speak" | "delegate" | "interrupt"
+    text: str = ""
+    trigger: int = 0
+    skill: str = ""
+    request: DelegateRequest | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def level_db(samples: np.ndarray) -> float:
+    """RMS level of float samples in dBFS (-120 for silence)."""
+    if samples.size == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return 20 * math.log10(rms) if rms > 1e-6 else -120.0
+
+
+class ReflexPolicy:
+    def __init__(self, skills: list[Skill], *, voice_db: float = -45.0, quiet_turns: int = 2,
+                 chars_per_second: float = 14.0, apology: str = "Sorry, I could not get an "
+                 "answer to that.") -> None:
+        self.skills = [s for s in skills if s.name != "delegate"]
+        self.fallback = [s for s in skills if s.name == "delegate"]
+        self.transcript = Transcript()
+        self.voice_db = voice_db
+        self.quiet_turns = quiet_turns
+        self.chars_per_second = chars_per_second
+        self.apology = apology
+        self.speaking_until = 0
+        self.speaking_since = 0
+        self._quiet = quiet_turns  # silent micro-turns in a row
+        self._answers: deque[tuple[str, BackendResult]] = deque()
+        self._ids = itertools.count(1)
+        self._asked: dict[int, str] = {}
+        self.conversation: deque[tuple[str, str]] = deque(maxlen=16)
+
+    def speaking(self, now: int) -> bool:
+        return now < self.speaking_until
+
+    def step(self, turn: TurnInput) -> list[Decision]:
+        now = turn.end
+        out: list[Decision] = []
+        voice = turn.level_db is not None and turn.level_db > self.voice_db
+        onset = voice and self._quiet >= self.quiet_turns
+        self._quiet = 0 if voice else self._quiet + 1
+        if onset and self.speaking(now) and now - self.speaking_since >= turn.end - turn.start:
+            out.append(Decision("interrupt", trigger=turn.start, data={"reason": "barge-in"}))
+            self.speaking_until = now
+        for msg in turn.heard:
+            utt = self.transcript.update(msg)
+            if utt.final and utt.words:
+                self.conversation.append(("user", utt.raw or utt.text))
+            claimed = False
+            for skill in self.skills:
+                replies = skill.hear(utt, self.transcript)
+                if replies is not None:
+                    claimed = True
+                    out += [self._decide(r, now) for r in replies]
+            if not claimed:
+                for skill in self.fallback:
+                    for r in skill.hear(utt, self.transcript) or []:
+                        out.append(self._decide(r, now))
+        for skill in [*self.skills, *self.fallback]:
+            out += [self._decide(r, now) for r in skill.tick(now)]
+        for res in turn.results:
+            self._take_result(res)
+        user_busy = voice or self.transcript.current is not None
+        while self._answers and not user_busy and not self.speaking(now):
+            text, res = self._answers.popleft()
+            out.append(self._decide(Reply(text, res.pts, "backend",
+                                          data={"request": res.id}), now))
+        return out
+
+    def _take_result(self, res: BackendResult) -> None:
+        if res.id not in self._asked:
+            return  # superseded or not ours
+        if res.error is not None:
+            self._answers.append((self.apology, res))
+        elif res.text:
+            self._answers.append((res.text, res))
+        if res.final:
+            self._asked.pop(res.id, None)
+
+    def _decide(self, reply: Reply, now: int) -> Decision:
+        request = None
+        if reply.kind == "delegate":
+            rid = next(self._ids)
+            self._asked[rid] = reply.query
+            request = DelegateRequest(pts=now, id=rid, query=reply.query,
+                                      context=tuple(self.conversation)[:-1])
+        if reply.text:
+            if not self.speaking(now):
+                self.speaking_since = now
+            start = max(now, self.speaking_until)
+            self.speaking_until = start + int(len(reply.text) / self.chars_per_second * S)
+            self.conversation.append(("model", reply.text))
+        return Decision(reply.kind, reply.text, reply.trigger, reply.skill, request,
+                        dict(reply.data))

@@ -1,0 +1,131 @@
+"""Skills: what the reflex front end can do by itself, each a small plugin.
+
+A skill reads every hypothesis of what the user said (partial ones too: reacting before
+the recogniser finalises is what keeps replies under 400 ms) and answers with ``Reply``s.
+It also gets ``tick(now)`` every micro-turn, for timers. Skills say which phrases and words
+they listen for, so the recogniser's grammar can be built from the skills in the graph.
+
+Third-party skills register in the ``microturn.skills`` entry-point group::
+
+    [project.entry-points."microturn.skills"]
+    weather = "my_pkg.weather:WeatherSkill"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+import msgspec
+
+from flow.errors import FlowError
+
+from .transcript import Transcript, Utterance, Word
+
+SKILL_GROUP = "microturn.skills"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Something to say (``kind="speak"``) or ask the back end (``kind="delegate"``).
+    ``trigger`` is the media time of the end of the words that caused it, for measuring
+    reaction time; ``skill`` names who answered."""
+
+    text: str
+    trigger: int
+    skill: str
+    kind: str = "speak"
+    query: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Skill:
+    """Base class. Subclasses set ``name``, optionally ``Params`` (a msgspec Struct), the
+    ``phrases`` / ``number_contexts`` / ``words`` they listen for, and override ``hear``
+    and/or ``tick``. ``hear`` returns None when the utterance is not for this skill;
+    a skill that claims an utterance (returns a list, even empty) keeps it from being
+    delegated."""
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[msgspec.Struct]]
+    phrases: ClassVar[tuple[str, ...]] = ()
+    number_contexts: ClassVar[tuple[str, ...]] = ()
+    words: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, params: msgspec.Struct | None = None) -> None:
+        self.params: Any = params
+
+    def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
+        return None
+
+    def tick(self, now: int) -> list[Reply]:
+        return []
+
+    def vocabulary(self) -> dict[str, tuple[str, ...]]:
+        return {"phrases": self.phrases, "number_contexts": self.number_contexts,
+                "words": self.words}
+
+
+class Mentions:
+    """Remembers things already answered, keyed by the media time of a word, so that the
+    same mention seen again in the next hypothesis is not answered twice. Word times move a
+    little between hypotheses, hence the tolerance."""
+
+    def __init__(self, tolerance: int = 350_000_000) -> None:
+        self.tolerance = tolerance
+        self._seen: dict[int, Any] = {}
+
+    def find(self, t: int) -> int | None:
+        for k in self._seen:
+            if abs(k - t) <= self.tolerance:
+                return k
+        return None
+
+    def get(self, t: int) -> Any:
+        k = self.find(t)
+        return None if k is None else self._seen[k]
+
+    def add(self, t: int, value: Any = True) -> None:
+        k = self.find(t)
+        if k is not None:
+            del self._seen[k]
+        self._seen[t] = value
+        if len(self._seen) > 512:
+            del self._seen[next(iter(self._seen))]
+
+
+def find_phrase(words: tuple[Word, ...], phrase: str) -> int | None:
+    """Index of the first word of the first occurrence of ``phrase`` in ``words``."""
+    target = phrase.split()
+    n = len(target)
+    for i in range(len(words) - n + 1):
+        if all(words[i + j].text == target[j] for j in range(n)):
+            return i
+    return None
+
+
+class UnknownSkill(FlowError, KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def builtin_skills() -> dict[str, type[Skill]]:
+    from .skills import BUILTIN
+
+    return dict(BUILTIN)
+
+
+def load_skill(name: str) -> type[Skill]:
+    """A skill class by name: built-ins first, then the ``microturn.skills`` entry points."""
+    found = builtin_skills()
+    if name in found:
+        return found[name]
+    for ep in entry_points(group=SKILL_GROUP):
+        if ep.name == name:
+            cls = ep.load()
+            if not (isinstance(cls, type) and issubclass(cls, Skill)):
+                raise UnknownSkill(f"skill {name!r} ({ep.value}) is not a Skill subclass")
+            return cls
+    known = sorted(found) + sorted(ep.name for ep in entry_points(group=SKILL_GROUP))
+    raise UnknownSkill(f"unknown skill {name!r}; known: {', '.join(known)}")

@@ -1,0 +1,244 @@
+"""The built-in skills: currency, count, stopwatch, timer, and delegation of the rest."""
+
+from __future__ import annotations
+
+import msgspec
+
+from ..asr.numbers import find_numbers, int_to_words
+from .skill import Mentions, Reply, Skill, find_phrase
+from .transcript import Transcript, Utterance
+
+S = 1_000_000_000
+
+
+def say_amount(value: float, unit: str) -> str:
+    """``18.4, "euros"`` -> ``"18 euros 40"``: how people say money."""
+    cents = round(value * 100)
+    whole, frac = divmod(cents, 100)
+    return f"{whole} {unit} {frac:02d}" if frac else f"{whole} {unit}"
+
+
+class CurrencyParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: units of ``target`` per one unit of each source currency word
+    rates: dict[str, float] = msgspec.field(default_factory=lambda: {"dollars": 0.92})
+    target: str = "euros"
+
+
+class Currency(Skill):
+    """"... twenty dollars ..." -> "20 dollars is 18 euros 40", said at once, while the
+    user keeps talking. A later hypothesis that changes the amount of the same mention
+    (or "no wait it was ...") gets a correction."""
+
+    name = "currency"
+    Params = CurrencyParams
+    phrases = ("no wait it was",)
+
+    def __init__(self, params: CurrencyParams | None = None) -> None:
+        super().__init__(params or CurrencyParams())
+        self.rates = {}
+        for word, rate in self.params.rates.items():
+            self.rates[word] = rate
+            self.rates[word.rstrip("s")] = rate  # "one dollar"
+        self.number_contexts = tuple(self.rates)  # type: ignore[misc]
+        self.said = Mentions()
+
+    def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
+        words = utt.words
+        texts = [w.text for w in words]
+        replies: list[Reply] = []
+        claimed = False
+        for span in find_numbers(texts):
+            if span.end >= len(words) or texts[span.end] not in self.rates:
+                continue
+            claimed = True
+            unit = words[span.end]
+            before = self.said.get(unit.start)
+            if before == span.value:
+                continue
+            correction = before is not None or find_phrase(words[max(0, span.start - 4):span.start],
+                                                           "no wait it was") is not None
+            self.said.add(unit.start, span.value)
+            euros = span.value * self.rates[unit.text]
+            plural = unit.text if span.value != 1 else unit.text.rstrip("s")
+            text = f"{span.value} {plural} is {say_amount(euros, self.params.target)}."
+            replies.append(Reply(("Sorry, " if correction else "") + text, unit.end, self.name,
+                                 data={"amount": span.value, "converted": round(euros, 2)}))
+        return replies if claimed else None
+
+
+class CountParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    category: str = "animals"
+    words: list[str] = msgspec.field(default_factory=lambda: [
+        "cat", "dog", "horse", "cow", "sheep", "pig", "goat", "duck", "rabbit", "mouse",
+        "bird", "lion", "tiger", "bear", "fox", "wolf", "deer", "frog", "owl", "elephant",
+        "monkey", "zebra", "giraffe", "snake", "chicken"])
+
+
+_IRREGULAR = {"mouse": "mice", "wolf": "wolves", "fox": "foxes", "sheep": "sheep",
+              "deer": "deer"}
+
+
+class Count(Skill):
+    """Keeps a live count of the category's words mentioned (each mention counts once,
+    "two dogs" is one mention) and says it when asked "how many animals so far"."""
+
+    name = "count"
+    Params = CountParams
+
+    def __init__(self, params: CountParams | None = None) -> None:
+        super().__init__(params or CountParams())
+        cat = self.params.category
+        self.phrases = (f"how many {cat} so far", f"how many {cat}",  # type: ignore[misc]
+                        "what is the count")
+        forms: set[str] = set()
+        for w in self.params.words:
+            forms |= {w, _IRREGULAR.get(w, w + "s")}
+        self.forms = forms
+        self.words = tuple(sorted(forms))  # type: ignore[misc]
+        self.counted = Mentions(tolerance=150_000_000)
+        self.answered = Mentions()
+        self.count = 0
+
+    def _count(self, utt: Utterance) -> int:
+        """Count new mentions in a final utterance; a partial one is only previewed."""
+        new = [w for w in utt.words if w.text in self.forms and self.counted.find(w.start) is None]
+        if utt.final:
+            for w in new:
+                self.counted.add(w.start)
+            self.count += len(new)
+            return self.count
+        return self.count + len(new)
+
+    def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
+        at = None
+        for phrase in self.phrases:
+            at = find_phrase(utt.words, phrase)
+            if at is not None:
+                break
+        if at is None:
+            self._count(utt)
+            return None
+        before = Utterance(utt.words[:at], utt.start, utt.end, utt.final)
+        total = self._count(before)
+        q = utt.words[at]
+        if self.answered.find(q.start) is not None:
+            return []
+        last = utt.words[min(len(utt.words) - 1, at + 2)]
+        self.answered.add(q.start)
+        noun = self.params.category if total != 1 else self.params.category.rstrip("s")
+        return [Reply(f"{total} {noun} so far.", last.end, self.name, data={"count": total})]
+
+
+class Stopwatch(Skill):
+    """"start the stopwatch" ... "stop" -> the elapsed media time, from the end of
+    "stopwatch" to the start of "stop"."""
+
+    name = "stopwatch"
+    phrases = ("start the stopwatch", "stop the stopwatch", "stop")
+
+    def __init__(self, params: msgspec.Struct | None = None) -> None:
+        super().__init__(params)
+        self.started: int | None = None
+        self.seen = Mentions()
+
+    def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
+        i = find_phrase(utt.words, "start the stopwatch")
+        if i is not None:
+            end = utt.words[i + 2]
+            if self.seen.find(end.start) is None:
+                self.seen.add(end.start)
+                self.started = end.end
+                return [Reply("Stopwatch started.", end.end, self.name)]
+            return []
+        j = find_phrase(utt.words, "stop")
+        if j is None:
+            return None
+        stop = utt.words[j]
+        if self.started is None or self.seen.find(stop.start) is not None:
+            return []
+        self.seen.add(stop.start)
+        elapsed = max(0, stop.start - self.started)
+        self.started = None
+        return [Reply(f"{elapsed / S:.1f} seconds.", stop.end, self.name,
+                      data={"elapsed": elapsed})]
+
+
+class Timer(Skill):
+    """"remind me in ten seconds" -> "Ten seconds are up." ten seconds after the end of
+    the request, however the conversation goes meanwhile."""
+
+    name = "timer"
+    phrases = ("remind me in {number} seconds", "remind me in {number} minutes",
+               "set a timer for {number} seconds", "set a timer for {number} minutes")
+
+    def __init__(self, params: msgspec.Struct | None = None) -> None:
+        super().__init__(params)
+        self.pending: list[tuple[int, int, str]] = []  # (due, set at, what)
+        self.seen = Mentions()
+
+    def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
+        texts = [w.text for w in utt.words]
+        for lead in ("remind me in", "set a timer for"):
+            i = find_phrase(utt.words, lead)
+            if i is None:
+                continue
+            spans = [s for s in find_numbers(texts) if s.start == i + len(lead.split())]
+            if not spans or spans[0].end >= len(texts):
+                return []  # the number is still being said
+            span = spans[0]
+            unit = texts[span.end]
+            scale = {"seconds": S, "second": S, "minutes": 60 * S, "minute": 60 * S}.get(unit)
+            if scale is None:
+                return []
+            unit_word = utt.words[span.end]
+            if self.seen.find(unit_word.start) is not None:
+                return []
+            self.seen.add(unit_word.start)
+            what = f"{int_to_words(span.value)} {unit if span.value != 1 else unit.rstrip('s')}"
+            due = unit_word.end + span.value * scale
+            self.pending.append((due, unit_word.end, what))
+            return [Reply(f"Timer set for {what}.", unit_word.end, self.name,
+                          data={"due": due})]
+        return None
+
+    def tick(self, now: int) -> list[Reply]:
+        fired = [p for p in self.pending if p[0] <= now]
+        self.pending = [p for p in self.pending if p[0] > now]
+        return [Reply(f"{what[0].upper()}{what[1:]} {'are' if what.endswith('s') else 'is'} up.",
+                      due, self.name, data={"due": due, "set": at})
+                for due, at, what in fired]
+
+
+_QUESTION = ("what", "who", "how", "why", "when", "where", "which", "can", "could", "would",
+             "is", "are", "do", "does", "tell")
+
+
+class DelegateParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    acknowledgement: str = "Let me check."
+
+
+class Delegate(Skill):
+    """Everything else that sounds like a question goes to the back end with the
+    conversation so far; the acknowledgement is said at once."""
+
+    name = "delegate"
+    Params = DelegateParams
+    phrases = ("what is {number} times {number}", "what is {number} plus {number}",
+               "what is {number} minus {number}", "what is {number} divided by {number}")
+
+    def __init__(self, params: DelegateParams | None = None) -> None:
+        super().__init__(params or DelegateParams())
+
+    def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
+        if not utt.final or not utt.words:
+            return None
+        asks = utt.words[0].text in _QUESTION or utt.raw.rstrip().endswith("?")
+        if not asks:
+            return None
+        return [Reply(self.params.acknowledgement, utt.words[-1].end, self.name,
+                      kind="delegate", query=utt.text)]
+
+
+BUILTIN: dict[str, type[Skill]] = {
+    "currency": Currency, "count": Count, "stopwatch": Stopwatch, "timer": Timer,
+    "delegate": Delegate}

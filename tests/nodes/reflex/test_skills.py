@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from flow import TextDelta
+from nodes.reflex.policy import ReflexPolicy, TurnInput
+from nodes.reflex.skills import BUILTIN, Count, Currency, Stopwatch, Timer, say_amount
+from nodes.types import BackendResult, Heard
+
+S = 1_000_000_000
+MS = 1_000_000
+
+
+def heard(text: str, start: int, final: bool = True, step: int = 300 * MS) -> Heard:
+    """A hypothesis with evenly spaced word times, like the recogniser's."""
+    words = tuple((w, start + i * step, start + (i + 1) * step - 20 * MS)
+                  for i, w in enumerate(text.split()))
+    return Heard(pts=start, text=text, final=final, start=start, end=words[-1][2], words=words)
+
+
+def policy(*names: str) -> ReflexPolicy:
+    return ReflexPolicy([BUILTIN[n]() for n in names or tuple(BUILTIN)])
+
+
+def step(p: ReflexPolicy, k: int, *msgs: object, results: list[BackendResult] | None = None,
+         level: float = -90.0) -> list:
+    return p.step(TurnInput(k, k * 200 * MS, (k + 1) * 200 * MS, list(msgs),
+                            results or [], level))
+
+
+def test_say_amount() -> None:
+    assert say_amount(18.4, "euros") == "18 euros 40"
+    assert say_amount(92.0, "euros") == "92 euros"
+
+
+def test_currency_answers_on_a_partial_and_only_once() -> None:
+    p = policy("currency")
+    d1 = step(p, 5, heard("it cost twenty dollars", 0, final=False))
+    assert [d.text for d in d1] == ["20 dollars is 18 euros 40."]
+    assert d1[0].trigger == 4 * 300 * MS - 20 * MS  # end of "dollars"
+    d2 = step(p, 6, heard("it cost twenty dollars and then", 0, final=False))
+    d3 = step(p, 7, heard("it cost twenty dollars and then", 0, final=True))
+    assert d2 == [] and d3 == []
+
+
+def test_currency_corrects_a_changed_amount_and_no_wait() -> None:
+    p = policy("currency")
+    step(p, 5, heard("thirteen dollars", 0, final=False))
+    d = step(p, 6, heard("thirty dollars", 0, final=True))
+    assert [x.text for x in d] == ["Sorry, 30 dollars is 27 euros 60."]
+    d = step(p, 20, heard("no wait it was a hundred and five dollars", 4 * S))
+    assert [x.text for x in d] == ["Sorry, 105 dollars is 96 euros 60."]
+
+
+def test_count_animals_and_answer_when_asked() -> None:
+    p = policy("count", "currency")
+    step(p, 3, heard("i saw a dog and two cats", 0))
+    step(p, 9, heard("then a horse", 2 * S, final=False))
+    d = step(p, 10, heard("then a horse", 2 * S))
+    assert d == []
+    d = step(p, 20, heard("how many animals so far", 4 * S, final=False))
+    assert [x.text for x in d] == ["3 animals so far."]
+    assert step(p, 21, heard("how many animals so far", 4 * S)) == []
+    assert isinstance(p.skills[0], Count) and p.skills[0].count == 3
+
+
+def test_stopwatch_measures_media_time() -> None:
+    p = policy("stopwatch")
+    d = step(p, 5, heard("start the stopwatch", 0))
+    assert [x.text for x in d] == ["Stopwatch started."]
+    started = 880 * MS  # end of "stopwatch"
+    d = step(p, 70, heard("stop", 13 * S))
+    assert [x.text for x in d] == [f"{(13 * S - started) / S:.1f} seconds."]
+    assert d[0].data["elapsed"] == 13 * S - started
+
+
+def test_timer_fires_at_its_time_even_mid_conversation() -> None:
+    p = policy("timer", "currency")
+    d = step(p, 8, heard("remind me in ten seconds", 0))
+    assert [x.text for x in d] == ["Timer set for ten seconds."]
+    due = 5 * 300 * MS - 20 * MS + 10 * S  # end of "seconds" + 10 s
+    fired = []
+    for k in range(9, 80):
+        msgs = [heard("it cost five dollars", 5 * S, final=False)] if k == 40 else []
+        for dec in step(p, k, *msgs, level=-20.0 if 40 <= k < 60 else -90.0):
+            fired.append((k, dec.text))
+    timer = [(k, t) for k, t in fired if t == "Ten seconds are up."]
+    assert len(timer) == 1
+    k = timer[0][0]
+    assert (k + 1) * 200 * MS >= due > k * 200 * MS  # within one micro-turn
+    assert (40, "5 dollars is 4 euros 60.") in fired
+
+
+def test_delegation_acknowledges_and_speaks_the_answer_when_user_is_quiet() -> None:
+    p = policy()
+    d = step(p, 10, heard("what is twelve times seven", 0))
+    assert [(x.kind, x.text) for x in d] == [("delegate", "Let me check.")]
+    req = d[0].request
+    assert req is not None and req.query == "what is twelve times seven"
+    ans = BackendResult(pts=3 * S, id=req.id, text="84.", final=True)
+    # the user is talking: the answer waits
+    assert step(p, 20, results=[ans], level=-20.0) == []
+    d = step(p, 21)
+    assert [(x.kind, x.text) for x in d] == [("speak", "84.")]
+
+
+def test_backend_failure_is_an_apology() -> None:
+    p = policy()
+    req = step(p, 10, TextDelta(pts=2 * S, text="Who wrote Hamlet?"))[0].request
+    assert req is not None and req.query == "who wrote hamlet"
+    d = step(p, 30, results=[BackendResult(id=req.id, text="", error="timed out")])
+    assert [x.text for x in d] == ["Sorry, I could not get an answer to that."]
+
+
+def test_barge_in_is_an_onset_while_speaking_not_talking_on() -> None:
+    p = policy("currency")
+    step(p, 0, level=-20.0)
+    d = step(p, 1, heard("twenty dollars", 0, final=False), level=-20.0)
+    assert d[0].kind == "speak"
+    # talking on through the reply is not a barge-in
+    assert all(x.kind != "interrupt" for x in step(p, 2, level=-20.0))
+    step(p, 3)
+    step(p, 4)
+    d = step(p, 5, level=-20.0)  # a new onset after two quiet micro-turns
+    assert [x.kind for x in d] == ["interrupt"]
+
+
+def test_skill_vocabulary_feeds_the_grammar() -> None:
+    from nodes.asr.grammar import build_grammar
+
+    skills = [Currency(), Count(), Stopwatch(), Timer()]
+    g = build_grammar(phrases=[p for s in skills for p in s.phrases],
+                      number_contexts=[c for s in skills for c in s.number_contexts],
+                      words=[w for s in skills for w in s.words])
+    assert "stopwatch" in g and "dollars" in g and "giraffes" in g
