@@ -55,6 +55,7 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
+_ENDPAUSE = 0x1000
 _PARAM_RATE, _PARAM_PITCH = 1, 3
 _EE_OK, _EE_NOT_FOUND = 0, 2
 #: Length of the blocks espeak hands the callback, in ms as espeak counts it (it
@@ -279,16 +280,18 @@ class Resampler:
 
 def stream(text: str, on_chunk: Callable[[np.ndarray], bool | None], *,
            voice: str = "en-us", rate: int = 175, pitch: int = 50,
-           sample_rate: int = 16000) -> bool:
+           sample_rate: int = 16000, end_pause: bool = False) -> bool:
     """Synthesise ``text``, calling ``on_chunk(samples)`` (float32 mono at
     ``sample_rate``) on this thread with each block as soon as espeak produces it.
 
     ``on_chunk`` returning ``False`` aborts: no further block is delivered and
     ``stream`` returns ``False``; otherwise it returns ``True`` once all audio has been
     delivered (the resampler's tail last). An exception raised by ``on_chunk`` stops the
-    synthesis and is re-raised here. Blocks the calling thread while synthesising (run
-    it off an event loop); ``on_chunk`` runs with the engine lock held, so it must not
-    call this module.
+    synthesis and is re-raised here. ``end_pause`` keeps the pause espeak puts after the
+    last clause (about 150 ms after a comma, 300 ms after a full stop at rate 175): what
+    a speaker wants between clauses synthesised one at a time. Blocks the calling thread
+    while synthesising (run it off an event loop); ``on_chunk`` runs with the engine lock
+    held, so it must not call this module.
     """
     _check_params(rate, pitch, sample_rate)
     text = text.replace("\0", " ")
@@ -313,7 +316,8 @@ def stream(text: str, on_chunk: Callable[[np.ndarray], bool | None], *,
         eng.lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
         eng.sink, eng.error = sink, None
         try:
-            status = eng.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8,
+            flags = _CHARS_UTF8 | (_ENDPAUSE if end_pause else 0)
+            status = eng.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, flags,
                                           None, None)
         finally:
             eng.sink = None
@@ -331,10 +335,11 @@ def stream(text: str, on_chunk: Callable[[np.ndarray], bool | None], *,
 
 
 def synthesize(text: str, *, voice: str = "en-us", rate: int = 175, pitch: int = 50,
-               sample_rate: int = 16000) -> np.ndarray:
+               sample_rate: int = 16000, end_pause: bool = False) -> np.ndarray:
     """Synthesise ``text`` whole: float32 mono at ``sample_rate`` (empty for no text)."""
     blocks: list[np.ndarray] = []
-    stream(text, blocks.append, voice=voice, rate=rate, pitch=pitch, sample_rate=sample_rate)
+    stream(text, blocks.append, voice=voice, rate=rate, pitch=pitch, sample_rate=sample_rate,
+           end_pause=end_pause)
     return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
 
 
