@@ -1,7 +1,7 @@
 """A graph: node declarations and edge declarations, validated before anything runs.
 
 Graphs usually come from YAML (``flow.loader``); tests and programs can build one in
-Python with ``Graph.build``. Both go through ``validate``, which reports every problem it
+Python with ``Graph.build``. Both go through ``check``, which reports every problem it
 finds, each as ``file:line: message`` when the graph came from a file.
 """
 
@@ -17,7 +17,8 @@ import msgspec
 from .edge import DEFAULT_CAPACITY, Policy
 from .errors import GraphError
 from .node import Node
-from .registry import Registry, UnknownNodeType, default_registry
+from .params import convert_params
+from .registry import NodeTypeLoadError, Registry, UnknownNodeType, default_registry
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,60 @@ class EdgeDecl:
 
 
 _EDGE_TEXT = re.compile(r"^\s*([\w-]+)\.([\w-]+)\s*->\s*([\w-]+)\.([\w-]+)\s*$")
+#: A node id: edges name ports as ``id.port``, so no dots or spaces.
+NODE_ID = re.compile(r"^[A-Za-z_][\w-]*$")
 
 
 def parse_edge_text(text: str) -> tuple[str, str, str, str] | None:
     """``'a.out -> b.in'`` -> ``('a', 'out', 'b', 'in')``, None if malformed."""
     m = _EDGE_TEXT.match(text)
     return (m.group(1), m.group(2), m.group(3), m.group(4)) if m else None
+
+
+def edge_text_hint(text: str) -> str:
+    """Why ``text`` is not ``node.port -> node.port``, as precisely as we can tell."""
+    expected = "expected 'node.port -> node.port'"
+    if "->" not in text:
+        return f"{expected} (no '->' found)"
+    for end in text.split("->", 1):
+        end = end.strip()
+        if not end:
+            return f"{expected} (one end is empty)"
+        if end.count(".") != 1:
+            return f"{expected} ({end!r} is not node.port)"
+    return f"{expected} (names use letters, digits, '_' and '-')"
+
+
+def bad_node_id(node_id: object) -> str:
+    return (f"invalid node id {node_id!r}: use letters, digits, '_' and '-', starting with a "
+            "letter or '_' (edges name ports as id.port)")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem with a graph. ``origin`` says where it came from when that is not a
+    line of the file (``--set tts.rate=0``)."""
+
+    line: int | None
+    message: str
+    origin: str = ""
+
+    def format(self, path: str | None) -> str:
+        where = ""
+        if path:
+            where = f"{path}:{self.line}: " if self.line else f"{path}: "
+        elif self.line:
+            where = f"line {self.line}: "
+        if self.origin:
+            where += f"{self.origin}: "
+        return where + self.message
+
+
+def raise_issues(issues: list[Issue], path: str | None) -> None:
+    """Raise one ``GraphError`` with every issue, in file order, if there are any."""
+    if issues:
+        ordered = sorted(issues, key=lambda i: i.line or 0)
+        raise GraphError([i.format(path) for i in ordered])
 
 
 @dataclass
@@ -70,26 +119,30 @@ class Graph:
 
             Graph.build("g", {"src": (Source, {}), "out": ("sink.wav", {"path": "o.wav"})},
                         ["src.audio -> out.audio"])
+
+        Raises ``GraphError`` listing every problem, as ``load_graph`` does.
         """
-        reg = registry
-        issues: list[str] = []
+        issues: list[Issue] = []
         decls: dict[str, NodeDecl] = {}
+        skip: set[str] = set()
         for node_id, (kind, raw) in nodes.items():
+            if not NODE_ID.match(node_id):
+                issues.append(Issue(None, bad_node_id(node_id)))
             if isinstance(kind, str):
                 try:
-                    node_cls = (reg or default_registry()).get(kind)
-                except UnknownNodeType as exc:
-                    issues.append(f"node {node_id!r}: {exc}")
+                    node_cls = (registry or default_registry()).get(kind)
+                except (UnknownNodeType, NodeTypeLoadError) as exc:
+                    issues.append(Issue(None, f"node {node_id!r}: {exc}"))
+                    skip.add(node_id)
                     continue
                 type_name = kind
             else:
                 node_cls, type_name = kind, kind.type_name or kind.__name__
-            try:
-                params = msgspec.convert(raw, node_cls.Params, strict=False)
-            except msgspec.ValidationError as exc:
-                issues.append(f"node {node_id!r} ({type_name}): {_with_path(exc)}")
-                continue
-            decls[node_id] = NodeDecl(node_id, type_name, node_cls, params)
+            params, problems = convert_params(node_cls.Params, raw)
+            for p in problems:
+                issues.append(Issue(None, f"node {node_id!r} ({type_name}): {p.message} - at "
+                                          f"{p.where}{p.hint}"))
+            decls[node_id] = NodeDecl(node_id, type_name, node_cls, params)  # type: ignore[arg-type]
         edge_decls: list[EdgeDecl] = []
         for e in edges:
             if isinstance(e, EdgeDecl):
@@ -97,13 +150,12 @@ class Graph:
                 continue
             parts = parse_edge_text(e)
             if parts is None:
-                issues.append(f"malformed edge {e!r}: expected 'node.port -> node.port'")
+                issues.append(Issue(None, f"malformed edge {e!r}: {edge_text_hint(e)}"))
                 continue
             edge_decls.append(EdgeDecl(*parts))
         graph = cls(name, decls, edge_decls)
-        issues += validate(graph)
-        if issues:
-            raise GraphError(issues)
+        issues += check(graph, skip=skip)
+        raise_issues(issues, None)
         return graph
 
     def where(self, line: int | None) -> str:
@@ -115,114 +167,133 @@ class Graph:
         return ""
 
 
-def _with_path(exc: msgspec.ValidationError) -> str:
-    """msgspec says ``... - at `$.rate` ``; we say ``at with.rate``."""
-    return str(exc).replace("`$.", "`with.").replace("`$`", "`with`")
-
-
 def validate(graph: Graph) -> list[str]:
+    """Every structural problem of the edges as ``file:line: message`` strings (empty if
+    the graph is valid). See ``check``."""
+    return [i.format(graph.path) for i in check(graph)]
+
+
+def check(graph: Graph, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Issue]:
     """Every structural problem of the edges: unknown nodes/ports, direction, types,
-    fan-in, undeclared cycles, bad capacities. Returns messages (empty if valid)."""
-    issues: list[str] = []
+    fan-in, duplicate edges, undeclared cycles, bad capacities. Edges that touch a node in
+    ``skip`` (one whose type is unknown, so its ports are too) are not checked."""
+    issues: list[Issue] = []
     fed: dict[tuple[str, str], list[EdgeDecl]] = {}
     ok_edges: list[EdgeDecl] = []
+    seen: dict[tuple[str, str, str, str], EdgeDecl] = {}
     for e in graph.edges:
-        where = graph.where(e.line)
-        bad = False
-        src_decl, dst_decl = graph.nodes.get(e.src), graph.nodes.get(e.dst)
-        for node_id in (e.src, e.dst):
-            if node_id not in graph.nodes:
-                hint = _did_you_mean(node_id, list(graph.nodes))
-                issues.append(f"{where}edge '{e}': unknown node {node_id!r}{hint}")
-                bad = True
-        if bad or src_decl is None or dst_decl is None:
+        if e.src in skip or e.dst in skip:
             continue
-        src_cls, dst_cls = src_decl.cls, dst_decl.cls
-        out_spec = src_cls.outputs.get(e.src_port)
-        in_spec = dst_cls.inputs.get(e.dst_port)
-        if out_spec is None:
-            if e.src_port in src_cls.inputs:
-                issues.append(f"{where}edge '{e}': {e.src}.{e.src_port} is an input; an edge "
-                              f"goes from an output (outputs of {src_decl.type_name}: "
-                              f"{_names(src_cls.outputs)})")
-            else:
-                hint = _did_you_mean(e.src_port, list(src_cls.outputs))
-                issues.append(f"{where}edge '{e}': node {e.src!r} ({src_decl.type_name}) has no "
-                              f"output {e.src_port!r}{hint} (outputs: {_names(src_cls.outputs)})")
-            bad = True
-        if in_spec is None:
-            if e.dst_port in dst_cls.outputs:
-                issues.append(f"{where}edge '{e}': {e.dst}.{e.dst_port} is an output; an edge "
-                              f"goes to an input (inputs of {dst_decl.type_name}: "
-                              f"{_names(dst_cls.inputs)})")
-            else:
-                hint = _did_you_mean(e.dst_port, list(dst_cls.inputs))
-                issues.append(f"{where}edge '{e}': node {e.dst!r} ({dst_decl.type_name}) has no "
-                              f"input {e.dst_port!r}{hint} (inputs: {_names(dst_cls.inputs)})")
-            bad = True
-        if bad or out_spec is None or in_spec is None:
+        problems = _edge_problems(graph, e)
+        if problems:
+            issues += [Issue(e.line, f"edge '{e}': {p}") for p in problems]
             continue
-        if not issubclass(out_spec.type, in_spec.type):
-            issues.append(
-                f"{where}edge '{e}': type mismatch: {e.src}.{e.src_port} is "
-                f"Out[{out_spec.type_name}] but {e.dst}.{e.dst_port} is In[{in_spec.type_name}]"
-                f" ({out_spec.type_name} is not a {in_spec.type_name})")
+        key = (e.src, e.src_port, e.dst, e.dst_port)
+        first = seen.get(key)
+        if first is not None:
+            at = f" (line {first.line})" if first.line else ""
+            issues.append(Issue(e.line, f"edge '{e}' is declared twice{at}; remove one"))
             continue
-        if e.capacity < 1:
-            issues.append(f"{where}edge '{e}': capacity must be at least 1, got {e.capacity}")
-        if e.max_time is not None and e.max_time <= 0:
-            issues.append(f"{where}edge '{e}': max_time must be positive")
-        if e.feedback and e.policy is Policy.BLOCK:
-            issues.append(f"{where}edge '{e}': a feedback edge cannot use policy 'block' "
-                          "(a full cycle of blocking edges deadlocks); use drop_oldest, "
-                          "drop_newest or latest")
+        seen[key] = e
         fed.setdefault((e.dst, e.dst_port), []).append(e)
         ok_edges.append(e)
     for (node_id, port), feeding in fed.items():
-        spec = graph.nodes[node_id].cls.inputs[port]
-        if len(feeding) > 1 and not spec.fan_in:
+        decl = graph.nodes[node_id]
+        if len(feeding) > 1 and not decl.cls.inputs[port].fan_in:
             first = feeding[0]
+            at = f" (line {first.line})" if first.line else ""
             for extra in feeding[1:]:
-                issues.append(
-                    f"{graph.where(extra.line)}edge '{extra}': input {node_id}.{port} is "
-                    f"already fed by '{first}'"
-                    + (f" (line {first.line})" if first.line else "")
-                    + f"; {graph.nodes[node_id].type_name}.{port} does not allow fan-in")
+                issues.append(Issue(
+                    extra.line,
+                    f"edge '{extra}': input {node_id}.{port} is already fed by '{first}'{at}; "
+                    f"{decl.type_name}.{port} does not allow fan-in (merge the streams in a "
+                    "node, or declare the port In(fan_in=True))"))
     issues += _cycles(graph, [e for e in ok_edges if not e.feedback])
     return issues
 
 
-def _cycles(graph: Graph, edges: list[EdgeDecl]) -> list[str]:
+def _edge_problems(graph: Graph, e: EdgeDecl) -> list[str]:
+    """What is wrong with one edge on its own (empty if nothing)."""
+    src_decl, dst_decl = graph.nodes.get(e.src), graph.nodes.get(e.dst)
+    if src_decl is None or dst_decl is None:
+        return [f"unknown node {n!r}{_did_you_mean(n, list(graph.nodes))} "
+                f"(nodes: {_names(graph.nodes)})"
+                for n in dict.fromkeys((e.src, e.dst)) if n not in graph.nodes]
+    problems: list[str] = []
+    src_cls, dst_cls = src_decl.cls, dst_decl.cls
+    out_spec = src_cls.outputs.get(e.src_port)
+    in_spec = dst_cls.inputs.get(e.dst_port)
+    if out_spec is None:
+        if e.src_port in src_cls.inputs:
+            problems.append(f"{e.src}.{e.src_port} is an input; an edge goes from an output "
+                            f"(outputs of {src_decl.type_name}: {_names(src_cls.outputs)})")
+        else:
+            hint = _did_you_mean(e.src_port, list(src_cls.outputs))
+            problems.append(f"node {e.src!r} ({src_decl.type_name}) has no output "
+                            f"{e.src_port!r}{hint} (outputs: {_names(src_cls.outputs)})")
+    if in_spec is None:
+        if e.dst_port in dst_cls.outputs:
+            problems.append(f"{e.dst}.{e.dst_port} is an output; an edge goes to an input "
+                            f"(inputs of {dst_decl.type_name}: {_names(dst_cls.inputs)})")
+        else:
+            hint = _did_you_mean(e.dst_port, list(dst_cls.inputs))
+            problems.append(f"node {e.dst!r} ({dst_decl.type_name}) has no input "
+                            f"{e.dst_port!r}{hint} (inputs: {_names(dst_cls.inputs)})")
+    if out_spec is not None and in_spec is not None and not issubclass(out_spec.type,
+                                                                        in_spec.type):
+        problems.append(
+            f"type mismatch: {e.src}.{e.src_port} is Out[{out_spec.type_name}] but "
+            f"{e.dst}.{e.dst_port} is In[{in_spec.type_name}] ({out_spec.type_name} is not a "
+            f"{in_spec.type_name})")
+    if e.capacity < 1:
+        problems.append(f"capacity must be at least 1, got {e.capacity}")
+    if e.max_time is not None and e.max_time <= 0:
+        problems.append(f"max_time must be positive, got {e.max_time}ns")
+    if e.feedback and e.policy is Policy.BLOCK:
+        problems.append("a feedback edge cannot use policy 'block' (a full cycle of blocking "
+                        "edges deadlocks); use drop_oldest, drop_newest or latest")
+    return problems
+
+
+def _cycles(graph: Graph, edges: list[EdgeDecl]) -> list[Issue]:
+    """One issue per edge that closes a cycle of non-feedback edges (iterative DFS, so a
+    long chain cannot exhaust the stack)."""
     succ: dict[str, list[EdgeDecl]] = {n: [] for n in graph.nodes}
     for e in edges:
         succ[e.src].append(e)
-    color: dict[str, int] = dict.fromkeys(graph.nodes, 0)
-    issues: list[str] = []
-    stack: list[EdgeDecl] = []
-
-    def visit(n: str) -> None:
-        color[n] = 1
-        for e in succ[n]:
+    color: dict[str, int] = dict.fromkeys(graph.nodes, 0)  # 0 new, 1 on path, 2 done
+    issues: list[Issue] = []
+    for root in graph.nodes:
+        if color[root]:
+            continue
+        color[root] = 1
+        path: list[EdgeDecl] = []  # edges from root to the node on top of `todo`
+        todo: list[tuple[str, int]] = [(root, 0)]
+        while todo:
+            n, i = todo[-1]
+            if i == len(succ[n]):
+                color[n] = 2
+                todo.pop()
+                if path:
+                    path.pop()
+                continue
+            todo[-1] = (n, i + 1)
+            e = succ[n][i]
             if color[e.dst] == 1:
-                i = next((k for k, s in enumerate(stack) if s.src == e.dst), 0)
-                cyc = [*stack[i:], e]
-                path = " -> ".join([c.src for c in cyc] + [e.dst])
-                issues.append(f"{graph.where(e.line)}edge '{e}' closes a cycle ({path}); "
-                              "mark the edge that feeds back with 'feedback: true'")
+                k = next((j for j, s in enumerate(path) if s.src == e.dst), len(path))
+                names = [s.src for s in path[k:]] + [e.src, e.dst]
+                issues.append(Issue(e.line, f"edge '{e}' closes a cycle "
+                                            f"({' -> '.join(names)}); mark the edge that "
+                                            "feeds back with 'feedback: true'"))
             elif color[e.dst] == 0:
-                stack.append(e)
-                visit(e.dst)
-                stack.pop()
-        color[n] = 2
-
-    for n in graph.nodes:
-        if color[n] == 0:
-            visit(n)
+                color[e.dst] = 1
+                path.append(e)
+                todo.append((e.dst, 0))
     return issues
 
 
-def _names(ports: dict[str, Any]) -> str:
-    return ", ".join(ports) if ports else "none"
+def _names(items: dict[str, Any]) -> str:
+    return ", ".join(items) if items else "none"
 
 
 def _did_you_mean(name: str, options: list[str]) -> str:

@@ -21,7 +21,9 @@ class UnknownNodeType(FlowError, KeyError):
     def __init__(self, name: str, known: list[str]) -> None:
         self.name = name
         self.suggestions = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(map(repr, self.suggestions))}?" if self.suggestions else ""
+        hint = ""
+        if self.suggestions:
+            hint = f"; did you mean {' or '.join(map(repr, self.suggestions))}?"
         super().__init__(f"unknown node type {name!r}{hint}")
 
     def __str__(self) -> str:
@@ -56,6 +58,27 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def origin(self, name: str) -> str:
+        """Where a type comes from: its entry point's ``module:Class``, or the class's
+        qualified name for one registered in Python."""
+        entry = self._entries.get(name)
+        if entry is None:
+            raise UnknownNodeType(name, self.names())
+        if isinstance(entry, EntryPoint):
+            return entry.value
+        return f"{entry.__module__}:{entry.__qualname__}"
+
+    def load_all(self) -> dict[str, type[Node] | NodeTypeLoadError]:
+        """Every type's class, or the error that importing it raised (for listings that
+        must go on past a broken plugin)."""
+        out: dict[str, type[Node] | NodeTypeLoadError] = {}
+        for name in self.names():
+            try:
+                out[name] = self.get(name)
+            except NodeTypeLoadError as exc:
+                out[name] = exc
+        return out
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
@@ -71,7 +94,8 @@ class Registry:
                     f"node type {name!r} ({entry.value}) failed to import: "
                     f"{type(exc).__name__}: {exc}") from exc
             if not (isinstance(loaded, type) and issubclass(loaded, Node)):
-                raise NodeTypeLoadError(f"node type {name!r} ({entry.value}) is not a Node subclass")
+                raise NodeTypeLoadError(
+                    f"node type {name!r} ({entry.value}) is not a Node subclass")
             if not loaded.__dict__.get("type_name"):
                 loaded.type_name = name
             self._entries[name] = loaded

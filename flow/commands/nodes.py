@@ -1,0 +1,110 @@
+"""``microturn nodes [TYPE]``: the installed node types, their ports and parameters."""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import types
+import typing
+from typing import Any
+
+import msgspec
+
+from ..node import Node
+from ..params import show
+from ..registry import NodeTypeLoadError, Registry, default_registry
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("type", nargs="?", help="describe only this node type, in full")
+
+
+def run(args: argparse.Namespace) -> int:
+    reg = default_registry()
+    if args.type:
+        node_cls = reg.get(args.type)  # UnknownNodeType / NodeTypeLoadError: FlowErrors
+        print(describe(reg, args.type, node_cls, full=True))
+        return 0
+    loaded = reg.load_all()
+    if not loaded:
+        print("no node types installed (entry-point group microturn.nodes)")
+    for i, (name, cls) in enumerate(loaded.items()):
+        if i:
+            print()
+        if isinstance(cls, NodeTypeLoadError):
+            print(f"{name}  ({reg.origin(name)})\n  unavailable: {cls}")
+        else:
+            print(describe(reg, name, cls, full=False))
+    return 0
+
+
+def describe(reg: Registry, name: str, cls: type[Node], *, full: bool) -> str:
+    """A type's origin, summary, ports and parameters (``full``: the whole docstring and
+    each port's and parameter's doc)."""
+    lines = [f"{name}  ({reg.origin(name)})"]
+    doc = (cls.__doc__ or "").strip()
+    if doc:
+        text = doc if full else doc.split("\n\n")[0]
+        lines += ["    " + line.strip() if line.strip() else "" for line in text.splitlines()]
+    for spec in cls.inputs.values():
+        extra = ", fan-in" if spec.fan_in else ""
+        note = f"  # {spec.doc}" if full and spec.doc else ""
+        lines.append(f"  in   {spec.name}: {spec.type_name}{extra}{note}")
+    for spec in cls.outputs.values():
+        note = f"  # {spec.doc}" if full and spec.doc else ""
+        lines.append(f"  out  {spec.name}: {spec.type_name}{note}")
+    fields = msgspec.structs.fields(cls.Params)
+    if not fields:
+        lines.append("  with (no parameters)")
+    for i, f in enumerate(fields):
+        default = ""
+        if f.default is not msgspec.NODEFAULT:
+            default = f" = {show(f.default)}"
+        elif f.default_factory is not msgspec.NODEFAULT:
+            default = f" = {show(f.default_factory())}"
+        else:
+            default = "  (required)"
+        desc = _description(f.type) if full else ""
+        head = "  with " if i == 0 else "       "
+        lines.append(f"{head}{f.encode_name}: {type_text(f.type)}{default}"
+                     + (f"  # {desc}" if desc else ""))
+    return "\n".join(lines)
+
+
+_BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("min_length", "len >="),
+           ("max_length", "len <="), ("pattern", "matching"))
+
+
+def type_text(tp: Any) -> str:
+    """A parameter type as a user reads it: ``int >= 8000``, ``'fast' | 'realtime'``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        text = type_text(args[0])
+        for meta in args[1:]:
+            if isinstance(meta, msgspec.Meta):
+                for attr, op in _BOUNDS:
+                    value = getattr(meta, attr)
+                    if value is not None:
+                        text += f" {op} {show(value)}"
+        return text
+    if origin is typing.Literal:
+        return " | ".join(show(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join("null" if a is type(None) else type_text(a) for a in args)
+    if origin is not None:
+        name = getattr(origin, "__name__", str(origin))
+        return f"{name}[{', '.join(type_text(a) for a in args)}]" if args else name
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return " | ".join(show(m.value) for m in tp)
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _description(tp: Any) -> str:
+    if typing.get_origin(tp) is typing.Annotated:
+        for meta in typing.get_args(tp)[1:]:
+            if isinstance(meta, msgspec.Meta) and meta.description:
+                return meta.description
+    return ""

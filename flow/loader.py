@@ -1,0 +1,341 @@
+"""Graphs in YAML, validated before anything runs.
+
+The format, exactly (other keys are errors)::
+
+    graph: say                                   # a name (default: the file's stem)
+    nodes:
+      text:  {use: source.text, with: {path: examples/hello.txt}}
+      voice: {use: speech.espeak, with: {voice: en-us, rate: 175}}
+      out:   {use: sink.wav, with: {path: out/hello.wav}}
+    edges:
+      - text.text -> voice.text
+      - {from: voice.audio, to: out.audio, policy: drop_oldest, capacity: 16, max_time: 400ms}
+      - {from: back.result, to: front.results, feedback: true}
+
+Edge fields: ``policy`` (block, drop_oldest, drop_newest, latest; default block, and
+drop_oldest for a feedback edge, since a cycle of blocking edges can deadlock),
+``capacity`` (messages, >= 1, default 16), ``max_time`` (a duration with a unit: ``400ms``,
+``1.5s``), ``feedback`` (true declares the edge that closes a cycle).
+
+Every problem is reported at once, in file order, each as ``path:LINE: message`` naming the
+node id, port or field, the bad value and a hint; ``load_graph`` raises one ``GraphError``
+carrying all of them. Parameters are checked against each node type's ``Params``.
+
+Paths in parameters are not rewritten: like any command-line tool's, a relative path is
+relative to the current directory of the process, not to the graph file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+
+from .edge import DEFAULT_CAPACITY, Policy
+from .errors import GraphError
+from .graph import (
+    NODE_ID,
+    EdgeDecl,
+    Graph,
+    Issue,
+    NodeDecl,
+    bad_node_id,
+    check,
+    edge_text_hint,
+    parse_edge_text,
+    raise_issues,
+)
+from .node import Node
+from .params import convert_params, describe, show
+from .registry import NodeTypeLoadError, Registry, UnknownNodeType, default_registry
+from .units import parse_duration
+from .yamlsource import Path, Source, YamlSyntaxError, parse
+
+TOP_KEYS = ("graph", "nodes", "edges")
+NODE_KEYS = ("use", "with")
+EDGE_KEYS = ("from", "to", "policy", "capacity", "max_time", "feedback")
+POLICIES = [p.value for p in Policy]
+_END = re.compile(r"^([\w-]+)\.([\w-]+)$")
+
+Overrides = Mapping[str, Any] | Iterable[str]
+
+
+def load_graph(path: str | os.PathLike[str], *, registry: Registry | None = None,
+               overrides: Overrides | None = None) -> Graph:
+    """Read, check and build the graph in ``path``. Raises ``GraphError`` with every
+    problem. ``overrides``: ``["node.param=value", ...]`` (the value is read as YAML) or
+    ``{"node.param": value}``, applied over the file's ``with:`` and checked the same way.
+    """
+    shown = os.fspath(path)
+    try:
+        text = FsPath(shown).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise GraphError(f"{shown}: cannot read graph: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise GraphError(f"{shown}: not a UTF-8 text file ({exc.reason})") from None
+    return load_graph_text(text, shown, registry=registry, overrides=overrides)
+
+
+def load_graph_text(text: str, path: str = "<string>", *, registry: Registry | None = None,
+                    overrides: Overrides | None = None) -> Graph:
+    """Like ``load_graph`` for YAML text; ``path`` is only used in messages."""
+    return _Loader(path, registry or default_registry()).load(text, overrides)
+
+
+def parse_override(item: str) -> tuple[str, list[str], Any]:
+    """``"tts.rate=180"`` -> ``("tts", ["rate"], 180)``; nested: ``"n.a.b=1"``.
+    Raises ``ValueError`` with the reason if malformed."""
+    target, sep, text = item.partition("=")
+    parts = target.strip().split(".")
+    if not sep or len(parts) < 2 or not all(parts):
+        raise ValueError("expected node.param=value")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ValueError(f"the value is not YAML: {getattr(exc, 'problem', exc)}") from None
+    return parts[0], parts[1:], value
+
+
+class _Loader:
+    def __init__(self, path: str, registry: Registry) -> None:
+        self.path = path
+        self.registry = registry
+        self.issues: list[Issue] = []
+        self.src = Source(None)
+
+    def error(self, at: Path | int | None, message: str, origin: str = "") -> None:
+        line = at if isinstance(at, int) or at is None else self.src.line(at)
+        self.issues.append(Issue(line, message, origin))
+
+    def load(self, text: str, overrides: Overrides | None) -> Graph:
+        try:
+            self.src = parse(text)
+        except YamlSyntaxError as exc:
+            raise_issues([Issue(exc.line, exc.message)], self.path)
+        for line, problem in self.src.problems:
+            self.error(line, problem)
+        doc = self.src.value
+        if not isinstance(doc, dict):
+            got = "an empty file" if doc is None else describe(doc)
+            self.error((), f"a graph is a mapping with keys {', '.join(TOP_KEYS)}; got {got}")
+            raise_issues(self.issues, self.path)
+        for key in doc:
+            if key not in TOP_KEYS:
+                self.error((key,), f"unknown top-level key {key!r}{_hint(key, TOP_KEYS)} "
+                                   f"(a graph has: {', '.join(TOP_KEYS)})")
+        name = self.graph_name(doc)
+        nodes = self.nodes(doc.get("nodes"), "nodes" in doc, overrides)
+        edges = self.edges(doc.get("edges"))
+        graph = Graph(name, {d.id: d for d in nodes.values() if d is not None}, edges,
+                      self.path, {k: self.src.lines[(k,)] for k in doc if (k,) in self.src.lines})
+        self.issues += check(graph, skip={k for k, d in nodes.items() if d is None})
+        raise_issues(self.issues, self.path)
+        return graph
+
+    def graph_name(self, doc: dict[Any, Any]) -> str:
+        name = doc.get("graph")
+        if "graph" not in doc:
+            stem = FsPath(self.path).stem
+            return stem if self.path != "<string>" and stem else "graph"
+        if not isinstance(name, str) or not name.strip():
+            self.error(("graph",), f"'graph' is the graph's name, a string; got {describe(name)}")
+            return "graph"
+        return name
+
+    # -- nodes ----------------------------------------------------------------------------
+
+    def nodes(self, raw: Any, present: bool, overrides: Overrides | None
+              ) -> dict[str, NodeDecl | None]:
+        """Each declared node id -> its NodeDecl, or None if its type is unknown."""
+        if not present:
+            self.error((), "the graph has no 'nodes' (a mapping of node id -> {use: TYPE, "
+                           "with: {...}})")
+            raw = {}
+        elif not isinstance(raw, dict) or not raw:
+            self.error(("nodes",), "'nodes' must map node ids to {use: TYPE, with: {...}}; got "
+                                   + ("no nodes" if not raw else describe(raw)))
+            raw = {}
+        given = self.overrides(raw, overrides)
+        out: dict[str, NodeDecl | None] = {}
+        for node_id, spec in raw.items():
+            at: Path = ("nodes", node_id)
+            if not isinstance(node_id, str) or not NODE_ID.match(node_id):
+                self.error(at, bad_node_id(node_id))
+                out[str(node_id)] = None  # edges naming it are not checked either
+                continue
+            out[node_id] = self.node(node_id, spec, given.get(node_id, {}))
+        return out
+
+    def overrides(self, raw: dict[Any, Any], overrides: Overrides | None
+                  ) -> dict[str, dict[str, tuple[Any, str]]]:
+        """``--set`` values by node id and parameter: ``{id: {param: (value, origin)}}``."""
+        given: dict[str, dict[str, tuple[Any, str]]] = {}
+        items: list[tuple[str, str, list[str], Any]] = []
+        if isinstance(overrides, Mapping):
+            for key, value in overrides.items():
+                origin = f"--set {key}={show(value)}"
+                parts = str(key).split(".")
+                if len(parts) < 2 or not all(parts):
+                    self.error(None, "expected node.param=value", origin)
+                    continue
+                items.append((origin, parts[0], parts[1:], value))
+        elif overrides is not None:
+            for item in overrides:
+                origin = f"--set {item}"
+                try:
+                    node_id, keys, value = parse_override(item)
+                except ValueError as exc:
+                    self.error(None, f"{exc}", origin)
+                    continue
+                items.append((origin, node_id, keys, value))
+        for origin, node_id, keys, value in items:
+            if node_id not in raw:
+                ids = [str(k) for k in raw]
+                self.error(None, f"no node {node_id!r} in the graph{_hint(node_id, ids)} "
+                                 f"(nodes: {', '.join(ids) or 'none'})", origin)
+                continue
+            # nested keys build a mapping: --set n.a.b=1 gives a: {b: 1}
+            for key in reversed(keys[1:]):
+                value = {key: value}
+            given.setdefault(node_id, {})[keys[0]] = (value, origin)
+        return given
+
+    def node(self, node_id: str, spec: Any, given: dict[str, tuple[Any, str]]
+             ) -> NodeDecl | None:
+        at: Path = ("nodes", node_id)
+        if not isinstance(spec, dict):
+            self.error(at, f"node {node_id!r} must be a mapping like {{use: TYPE, with: "
+                           f"{{...}}}}; got {describe(spec)}")
+            return None
+        for key in spec:
+            if key not in NODE_KEYS:
+                self.error((*at, key), f"node {node_id!r}: unknown key {key!r}"
+                                       f"{_hint(key, NODE_KEYS)} (a node has: use, with)")
+        type_name = spec.get("use")
+        if "use" not in spec or not isinstance(type_name, str):
+            got = "" if "use" not in spec else f"; got {describe(type_name)}"
+            self.error(at if "use" not in spec else (*at, "use"),
+                       f"node {node_id!r}: 'use' must name a node type (see `microturn "
+                       f"nodes`){got}")
+            return None
+        try:
+            cls: type[Node] = self.registry.get(type_name)
+        except UnknownNodeType as exc:
+            self.error((*at, "use"), f"node {node_id!r}: {exc} (see `microturn nodes`)")
+            return None
+        except NodeTypeLoadError as exc:
+            self.error((*at, "use"), f"node {node_id!r}: {exc}")
+            return None
+        raw = spec.get("with")
+        if given:
+            raw = dict(raw) if isinstance(raw, dict) else {} if raw is None else raw
+        if isinstance(raw, dict):
+            for key, (value, _) in given.items():
+                raw[key] = value
+        params, problems = convert_params(cls.Params, raw)
+        for p in problems:
+            head = p.path[0] if p.path else None
+            origin = given[head][1] if isinstance(head, str) and head in given else ""
+            where: Path = (*at, "with", *p.path) if "with" in spec else at
+            self.error(None if origin else where,
+                       f"node {node_id!r} ({type_name}): {p.message} - at {p.where}{p.hint}",
+                       origin)
+        return NodeDecl(node_id, type_name, cls, params,  # type: ignore[arg-type]
+                        self.src.line(at))
+
+    # -- edges ----------------------------------------------------------------------------
+
+    def edges(self, raw: Any) -> list[EdgeDecl]:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.error(("edges",), f"'edges' must be a list of edges; got {describe(raw)}")
+            return []
+        out: list[EdgeDecl] = []
+        for i, item in enumerate(raw):
+            decl = self.edge(("edges", i), item)
+            if decl is not None:
+                out.append(decl)
+        return out
+
+    def edge(self, at: Path, item: Any) -> EdgeDecl | None:
+        line = self.src.line(at)
+        if isinstance(item, str):
+            parts = parse_edge_text(item)
+            if parts is None:
+                self.error(at, f"malformed edge {item!r}: {edge_text_hint(item)}")
+                return None
+            return EdgeDecl(*parts, line=line)
+        if not isinstance(item, dict):
+            self.error(at, "an edge is 'a.out -> b.in' or {from: a.out, to: b.in, ...}; got "
+                           f"{describe(item)}")
+            return None
+        label = f"edge '{item.get('from', '?')} -> {item.get('to', '?')}'"
+        for key in item:
+            if key not in EDGE_KEYS:
+                self.error((*at, key), f"{label}: unknown key {key!r}{_hint(key, EDGE_KEYS)} "
+                                       f"(an edge has: {', '.join(EDGE_KEYS)})")
+        ends: list[tuple[str, str]] = []
+        for key in ("from", "to"):
+            value = item.get(key)
+            m = _END.match(value) if isinstance(value, str) else None
+            if m is None:
+                what = "missing" if key not in item else f"got {describe(value)}"
+                self.error((*at, key) if key in item else at,
+                           f"{label}: '{key}' must be node.port; {what}")
+            else:
+                ends.append((m.group(1), m.group(2)))
+        feedback = item.get("feedback", False)
+        if not isinstance(feedback, bool):
+            self.error((*at, "feedback"), f"{label}: 'feedback' must be true or false; got "
+                                          f"{describe(feedback)}")
+            feedback = True  # assume the cycle is meant: no second error about it
+        policy = Policy.DROP_OLDEST if feedback else Policy.BLOCK
+        if "policy" in item:
+            value = item["policy"]
+            if value in POLICIES:
+                policy = Policy(value)
+            else:
+                self.error((*at, "policy"), f"{label}: unknown policy {show(value)}"
+                                            f"{_hint(str(value), POLICIES)} (policies: "
+                                            f"{', '.join(POLICIES)})")
+        capacity = item.get("capacity", DEFAULT_CAPACITY)
+        if type(capacity) is not int or capacity < 1:
+            self.error((*at, "capacity"), f"{label}: 'capacity' must be a whole number of "
+                                          f"messages >= 1; got {describe(capacity)}")
+            capacity = DEFAULT_CAPACITY
+        max_time: int | None = None
+        if item.get("max_time") is not None:
+            max_time = self.duration((*at, "max_time"), label, item["max_time"])
+        if len(ends) < 2:
+            return None
+        (src, src_port), (dst, dst_port) = ends
+        return EdgeDecl(src, src_port, dst, dst_port, policy, capacity, max_time,
+                        feedback, line)
+
+    def duration(self, at: Path, label: str, value: Any) -> int | None:
+        field = at[-1]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.error(at, f"{label}: '{field}' needs a unit; got {show(value)} (write e.g. "
+                           f"'{value}ms' or '{value}s')")
+            return None
+        try:
+            ns = parse_duration(value)
+        except ValueError:
+            self.error(at, f"{label}: '{field}' must be a duration like '400ms' or '1.5s'; "
+                           f"got {describe(value)}")
+            return None
+        if ns <= 0:
+            self.error(at, f"{label}: '{field}' must be more than zero; got {show(value)}")
+            return None
+        return ns
+
+
+def _hint(name: Any, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,137 @@
+"""Node parameters: a plain mapping (``with:`` in YAML) checked against a node's ``Params``.
+
+msgspec stops at the first problem and only rejects unknown fields when the Struct says
+``forbid_unknown_fields``; a graph author wants every problem at once, and a plugin's
+Params may have forgotten the flag. ``convert_params`` therefore checks the names itself
+(unknown, with a did-you-mean; missing required), then converts, and after each msgspec
+error drops the offending field and tries again, so each bad field is reported once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+Path = tuple[str | int, ...]
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class ParamProblem:
+    """One problem with one parameter: ``path`` inside ``with`` (empty: ``with`` itself)."""
+
+    path: Path
+    message: str
+    hint: str = ""  #: did-you-mean and the list of known names, after the location
+
+    @property
+    def where(self) -> str:
+        """``with.rate``, ``with.voices[0]``, or ``with``."""
+        return "with" + format_path(self.path)
+
+
+def format_path(path: Path) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+def param_names(params_type: type[msgspec.Struct]) -> list[str]:
+    return [f.encode_name for f in msgspec.structs.fields(params_type)]
+
+
+def convert_params(params_type: type[msgspec.Struct], raw: Any
+                   ) -> tuple[msgspec.Struct | None, list[ParamProblem]]:
+    """Convert ``raw`` to ``params_type``. Returns the Struct (None if there was any
+    problem) and every problem found. ``None`` means no parameters given."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return None, [ParamProblem((), "parameters must be a mapping of names to values, "
+                                       f"got {describe(raw)}")]
+    fields = msgspec.structs.fields(params_type)
+    names = [f.encode_name for f in fields]
+    problems: list[ParamProblem] = []
+    data: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in names:
+            data[key] = value
+            continue
+        close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        known = ", ".join(names) if names else "none"
+        problems.append(ParamProblem(
+            (key,), f"unknown parameter {key!r}", f"{hint} (parameters: {known})"))
+    missing = [f.encode_name for f in fields if f.required and f.encode_name not in data]
+    for name in missing:
+        problems.append(ParamProblem((), f"missing required parameter {name!r}",
+                                     f" (parameters: {', '.join(names)})"))
+    for _ in range(len(data) + 1):
+        try:
+            params = msgspec.convert(data, params_type, strict=False)
+        except msgspec.ValidationError as exc:
+            message, path = split_error(str(exc))
+            if path and path[0] in data:
+                problems.append(ParamProblem(path, with_value(message, raw, path)))
+                del data[path[0]]  # type: ignore[arg-type]
+                continue
+            if not (missing and message.startswith("Object missing required field")):
+                problems.append(ParamProblem(path, message))
+            break
+        # A plugin's __post_init__ may raise anything; it is still a parameter problem.
+        except Exception as exc:
+            problems.append(ParamProblem((), f"parameters rejected: {type(exc).__name__}: {exc}"))
+            break
+        return (None if problems else params), problems
+    return None, problems
+
+
+def split_error(text: str) -> tuple[str, Path]:
+    """``"Expected `int` >= 8000 - at `$.rate`"`` -> ``("Expected int >= 8000", ("rate",))``."""
+    m = _AT.match(text)
+    if m is None:  # pragma: no cover - the pattern matches any text
+        return text.replace("`", ""), ()
+    path: list[str | int] = []
+    for key, index in _STEP.findall(m.group("path") or ""):
+        path.append(int(index) if index else key)
+    return m.group("msg").replace("`", ""), tuple(path)
+
+
+def with_value(message: str, raw: Any, path: Path) -> str:
+    """Add the offending value to msgspec's message, which names only its type."""
+    value: Any = raw
+    for p in path:
+        try:
+            value = value[p]
+        except (KeyError, IndexError, TypeError):
+            return message
+    shown = show(value)
+    if ", got " in message:
+        return f"{message} {shown}" if not isinstance(value, (dict, list)) else message
+    return f"{message}, got {shown}"
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A value as a user wrote it, shortened."""
+    text = repr(value) if isinstance(value, str) else msgspec_repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def msgspec_repr(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def describe(value: Any) -> str:
+    """``"a list ([1, 2])"``: the YAML kind of a value and the value."""
+    kinds = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+             int: "an integer", float: "a number", type(None): "nothing (null)"}
+    kind = kinds.get(type(value), type(value).__name__)
+    return kind if value is None else f"{kind} ({show(value)})"

@@ -1,0 +1,130 @@
+"""A JSON Schema of the graph format, for editors (completion and checks as you type).
+
+Each registered node type's parameters appear under ``with`` through an ``if``/``then`` on
+``use``, generated from its ``Params`` Struct by msgspec. The schema is a convenience: the
+loader is the authority (it also checks ports, types, fan-in and cycles, which a schema
+cannot express).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from .edge import DEFAULT_CAPACITY, Policy
+from .registry import NodeTypeLoadError, Registry, default_registry
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+#: ECMA-262 spellings of the loader's patterns (JSON Schema regexes are ECMA's).
+NODE_ID_PATTERN = "^[A-Za-z_][A-Za-z0-9_-]*$"
+END_PATTERN = "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$"
+_NAME = "[A-Za-z0-9_-]+"
+EDGE_TEXT_PATTERN = f"^\\s*{_NAME}\\.{_NAME}\\s*->\\s*{_NAME}\\.{_NAME}\\s*$"
+DURATION_PATTERN = "^\\s*(\\d+(\\.\\d*)?|\\.\\d+)\\s*(ns|us|µs|ms|s|min|m|h)\\s*$"
+
+
+def graph_schema(registry: Registry | None = None) -> dict[str, Any]:
+    """The schema as a JSON-ready dict. Imports every registered node type."""
+    reg = registry or default_registry()
+    defs: dict[str, Any] = {"node": {}, "edge": _edge_schema()}
+    cases: list[dict[str, Any]] = []
+    for name, cls in reg.load_all().items():
+        key = f"params:{name}"
+        if isinstance(cls, NodeTypeLoadError):
+            defs[key] = {"type": "object", "description": f"unavailable: {cls}"}
+            required = False
+        else:
+            defs[key], more = _params_schema(cls.Params, key)
+            defs.update(more)
+            doc = (cls.__doc__ or "").strip().split("\n\n")[0]
+            if doc:
+                defs[key].setdefault("description", " ".join(doc.split()))
+            required = bool(defs[key].get("required"))
+        then: dict[str, Any] = {"properties": {"with": {"$ref": f"#/$defs/{key}"}}}
+        if required:
+            then["required"] = ["with"]
+        cases.append({"if": {"properties": {"use": {"const": name}}, "required": ["use"]},
+                      "then": then})
+    defs["node"] = {
+        "type": "object",
+        "description": "A node: `use` a registered node type, `with` its parameters.",
+        "required": ["use"],
+        "additionalProperties": False,
+        "properties": {
+            "use": {"enum": reg.names(), "description": "node type (see `microturn nodes`)"},
+            "with": {"type": ["object", "null"], "description": "the type's parameters"},
+        },
+        "allOf": cases,
+    }
+    return {
+        "$schema": DRAFT,
+        "title": "microturn graph",
+        "description": "A dataflow graph of nodes and edges, run by `microturn run`.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["nodes"],
+        "properties": {
+            "graph": {"type": "string", "description": "the graph's name"},
+            "nodes": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": NODE_ID_PATTERN},
+                "additionalProperties": {"$ref": "#/$defs/node"},
+            },
+            "edges": {"type": ["array", "null"], "items": {"$ref": "#/$defs/edge"}},
+        },
+        "$defs": defs,
+    }
+
+
+def _params_schema(params: type[msgspec.Struct], key: str
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The schema of one Params Struct and the definitions it refers to, named under
+    ``key`` so that two plugins' ``Params`` classes never collide."""
+    try:
+        (ref,), components = msgspec.json.schema_components(
+            [params], schema_hook=_any_type, ref_template=f"#/$defs/{key}.{{name}}")
+    except (TypeError, ValueError) as exc:
+        return {"type": "object", "description": f"(no schema: {exc})"}, {}
+    root_name = ref["$ref"].rsplit("/", 1)[1][len(key) + 1:]
+    root = dict(components.pop(root_name))
+    # The loader rejects unknown parameters even when a Params omits forbid_unknown_fields.
+    root["additionalProperties"] = False
+    root.pop("title", None)
+    return root, {f"{key}.{name}": value for name, value in components.items()}
+
+
+def _any_type(tp: type) -> dict[str, Any]:
+    """Types JSON Schema cannot describe (arrays, tensors) accept anything here."""
+    return {"description": f"a {getattr(tp, '__name__', tp)}"}
+
+
+def _edge_schema() -> dict[str, Any]:
+    return {
+        "description": "an edge: 'a.out -> b.in', or a mapping with a policy and capacity",
+        "oneOf": [
+            {"type": "string", "pattern": EDGE_TEXT_PATTERN},
+            {
+                "type": "object",
+                "required": ["from", "to"],
+                "additionalProperties": False,
+                "properties": {
+                    "from": {"type": "string", "pattern": END_PATTERN,
+                             "description": "node.output"},
+                    "to": {"type": "string", "pattern": END_PATTERN,
+                           "description": "node.input"},
+                    "policy": {"enum": [p.value for p in Policy],
+                               "description": "when full: block (default), drop_oldest, "
+                                              "drop_newest or latest"},
+                    "capacity": {"type": "integer", "minimum": 1,
+                                 "default": DEFAULT_CAPACITY,
+                                 "description": "messages queued at most"},
+                    "max_time": {"type": "string", "pattern": DURATION_PATTERN,
+                                 "description": "media duration queued at most, e.g. 400ms"},
+                    "feedback": {"type": "boolean", "default": False,
+                                 "description": "this edge closes a declared cycle"},
+                },
+            },
+        ],
+    }
