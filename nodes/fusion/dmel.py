@@ -52,13 +52,14 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
 
 def mel_filterbank() -> np.ndarray:
     """The (80, 401) triangle weights, float64: row m is mel channel m over rfft bins."""
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.float64(F_MIN)), _hz_to_mel(np.float64(F_MAX)),
-                                   N_MELS + 2))
+    lo, hi = _hz_to_mel(np.array([F_MIN, F_MAX]))
+    edges = _mel_to_hz(np.linspace(lo, hi, N_MELS + 2))
     freqs = np.arange(WINDOW // 2 + 1) * (SAMPLE_RATE / WINDOW)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (freqs - lo) / (mid - lo)
     falling = (hi - freqs) / (hi - mid)
-    return np.maximum(0.0, np.minimum(rising, falling))
+    weights: np.ndarray = np.maximum(0.0, np.minimum(rising, falling))
+    return weights
 
 
 def hann_window() -> np.ndarray:
@@ -96,7 +97,8 @@ def _frames_to_levels(frames: np.ndarray) -> np.ndarray:
     for t in range(1, gathered.shape[2]):  # fixed order: the same sum for every frame
         mel += gathered[:, :, t]
     levels = np.searchsorted(THRESHOLDS, mel.ravel(), side="right")
-    return levels.astype(np.uint8).reshape(mel.shape)
+    out: np.ndarray = levels.astype(np.uint8).reshape(mel.shape)
+    return out
 
 
 class DMelStream:

@@ -15,6 +15,9 @@ Video fps cap: media time is cut into windows of ``1/fps`` seconds aligned at pt
 most one frame per window enters the sequence (the latest of it), at most
 ``frames_per_turn`` per turn. Windows, not intervals since the last frame, so that camera
 jitter cannot halve the rate. ``fps: 0`` leaves video out.
+
+Interrupts (barge-in) drop nothing here: the audio history and the user's pending text are
+still true after the model is interrupted; what goes stale is the model's output, downstream.
 """
 
 from __future__ import annotations

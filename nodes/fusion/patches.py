@@ -39,9 +39,11 @@ def resize_frame(image: np.ndarray, height: int, width: int,
     if method == "nearest":
         if exact:  # the same pixels as the general rule, by strided slicing
             fy, fx = h_in // height, w_in // width
-            return image[fy // 2::fy, fx // 2::fx]
+            view: np.ndarray = image[fy // 2::fy, fx // 2::fx]
+            return view
         rows, cols = _nearest_index(h_in, height), _nearest_index(w_in, width)
-        return image[rows].take(cols, axis=1)
+        picked: np.ndarray = image[rows].take(cols, axis=1)
+        return picked
     if method == "area":
         if exact:
             fy, fx = h_in // height, w_in // width
@@ -49,19 +51,21 @@ def resize_frame(image: np.ndarray, height: int, width: int,
             acc = np.uint16 if n * 255 + n // 2 < 2**16 else np.uint32
             c = image.shape[2]
             rows = image.astype(acc).reshape(height, fy, w_in, c)
-            total = rows[:, 0].copy()
+            total: np.ndarray = rows[:, 0].copy()
             for dy in range(1, fy):  # slice adds: much faster than sum() over small axes
                 total += rows[:, dy]
             cols = total.reshape(height, width, fx, c)
             total = cols[:, :, 0] + (n // 2)
             for dx in range(1, fx):
                 total += cols[:, :, dx]
-            return (total // n).astype(np.uint8)
+            box: np.ndarray = (total // n).astype(np.uint8)
+            return box
         ry, rx = _area_weights(h_in, height), _area_weights(w_in, width)
         c = image.shape[2]
         out = ry @ image.reshape(h_in, w_in * c).astype(np.float32)  # (height, W*3)
         out = out.reshape(height, w_in, c).transpose(0, 2, 1) @ rx.T  # (height, 3, width)
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8).transpose(0, 2, 1).copy()
+        area: np.ndarray = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return area.transpose(0, 2, 1).copy()
     raise ValueError(f"unknown resize method {method!r}; use one of {RESIZE_METHODS}")
 
 
@@ -81,7 +85,7 @@ def _area_weights(n_in: int, n_out: int) -> np.ndarray:
     hi = lo + scale
     left = np.arange(n_in)[None, :]
     cover = np.clip(np.minimum(hi, left + 1) - np.maximum(lo, left), 0.0, None)
-    weights = (cover / cover.sum(axis=1, keepdims=True)).astype(np.float32)
+    weights: np.ndarray = (cover / cover.sum(axis=1, keepdims=True)).astype(np.float32)
     weights.flags.writeable = False
     return weights
 
