@@ -33,8 +33,10 @@ from .session import Session, SessionStatistics
 class Result:
     """What a test run produced: each output's messages and the media time each arrived."""
 
-    outputs: dict[str, list[Message]]
-    times: dict[str, list[int]]
+    # Not in repr: asyncio.Runner formats the main task (and so its result) when it
+    # restores SIGINT, and printing every array of a long run takes seconds.
+    outputs: dict[str, list[Message]] = field(repr=False)
+    times: dict[str, list[int]] = field(repr=False)
     statistics: SessionStatistics
     end_time: int
     session: Session = field(repr=False)

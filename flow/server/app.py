@@ -1,0 +1,149 @@
+"""The aiohttp application: ``GET /`` (the browser client), ``GET /static/*``,
+``POST /offer`` (``{sdp, type}`` JSON in, the answer and session id out), ``DELETE
+/sessions/{id}`` (hang up), ``GET /metrics`` (Prometheus text) and ``GET /healthz``.
+
+Every refusal is a 4xx/503 with a JSON body ``{"error": code, "message": reason}``, never a
+500: a bad body is 400, an oversized one 413, a missing or wrong bearer token 401 (when a
+token is set), a full server 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from . import metrics
+from .sessions import OfferError, SessionManager, SessionsFull
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+MANAGER: web.AppKey[SessionManager] = web.AppKey("manager", SessionManager)
+TOKEN: web.AppKey[str | None] = web.AppKey("token", str)  # type: ignore[arg-type]
+#: Default request body limit: an SDP offer is a few kB.
+MAX_BODY = 64 * 1024
+
+
+class Offer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    sdp: str
+    type: str
+
+
+_offer_decoder = msgspec.json.Decoder(Offer)
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status,
+                             headers=headers or None)
+
+
+def _authorized(request: web.Request) -> bool:
+    token = request.app[TOKEN]
+    if not token:
+        return True
+    got = request.headers.get("Authorization", "")
+    scheme, _, value = got.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(),
+                                                              token.encode())
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+async def offer(request: web.Request) -> web.Response:
+    if not _authorized(request):
+        return _error(401, "unauthorized", "missing or wrong bearer token",
+                      **{"WWW-Authenticate": 'Bearer realm="microturn"'})
+    limit = request.app._client_max_size  # type: ignore[attr-defined]
+    if request.content_length is not None and request.content_length > limit:
+        return _error(413, "too_big", f"body of {request.content_length} bytes exceeds {limit}")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, "too_big", f"body exceeds {limit} bytes")
+    try:
+        o = _offer_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        return _error(400, "bad_json", f"expected JSON {{sdp, type}}: {exc}")
+    manager = request.app[MANAGER]
+    try:
+        sid, answer = await manager.open(o.sdp, o.type)
+    except SessionsFull as exc:
+        return _error(503, "full", str(exc), **{"Retry-After": "5"})
+    except OfferError as exc:
+        return _error(400, "bad_offer", str(exc))
+    return web.json_response({"sdp": answer, "type": "answer", "session": sid})
+
+
+async def hangup(request: web.Request) -> web.Response:
+    if not _authorized(request):
+        return _error(401, "unauthorized", "missing or wrong bearer token")
+    if not await request.app[MANAGER].close(request.match_info["sid"], "hangup"):
+        return _error(404, "no_session", "no such session")
+    return web.json_response({"closed": request.match_info["sid"]})
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    m = request.app[MANAGER]
+    text = metrics.render(m.statistics(), open_sessions=len(m.sessions), opened=m.opened,
+                          rejected=dict(m.rejected), closed=dict(m.closed))
+    return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
+async def health(request: web.Request) -> web.Response:
+    import asyncio
+    import resource
+
+    m = request.app[MANAGER]
+    return web.json_response({
+        "ok": True, "sessions": len(m.sessions), "max_sessions": m.limits.max_sessions,
+        "tasks": len(asyncio.all_tasks()), "rss_mb": _rss_mb(),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def _rss_mb() -> float:
+    """Resident memory now (Linux /proc), in MiB."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+
+
+async def _shutdown(app: web.Application) -> None:
+    await app[MANAGER].shutdown()
+
+
+def make_app(manager: SessionManager, *, token: str | None = None,
+             max_body: int = MAX_BODY, static: Path = STATIC) -> web.Application:
+    """The server's routes around ``manager``; shutting the app down closes every session."""
+    app = web.Application(client_max_size=max_body)
+    app[MANAGER] = manager
+    app[TOKEN] = token or None
+    app.router.add_get("/", index)
+    app.router.add_post("/offer", offer)
+    app.router.add_delete("/sessions/{sid}", hangup)
+    app.router.add_get("/metrics", metrics_page)
+    app.router.add_get("/healthz", health)
+    app.router.add_static("/static/", static, follow_symlinks=False)
+    app.on_shutdown.append(_shutdown)
+    return app
+
+
+async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, Any]:
+    """Start serving ``app``; returns the runner (``await runner.cleanup()`` to stop) and
+    the bound ``(host, port)`` (port 0 picks a free one)."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    sock = server.sockets[0] if server is not None and server.sockets else None
+    addr = sock.getsockname()[:2] if sock is not None else (host, port)
+    return runner, addr

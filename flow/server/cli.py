@@ -1,0 +1,125 @@
+"""``microturn serve [GRAPH.yaml]``: serve a graph to browsers over WebRTC.
+
+Hooked into ``flow.cli``'s subcommand table as ``add_arguments(parser)`` and
+``run(args) -> int``; also runnable alone as ``python -m flow.server``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from ..errors import FlowError
+from ..units import S, parse_duration
+
+DEFAULT_GRAPHS = ("graphs/assistant.yaml", "graphs/echo_webrtc.yaml")
+HELP = "serve a graph to browsers over WebRTC"
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("graph", nargs="?", help="graph YAML (default: graphs/assistant.yaml, "
+                   "else graphs/echo_webrtc.yaml)")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080; 0: any)")
+    p.add_argument("--ice-host", action="append", metavar="IP",
+                   help="offer only this address as an ICE host candidate (repeatable); "
+                   "127.0.0.1 for loopback, which ICE never offers by default")
+    p.add_argument("--token", default=os.environ.get("MICROTURN_TOKEN"),
+                   help="require 'Authorization: Bearer TOKEN' on /offer "
+                   "(default: $MICROTURN_TOKEN)")
+    p.add_argument("--max-sessions", type=int, default=8, help="sessions at once (503 beyond)")
+    p.add_argument("--idle-timeout", type=_duration, default=30 * S, metavar="DURATION",
+                   help="close a session when the client sent nothing for this long (30s)")
+    p.add_argument("--max-body", type=int, default=64 * 1024, metavar="BYTES",
+                   help="largest request body accepted (413 beyond)")
+    p.add_argument("--max-message", type=int, default=4096, metavar="BYTES",
+                   help="largest data-channel message accepted from a client")
+    p.add_argument("--message-rate", type=float, default=20.0, metavar="PER_S",
+                   help="data-channel messages per second a client may send (average)")
+    p.add_argument("--jitter-prefetch", type=int, default=1, metavar="PACKETS",
+                   help="inbound audio packets aiortc's jitter buffer holds before playing "
+                   "(aiortc's own default is 4, i.e. 80 ms; 0 keeps aiortc's)")
+    p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   help="override a node parameter")
+    p.add_argument("--log-level", default="info")
+
+
+def _graph_path(arg: str | None) -> Path:
+    if arg:
+        return Path(arg)
+    for candidate in DEFAULT_GRAPHS:
+        if Path(candidate).exists():
+            return Path(candidate)
+    raise FlowError(f"no graph given and none of {', '.join(DEFAULT_GRAPHS)} exists here")
+
+
+def _overrides(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or "." not in key:
+            raise FlowError(f"--set {item!r}: expected NODE.PARAM=VALUE")
+        out[key] = value
+    return out
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from ..loader import load_graph  # type: ignore[import-not-found,unused-ignore]
+    from . import ice
+    from .app import make_app, start
+    from .sessions import Limits, SessionManager
+
+    sets = _overrides(args.set)
+    graph = load_graph(str(_graph_path(args.graph)), overrides=sets or None)
+    if args.ice_host:
+        ice.restrict_host_candidates(args.ice_host)
+    limits = Limits(max_sessions=args.max_sessions, idle_timeout=args.idle_timeout,
+                    max_message_bytes=args.max_message, message_rate=args.message_rate,
+                    message_burst=max(1, int(args.message_rate * 2)),
+                    jitter_prefetch=args.jitter_prefetch or None)
+    manager = SessionManager(graph, limits=limits)
+    app = make_app(manager, token=args.token, max_body=args.max_body)
+    runner, (host, port) = await start(app, args.host, args.port)
+    print(f"serving {graph.name} on http://{host}:{port}/", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        print("shutting down: closing every session", file=sys.stderr, flush=True)
+        await runner.cleanup()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..clock import run as run_loop
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run_loop(serve(args))
+    except FlowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="microturn serve", description=HELP)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,154 @@
+"""``Peer``: what one browser connection hands its session, as ``services["webrtc"]``.
+
+The server creates it per peer connection; the ``webrtc.*`` nodes read it in ``setup()``:
+incoming tracks (``await peer.track("audio")``), typed text (``async for t in
+peer.texts()``), the outgoing audio track (``peer.audio_out``) and ``peer.send(msg)`` for
+events to the browser. Every queue here is bounded; what overflows is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..clock import Clock
+from ..units import S
+from . import protocol
+from .playout import TokenBucket
+
+log = logging.getLogger("microturn.server")
+
+#: Stop queueing events on a data channel whose send buffer holds this much already.
+MAX_BUFFERED_BYTES = 1 << 20
+
+
+class Peer:
+    def __init__(self, pc: Any, *, clock: Clock, session: str = "", audio_out: Any = None,
+                 max_message_bytes: int = protocol.MAX_MESSAGE_BYTES,
+                 message_rate: float = 20.0, message_burst: int = 40,
+                 text_capacity: int = 16) -> None:
+        self.pc = pc
+        self.clock = clock
+        self.session = session
+        self.audio_out = audio_out
+        self.max_message_bytes = max_message_bytes
+        self.closed = asyncio.Event()
+        self.last_activity = clock.now()
+        self._tracks: dict[str, Any] = {}
+        self._track_waiters: list[asyncio.Future[None]] = []
+        self._texts: deque[str] = deque(maxlen=text_capacity)
+        self._text_waiter: asyncio.Future[None] | None = None
+        self._bucket = TokenBucket(message_rate, message_burst)
+        self._last_refusal = -S
+        self.channel: Any = None
+        self.received = 0  #: client messages accepted
+        self.refused = 0  #: client messages refused (size, rate, format)
+        self.texts_dropped = 0
+        self.sent = 0
+        self.send_dropped = 0
+
+    # -- incoming ------------------------------------------------------------------------
+
+    def touch(self) -> None:
+        """Something arrived from the client (media, a message): it is not idle."""
+        self.last_activity = self.clock.now()
+
+    def add_track(self, track: Any) -> None:
+        """A remote track arrived (aiortc's ``track`` event)."""
+        self._tracks.setdefault(track.kind, track)
+        self._wake_tracks()
+
+    async def track(self, kind: str) -> Any:
+        """The client's ``audio`` or ``video`` track, once it arrives; None if the peer
+        closes first."""
+        while kind not in self._tracks:
+            if self.closed.is_set():
+                return None
+            fut = asyncio.get_running_loop().create_future()
+            self._track_waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if fut in self._track_waiters:
+                    self._track_waiters.remove(fut)
+        return self._tracks[kind]
+
+    def _wake_tracks(self) -> None:
+        for fut in self._track_waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def attach_channel(self, channel: Any, hello: protocol.Hello | None = None) -> None:
+        """Use ``channel`` (the client's ``events`` data channel) both ways."""
+        self.channel = channel
+        channel.on("message", self.on_message)
+        if hello is not None:
+            self.send(hello)
+
+    def on_message(self, data: str | bytes) -> None:
+        """One data-channel message from the client: size, rate and format checked."""
+        self.touch()
+        now = self.clock.now()
+        try:
+            if not self._bucket.allow(now):
+                raise protocol.ProtocolError("rate_limited", "too many messages; slow down")
+            msg = protocol.decode_client(data, max_bytes=self.max_message_bytes)
+        except protocol.ProtocolError as exc:
+            self.refused += 1
+            if now - self._last_refusal >= S // 4:  # never amplify a flood with replies
+                self._last_refusal = now
+                self.send(protocol.Error(code=exc.code, message=str(exc)))
+            return
+        self.received += 1
+        if isinstance(msg, protocol.Text):
+            if len(self._texts) == self._texts.maxlen:
+                self.texts_dropped += 1
+            self._texts.append(msg.text)
+            w = self._text_waiter
+            if w is not None and not w.done():
+                w.set_result(None)
+
+    async def texts(self) -> AsyncIterator[str]:
+        """Typed text, in order, until the peer closes."""
+        while True:
+            while self._texts:
+                yield self._texts.popleft()
+            if self.closed.is_set():
+                return
+            self._text_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._text_waiter
+            finally:
+                self._text_waiter = None
+
+    # -- outgoing ------------------------------------------------------------------------
+
+    def send(self, msg: Any) -> bool:
+        """Send one protocol message to the browser; False (counted) if the channel is not
+        open or its send buffer is backed up (a client that stopped reading)."""
+        ch = self.channel
+        if ch is None or ch.readyState != "open" or ch.bufferedAmount > MAX_BUFFERED_BYTES:
+            self.send_dropped += 1
+            return False
+        ch.send(protocol.encode(msg))
+        self.sent += 1
+        return True
+
+    # -- end -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """The connection is over: sources end, waiters wake, the output track stops."""
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        self._wake_tracks()
+        w = self._text_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+        if self.audio_out is not None:
+            self.audio_out.stop()
+        for track in self._tracks.values():
+            track.stop()

@@ -1,0 +1,165 @@
+"""The data-channel protocol between the browser and a served graph.
+
+The client opens one ordered data channel named ``events``; both sides send JSON objects
+on it, one per message, tagged by ``type`` and carrying the protocol version ``v``.
+Client to server: ``text``, ``ping``. Server to client: ``hello``, ``heard``, ``said``, ``action``,
+``metrics``, ``graph`` and ``error``. The full description is ``docs/protocol.md``.
+
+Decoding is strict (unknown fields and unknown types are errors) and size-limited before
+parsing, so a hostile client costs at most ``max_bytes`` of parsing per message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+#: Bumped on any incompatible change; a message with another version is refused.
+VERSION = 1
+CHANNEL = "events"
+#: Default limit on one client message (bytes of UTF-8 JSON).
+MAX_MESSAGE_BYTES = 4096
+
+
+class _Msg(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="type",
+           kw_only=True, omit_defaults=False):
+    v: int = VERSION
+
+
+# -- client -> server --------------------------------------------------------------------
+
+class Text(_Msg, frozen=True, tag="text"):
+    """Something the user typed."""
+
+    text: str
+
+
+class Ping(_Msg, frozen=True, tag="ping"):
+    """Keep-alive: a client with nothing to send pings so the idle timeout spares it."""
+
+
+ClientMessage = Text | Ping
+
+
+# -- server -> client --------------------------------------------------------------------
+
+class Hello(_Msg, frozen=True, tag="hello"):
+    """First message on the channel: which session and graph this is."""
+
+    session: str
+    graph: str
+
+
+class Heard(_Msg, frozen=True, tag="heard"):
+    """What the graph heard (a recogniser's words, or text the user typed).
+    ``final=False`` is a partial hypothesis the next ``heard`` may revise."""
+
+    text: str
+    final: bool = True
+    start_ms: float | None = None
+    end_ms: float | None = None
+
+
+class Said(_Msg, frozen=True, tag="said"):
+    """Text the model is saying; deltas until ``final``."""
+
+    text: str
+    final: bool = False
+
+
+class Action(_Msg, frozen=True, tag="action"):
+    """A decision or event of the graph (``speak``, ``delegate``, a tool result...)."""
+
+    kind: str
+    text: str = ""
+    turn: int | None = None
+    reaction_ms: float | None = None
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Metrics(_Msg, frozen=True, tag="metrics"):
+    """The micro-turn meter: tick lateness and the reaction time of the last reply."""
+
+    tick_late_ms: float | None = None
+    reaction_ms: float | None = None
+    missed: int | None = None
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class EdgeView(msgspec.Struct, frozen=True):
+    name: str
+    policy: str
+    depth: int
+    capacity: int
+    carried: int
+    dropped: int
+    flushed: int
+
+
+class NodeView(msgspec.Struct, frozen=True):
+    id: str
+    type: str
+    received: int
+    sent: int
+
+
+class GraphView(_Msg, frozen=True, tag="graph"):
+    """The live graph, from the engine's statistics: each edge's depth and drops."""
+
+    name: str
+    media_time_ms: float
+    nodes: list[NodeView]
+    edges: list[EdgeView]
+
+
+class Error(_Msg, frozen=True, tag="error"):
+    """Something the server refused or could not do; ``code`` is stable, ``message`` human."""
+
+    code: str
+    message: str
+
+
+ServerMessage = Hello | Heard | Said | Action | Metrics | GraphView | Error
+
+
+class ProtocolError(ValueError):
+    """A client message that cannot be accepted; ``code`` goes into the ``error`` reply."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+_client_decoder = msgspec.json.Decoder(ClientMessage)
+_server_decoder = msgspec.json.Decoder(ServerMessage)
+_encoder = msgspec.json.Encoder()
+
+
+def decode_client(data: str | bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> ClientMessage:
+    """Parse one client message, or raise ``ProtocolError`` (too big, bad JSON, unknown
+    type or field, wrong version)."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > max_bytes:
+        raise ProtocolError("too_big", f"message of {len(raw)} bytes exceeds {max_bytes}")
+    try:
+        msg = _client_decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError("bad_message", str(exc)) from None
+    if msg.v != VERSION:
+        raise ProtocolError("bad_version",
+                            f"protocol version {msg.v} is not supported (server speaks {VERSION})")
+    return msg
+
+
+def decode_server(data: str | bytes) -> ServerMessage:
+    """Parse one server message (for Python clients and tests)."""
+    return _server_decoder.decode(data)
+
+
+def encode(msg: _Msg) -> str:
+    return _encoder.encode(msg).decode()
+
+
+def encode_client(msg: ClientMessage) -> str:
+    return encode(msg)

@@ -1,0 +1,268 @@
+"""One graph session per peer connection, with limits and complete teardown.
+
+``SessionManager.open(sdp, type)`` validates the offer, builds an ``RTCPeerConnection``
+(no STUN; host candidates as ``ice.restrict_host_candidates`` set them), answers it, and
+starts a ``flow.Session`` of the graph with ``services["webrtc"]`` = that connection's
+``Peer``. A session ends when its graph ends, when the connection fails or closes, when
+the client sends nothing (media, messages, pings) for ``idle_timeout``, or on shutdown;
+whichever comes first closes the peer connection, cancels the graph, and forgets it. A test
+counts asyncio tasks and live tracks before and after to prove nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from ..clock import Clock, RealClock
+from ..errors import FlowError, NodeFailed
+from ..graph import Graph
+from ..session import Session, SessionStatistics
+from ..units import MS, S
+from . import ice, protocol
+from .peer import Peer
+
+log = logging.getLogger("microturn.server")
+
+
+class OfferError(FlowError, ValueError):
+    """An offer the server cannot accept (HTTP 400); the message says why."""
+
+
+class SessionsFull(FlowError):
+    """Every session slot is taken (HTTP 503)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_sessions: int = 8
+    idle_timeout: int = 30 * S
+    max_message_bytes: int = protocol.MAX_MESSAGE_BYTES
+    message_rate: float = 20.0  #: data-channel messages per second (average)
+    message_burst: int = 40
+    max_sdp_bytes: int = 64 * 1024
+    playout_frames: int = 25  #: outgoing audio buffer, 20 ms frames
+    jitter_prefetch: int | None = 1  #: inbound audio packets aiortc holds (None: aiortc's 4)
+    stats_interval: int = 500 * MS  #: how often the browser gets the graph view
+
+
+@dataclass
+class Served:
+    id: str
+    pc: Any
+    peer: Peer
+    session: Session
+    task: asyncio.Task[None] | None = None
+    graph: asyncio.Task[None] | None = None
+    reason: str = ""
+    watch: asyncio.Task[None] | None = None
+
+
+class SessionManager:
+    def __init__(self, graph: Graph, *, limits: Limits | None = None,
+                 clock: Clock | None = None, services: dict[str, Any] | None = None) -> None:
+        self.graph = graph
+        self.limits = limits or Limits()
+        self.clock = clock or RealClock()
+        self.services = dict(services or {})
+        self.sessions: dict[str, Served] = {}
+        self._pending = 0
+        self._closing = False
+        self.opened = 0
+        self.rejected: Counter[str] = Counter()
+        self.closed: Counter[str] = Counter()
+
+    # -- opening -------------------------------------------------------------------------
+
+    def validate_offer(self, sdp: str, kind: str) -> None:
+        if kind != "offer":
+            raise OfferError(f"expected type 'offer', got {kind!r}")
+        if len(sdp) > self.limits.max_sdp_bytes:
+            raise OfferError(f"SDP of {len(sdp)} bytes exceeds {self.limits.max_sdp_bytes}")
+        if not sdp.startswith("v=0"):
+            raise OfferError("SDP must start with 'v=0'")
+        from aiortc.sdp import SessionDescription
+
+        try:
+            parsed = SessionDescription.parse(sdp)
+        except Exception as exc:  # aiortc's parser raises whatever the text provokes
+            raise OfferError(f"malformed SDP: {type(exc).__name__}: {exc}") from None
+        if not parsed.media:
+            raise OfferError("SDP offers no media and no data channel")
+        for m in parsed.media:
+            if m.kind not in ("audio", "video", "application"):
+                raise OfferError(f"unsupported media kind {m.kind!r}")
+            if not m.ice.usernameFragment or not m.ice.password:
+                raise OfferError(f"m={m.kind} has no ICE credentials (a=ice-ufrag/a=ice-pwd)")
+            if m.dtls is None or not m.dtls.fingerprints:
+                raise OfferError(f"m={m.kind} has no DTLS fingerprint")
+
+    async def open(self, sdp: str, kind: str = "offer") -> tuple[str, str]:
+        """Answer an offer and start its session: returns ``(session id, answer SDP)``.
+        Raises ``SessionsFull`` or ``OfferError``."""
+        if self._closing:
+            raise SessionsFull("the server is shutting down")
+        if len(self.sessions) + self._pending >= self.limits.max_sessions:
+            self.rejected["full"] += 1
+            raise SessionsFull(f"all {self.limits.max_sessions} sessions are in use")
+        try:
+            self.validate_offer(sdp, kind)
+        except OfferError:
+            self.rejected["bad_offer"] += 1
+            raise
+        self._pending += 1
+        try:
+            return await self._open(sdp, kind)
+        finally:
+            self._pending -= 1
+
+    async def _open(self, sdp: str, kind: str) -> tuple[str, str]:
+        from aiortc import RTCPeerConnection, RTCSessionDescription
+
+        from .tracks import OutgoingAudioTrack
+
+        sid = uuid.uuid4().hex[:12]
+        pc = RTCPeerConnection(ice.rtc_configuration())
+        lim = self.limits
+        peer = Peer(pc, clock=self.clock, session=sid,
+                    max_message_bytes=lim.max_message_bytes, message_rate=lim.message_rate,
+                    message_burst=lim.message_burst)
+        session = Session(self.graph, clock=self.clock, id=sid,
+                          services={**self.services, "webrtc": peer})
+        served = Served(sid, pc, peer, session)
+        hello = protocol.Hello(session=sid, graph=self.graph.name)
+
+        @pc.on("datachannel")
+        def on_datachannel(channel: Any) -> None:
+            if channel.label == protocol.CHANNEL and peer.channel is None:
+                peer.attach_channel(channel, hello)
+            else:
+                channel.close()
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            peer.add_track(track)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                self._close_soon(served, f"connection {pc.connectionState}")
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+            for t in pc.getTransceivers():
+                if t.kind != "audio":
+                    continue
+                if lim.jitter_prefetch is not None:
+                    ice.set_audio_prefetch(t.receiver, lim.jitter_prefetch)
+                if peer.audio_out is None:
+                    peer.audio_out = OutgoingAudioTrack(self.clock, capacity=lim.playout_frames)
+                    t.sender.replaceTrack(peer.audio_out)
+                    if t.direction == "recvonly":
+                        t.direction = "sendrecv"
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except Exception as exc:  # aiortc rejects a bad offer with many exception types
+            peer.close()
+            await pc.close()
+            self.rejected["bad_offer"] += 1
+            if isinstance(exc, FlowError):
+                raise
+            raise OfferError(f"cannot answer this offer: {type(exc).__name__}: {exc}") from None
+        self.sessions[sid] = served
+        self.opened += 1
+        served.task = asyncio.create_task(self._run(served), name=f"serve/{sid}")
+        served.watch = asyncio.create_task(self._watch(served), name=f"serve/{sid}/watch")
+        log.info("session %s opened (%d open)", sid, len(self.sessions))
+        return sid, pc.localDescription.sdp
+
+    # -- running -------------------------------------------------------------------------
+
+    async def _run(self, served: Served) -> None:
+        try:
+            if not served.reason:  # not closed before it could start
+                # The graph runs in its own task so that closing cancels only the graph,
+                # never the teardown below.
+                served.graph = asyncio.create_task(served.session.run(),
+                                                   name=f"serve/{served.id}/graph")
+                await served.graph
+                served.reason = served.reason or "graph ended"
+        except NodeFailed as exc:
+            served.reason = "node failed"
+            log.error("session %s: %s", served.id, exc)
+            served.peer.send(protocol.Error(code="node_failed", message=str(exc)))
+        except asyncio.CancelledError:
+            served.reason = served.reason or "cancelled"
+            if served.graph is not None:
+                served.graph.cancel()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # we were cancelled, not the graph
+                await self._teardown(served)
+                raise
+        finally:
+            await self._teardown(served)
+
+    async def _watch(self, served: Served) -> None:
+        """Push the graph view to the browser and enforce the idle timeout."""
+        lim = self.limits
+        peer = served.peer
+        while True:
+            await self.clock.sleep(lim.stats_interval)
+            if self.clock.now() - peer.last_activity > lim.idle_timeout:
+                self._close_soon(served, "idle")
+                return
+            if peer.channel is not None:
+                peer.send(graph_view(served.session.statistics()))
+
+    def _close_soon(self, served: Served, reason: str) -> None:
+        served.reason = served.reason or reason
+        if served.graph is not None:  # if the graph has not started yet, _run sees the reason
+            served.graph.cancel()
+
+    async def _teardown(self, served: Served) -> None:
+        if self.sessions.pop(served.id, None) is None:
+            return
+        if served.watch is not None and served.watch is not asyncio.current_task():
+            served.watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await served.watch
+        served.peer.close()
+        await served.pc.close()
+        self.closed[served.reason] += 1
+        log.info("session %s closed: %s (%d open)", served.id, served.reason,
+                 len(self.sessions))
+
+    async def close(self, sid: str, reason: str = "closed") -> bool:
+        """Close one session and wait until it is gone; False if there is no such session."""
+        served = self.sessions.get(sid)
+        if served is None:
+            return False
+        self._close_soon(served, reason)
+        if served.task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await served.task
+        return True
+
+    async def shutdown(self) -> None:
+        """Refuse new sessions and close every open one."""
+        self._closing = True
+        await asyncio.gather(*(self.close(sid, "shutdown") for sid in list(self.sessions)))
+
+    def statistics(self) -> list[SessionStatistics]:
+        return [s.session.statistics() for s in self.sessions.values() if s.session.started]
+
+
+def graph_view(st: SessionStatistics) -> protocol.GraphView:
+    """The browser's live graph view, from one session's statistics."""
+    return protocol.GraphView(
+        name=st.graph, media_time_ms=st.media_time / MS,
+        nodes=[protocol.NodeView(id=n.id, type=n.type, received=n.received, sent=n.sent)
+               for n in st.nodes],
+        edges=[protocol.EdgeView(name=e.name, policy=e.policy, depth=e.depth,
+                                 capacity=e.capacity, carried=e.carried, dropped=e.dropped,
+                                 flushed=e.flushed) for e in st.edges])

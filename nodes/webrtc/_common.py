@@ -1,0 +1,94 @@
+"""Helpers shared by the webrtc nodes: finding the peer, a bounded inbox between an
+aiortc track and a node's output, and media-time stamping of live audio."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from flow import Node, ParamError
+from flow.units import MS, S
+
+if TYPE_CHECKING:
+    from flow.server.peer import Peer
+
+T = TypeVar("T")
+
+
+def peer_of(node: Node) -> Peer:
+    """The session's WebRTC peer, or a ``ParamError`` saying how to get one."""
+    peer: Any = node.context.services.get("webrtc")
+    if peer is None:
+        raise ParamError(
+            f"node {node.id!r} ({type(node).type_name}) needs a WebRTC peer connection: serve "
+            "the graph with `microturn serve GRAPH.yaml` (services['webrtc'] is not set)")
+    return peer  # type: ignore[no-any-return]
+
+
+class Inbox(Generic[T]):
+    """A bounded FIFO between a track reader and a sender: when full, the oldest item is
+    dropped (and counted) so that a slow graph never builds unbounded lag in aiortc's own
+    queue, which we drain continuously. ``get()`` returns None once closed and empty."""
+
+    def __init__(self, capacity: int) -> None:
+        self._q: deque[T] = deque()
+        self.capacity = capacity
+        self.dropped = 0
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._q)
+
+    def put(self, item: T) -> None:
+        if len(self._q) >= self.capacity:
+            self._q.popleft()
+            self.dropped += 1
+        self._q.append(item)
+        self._wake()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def get(self) -> T | None:
+        while not self._q:
+            if self._closed:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._q.popleft()
+
+
+class Stamper:
+    """Media time of live audio: contiguous ``pts`` from the sample count, anchored at the
+    first frame's arrival; re-anchored when arrival drifts more than ``max_drift`` from the
+    count (the client paused its microphone, packets were lost)."""
+
+    def __init__(self, sample_rate: int, *, max_drift: int = 200 * MS) -> None:
+        self.sample_rate = sample_rate
+        self.max_drift = max_drift
+        self._base: int | None = None
+        self._n = 0
+        self.reanchors = 0
+
+    def stamp(self, arrival: int, n: int) -> int:
+        """``pts`` of ``n`` samples whose last one arrived at media time ``arrival``."""
+        start = arrival - n * S // self.sample_rate
+        if self._base is None:
+            self._base = start
+        pts = self._base + self._n * S // self.sample_rate
+        if abs(pts - start) > self.max_drift:
+            self.reanchors += 1
+            self._base, self._n, pts = start, 0, start
+        self._n += n
+        return pts

@@ -1,0 +1,72 @@
+"""``webrtc.audio_in``: the browser's microphone as ``AudioFrame``s.
+
+aiortc decodes Opus to 48 kHz 20 ms frames (usually stereo int16); this node downmixes
+and resamples them to mono float32 at ``sample_rate`` with PyAV's resampler (libswresample).
+A reader drains the track continuously into a bounded inbox (``max_queue`` frames, oldest
+dropped) so that a slow graph never builds lag. ``pts`` is contiguous media time (see
+``Stamper``). The output ends when the client's track ends or the peer closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import numpy as np
+
+from flow import AudioFrame, Node, Out
+
+from ._common import Inbox, Stamper, peer_of
+
+
+class WebRTCAudioIn(Node):
+    class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+        sample_rate: int = 16000
+        max_queue: int = 50  #: frames (20 ms each) held while the graph is busy
+
+    audio: Out[AudioFrame]
+
+    async def setup(self) -> None:
+        import av
+
+        self.peer = peer_of(self)
+        if not 8000 <= self.params.sample_rate <= 48000:
+            from flow import ParamError
+
+            raise ParamError(f"node {self.id!r}: sample_rate must be 8000..48000, got "
+                             f"{self.params.sample_rate}")
+        self._resampler = av.AudioResampler(format="flt", layout="mono",
+                                            rate=self.params.sample_rate)
+        self.stamper = Stamper(self.params.sample_rate)
+        self.inbox: Inbox[AudioFrame] = Inbox(max(1, self.params.max_queue))
+
+    def convert(self, frame: object) -> list[np.ndarray]:
+        """One aiortc frame -> mono float32 arrays at ``sample_rate``."""
+        return [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+
+    async def _read(self, track: object) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        try:
+            while True:
+                frame = await track.recv()  # type: ignore[attr-defined]
+                self.peer.touch()
+                for samples in self.convert(frame):
+                    if not len(samples):
+                        continue
+                    pts = self.stamper.stamp(self.now(), len(samples))
+                    self.inbox.put(AudioFrame(pts=pts, samples=samples,
+                                              sample_rate=self.params.sample_rate))
+        except MediaStreamError:
+            pass
+        finally:
+            self.inbox.close()
+
+    async def run(self) -> None:
+        track = await self.peer.track("audio")
+        if track is None:
+            return
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._read(track))
+            while (msg := await self.inbox.get()) is not None:
+                await self.audio.send(msg)

@@ -1,0 +1,123 @@
+"""Bad input gets the right 4xx/503 with a reason, never a 500, and the server keeps
+serving afterwards."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from flow.server.client import Client
+from flow.server.sessions import Limits
+from flow.server.testing import echo_graph, serving
+
+GOOD_TOKEN = "s3cret-token"
+
+
+async def post(url: str, data: bytes | str, token: str | None = None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    async with aiohttp.ClientSession() as http, http.post(url + "/offer", data=data,
+                                                          headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def offer_sdp() -> str:
+    c = Client()
+    c.pc.createDataChannel("events")
+    c.pc.addTrack(c.mic)
+    await c.pc.setLocalDescription(await c.pc.createOffer())
+    sdp = c.pc.localDescription.sdp
+    await c.close()
+    return sdp
+
+
+async def still_serves(url: str, token: str | None = None) -> None:
+    c = await Client.connect(url, token=token)
+    await c.send_text("still here")
+    assert (await c.wait_for("heard", within=5)).text == "still here"
+    await c.close()
+
+
+async def test_index_static_and_health() -> None:
+    async with serving(echo_graph()) as srv, aiohttp.ClientSession() as http:
+        async with http.get(srv.url + "/") as r:
+            assert r.status == 200 and "client.js" in await r.text()
+        async with http.get(srv.url + "/static/client.js") as r:
+            assert r.status == 200 and "RTCPeerConnection" in await r.text()
+        async with http.get(srv.url + "/static/../app.py") as r:
+            assert r.status in (403, 404)
+        async with http.get(srv.url + "/healthz") as r:
+            body = await r.json()
+            assert body["ok"] and body["sessions"] == 0
+
+
+@pytest.mark.parametrize(("body", "code", "error"), [
+    (b"{not json", 400, "bad_json"),
+    (b'{"sdp": "v=0"}', 400, "bad_json"),  # missing type
+    (b'{"sdp": 5, "type": "offer"}', 400, "bad_json"),
+    (b'{"sdp": "v=0", "type": "offer", "x": 1}', 400, "bad_json"),
+    (b'{"sdp": "hello", "type": "offer"}', 400, "bad_offer"),
+    (b'{"sdp": "v=0\\r\\no=- 1 1 IN IP4 0.0.0.0\\r\\n", "type": "offer"}', 400, "bad_offer"),
+    (b'{"sdp": "v=0\\r\\nm=audio x y\\r\\n", "type": "offer"}', 400, "bad_offer"),
+    (b'{"sdp": "v=0", "type": "answer"}', 400, "bad_offer"),
+])
+async def test_malformed_offers_are_400_with_a_reason(body: bytes, code: int,
+                                                      error: str) -> None:
+    async with serving(echo_graph()) as srv:
+        status, reply = await post(srv.url, body)
+        assert (status, reply["error"]) == (code, error), reply
+        assert reply["message"]
+        assert srv.manager.sessions == {}
+
+
+async def test_mangled_sdp_is_400_and_server_keeps_serving() -> None:
+    sdp = await offer_sdp()
+    mangled = [sdp.replace("a=fingerprint", "a=fingerprnt"),
+               sdp.replace("a=ice-ufrag", "a=ice-frag"),
+               sdp.replace("a=setup:actpass", "a=setup:sideways"),
+               sdp[: len(sdp) // 2],
+               sdp.replace("c=IN IP4", "c=IN IP9")]
+    async with serving(echo_graph()) as srv:
+        import json
+
+        for text in mangled:
+            status, reply = await post(srv.url, json.dumps({"sdp": text, "type": "offer"}))
+            assert status == 400, reply
+            assert reply["error"] == "bad_offer"
+        assert srv.manager.sessions == {}
+        await still_serves(srv.url)
+
+
+async def test_oversized_body_is_413() -> None:
+    async with serving(echo_graph(), max_body=8 * 1024) as srv:
+        status, reply = await post(srv.url, b'{"sdp": "' + b"a" * 20_000 + b'", "type": "offer"}')
+        assert (status, reply["error"]) == (413, "too_big")
+        await still_serves(srv.url)
+
+
+async def test_token_required_when_set() -> None:
+    async with serving(echo_graph(), token=GOOD_TOKEN) as srv:
+        sdp = await offer_sdp()
+        import json
+
+        for token in (None, "wrong"):
+            status, reply = await post(srv.url, json.dumps({"sdp": sdp, "type": "offer"}),
+                                       token)
+            assert (status, reply["error"]) == (401, "unauthorized")
+        with pytest.raises(ConnectionError, match="401"):
+            await Client.connect(srv.url, token="wrong")
+        await still_serves(srv.url, token=GOOD_TOKEN)
+
+
+async def test_too_many_sessions_is_503_then_a_slot_frees() -> None:
+    async with serving(echo_graph(), limits=Limits(max_sessions=2)) as srv:
+        a = await Client.connect(srv.url)
+        b = await Client.connect(srv.url)
+        with pytest.raises(ConnectionError, match="503"):
+            await Client.connect(srv.url)
+        assert srv.manager.rejected["full"] == 1
+        await a.close()
+        await a.wait_until(lambda: len(srv.manager.sessions) == 1, within=5)
+        await still_serves(srv.url)
+        await b.close()
