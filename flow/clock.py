@@ -165,6 +165,12 @@ class FakeClock(Clock):
             return runner.run(main)  # type: ignore[arg-type]
 
 
+def loop_clock(loop: asyncio.AbstractEventLoop) -> Clock:
+    """The ``FakeClock`` driving ``loop``, or a ``RealClock`` for an ordinary loop."""
+    fake = getattr(loop, "_fake_clock", None)
+    return fake if isinstance(fake, FakeClock) else RealClock()
+
+
 def _set_done(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)

@@ -14,11 +14,24 @@ Fast path: on a ``block`` edge whose queue is empty, a message for an idle push-
 consumer is handed to its handler directly in the producer's task, without a task switch
 (GStreamer's chain functions work the same way). Otherwise it is queued and the consumer's
 own task picks it up. Either way the consumer's handlers never run concurrently, per-edge
-order is FIFO, and the statistics count the same things.
+order is FIFO, and the statistics count the same things. A handler that suspends would
+hold its producer, so after one does, that node gets its messages through its queue until
+its handlers run without suspending again (``Node._set_direct``). The fast path is off for edges
+leaving a node that has both push-style inputs and a ``run()``: that ``run()`` is cancelled
+when the node's inputs end, and a cancellation must never land inside another node's
+handler.
 
 ``Interrupt`` never queues: it empties the edge (counted as ``flushed``), makes any producer
-blocked on it drop the message it was trying to send, and reaches the consumer at once.
-``EndOfStream`` is queued behind the data (in band) and ignores capacity.
+blocked on it drop the message it was trying to send (also ``flushed``), and reaches the
+consumer at once. ``EndOfStream`` is queued behind the data (in band) and ignores capacity.
+
+When the consumer finishes before the producer (a pull-style node whose ``run()`` returned
+early, or a node fed by a ``feedback`` edge), the edge is *detached*: what is queued and
+whatever is sent later is discarded and counted as ``dropped``, and blocked producers are
+released, so that an early finisher never deadlocks the graph.
+
+Accounting invariant: every message accepted by ``put`` ends up exactly once in
+``carried``, ``dropped``, ``flushed``, or ``depth`` (still queued).
 """
 
 from __future__ import annotations
@@ -38,7 +51,7 @@ if TYPE_CHECKING:
     from .ports import In, Out
 
 
-class Policy(str, enum.Enum):
+class Policy(enum.StrEnum):
     BLOCK = "block"
     DROP_OLDEST = "drop_oldest"
     DROP_NEWEST = "drop_newest"
@@ -56,8 +69,8 @@ class EdgeStatistics(msgspec.Struct, frozen=True):
     capacity: int
     max_time: int | None
     carried: int  #: messages handed to the consumer
-    dropped: int  #: lost to a drop policy
-    flushed: int  #: cleared by an Interrupt
+    dropped: int  #: lost to a drop policy, or discarded after the consumer finished
+    flushed: int  #: cleared by an Interrupt (queued, or held by a blocked producer)
     interrupts: int
     depth: int  #: queued now
     peak_depth: int
@@ -69,11 +82,35 @@ class EdgeStatistics(msgspec.Struct, frozen=True):
 
 class Edge:
     __slots__ = (
-        "src", "dst", "name", "policy", "capacity", "max_time", "feedback", "_clock",
-        "_q", "_qtime", "_putters", "_epoch", "_closed", "_ended", "_scheduled", "_node",
-        "_push", "_block",
-        "carried", "dropped", "flushed", "interrupts", "peak_depth", "wait_total",
-        "wait_max", "blocked_total",
+        "_block",
+        "_can_inline",
+        "_clock",
+        "_closed",
+        "_ended",
+        "_epoch",
+        "_gone",
+        "_inline",
+        "_node",
+        "_push",
+        "_putters",
+        "_q",
+        "_qtime",
+        "_scheduled",
+        "blocked_total",
+        "capacity",
+        "carried",
+        "dropped",
+        "dst",
+        "feedback",
+        "flushed",
+        "interrupts",
+        "max_time",
+        "name",
+        "peak_depth",
+        "policy",
+        "src",
+        "wait_max",
+        "wait_total",
     )
 
     def __init__(self, src: Out[Any], dst: In[Any], clock: Clock, *,
@@ -95,9 +132,14 @@ class Edge:
         self._epoch = 0
         self._closed = False  # EndOfStream was put
         self._ended = False  # EndOfStream was taken by the consumer
+        self._gone = False  # the consumer finished: discard everything
         self._scheduled = False  # in the consumer node's ready queue
         self._node = dst.node
         self._push = dst.handler is not None
+        # Inline delivery runs the consumer's handler in the producer's task; see the
+        # module docstring for why a push-and-run producer never does it.
+        self._can_inline = self._push and not getattr(src.node, "_cancels_run", False)
+        self._inline = self._can_inline  # switched off while the consumer suspends
         self._block = self.policy is Policy.BLOCK
         self.carried = self.dropped = self.flushed = self.interrupts = 0
         self.peak_depth = self.wait_total = self.wait_max = self.blocked_total = 0
@@ -117,9 +159,12 @@ class Edge:
             return
         if self._block:
             node = self._node
-            if self._push and not self._q and not node._busy:
+            if self._inline and not self._q and not node._busy:
                 self.carried += 1
                 await node._call(self.dst, msg)
+                return
+            if self._gone:
+                self.dropped += 1
                 return
             if self._full(msg) and not await self._wait_for_space(msg):
                 return
@@ -132,6 +177,9 @@ class Edge:
         False if the message was dropped; a full ``block`` edge raises ``QueueFull``."""
         if self._closed:
             raise SessionClosed(f"send on {self.name} after EndOfStream")
+        if self._gone:
+            self.dropped += 1
+            return False
         if self._full(msg):
             policy = self.policy
             if policy is Policy.BLOCK:
@@ -157,6 +205,8 @@ class Edge:
         return mt is not None and self._qtime + msg.duration > mt
 
     async def _wait_for_space(self, msg: Message) -> bool:
+        """Wait until ``msg`` fits. False if it must not be queued after all: an Interrupt
+        made it stale (counted ``flushed``) or the consumer finished (``dropped``)."""
         epoch = self._epoch
         loop = asyncio.get_running_loop()
         start = self._clock.now()
@@ -169,9 +219,14 @@ class Edge:
                 except BaseException:
                     if not fut.done():
                         fut.cancel()
+                    else:  # woken, then cancelled: pass the free slot on, not lose it
+                        self._wake_one_putter()
                     raise
                 if self._epoch != epoch:
                     self.flushed += 1  # an Interrupt made this message stale
+                    return False
+                if self._gone:
+                    self.dropped += 1
                     return False
                 if self._closed:
                     raise SessionClosed(f"send on {self.name} after EndOfStream")
@@ -200,12 +255,29 @@ class Edge:
         if self._closed:
             return
         self._closed = True
+        if self._gone:
+            return
         self._q.append((_EOS, 0))
         self._notify()
         self._wake_putters()
 
+    def detach(self) -> None:
+        """The consumer has finished: discard what is queued and all that comes later
+        (counted ``dropped``), and release blocked producers. Idempotent."""
+        if self._gone:
+            return
+        self._gone = True
+        q = self._q
+        n = len(q) - (1 if q and q[-1][0] is _EOS else 0)
+        self.dropped += n
+        q.clear()
+        self._qtime = 0
+        self._wake_putters()
+
     def interrupt(self, msg: Interrupt) -> None:
         """Empty the edge (keeping a queued end of stream) and deliver ``msg`` at once."""
+        if self._gone:
+            return
         q = self._q
         eos = bool(q) and q[-1][0] is _EOS
         n = len(q) - eos
@@ -227,6 +299,14 @@ class Edge:
             if not fut.done():
                 fut.set_result(None)
 
+    def _wake_one_putter(self) -> None:
+        putters = self._putters
+        while putters:
+            fut = putters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
     # -- consumer side -------------------------------------------------------------------
 
     def _pop(self) -> Message | None:
@@ -244,25 +324,23 @@ class Edge:
         self.wait_total += waited
         if waited > self.wait_max:
             self.wait_max = waited
-        putters = self._putters
-        while putters:
-            fut = putters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                break
+        if self._putters:
+            self._wake_one_putter()
         return msg
 
     @property
     def depth(self) -> int:
-        return len(self._q) - (1 if self._closed and not self._ended else 0)
+        """Messages queued now (the end-of-stream marker is not one)."""
+        q = self._q
+        return len(q) - (1 if q and q[-1][0] is _EOS else 0)
 
     def statistics(self) -> EdgeStatistics:
         return EdgeStatistics(
             name=self.name, policy=self.policy.value, capacity=self.capacity,
             max_time=self.max_time, carried=self.carried, dropped=self.dropped,
-            flushed=self.flushed, interrupts=self.interrupts, depth=max(self.depth, 0),
+            flushed=self.flushed, interrupts=self.interrupts, depth=self.depth,
             peak_depth=self.peak_depth, wait_total=self.wait_total, wait_max=self.wait_max,
-            blocked_total=self.blocked_total, ended=self._ended)
+            blocked_total=self.blocked_total, ended=self._ended or self._gone)
 
 
 #: The in-band end-of-stream marker every edge queues (one shared instance).

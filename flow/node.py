@@ -11,13 +11,22 @@ A pass-through node::
 
 Lifecycle: ``setup()``, then the engine calls ``on_<port>`` for each message on
 push-style inputs, one at a time, while ``run()`` (if the node defines it) runs beside
-them. A node ends when every input has ended (then ``on_end()`` runs, and a ``run()``
-still going is cancelled: it is the node's background activity) or, for a node whose
-inputs are all pull-style or that has none, when ``run()`` returns. Its outputs are then
-closed with ``EndOfStream`` and ``teardown()`` runs, also after an error or cancellation.
+them. A node ends when every push-style input has ended (then ``on_end()`` runs, and a
+``run()`` still going is cancelled: it is the node's background activity) or, for a node
+whose inputs are all pull-style or that has none, when ``run()`` returns. Edges marked
+``feedback`` do not keep a node alive when it has other inputs. Its outputs are then
+closed with ``EndOfStream``, its inputs detached (anything still sent to it is discarded
+and counted), and ``teardown()`` runs, also after an error or cancellation.
 
 ``on_interrupt(msg)`` is called synchronously when an ``Interrupt`` reaches the node (drop
-what the interruption makes stale there); the engine then forwards it on every output.
+what the interruption makes stale there; before ``setup()`` has finished there is nothing
+stale and it is not called); the engine then forwards it on every output. A handler that
+is running when the interrupt arrives keeps running: check state that ``on_interrupt``
+set if it produces over a long time.
+
+Errors: whatever a handler, ``run()``, ``setup()``, ``on_end()`` or ``on_interrupt()``
+raises ends the session with ``NodeFailed`` naming this node, even when the handler ran
+inline in another node's task.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import asyncio
 import logging
 import typing
 from collections import deque
+from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
@@ -77,6 +87,8 @@ class Node:
 
     inputs: ClassVar[dict[str, PortSpec]] = {}
     outputs: ClassVar[dict[str, PortSpec]] = {}
+    #: Has push-style inputs and a run() that is cancelled when they end (see flow.edge).
+    _cancels_run: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -110,6 +122,7 @@ class Node:
         if not (isinstance(params, type) and issubclass(params, msgspec.Struct)):
             raise NodeDefinitionError(f"node {cls.__qualname__}: Params must be a msgspec.Struct")
         has_run = cls.run is not Node.run
+        cls._cancels_run = has_run and any(p.push for p in inputs.values())
         pull = [p for p in inputs.values() if not p.push]
         if pull and not has_run:
             raise NodeDefinitionError(
@@ -144,6 +157,11 @@ class Node:
         self._ready: deque[Edge] = deque()
         self._wake: asyncio.Future[None] | None = None
         self._push_edges = 0
+        self._feedback_ends = True  # does EndOfStream on a feedback edge count?
+        self._direct = True  # inline delivery allowed (see _set_direct)
+        self._calm = 0
+        self._failure: NodeFailed | None = None
+        self._set_up = False
         self._interrupt_ids: deque[int] = deque(maxlen=8)
         self._running = False
         self.received = 0
@@ -190,19 +208,53 @@ class Node:
     # -- engine internals ---------------------------------------------------------------------
 
     async def _call(self, port: In[Any], msg: Message) -> None:
-        """Run a handler; never concurrently with another of this node's handlers."""
+        """Run a handler; never concurrently with another of this node's handlers.
+
+        May run in a producer's task (inline delivery). A failure is then also recorded
+        here, so that this node's own task fails with it even if the producer swallows
+        the exception."""
         self._busy = True
         self.received += 1
         try:
-            await port.handler(msg)  # type: ignore[misc]
+            coro = port.handler(msg)  # type: ignore[misc]
+            try:
+                first = coro.send(None)
+            except StopIteration:
+                if not self._direct:
+                    self._calm += 1
+                    if self._calm >= _CALM_CALLS:
+                        self._set_direct(True)
+            else:
+                if self._direct:
+                    self._set_direct(False)
+                self._calm = 0
+                await _Rest(coro, first)
         except (NodeFailed, asyncio.CancelledError):
             raise
         except Exception as exc:
-            raise NodeFailed(self.id, exc, self.context.id) from exc
+            raise self._fail(exc) from exc
         finally:
             self._busy = False
-            if self._ready:
+            if self._ready or self._push_edges <= 0 or self._failure is not None:
                 self._wakeup()
+
+    def _set_direct(self, direct: bool) -> None:
+        """Allow or stop inline delivery into this node. A handler that suspends (sleeps,
+        waits for a thread, for a full edge downstream) would hold its producer for that
+        long, so after one does, messages queue and this node's own task takes them:
+        the edge's capacity decouples the two again. After ``_CALM_CALLS`` handlers in a
+        row that return without suspending, inline delivery resumes."""
+        self._direct = direct
+        self._calm = 0
+        for port in self._in.values():
+            for edge in port._edges:
+                edge._inline = direct and edge._can_inline
+
+    def _fail(self, exc: Exception) -> NodeFailed:
+        err = NodeFailed(self.id, exc, self.context.id)
+        if self._failure is None:
+            self._failure = err
+        return err
 
     def _schedule(self, edge: Edge) -> None:
         self._ready.append(edge)
@@ -219,19 +271,31 @@ class Node:
             return  # already seen through another path (fan-in, feedback)
         self._interrupt_ids.append(msg.id)
         self.interrupts += 1
-        self.on_interrupt(msg)
+        if self._set_up and self._running:
+            try:
+                self.on_interrupt(msg)
+            except Exception as exc:
+                # Runs in whichever task sent the interrupt: blame this node, not that one.
+                err = self._fail(exc)
+                self._wakeup()
+                raise err from exc
         if type(self).forward_interrupts:
             for out in self._out.values():
                 for edge in out._edges:
                     edge.interrupt(msg)
 
     async def _drain(self) -> None:
-        """Deliver queued messages of push-style inputs until all of them have ended."""
+        """Deliver queued messages of push-style inputs until all of them have ended and
+        no handler is running (one may run inline in a producer's task). Returns with
+        ``_busy`` set, so nothing is delivered any more."""
         ready = self._ready
         loop = asyncio.get_running_loop()
         while True:
+            if self._failure is not None:
+                raise self._failure
             if not ready or self._busy:
-                if self._push_edges == 0:
+                if self._push_edges <= 0 and not self._busy:
+                    self._busy = True
                     return
                 self._wake = loop.create_future()
                 try:
@@ -248,20 +312,25 @@ class Node:
             if msg is None:
                 continue
             if msg.control:  # EndOfStream
-                self._push_edges -= 1
+                if self._feedback_ends or not edge.feedback:
+                    self._push_edges -= 1
                 continue
             await self._call(edge.dst, msg)
 
     async def _main(self) -> None:
         """The node's task: setup, deliver/run, close outputs, teardown."""
         cls = type(self)
-        self._push_edges = sum(len(p._edges) for p in self._in.values() if p.handler)
+        push = [e for p in self._in.values() if p.handler for e in p._edges]
+        live = [e for e in push if not e.feedback] or push
+        self._feedback_ends = len(live) == len(push)
+        self._push_edges = len(live)
         has_push = self._push_edges > 0
         has_run = cls.run is not Node.run
         self._running = True
         failed = False
         try:
             await self.setup()
+            self._set_up = True
             self._busy = False
             if has_push and has_run:
                 try:
@@ -284,10 +353,13 @@ class Node:
             raise
         except Exception as exc:
             failed = True
-            raise NodeFailed(self.id, exc, self.context.id) from exc
+            raise self._fail(exc) from exc
         finally:
             self._running = False
             self._busy = True
+            for port in self._in.values():
+                for edge in port._edges:
+                    edge.detach()
             try:
                 await self.teardown()
             except Exception as exc:
@@ -298,6 +370,40 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"
+
+
+#: Handlers in a row that must return without suspending before inline delivery resumes.
+_CALM_CALLS = 32
+
+
+class _Rest:
+    """Awaits the rest of a coroutine whose first step was already taken (``first`` is
+    what that step yielded), in the awaiting task, exactly as ``await`` would have."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, value = self.coro, self.first
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # cancellation: deliver it where the code waits
+                try:
+                    value = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration:
+                    return
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

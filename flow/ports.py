@@ -8,6 +8,10 @@ An input is *push-style* when the node defines ``async def on_<port>(self, msg)`
 engine calls it for every message, one at a time. Without a handler it is *pull-style*:
 the node's ``run()`` reads it with ``await port.recv()`` or ``async for msg in port``.
 An input accepts several edges only when declared ``In(fan_in=True)``.
+
+A port has ended when every edge feeding it has delivered ``EndOfStream``; ``feedback``
+edges are left out of that when the port has other edges (a cycle must not keep itself
+alive: the back end's results cannot end before the front end that feeds it does).
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ class In(Generic[T]):
 
     @property
     def ended(self) -> bool:
-        return all(e._ended for e in self._edges)
+        edges = self._edges
+        live = [e for e in edges if not e.feedback] or edges
+        return all(e._ended for e in live)
 
     def _wakeup(self) -> None:
         w = self._waiter
@@ -61,8 +67,9 @@ class In(Generic[T]):
             w.set_result(None)
 
     async def recv(self) -> T:
-        """The next message (pull-style ports). Raises ``EndOfInput`` once every edge
-        feeding this port has ended; an unconnected port ends at once."""
+        """The next message (pull-style ports), taken round-robin across fan-in edges.
+        Raises ``EndOfInput`` once the port has ended; an unconnected port ends at once.
+        One task at a time may wait on a port."""
         edges = self._edges
         while True:
             n = len(edges)
@@ -76,7 +83,7 @@ class In(Generic[T]):
                     break
                 return msg  # type: ignore[return-value]
             else:
-                if all(e._ended for e in edges):
+                if self.ended:
                     raise EndOfInput(self.name)
                 self._waiter = asyncio.get_running_loop().create_future()
                 try:

@@ -13,16 +13,17 @@ input list are sent as interrupts (out of band) at their place in the list.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from .clock import Clock, FakeClock
+from .clock import Clock, FakeClock, loop_clock
 from .edge import Policy
-from .graph import EdgeDecl, Graph, NodeDecl, validate
 from .errors import GraphError
+from .graph import EdgeDecl, Graph, NodeDecl, validate
 from .messages import Message
 from .node import Node, NoParams
 from .ports import In, Out
@@ -114,9 +115,13 @@ async def run_graph_async(graph: Graph, inputs: Mapping[str, Iterable[Message]] 
                           outputs: Iterable[str] | None = None, *, pace: str = "fast",
                           clock: Clock | None = None,
                           services: dict[str, Any] | None = None) -> Result:
-    """Like ``run_graph`` but on the running loop (which should be a ``FakeClock`` one)."""
+    """Like ``run_graph`` but on the running loop. Without ``clock`` it uses the loop's
+    own ``FakeClock`` when the loop is one (``FakeClock.run``), else ``RealClock``: a fake
+    clock is only meaningful on the loop it drives."""
     wrapped, stores, times = harness(graph, inputs, outputs, pace=pace)
-    session = Session(wrapped, clock=clock or FakeClock(), services=services)
+    if clock is None:
+        clock = loop_clock(asyncio.get_running_loop())
+    session = Session(wrapped, clock=clock, services=services)
     await session.run()
     return Result(stores, times, session.statistics(), session.context.media_time(), session)
 

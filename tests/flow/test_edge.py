@@ -1,0 +1,186 @@
+"""Edges in running graphs: policies, FIFO, capacity by count and by time, fan-out, fan-in,
+end of stream, statistics. Everything runs on FakeClock: no test sleeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from flow import MS, EdgeDecl, FakeClock, Graph, In, Message, Node, Out, Session
+
+
+class Frame(Message, frozen=True, kw_only=True):
+    seq: int
+    src: str = ""
+    dur: int = 0
+
+    @property
+    def duration(self) -> int:
+        return self.dur
+
+
+class SrcParams(msgspec.Struct, frozen=True):
+    n: int = 10
+    start_after: int = MS  # let every node finish setup first
+    every: int = 0  # 0: send back to back, never yielding between sends on drop edges
+    dur: int = 0
+    name: str = ""
+
+
+class Src(Node):
+    out: Out[Frame]
+    Params = SrcParams
+
+    async def run(self) -> None:
+        p = self.params
+        await self.clock.sleep(p.start_after)
+        for i in range(p.n):
+            await self.out.send(Frame(pts=self.now(), seq=i, src=p.name, dur=p.dur))
+            if p.every:
+                await self.clock.sleep(p.every)
+
+
+class SinkParams(msgspec.Struct, frozen=True):
+    work: int = 0  # virtual time each message takes
+
+
+class Sink(Node):
+    inp: In[Frame] = In(fan_in=True)
+    Params = SinkParams
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.got: list[Frame] = []
+        self.ended_with: int | None = None
+
+    async def on_inp(self, msg: Frame) -> None:
+        self.got.append(msg)
+        if self.params.work:
+            await self.clock.sleep(self.params.work)
+
+    async def on_end(self) -> None:
+        self.ended_with = len(self.got)
+
+
+def run(nodes: dict[str, Any], edges: list[str | EdgeDecl]) -> Session:
+    graph = Graph.build("t", nodes, edges)
+    session = Session(graph, clock=FakeClock())
+    session.context.clock.run(session.run())  # type: ignore[attr-defined]
+    return session
+
+
+def edge(session: Session, name: str) -> Any:
+    return next(e for e in session.edges if e.name == name)
+
+
+def seqs(session: Session, node: str = "sink") -> list[int]:
+    return [f.seq for f in session.nodes[node].got]  # type: ignore[attr-defined]
+
+
+def test_block_loses_nothing_and_keeps_order_under_backpressure() -> None:
+    s = run({"src": (Src, {"n": 50}), "sink": (Sink, {"work": 10 * MS})},
+            [EdgeDecl("src", "out", "sink", "inp", capacity=4)])
+    assert seqs(s) == list(range(50))
+    st = edge(s, "src.out -> sink.inp").statistics()
+    assert (st.carried, st.dropped, st.flushed, st.depth) == (50, 0, 0, 0)
+    assert st.peak_depth == 4
+    assert st.blocked_total > 0  # the producer was held back
+    assert st.ended
+
+
+@pytest.mark.parametrize(("policy", "expected", "dropped"), [
+    ("drop_oldest", [7, 8, 9], 7),
+    ("drop_newest", [0, 1, 2], 7),
+    ("latest", [9], 9),
+])
+def test_drop_policies_count_their_drops(policy: str, expected: list[int], dropped: int) -> None:
+    # The source sends 10 frames without yielding; the edge holds 3 (latest: 1).
+    s = run({"src": (Src, {"n": 10}), "sink": (Sink, {})},
+            [EdgeDecl("src", "out", "sink", "inp", policy=policy, capacity=3)])  # type: ignore[arg-type]
+    assert seqs(s) == expected
+    st = edge(s, "src.out -> sink.inp").statistics()
+    assert st.dropped == dropped
+    assert st.carried == len(expected)
+    assert st.carried + st.dropped == 10
+    assert st.peak_depth == (1 if policy == "latest" else 3)
+
+
+def test_max_time_caps_queued_media_duration() -> None:
+    # 20 ms frames on an edge of 100 messages but 60 ms: at most 3 queued.
+    s = run({"src": (Src, {"n": 10, "dur": 20 * MS}), "sink": (Sink, {})},
+            [EdgeDecl("src", "out", "sink", "inp", policy="drop_oldest", capacity=100,  # type: ignore[arg-type]
+                      max_time=60 * MS)])
+    assert seqs(s) == [7, 8, 9]
+    st = edge(s, "src.out -> sink.inp").statistics()
+    assert (st.peak_depth, st.dropped, st.max_time) == (3, 7, 60 * MS)
+
+
+def test_max_time_backpressure_and_oversized_message() -> None:
+    # A 100 ms frame fits an empty 60 ms edge; blocking keeps every frame.
+    s = run({"src": (Src, {"n": 6, "dur": 100 * MS}), "sink": (Sink, {"work": 5 * MS})},
+            [EdgeDecl("src", "out", "sink", "inp", capacity=100, max_time=60 * MS)])
+    assert seqs(s) == list(range(6))
+    st = edge(s, "src.out -> sink.inp").statistics()
+    assert st.peak_depth == 1 and st.dropped == 0
+
+
+def test_fan_out_each_edge_applies_its_own_policy() -> None:
+    s = run({"src": (Src, {"n": 20}), "all": (Sink, {"work": MS}), "few": (Sink, {"work": MS})},
+            [EdgeDecl("src", "out", "all", "inp", capacity=2),
+             EdgeDecl("src", "out", "few", "inp", policy="drop_newest", capacity=1)])  # type: ignore[arg-type]
+    assert seqs(s, "all") == list(range(20))
+    few = seqs(s, "few")
+    assert few == sorted(few) and 0 < len(few) < 20
+    st = edge(s, "src.out -> few.inp").statistics()
+    assert st.dropped == 20 - len(few) and st.carried == len(few)
+
+
+def test_fan_in_keeps_each_producers_order_and_ends_after_all() -> None:
+    s = run({"a": (Src, {"n": 30, "name": "a", "every": MS}),
+             "b": (Src, {"n": 10, "name": "b", "every": 3 * MS}),
+             "sink": (Sink, {"work": 2 * MS})},
+            ["a.out -> sink.inp", "b.out -> sink.inp"])
+    got = s.nodes["sink"].got  # type: ignore[attr-defined]
+    assert [f.seq for f in got if f.src == "a"] == list(range(30))
+    assert [f.seq for f in got if f.src == "b"] == list(range(10))
+    assert s.nodes["sink"].ended_with == 40  # type: ignore[attr-defined]
+
+
+def test_end_of_stream_drains_everything_queued_first() -> None:
+    s = run({"src": (Src, {"n": 12}), "sink": (Sink, {"work": 7 * MS})},
+            [EdgeDecl("src", "out", "sink", "inp", capacity=16)])
+    assert seqs(s) == list(range(12))
+    assert s.nodes["sink"].ended_with == 12  # type: ignore[attr-defined]
+    st = edge(s, "src.out -> sink.inp").statistics()
+    assert st.ended and st.depth == 0 and st.peak_depth >= 11
+
+
+def test_statistics_count_waiting_time() -> None:
+    # Sent back to back onto a sink that takes 10 ms each: message i waits ~10*(i-1) ms.
+    s = run({"src": (Src, {"n": 5}), "sink": (Sink, {"work": 10 * MS})},
+            [EdgeDecl("src", "out", "sink", "inp", policy="drop_newest", capacity=8)])  # type: ignore[arg-type]
+    st = edge(s, "src.out -> sink.inp").statistics()
+    assert st.carried == 5 and st.dropped == 0
+    assert st.wait_max == 40 * MS
+    assert st.wait_total == (0 + 10 + 20 + 30 + 40) * MS
+    table = s.format_statistics()
+    assert "src.out -> sink.inp" in table and "drop_newest" in table
+    nodes = {n.id: n for n in s.statistics().nodes}
+    assert nodes["sink"].received == 5 and nodes["src"].sent == 5
+
+
+def test_an_unconnected_output_discards_and_an_unconnected_input_ends() -> None:
+    class Two(Node):
+        inp: In[Frame]
+        out: Out[Frame]
+        spare: Out[Frame]
+
+        async def on_inp(self, msg: Frame) -> None:
+            await self.spare.send(msg)
+
+    s = run({"src": (Src, {"n": 3}), "two": (Two, {}), "idle": (Sink, {})},
+            ["src.out -> two.inp"])
+    assert s.nodes["two"].received == 3
+    assert s.nodes["idle"].ended_with == 0  # type: ignore[attr-defined]
