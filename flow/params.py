@@ -19,6 +19,7 @@ import msgspec
 Path = tuple[str | int, ...]
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_MISSING = re.compile(r"^Object missing required field (\S+)")
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
 
@@ -70,16 +71,24 @@ def convert_params(params_type: type[msgspec.Struct], raw: Any
     for name in missing:
         problems.append(ParamProblem((), f"missing required parameter {name!r}",
                                      f" (parameters: {', '.join(names)})"))
+    dropped: set[str] = set()
     for _ in range(len(data) + 1):
         try:
             params = msgspec.convert(data, params_type, strict=False)
         except msgspec.ValidationError as exc:
             message, path = split_error(str(exc))
             if path and path[0] in data:
-                problems.append(ParamProblem(path, with_value(message, raw, path)))
-                del data[path[0]]  # type: ignore[arg-type]
+                hint = ""
+                if message.startswith("Invalid enum value") and len(path) == 1:
+                    hint = _choices_hint(params_type, str(path[0]), data[str(path[0])])
+                problems.append(ParamProblem(path, with_value(message, raw, path), hint))
+                dropped.add(str(path[0]))
+                del data[str(path[0])]
                 continue
-            if not (missing and message.startswith("Object missing required field")):
+            # msgspec checks for missing fields after converting the present ones: if it
+            # misses one already reported (missing or dropped), every field has been seen.
+            m = _MISSING.match(message)
+            if m is None or not (missing or m.group(1) in dropped):
                 problems.append(ParamProblem(path, message))
             break
         # A plugin's __post_init__ may raise anything; it is still a parameter problem.
@@ -88,6 +97,27 @@ def convert_params(params_type: type[msgspec.Struct], raw: Any
             break
         return (None if problems else params), problems
     return None, problems
+
+
+def _choices_hint(params_type: type[msgspec.Struct], name: str, value: Any) -> str:
+    """``; did you mean 'fast'? (choices: 'fast', 'realtime')`` for a Literal or Enum."""
+    for f in msgspec.inspect.type_info(params_type).fields:  # type: ignore[attr-defined]
+        if f.encode_name != name:
+            continue
+        info = f.type
+        while isinstance(info, msgspec.inspect.Metadata):
+            info = info.type
+        if isinstance(info, msgspec.inspect.LiteralType):
+            values = list(info.values)
+        elif isinstance(info, msgspec.inspect.EnumType):
+            values = [m.value for m in info.cls]
+        else:
+            return ""
+        close = difflib.get_close_matches(str(value), [str(v) for v in values], n=1,
+                                          cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{hint} (choices: {', '.join(show(v) for v in values)})"
+    return ""
 
 
 def split_error(text: str) -> tuple[str, Path]:
@@ -110,6 +140,8 @@ def with_value(message: str, raw: Any, path: Path) -> str:
         except (KeyError, IndexError, TypeError):
             return message
     shown = show(value)
+    if message.endswith(" " + shown):  # msgspec named it already (enum values)
+        return message
     if ", got " in message:
         return f"{message} {shown}" if not isinstance(value, (dict, list)) else message
     return f"{message}, got {shown}"

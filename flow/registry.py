@@ -21,9 +21,7 @@ class UnknownNodeType(FlowError, KeyError):
     def __init__(self, name: str, known: list[str]) -> None:
         self.name = name
         self.suggestions = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = ""
-        if self.suggestions:
-            hint = f"; did you mean {' or '.join(map(repr, self.suggestions))}?"
+        hint = f"; did you mean {self.suggestions[0]!r}?" if self.suggestions else ""
         super().__init__(f"unknown node type {name!r}{hint}")
 
     def __str__(self) -> str:
@@ -54,6 +52,11 @@ class Registry:
         self._entries[name] = node_cls
         if not node_cls.__dict__.get("type_name"):
             node_cls.type_name = name
+
+    def register_lazy(self, name: str, target: str) -> None:
+        """Register ``"package.module:Class"``, imported on first use as an entry point is
+        (for a program that lists its own types without packaging them)."""
+        self._entries[name] = EntryPoint(name=name, value=target, group=GROUP)
 
     def names(self) -> list[str]:
         return sorted(self._entries)

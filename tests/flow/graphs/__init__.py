@@ -1,0 +1,1 @@
+"""Fixture graphs (YAML) and the node types they use (``nodes.registry()``)."""
