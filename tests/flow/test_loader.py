@@ -574,4 +574,8 @@ def test_relative_parameter_paths_are_kept_as_written(tmp_path: Path):
 def test_fixture_graphs_load():
     here = Path(__file__).parent / "graphs"
     for path in sorted(here.glob("*.yaml")):
-        load_graph(path, registry=REG)
+        if path.name != "broken.yaml":
+            load_graph(path, registry=REG)
+    with pytest.raises(GraphError) as info:
+        load_graph(here / "broken.yaml", registry=REG)
+    assert [i.split(":")[1] for i in info.value.issues] == ["4", "5", "7"]

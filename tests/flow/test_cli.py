@@ -1,0 +1,201 @@
+"""The ``microturn`` command line: exit statuses, messages without tracebacks, and each
+subcommand's output. Node types come from a private registry (``graphs/nodes.py``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import flow.registry
+from flow import cli
+
+from .graphs.nodes import registry
+
+GRAPHS = Path(__file__).parent / "graphs"
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(autouse=True)
+def test_registry(monkeypatch: pytest.MonkeyPatch) -> flow.registry.Registry:
+    reg = registry()
+    monkeypatch.setattr(flow.registry, "_default", reg)
+    return reg
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return status, out, err
+
+
+def test_check_a_valid_graph(capsys):
+    status, out, err = run(capsys, "check", str(GRAPHS / "say.yaml"))
+    assert (status, err) == (0, "")
+    assert out == f"{GRAPHS / 'say.yaml'}: ok (3 nodes, 2 edges)\n"
+
+
+def test_check_prints_every_problem_and_exits_2(capsys):
+    path = GRAPHS / "broken.yaml"
+    status, out, err = run(capsys, "check", str(path), str(GRAPHS / "say.yaml"))
+    assert status == 2
+    lines = err.splitlines()
+    assert lines[0] == (f"{path}:4: node 'text' (test.lines): Expected array, got str 'hi' - "
+                        "at with.lines")
+    assert lines[1].startswith(f"{path}:5: node 'voice': unknown node type 'test.voise'; did "
+                               "you mean 'test.voice'?")
+    assert lines[2].startswith(f"{path}:7: unknown top-level key 'edgse'; did you mean 'edges'")
+    assert lines[3:] == ["3 problems found"]
+    assert out == f"{GRAPHS / 'say.yaml'}: ok (3 nodes, 2 edges)\n"
+
+
+def test_check_with_set(capsys):
+    status, _, err = run(capsys, "check", str(GRAPHS / "say.yaml"), "--set", "print.prefx=x")
+    assert status == 2
+    assert err.splitlines()[0] == (
+        f"{GRAPHS / 'say.yaml'}: --set print.prefx=x: node 'print' (test.print): unknown "
+        "parameter 'prefx' - at with.prefx; did you mean 'prefix'? (parameters: prefix)")
+
+
+def test_check_a_missing_file(capsys):
+    status, _, err = run(capsys, "check", "no/such.yaml")
+    assert status == 2
+    assert err == "no/such.yaml: cannot read graph: No such file or directory\n1 problem found\n"
+
+
+def test_run_to_the_end_of_input(capsys):
+    status, out, err = run(capsys, "run", str(GRAPHS / "say.yaml"))
+    assert (status, out, err) == (0, "said: HI\nsaid: THERE\n", "")
+
+
+def test_run_with_set_and_stats(capsys):
+    status, out, err = run(capsys, "run", str(GRAPHS / "say.yaml"), "--set", "print.prefix=heard",
+                           "--set", "text.lines=[one]", "--stats", "--no-uvloop")
+    assert status == 0 and out == "heard: ONE\n"
+    assert err.splitlines()[0].startswith("session ")
+    assert "up.out -> print.text" in err and "drop_oldest" in err
+
+
+def test_run_a_graph_with_a_declared_cycle(capsys):
+    status, _, _ = run(capsys, "run", str(GRAPHS / "assistant.yaml"))
+    assert status == 0
+
+
+def test_a_node_failure_is_one_error_line_and_exit_1(capsys):
+    status, out, err = run(capsys, "run", str(GRAPHS / "fail.yaml"))
+    assert status == 1 and out == ""
+    assert len(err.splitlines()) == 1
+    assert err.startswith("error: session ") and err.endswith(
+        "node 'boom' failed: ValueError: cannot handle 'hello'\n")
+
+
+def test_run_an_invalid_graph_exits_2_before_starting(capsys):
+    status, out, err = run(capsys, "run", str(GRAPHS / "broken.yaml"))
+    assert status == 2 and out == "" and err.endswith("3 problems found\n")
+
+
+def test_nodes_lists_types_ports_and_parameters(capsys):
+    status, out, _ = run(capsys, "nodes")
+    assert status == 0
+    blocks = out.strip().split("\n\n")
+    block = blocks[[b.split()[0] for b in blocks].index("test.voice")]
+    assert block == (
+        "test.voice  (tests.flow.graphs.nodes:Voice)\n"
+        "    Text in, audio out (silence as long as the text).\n"
+        "  in   text: TextDelta\n"
+        "  out  audio: AudioFrame\n"
+        "  with voice: str = 'en-us'\n"
+        "       rate: int >= 8000 = 16000\n"
+        "       pace: 'fast' | 'realtime' = 'fast'")
+    assert "test.print  (tests.flow.graphs.nodes:Print)" in out
+    assert "  in   text: TextDelta, fan-in" in out
+    assert "  with path: str  (required)" in out
+    assert "  with (no parameters)" in out
+
+
+def test_nodes_type_in_full(capsys):
+    status, out, _ = run(capsys, "nodes", "test.voice")
+    assert status == 0 and "rate: int >= 8000 = 16000  # sample rate, Hz" in out
+
+
+def test_nodes_unknown_type(capsys):
+    status, out, err = run(capsys, "nodes", "test.voise")
+    assert (status, out) == (2, "")
+    assert err == "error: unknown node type 'test.voise'; did you mean 'test.voice'?\n"
+
+
+def test_nodes_shows_a_broken_plugin_and_goes_on(capsys, test_registry):
+    test_registry.register_lazy("broken.node", "no_such_module_for_microturn:Node")
+    status, out, _ = run(capsys, "nodes")
+    assert status == 0 and "test.voice" in out
+    assert ("broken.node  (no_such_module_for_microturn:Node)\n  unavailable: node type "
+            "'broken.node' (no_such_module_for_microturn:Node) failed to import: "
+            "ModuleNotFoundError") in out
+
+
+def test_draw_mermaid_and_dot(capsys):
+    status, out, _ = run(capsys, "draw", str(GRAPHS / "assistant.yaml"))
+    assert status == 0 and out.startswith("flowchart LR\n")
+    assert '    n_back -.->|"result → results · drop_oldest/16, feedback"| n_front' in out
+    status, out, _ = run(capsys, "draw", "--dot", str(GRAPHS / "assistant.yaml"))
+    assert status == 0 and out.startswith('digraph "assistant" {')
+    assert ('"back" -> "front" [label="result → results · drop_oldest/16, feedback", '
+            'style=dashed, constraint=false];') in out
+
+
+def test_schema_is_json(capsys, tmp_path: Path):
+    status, out, _ = run(capsys, "schema")
+    assert status == 0 and "test.voice" in json.loads(out)["$defs"]["node"]["properties"][
+        "use"]["enum"]
+    status, out, _ = run(capsys, "schema", "-o", str(tmp_path / "s.json"))
+    assert status == 0 and json.loads((tmp_path / "s.json").read_text())["type"] == "object"
+
+
+def test_usage_errors_exit_2(capsys):
+    assert cli.main([]) == 2
+    assert cli.main(["frobnicate"]) == 2
+    assert cli.main(["run"]) == 2
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in cli.COMMANDS:
+        assert name in out
+
+
+def test_a_subcommand_is_one_table_entry(capsys, monkeypatch):
+    monkeypatch.setitem(cli.COMMANDS, "hello", ("tests.flow.graphs.command", "say hello"))
+    assert run(capsys, "hello", "world", "--times", "2")[:2] == (7, "hello world hello world\n")
+    monkeypatch.setitem(cli.COMMANDS, "gone", ("no_such_module_for_microturn", "missing"))
+    status, _, err = run(capsys, "gone")
+    assert status == 2 and err.startswith("error: the 'gone' command is unavailable: No module")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_with_status_130():
+    """Real time: a real SIGINT must reach a real event loop in a separate process (a fake
+    clock cannot stand in for the signal handling under test). Takes about a second."""
+    code = ("import sys; from tests.flow.graphs.nodes import registry; import flow.registry; "
+            "flow.registry._default = registry(); from flow.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "run", str(GRAPHS / "forever.yaml"), "--stats"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "said: tick\n"  # running
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == "interrupted"
+    assert "text.text -> print.text" in err  # --stats still printed
