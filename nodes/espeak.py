@@ -26,8 +26,9 @@ Contracts:
 - Output is float32 mono in [-1, 1].
 - Determinism: espeak keeps wave-generator state (glottal phase) from one synthesis to
   the next, so the same text gives sample-identical audio only from a fresh process
-  replaying the same calls (``examples/media/make_samples.py`` synthesises each sample
-  in its own process for that reason). Lengths differ between repeats by a few ms.
+  replaying the same calls (its noise generator is seeded at start-up for that);
+  ``examples/media/make_samples.py`` synthesises each sample in its own process. Within
+  a process, repeats of a text differ by a few ms in length.
 """
 
 from __future__ import annotations
@@ -121,6 +122,12 @@ class _Engine:
         if rate != NATIVE_RATE:
             raise EspeakError(f"espeak-ng failed to initialise with data at {data} "
                               f"(returned {rate})")
+        # Some voices (the +f variants, whisper) mix in noise from espeak's generator,
+        # which is seeded from the time unless told otherwise.
+        seed = getattr(lib, "espeak_ng_SetRandSeed", None)
+        if seed is not None:
+            seed.argtypes = [ctypes.c_long]
+            seed(1)
         self.lib = lib
         self.data_path = data
         self.voice: str | None = None
@@ -236,6 +243,13 @@ def check_voice(voice: str) -> None:
     """Raise ``UnknownVoice`` (with suggestions) if espeak-ng cannot select ``voice``."""
     with _lock:
         _get_engine().set_voice(voice)
+
+
+def warm_up(voice: str = "en-us", sample_rate: int = 16000) -> None:
+    """Load the engine, the voice's dictionary and the resampler now (a few hundred ms the
+    first time), so that the first real synthesis starts at once. Raises ``UnknownVoice``."""
+    check_voice(voice)
+    synthesize("ok", voice=voice, sample_rate=sample_rate)
 
 
 class Resampler:
@@ -381,4 +395,4 @@ def chunks(text: str, *, voice: str = "en-us", rate: int = 175, pitch: int = 50,
 
 __all__ = ["MAX_PITCH", "MAX_RATE", "MAX_SAMPLE_RATE", "MIN_PITCH", "MIN_RATE",
            "MIN_SAMPLE_RATE", "NATIVE_RATE", "EspeakError", "Resampler", "UnknownVoice",
-           "Voice", "check_voice", "chunks", "stream", "synthesize", "voices"]
+           "Voice", "check_voice", "chunks", "stream", "synthesize", "voices", "warm_up"]

@@ -181,8 +181,8 @@ class EspeakSpeech(Node):
     async def setup(self) -> None:
         p = self.params
         try:
-            # Also loads the voice's dictionary now, not on the first reply.
-            await self.clock.run_blocking(espeak.check_voice, p.voice)
+            # Loads the voice's dictionary and the resampler now, not on the first reply.
+            await self.clock.run_blocking(espeak.warm_up, p.voice, p.sample_rate)
         except espeak.UnknownVoice as exc:
             raise ParamError(f"voice: {exc}") from None
         self._realtime = p.pace == "realtime"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,3 +158,25 @@ def test_concurrent_calls_are_serialised() -> None:
     assert all(1.0 < _voiced_seconds(a, 16000) < 4.0 for a in results.values())
     # Faster rate, shorter audio: each call used its own parameters.
     assert _voiced_seconds(results[0], 16000) > _voiced_seconds(results[5], 16000)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bundled_samples_regenerate_identically() -> None:
+    """examples/media/make_samples.py is deterministic: regenerating two samples (one
+    with several voices and pauses) in fresh processes gives the committed bytes."""
+    script = ROOT / "examples" / "media" / "make_samples.py"
+    run = subprocess.run([sys.executable, str(script), "--check", "stop", "stopwatch_session"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("ok ") == 2
+
+
+def test_bundled_samples_are_16k_mono_int16_and_small() -> None:
+    files = sorted((ROOT / "examples" / "media").glob("*.wav"))
+    assert {"hello.wav", "convert_dollars.wav", "stop.wav"} <= {f.name for f in files}
+    for f in files:
+        with wave.open(str(f)) as w:
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
+    assert sum(f.stat().st_size for f in files) < 2 * 1024 * 1024

@@ -7,7 +7,11 @@ while espeak runs on its thread, so times are exact and the tests never sleep).
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,6 +143,8 @@ def test_first_audio_streams_before_synthesis_ends(monkeypatch: pytest.MonkeyPat
     real_stream = espeak.stream
 
     def held_stream(text, on_chunk, **kw):
+        if not kw.get("end_pause"):  # setup()'s warm-up, not a clause
+            return real_stream(text, on_chunk, **kw)
         syntheses.append(text)
 
         def gate(block):
@@ -238,3 +244,18 @@ def test_bad_params_are_load_errors(params: dict[str, object], match: str) -> No
 def test_registered_as_speech_espeak() -> None:
     graph = Graph.build("g", {"tts": ("speech.espeak", {"voice": "en-gb+f3"})}, [])
     assert graph.nodes["tts"].cls is speech_espeak.EspeakSpeech
+
+
+@pytest.mark.slow
+def test_bench_prints_one_json_line() -> None:
+    """bench/speech.py runs (a few replies on the real clock: the latency it measures is
+    real time, so this takes about two seconds) and prints one JSON line."""
+    bench = Path(__file__).resolve().parents[2] / "bench" / "speech.py"
+    run = subprocess.run([sys.executable, str(bench), "--replies", "3", "--repeats", "1"],
+                         capture_output=True, text=True, check=True, timeout=120)
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert 0 < result["rtf"] < 1
+    assert 0 < result["ttfa_ms_median"]
+    assert result["frames_after_interrupt"] == 0
