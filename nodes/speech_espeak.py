@@ -199,12 +199,15 @@ class EspeakSpeech(Node):
     # -- input ---------------------------------------------------------------------------
 
     async def on_text(self, msg: TextDelta) -> None:
+        epoch = self._epoch
         clauses = self._splitter.push(msg.text)
         if msg.final:
             clauses += self._splitter.flush()
         for clause in clauses:
             while len(self._pending) >= MAX_PENDING:
                 await self._wait_change()
+            if self._epoch != epoch:
+                return  # interrupted while waiting for room: the rest is stale
             self._pending.append((clause, msg.pts))
             self._changed.set()
 

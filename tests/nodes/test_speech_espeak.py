@@ -207,6 +207,15 @@ def test_interrupt_stops_within_one_micro_turn_and_drops_the_rest() -> None:
     assert result.end_time < 1 * S + 200 * MS
 
 
+def test_interrupt_also_drops_clauses_waiting_for_room() -> None:
+    many = " ".join(f"item {i}," for i in range(3 * speech_espeak.MAX_PENDING))
+    inputs = [TextDelta(text=many, final=True), Interrupt(pts=1 * S)]
+    result = run_node(EspeakSpeech, {}, {"text": inputs}, pace="pts")
+    frames = _frames(result)
+    assert frames and frames[-1].pts < 1 * S + 200 * MS
+    assert result.end_time < 1 * S + 200 * MS
+
+
 def test_speaks_a_new_reply_after_an_interrupt() -> None:
     inputs = [TextDelta(text=LONG, final=True), Interrupt(pts=500 * MS),
               TextDelta(pts=2 * S, text="Okay, stopping.", final=True)]
