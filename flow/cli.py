@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nodes": ("flow.commands.nodes", "list node types with their ports and parameters"),
     "draw": ("flow.commands.draw", "print a graph as Mermaid text (or Graphviz DOT)"),
     "schema": ("flow.commands.schema", "print a JSON Schema of the graph format for editors"),
+    "serve": ("flow.server.cli", "serve a graph to browsers over WebRTC"),
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

@@ -65,24 +65,13 @@ def _graph_path(arg: str | None) -> Path:
     raise FlowError(f"no graph given and none of {', '.join(DEFAULT_GRAPHS)} exists here")
 
 
-def _overrides(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or "." not in key:
-            raise FlowError(f"--set {item!r}: expected NODE.PARAM=VALUE")
-        out[key] = value
-    return out
-
-
 async def serve(args: argparse.Namespace) -> None:
-    from ..loader import load_graph  # type: ignore[import-not-found,unused-ignore]
+    from ..loader import load_graph
     from . import ice
     from .app import make_app, start
     from .sessions import Limits, SessionManager
 
-    sets = _overrides(args.set)
-    graph = load_graph(str(_graph_path(args.graph)), overrides=sets or None)
+    graph = load_graph(_graph_path(args.graph), overrides=args.set or None)
     if args.ice_host:
         ice.restrict_host_candidates(args.ice_host)
     limits = Limits(max_sessions=args.max_sessions, idle_timeout=args.idle_timeout,

@@ -1,8 +1,8 @@
 """``Peer``: what one browser connection hands its session, as ``services["webrtc"]``.
 
 The server creates it per peer connection; the ``webrtc.*`` nodes read it in ``setup()``:
-incoming tracks (``await peer.track("audio")``), typed text (``async for t in
-peer.texts()``), the outgoing audio track (``peer.audio_out``) and ``peer.send(msg)`` for
+incoming tracks (``await peer.track("audio")``), typed text (``await
+peer.next_text()``), the outgoing audio track (``peer.audio_out``) and ``peer.send(msg)`` for
 events to the browser. Every queue here is bounded; what overflows is dropped and counted.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Any
 
 from ..clock import Clock
@@ -111,18 +110,18 @@ class Peer:
             if w is not None and not w.done():
                 w.set_result(None)
 
-    async def texts(self) -> AsyncIterator[str]:
-        """Typed text, in order, until the peer closes."""
-        while True:
-            while self._texts:
-                yield self._texts.popleft()
+    async def next_text(self) -> str | None:
+        """The next typed text, in order; None once the peer has closed. (A coroutine,
+        not an async generator: a cancelled reader must leave no generator to finalise.)"""
+        while not self._texts:
             if self.closed.is_set():
-                return
+                return None
             self._text_waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._text_waiter
             finally:
                 self._text_waiter = None
+        return self._texts.popleft()
 
     # -- outgoing ------------------------------------------------------------------------
 

@@ -34,10 +34,13 @@ class OutgoingAudioTrack(MediaStreamTrack):
         self._putters: deque[asyncio.Future[None]] = deque()
         #: Clock time at which the last non-silent frame was handed to the encoder.
         self.last_voiced: int | None = None
+        self.generation = 0  #: bumped by clear()
 
     async def put(self, frame: np.ndarray) -> bool:
         """Queue one 20 ms int16 frame, waiting while the buffer is full (backpressure
-        toward the synthesiser). Returns False, dropping the frame, once the track ended."""
+        toward the synthesiser). Returns False, dropping the frame, if the track ended or
+        was cleared while this waited (the frame belongs to what a barge-in cut)."""
+        generation = self.generation
         while self.buffer.full:
             if self.readyState != "live":
                 return False
@@ -48,7 +51,7 @@ class OutgoingAudioTrack(MediaStreamTrack):
             finally:
                 if not fut.done():
                     fut.cancel()
-        if self.readyState != "live":
+        if self.readyState != "live" or generation != self.generation:
             return False
         self.buffer.push(frame)
         return True
@@ -56,6 +59,7 @@ class OutgoingAudioTrack(MediaStreamTrack):
     def clear(self) -> int:
         """Drop everything queued (barge-in); returns the number of frames cut."""
         n = self.buffer.clear()
+        self.generation += 1
         self._wake()
         return n
 

@@ -14,5 +14,5 @@ class WebRTCTextIn(Node):
         self.peer = peer_of(self)
 
     async def run(self) -> None:
-        async for text in self.peer.texts():
+        while (text := await self.peer.next_text()) is not None:
             await self.text.send(TextDelta(pts=self.now(), text=text, role="user", final=True))

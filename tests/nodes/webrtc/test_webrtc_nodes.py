@@ -1,0 +1,306 @@
+"""The webrtc nodes against a ``Peer`` with fake tracks and channel, on the fake clock: no
+network, no real time."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import itertools
+
+import av
+import numpy as np
+import pytest
+from aiortc.mediastreams import MediaStreamError
+
+from flow import (
+    AudioFrame,
+    Event,
+    FakeClock,
+    Graph,
+    GraphError,
+    Interrupt,
+    NodeFailed,
+    ParamError,
+    TextDelta,
+)
+from flow.server import protocol
+from flow.server.peer import Peer
+from flow.server.tracks import OutgoingAudioTrack
+from flow.testing import run_graph_async, run_node
+from flow.units import MS, S
+from nodes.types import Action, Heard
+from nodes.webrtc._common import Inbox, Stamper
+from nodes.webrtc.events_out import to_protocol
+
+
+class FakeTrack:
+    """Plays prepared av frames at ``period`` on the fake clock, then ends."""
+
+    def __init__(self, kind: str, frames: list, clock: FakeClock, period: int) -> None:
+        self.kind, self.frames, self.clock, self.period = kind, list(frames), clock, period
+        self.readyState = "live"
+        self._next: int | None = None
+
+    async def recv(self) -> object:
+        if not self.frames or self.readyState != "live":
+            self.readyState = "ended"
+            raise MediaStreamError
+        self._next = self.clock.now() if self._next is None else self._next + self.period
+        await self.clock.sleep_until(self._next)
+        return self.frames.pop(0)
+
+    def stop(self) -> None:
+        self.readyState = "ended"
+
+
+class FakeChannel:
+    readyState = "open"
+    bufferedAmount = 0
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def on(self, event: str, handler: object) -> None:
+        pass
+
+    def send(self, data: str) -> None:
+        self.sent.append(protocol.decode_server(data))
+
+
+def tone_frames(n: int, freq: float = 440.0) -> list[av.AudioFrame]:
+    """n 20 ms frames of 48 kHz stereo int16, as aiortc's Opus decoder gives them."""
+    out = []
+    for k in range(n):
+        t = (np.arange(960) + 960 * k) / 48000
+        mono = (0.5 * 32767 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+        f = av.AudioFrame.from_ndarray(np.repeat(mono, 2).reshape(1, -1), format="s16",
+                                       layout="stereo")
+        f.sample_rate, f.pts, f.time_base = 48000, 960 * k, fractions.Fraction(1, 48000)
+        out.append(f)
+    return out
+
+
+def peer_with(clock: FakeClock, **tracks: list) -> Peer:
+    peer = Peer(None, clock=clock)
+    for kind, frames in tracks.items():
+        period = 20 * MS if kind == "audio" else 33 * MS
+        peer.add_track(FakeTrack(kind, frames, clock, period))
+    return peer
+
+
+def test_audio_in_resamples_to_mono_at_the_graph_rate() -> None:
+    clock = FakeClock()
+    peer = peer_with(clock, audio=tone_frames(50))
+    r = run_node("webrtc.audio_in", {"sample_rate": 16000}, clock=clock,
+                 services={"webrtc": peer})
+    frames = r.of("audio", AudioFrame)
+    assert all(f.sample_rate == 16000 and f.samples.dtype == np.float32 and
+               f.samples.ndim == 1 for f in frames)
+    x = np.concatenate([f.samples for f in frames])
+    assert abs(len(x) - 16000) < 400  # one second, less the resampler's small delay
+    spectrum = np.abs(np.fft.rfft(x[1000:9000]))
+    assert abs(np.argmax(spectrum) * 16000 / 8000 - 440) <= 2
+    for a, b in itertools.pairwise(frames):  # contiguous media time
+        assert b.pts - a.pts == a.duration
+    assert peer.last_activity > 900 * MS
+
+
+def test_audio_in_ends_when_the_peer_closes_without_a_track() -> None:
+    clock = FakeClock()
+    peer = Peer(None, clock=clock)
+
+    async def main() -> list:
+        graph = Graph.build("t", {"mic": ("webrtc.audio_in", {})}, [])
+        asyncio.get_running_loop().call_later(0.5, peer.close)
+        r = await run_graph_async(graph, outputs=["mic.audio"], clock=clock,
+                                  services={"webrtc": peer})
+        return r.outputs["mic.audio"]
+
+    assert clock.run(main()) == []
+    assert clock.now() == 500 * MS
+
+
+def test_text_in_emits_accepted_texts_in_order() -> None:
+    clock = FakeClock()
+    peer = Peer(None, clock=clock, max_message_bytes=100)
+    ch = FakeChannel()
+    peer.attach_channel(ch)
+    for text in ("one", "two"):
+        peer.on_message(protocol.encode_client(protocol.Text(text=text)))
+    peer.on_message('{"type": "text", "text": "' + "x" * 200 + '"}')  # too big: refused
+    peer.on_message('{"type": "ping"}')
+    peer.on_message(protocol.encode_client(protocol.Text(text="three")))
+    peer.close()
+    r = run_node("webrtc.text_in", clock=clock, services={"webrtc": peer})
+    texts = r.of("text", TextDelta)
+    assert [t.text for t in texts] == ["one", "two", "three"]
+    assert all(t.role == "user" and t.final for t in texts)
+    assert [m.code for m in ch.sent] == ["too_big"]
+    assert (peer.received, peer.refused) == (4, 1)
+
+
+def test_video_in_keeps_only_the_newest_frame_at_the_fps_cap() -> None:
+    clock = FakeClock()
+    frames = []
+    for k in range(30):  # one second at ~30 fps; the red channel says which frame it is
+        img = np.zeros((48, 64, 3), np.uint8)
+        img[..., 0] = k
+        f = av.VideoFrame.from_ndarray(img, format="rgb24")
+        frames.append(f)
+    peer = peer_with(clock, video=frames)
+    r = run_node("webrtc.video_in", {"fps": 5, "width": 32, "height": 24}, clock=clock,
+                 services={"webrtc": peer})
+    out = r.outputs["video"]
+    assert 5 <= len(out) <= 7
+    assert all(v.image.shape == (24, 32, 3) for v in out)
+    seen = [int(v.image[0, 0, 0]) for v in out]
+    assert seen == sorted(seen) and seen[-1] >= 25  # newest frames, skipping the rest
+    times = r.times["video"]
+    assert all(b - a >= 200 * MS - 1 for a, b in itertools.pairwise(times))
+
+
+async def _play(track: OutgoingAudioTrack, played: list, until: int) -> None:
+    while track.clock.now() < until:
+        f = await track.recv()
+        played.append(f.to_ndarray().reshape(-1))
+
+
+def test_audio_out_plays_in_real_time_and_interrupt_empties_the_buffer() -> None:
+    clock = FakeClock()
+    peer = Peer(None, clock=clock)
+    peer.audio_out = OutgoingAudioTrack(clock)
+    one_second = AudioFrame(samples=np.full(16000, 0.25, np.float32), sample_rate=16000)
+    played: list[np.ndarray] = []
+
+    async def main() -> None:
+        player = asyncio.create_task(_play(peer.audio_out, played, 3 * S))
+        graph = Graph.build("t", {"out": ("webrtc.audio_out", {"buffer": "200ms"})}, [])
+        await run_graph_async(graph, {"out.audio": [one_second, one_second]}, clock=clock,
+                              services={"webrtc": peer})
+        await player
+
+    clock.run(main())
+    voiced = [bool(np.abs(p).max() > 1000) for p in played]
+    assert len(played) == 151  # frames due at 0, 20 ms, ... 3 s: on time
+    assert 98 <= sum(voiced) <= 100  # two seconds of audio, then silence
+    assert abs(int(np.median(played[50])) - 8192) < 200
+    assert peer.audio_out.pacer.resets == 0
+
+    # Now with an interrupt after the first second has been queued.
+    clock = FakeClock()
+    peer = Peer(None, clock=clock)
+    peer.audio_out = OutgoingAudioTrack(clock)
+    played = []
+
+    async def main2() -> None:
+        player = asyncio.create_task(_play(peer.audio_out, played, 3 * S))
+        graph = Graph.build("t", {"out": ("webrtc.audio_out", {"buffer": "200ms"})}, [])
+        inputs = [one_second, Interrupt(pts=500 * MS, reason="barge-in"),
+                  AudioFrame(pts=600 * MS, samples=one_second.samples, sample_rate=16000)]
+        await run_graph_async(graph, {"out.audio": inputs}, clock=clock, pace="pts",
+                              services={"webrtc": peer})
+        await player
+
+    clock.run(main2())
+    # Frame 0 is silence (nothing queued yet); at 500 ms 24 frames have played, the 10
+    # queued (the 200 ms buffer) are cut and nothing more of the first second is queued,
+    # not even the frame that was waiting for room; then the second second plays in full.
+    assert peer.audio_out.buffer.cleared == 10
+    voiced = [bool(np.abs(p).max() > 1000) for p in played]
+    assert voiced[1:25] == [True] * 24 and not any(voiced[25:30])
+    assert sum(voiced) == 24 + 50
+
+
+def test_audio_out_interrupt_is_heard_within_one_frame() -> None:
+    """Audio queued ahead of the speaker is cut the moment the Interrupt arrives."""
+    clock = FakeClock()
+    track = OutgoingAudioTrack(clock, capacity=10)
+    played: list[tuple[int, bool]] = []
+
+    async def main() -> None:
+        for _ in range(10):
+            await track.put(np.full(960, 9000, np.int16))
+        for _ in range(3):
+            f = await track.recv()
+            played.append((clock.now(), bool(f.to_ndarray().any())))
+        assert track.clear() == 7
+        f = await track.recv()
+        played.append((clock.now(), bool(f.to_ndarray().any())))
+
+    clock.run(main())
+    assert played == [(0, True), (20 * MS, True), (40 * MS, True), (60 * MS, False)]
+
+
+def test_events_out_maps_messages_to_the_protocol() -> None:
+    clock = FakeClock()
+    peer = Peer(None, clock=clock)
+    ch = FakeChannel()
+    peer.attach_channel(ch)
+    msgs = [Heard(pts=0, text="twenty dollars", final=False, start=100 * MS, end=900 * MS),
+            TextDelta(text="Twenty ", role="model"), TextDelta(text="dollars.", role="model",
+                                                               final=True),
+            Action(kind="speak", text="hi", turn=7, reaction=310 * MS),
+            Event(kind="metrics", data={"tick_late_ms": 1.5, "missed": 0, "steps": 3}),
+            Event(kind="timer", data={"left": 3}), Interrupt(pts=1 * S, reason="barge-in")]
+    run_node("webrtc.events_out", inputs={"events": msgs}, clock=clock, pace="pts",
+             services={"webrtc": peer})
+    assert ch.sent == [
+        protocol.Heard(text="twenty dollars", final=False, start_ms=100.0, end_ms=900.0),
+        protocol.Said(text="Twenty "), protocol.Said(text="dollars.", final=True),
+        protocol.Action(kind="speak", text="hi", turn=7, reaction_ms=310.0),
+        protocol.Metrics(reaction_ms=310.0),
+        protocol.Metrics(tick_late_ms=1.5, missed=0, data={"steps": 3}),
+        protocol.Action(kind="timer", data={"left": 3}),
+        protocol.Action(kind="interrupt", text="barge-in")]
+    assert to_protocol(AudioFrame(samples=np.zeros(1), sample_rate=8000)) == []
+
+
+def test_events_out_never_blocks_on_a_closed_channel() -> None:
+    clock = FakeClock()
+    peer = Peer(None, clock=clock)
+    ch = FakeChannel()
+    ch.readyState = "closed"
+    peer.attach_channel(ch)
+    run_node("webrtc.events_out", inputs={"events": [TextDelta(text="x", role="model")] * 5},
+             clock=clock, services={"webrtc": peer})
+    assert (peer.sent, peer.send_dropped) == (0, 5)
+
+
+@pytest.mark.parametrize("node", ["webrtc.audio_in", "webrtc.text_in", "webrtc.video_in",
+                                  "webrtc.audio_out", "webrtc.events_out"])
+def test_without_a_peer_the_error_says_how_to_serve(node: str) -> None:
+    with pytest.raises(NodeFailed) as err:
+        run_node(node)
+    assert isinstance(err.value.exc, ParamError)
+    assert "microturn serve" in str(err.value)
+
+
+def test_bad_params() -> None:
+    with pytest.raises(GraphError, match=r"with\.sample_rate"):
+        Graph.build("t", {"mic": ("webrtc.audio_in", {"sample_rate": "fast"})}, [])
+    clock = FakeClock()
+    peer = Peer(None, clock=clock)
+    peer.audio_out = OutgoingAudioTrack(clock)
+    with pytest.raises(NodeFailed, match=r"with\.buffer"):
+        run_node("webrtc.audio_out", {"buffer": "400"}, clock=clock, services={"webrtc": peer})
+    with pytest.raises(NodeFailed, match=r"sample_rate must be 8000\.\.48000"):
+        run_node("webrtc.audio_in", {"sample_rate": 1000}, clock=clock,
+                 services={"webrtc": peer})
+
+
+def test_stamper_contiguous_then_reanchors_after_a_gap() -> None:
+    s = Stamper(16000)
+    assert s.stamp(20 * MS, 320) == 0
+    assert s.stamp(45 * MS, 320) == 20 * MS  # jitter does not move pts
+    assert s.stamp(2 * S, 320) == 2 * S - 20 * MS and s.reanchors == 1
+
+
+def test_inbox_drops_oldest_and_ends() -> None:
+    async def main() -> list:
+        box: Inbox[int] = Inbox(2)
+        for i in range(5):
+            box.put(i)
+        box.close()
+        return [await box.get(), await box.get(), await box.get(), box.dropped]
+
+    assert FakeClock().run(main()) == [3, 4, None, 3]

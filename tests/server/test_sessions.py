@@ -1,0 +1,149 @@
+"""Session lifecycle: teardown on hang-up, on a client that vanishes, on shutdown; nothing
+left behind (tasks, tracks, peers); data-channel limits; the live graph view; /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import weakref
+
+import aiohttp
+import numpy as np
+
+from flow.server.client import Client
+from flow.server.sessions import Limits, SessionManager
+from flow.server.testing import echo_graph, serving
+from flow.units import MS, S
+
+VANISHING_CLIENT = textwrap.dedent("""
+    import asyncio, sys
+    import numpy as np
+    from flow.server import ice
+    from flow.server.client import Client
+
+    async def main():
+        ice.restrict_host_candidates(["127.0.0.1"])
+        c = await Client.connect(sys.argv[1])
+        c.mic.play(np.full(48000 * 30, 0.1, np.float32))
+        await c.send_text("about to vanish")
+        await c.wait_for("heard")
+        print("connected", flush=True)
+        await asyncio.sleep(60)
+
+    asyncio.run(main())
+""")
+
+
+async def settle(pred, within: float = 10.0) -> None:
+    """Wait (polling the loop) until ``pred()`` holds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while not pred():
+        assert loop.time() < end, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def refs_when_flowing(manager: SessionManager) -> tuple[weakref.ref, ...]:
+    """Weak references to the only session's peer, outgoing and incoming tracks, once
+    audio flows through its graph (strong ones would keep them alive)."""
+    (served,) = manager.sessions.values()
+    await settle(lambda: served.session.statistics().nodes[0].sent > 10)
+    mic = served.peer._tracks["audio"]
+    assert mic.readyState == "live"
+    return weakref.ref(served.peer), weakref.ref(served.peer.audio_out), weakref.ref(mic)
+
+
+def tasks() -> set[asyncio.Task]:
+    return set(asyncio.all_tasks())
+
+
+async def test_client_that_vanishes_leaves_nothing_behind() -> None:
+    """A client process killed mid-session (no goodbye of any kind): the idle timeout
+    closes its session; every task, track and peer it had is gone afterwards."""
+    limits = Limits(idle_timeout=1 * S, stats_interval=100 * MS)
+    async with serving(echo_graph(), limits=limits) as srv:
+        before = tasks()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", VANISHING_CLIENT, srv.url, stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": os.getcwd()})
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), 20)
+            assert line.strip() == b"connected"
+            peer_ref, track_ref, mic_ref = await refs_when_flowing(srv.manager)
+            assert len(tasks() - before) > 5  # the session, its nodes, aiortc's transports
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+        await settle(lambda: not srv.manager.sessions)
+        assert srv.manager.closed == {"idle": 1}
+        await settle(lambda: not (tasks() - before), within=5)
+        gc.collect()
+        assert peer_ref() is None and track_ref() is None and mic_ref() is None
+
+
+async def test_hang_up_tears_down_and_shutdown_closes_every_session() -> None:
+    async with serving(echo_graph()) as srv:
+        before = tasks()
+        a = await Client.connect(srv.url)
+        await a.close()
+        await settle(lambda: not srv.manager.sessions)
+        assert srv.manager.closed == {"connection closed": 1}
+        await settle(lambda: not (tasks() - before), within=5)
+        clients = [await Client.connect(srv.url) for _ in range(3)]
+        assert len(srv.manager.sessions) == 3
+        manager = srv.manager
+    # leaving the block shut the server down gracefully
+    assert manager.sessions == {} and manager.closed["shutdown"] == 3
+    for c in clients:
+        await c.close()
+
+
+async def test_data_channel_limits() -> None:
+    limits = Limits(max_message_bytes=256, message_rate=5, message_burst=5)
+    async with serving(echo_graph(), limits=limits) as srv:
+        c = await Client.connect(srv.url)
+        (served,) = srv.manager.sessions.values()
+        c.send_raw('{"type": "text", "text": "' + "x" * 300 + '"}')
+        err = await c.wait_for("error")
+        assert err.code == "too_big"
+        await asyncio.sleep(0.3)
+        c.send_raw('{"type": "text", "text": "old", "v": 0}')
+        assert (await c.wait_for("error", lambda m: m.code == "bad_version")).message
+        await asyncio.sleep(1.2)  # refill the bucket
+        for i in range(50):
+            await c.send_text(f"flood {i}")
+        await c.wait_for("error", lambda m: m.code == "rate_limited")
+        await settle(lambda: served.peer.received + served.peer.refused >= 52)
+        assert served.peer.received <= 5 + 2  # the burst, plus what refilled meanwhile
+        # at most a few error replies for a flood: never an amplifier
+        assert len(c.of("error")) <= 6
+        assert srv.manager.sessions  # still connected
+        await c.close()
+
+
+async def test_graph_view_and_metrics() -> None:
+    async with serving(echo_graph(), limits=Limits(stats_interval=100 * MS)) as srv:
+        c = await Client.connect(srv.url)
+        c.mic.play(np.full(48000, 0.2, np.float32))
+        view = await c.wait_for("graph", lambda g: any(e.carried > 5 for e in g.edges))
+        assert view.name == "echo_webrtc"
+        assert {e.name for e in view.edges} == {"mic.audio -> voice.audio",
+                                                "typed.text -> events.events"}
+        assert {n.id for n in view.nodes} == {"mic", "typed", "voice", "events"}
+        async with aiohttp.ClientSession() as http, http.get(srv.url + "/metrics") as r:
+            assert r.status == 200
+            assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            text = await r.text()
+        assert "microturn_sessions_open 1\n" in text
+        assert f'microturn_edge_carried_total{{session="{c.session}",graph="echo_webrtc",' \
+               'edge="mic.audio -> voice.audio",policy="drop_oldest"}' in text
+        families = [ln.split()[2] for ln in text.splitlines() if ln.startswith("# TYPE")]
+        assert len(families) == len(set(families))  # each family's lines are together
+        await c.close()
