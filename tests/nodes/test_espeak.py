@@ -80,8 +80,11 @@ def test_stream_delivers_blocks_as_produced_and_can_abort() -> None:
         got.append(block)
         return False
 
+    before = espeak.synthesize("stop").size
     assert espeak.stream(SENTENCE * 3, first_only, sample_rate=24000) is False
     assert len(got) == 1
+    # Nothing of the aborted text leaks into the next synthesis.
+    assert abs(espeak.synthesize("stop").size - before) < 0.03 * 16000
 
 
 def test_stream_reraises_callback_errors() -> None:
