@@ -16,10 +16,10 @@ consumer is handed to its handler directly in the producer's task, without a tas
 own task picks it up. Either way the consumer's handlers never run concurrently, per-edge
 order is FIFO, and the statistics count the same things. A handler that suspends would
 hold its producer, so after one does, that node gets its messages through its queue until
-its handlers run without suspending again (``Node._set_direct``). The fast path is off for edges
-leaving a node that has both push-style inputs and a ``run()``: that ``run()`` is cancelled
-when the node's inputs end, and a cancellation must never land inside another node's
-handler.
+its handlers run without suspending again (``Node._set_direct``). The fast path is off for
+edges leaving a node that has both push-style inputs and a ``run()`` (that ``run()`` is
+cancelled when the node's inputs end, and a cancellation must never land inside another
+node's handler) or that sets ``inline_delivery = False``.
 
 ``Interrupt`` never queues: it empties the edge (counted as ``flushed``), makes any producer
 blocked on it drop the message it was trying to send (also ``flushed``), and reaches the
@@ -138,7 +138,7 @@ class Edge:
         self._push = dst.handler is not None
         # Inline delivery runs the consumer's handler in the producer's task; see the
         # module docstring for why a push-and-run producer never does it.
-        self._can_inline = self._push and not getattr(src.node, "_cancels_run", False)
+        self._can_inline = self._push and getattr(src.node, "_inline_out", True)
         self._inline = self._can_inline  # switched off while the consumer suspends
         self._block = self.policy is Policy.BLOCK
         self.carried = self.dropped = self.flushed = self.interrupts = 0

@@ -19,8 +19,8 @@ closed with ``EndOfStream``, its inputs detached (anything still sent to it is d
 and counted), and ``teardown()`` runs, also after an error or cancellation.
 
 ``on_interrupt(msg)`` is called synchronously when an ``Interrupt`` reaches the node (drop
-what the interruption makes stale there; before ``setup()`` has finished there is nothing
-stale and it is not called); the engine then forwards it on every output. A handler that
+what the interruption makes stale there; one that arrives before ``setup()`` has finished
+is given to it right after); the engine forwards it on every output at once. A handler that
 is running when the interrupt arrives keeps running: check state that ``on_interrupt``
 set if it produces over a long time.
 
@@ -87,8 +87,12 @@ class Node:
 
     inputs: ClassVar[dict[str, PortSpec]] = {}
     outputs: ClassVar[dict[str, PortSpec]] = {}
-    #: Has push-style inputs and a run() that is cancelled when they end (see flow.edge).
-    _cancels_run: ClassVar[bool] = False
+    #: Let idle consumers handle this node's messages inline, in the task that sends them
+    #: (see flow.edge). Set False in a source that models live input and must never be
+    #: held by a consumer, not even once. Always off for a node with push-style inputs
+    #: and a run(), since that run() is cancelled when the inputs end.
+    inline_delivery: ClassVar[bool] = True
+    _inline_out: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -122,7 +126,8 @@ class Node:
         if not (isinstance(params, type) and issubclass(params, msgspec.Struct)):
             raise NodeDefinitionError(f"node {cls.__qualname__}: Params must be a msgspec.Struct")
         has_run = cls.run is not Node.run
-        cls._cancels_run = has_run and any(p.push for p in inputs.values())
+        cancels_run = has_run and any(p.push for p in inputs.values())
+        cls._inline_out = cls.inline_delivery and not cancels_run
         pull = [p for p in inputs.values() if not p.push]
         if pull and not has_run:
             raise NodeDefinitionError(
@@ -162,6 +167,7 @@ class Node:
         self._calm = 0
         self._failure: NodeFailed | None = None
         self._set_up = False
+        self._early_interrupts: list[Interrupt] = []  # arrived before setup() finished
         self._interrupt_ids: deque[int] = deque(maxlen=8)
         self._running = False
         self.received = 0
@@ -271,18 +277,24 @@ class Node:
             return  # already seen through another path (fan-in, feedback)
         self._interrupt_ids.append(msg.id)
         self.interrupts += 1
-        if self._set_up and self._running:
-            try:
-                self.on_interrupt(msg)
-            except Exception as exc:
-                # Runs in whichever task sent the interrupt: blame this node, not that one.
-                err = self._fail(exc)
-                self._wakeup()
-                raise err from exc
+        if self._set_up:
+            if self._running:
+                self._on_interrupt(msg)
+        else:
+            self._early_interrupts.append(msg)
         if type(self).forward_interrupts:
             for out in self._out.values():
                 for edge in out._edges:
                     edge.interrupt(msg)
+
+    def _on_interrupt(self, msg: Interrupt) -> None:
+        try:
+            self.on_interrupt(msg)
+        except Exception as exc:
+            # Runs in whichever task sent the interrupt: blame this node, not that one.
+            err = self._fail(exc)
+            self._wakeup()
+            raise err from exc
 
     async def _drain(self) -> None:
         """Deliver queued messages of push-style inputs until all of them have ended and
@@ -331,6 +343,9 @@ class Node:
         try:
             await self.setup()
             self._set_up = True
+            early, self._early_interrupts = self._early_interrupts, []
+            for msg in early:
+                self._on_interrupt(msg)
             self._busy = False
             if has_push and has_run:
                 try:

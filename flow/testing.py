@@ -58,8 +58,10 @@ def _feeder(msg_type: type[Message], messages: list[Message]) -> type[Node]:
                 await self.clock.sleep_until(self.context.t0 + msg.pts)
             await self._out["out"].send(msg)
 
+    # A feeder stands for live input: it queues, and is never held by the node under test.
     return type("Feed", (Node,), {"__annotations__": {"out": Out[msg_type]},  # type: ignore[valid-type]
-                                  "Params": _FeedParams, "run": run, "type_name": "test.feed"})
+                                  "Params": _FeedParams, "run": run, "type_name": "test.feed",
+                                  "inline_delivery": False})
 
 
 def _collector(store: list[Message], times: list[int]) -> type[Node]:
@@ -85,8 +87,12 @@ def harness(graph: Graph, inputs: Mapping[str, Iterable[Message]] | None = None,
     nodes = dict(graph.nodes)
     edges = list(graph.edges)
     for i, (target, msgs) in enumerate((inputs or {}).items()):
-        node_id, port = target.split(".", 1)
-        spec = graph.nodes[node_id].cls.inputs[port]
+        node_id, _, port = target.partition(".")
+        decl = graph.nodes.get(node_id)
+        spec = decl.cls.inputs.get(port) if decl else None
+        if spec is None:
+            known = [f"{d.id}.{p}" for d in graph.nodes.values() for p in d.cls.inputs]
+            raise GraphError(f"inputs: no input port {target!r} (inputs: {', '.join(known)})")
         fid = f"_feed{i}"
         cls = _feeder(spec.type, list(msgs))
         nodes[fid] = NodeDecl(fid, "test.feed", cls, _FeedParams(pace=pace))
@@ -98,7 +104,11 @@ def harness(graph: Graph, inputs: Mapping[str, Iterable[Message]] | None = None,
     stores: dict[str, list[Message]] = {}
     times: dict[str, list[int]] = {}
     for i, target in enumerate(outputs):
-        node_id, port = target.split(".", 1)
+        node_id, _, port = target.partition(".")
+        decl = graph.nodes.get(node_id)
+        if decl is None or port not in decl.cls.outputs:
+            known = [f"{d.id}.{p}" for d in graph.nodes.values() for p in d.cls.outputs]
+            raise GraphError(f"outputs: no output port {target!r} (outputs: {', '.join(known)})")
         stores[target], times[target] = [], []
         cid = f"_collect{i}"
         nodes[cid] = NodeDecl(cid, "test.collect", _collector(stores[target], times[target]),

@@ -35,7 +35,11 @@ class Ticker:
     """``await ticker.next()`` returns the next due ``Tick``.
 
     ``deadline`` (default: one period) is how late a tick may be before it counts as a
-    missed deadline; ticks later than a whole period are coalesced.
+    missed deadline; ticks later than a whole period are coalesced (each one skipped
+    counts as missed too).
+
+    The arithmetic is sans-IO: ``next_due`` and ``fire(now)`` take no clock, so a test
+    can drive them with any sequence of times; ``next()`` only adds the wait.
     """
 
     def __init__(self, clock: Clock, period: int, *, t0: int | None = None,
@@ -52,13 +56,21 @@ class Ticker:
         self._late_sum = 0
         self.late_max = 0
 
-    async def next(self) -> Tick:
-        due = self.t0 + self._k * self.period
-        await self.clock.sleep_until(due)
-        now = self.clock.now()
-        return self._fire(due, now)
+    @property
+    def next_due(self) -> int:
+        """When the next tick is due: ``t0 + k * period``."""
+        return self.t0 + self._k * self.period
 
-    def _fire(self, due: int, now: int) -> Tick:
+    async def next(self) -> Tick:
+        await self.clock.sleep_until(self.next_due)
+        return self.fire(self.clock.now())
+
+    def fire(self, now: int) -> Tick:
+        """Take the next tick at ``now`` (not before it is due), coalescing ticks that
+        are a whole period or more overdue."""
+        due = self.next_due
+        if now < due:
+            raise ValueError(f"tick {self._k} is due at {due}, not yet at {now}")
         skipped = 0
         behind = (now - due) // self.period
         if behind > 0:  # coalesce: jump to the newest due tick

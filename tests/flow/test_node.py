@@ -378,14 +378,14 @@ def test_inline_delivery_resumes_once_handlers_stop_suspending() -> None:
     assert edge.statistics().carried == 200
 
 
-def test_on_interrupt_is_not_called_before_setup_finished() -> None:
+def test_an_interrupt_that_arrives_during_setup_is_handled_after_it() -> None:
     class SlowSetup(Worker):
         async def setup(self) -> None:
             await self.clock.sleep(50 * MS)
-            self.calls = 0
+            self.calls: list[tuple[str, int]] = []
 
         def on_interrupt(self, msg: Interrupt) -> None:
-            self.calls += 1  # AttributeError if called before setup
+            self.calls.append((msg.reason, self.now()))  # AttributeError before setup
 
     class EarlyInterrupt(Source):
         async def run(self) -> None:
@@ -395,5 +395,5 @@ def test_on_interrupt_is_not_called_before_setup_finished() -> None:
 
     session, _ = run_session({"src": (EarlyInterrupt, {}), "w": (SlowSetup, {})},
                              ["src.out -> w.inp"])
-    assert session.nodes["w"].calls == 1  # type: ignore[attr-defined]
+    assert session.nodes["w"].calls == [("early", 50 * MS), ("late", 100 * MS)]  # type: ignore[attr-defined]
     assert session.nodes["w"].interrupts == 2

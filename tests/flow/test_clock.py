@@ -1,0 +1,87 @@
+"""Injected clocks: FakeClock's virtual time is exact and instant; RealClock is real."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from flow import MS, FakeClock, RealClock, S
+from flow.clock import loop_clock, run
+
+
+def test_fake_time_jumps_to_the_next_deadline_and_is_exact() -> None:
+    clock = FakeClock(start=10 * S)
+    order: list[tuple[str, int]] = []
+
+    async def sleeper(name: str, until: int) -> None:
+        await clock.sleep_until(until)
+        order.append((name, clock.now()))
+
+    async def main() -> None:
+        assert clock.now() == 10 * S
+        await asyncio.gather(sleeper("c", 10 * S + 3 * MS + 1), sleeper("a", 10 * S + 1),
+                             sleeper("b", 10 * S + 2 * MS), sleeper("past", 5 * S))
+        await clock.sleep(0)
+        await asyncio.sleep(0.5)  # plain asyncio timers on this loop are virtual too
+        assert clock.now() == 10 * S + 3 * MS + 1 + 500 * MS
+
+    start = time.perf_counter()
+    clock.run(main())
+    assert time.perf_counter() - start < 0.5
+    assert order == [("past", 10 * S), ("a", 10 * S + 1), ("b", 10 * S + 2 * MS),
+                     ("c", 10 * S + 3 * MS + 1)]
+
+
+def test_virtual_time_stands_still_while_blocking_work_runs() -> None:
+    clock = FakeClock()
+
+    def work(x: int) -> int:
+        time.sleep(0.02)  # real work in a thread
+        return x * 2
+
+    async def main() -> tuple[int, int]:
+        ticker_ran = []
+
+        async def background() -> None:
+            await clock.sleep(10 * MS)
+            ticker_ran.append(clock.now())
+
+        task = asyncio.create_task(background())
+        result = await clock.run_blocking(work, 21)
+        now = clock.now()
+        await task
+        return result, now
+
+    assert clock.run(main()) == (42, 0)
+
+
+def test_loop_clock_finds_the_fake_clock_driving_a_loop() -> None:
+    clock = FakeClock()
+
+    async def main() -> object:
+        return loop_clock(asyncio.get_running_loop())
+
+    assert clock.run(main()) is clock
+    assert isinstance(asyncio.run(main()), RealClock)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("use_uvloop", [False, True])
+def test_real_clock_sleeps_in_real_time(use_uvloop: bool) -> None:
+    """Real time is the point: RealClock must wait on the wall clock, on both loops."""
+    clock = RealClock()
+
+    async def main() -> tuple[int, int, int]:
+        t0 = clock.now()
+        await clock.sleep_until(t0 + 20 * MS)
+        t1 = clock.now()
+        await clock.sleep_until(t0)  # in the past: returns at once
+        value = await clock.run_blocking(sum, [1, 2, 3])
+        return t0, t1, value
+
+    t0, t1, value = run(main(), use_uvloop=use_uvloop)
+    assert 20 * MS <= t1 - t0 < 500 * MS
+    assert value == 6
+    assert abs(clock.now() - time.monotonic_ns()) < 50 * MS

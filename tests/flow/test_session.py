@@ -1,0 +1,173 @@
+"""Sessions: isolation, cancellation and Ctrl-C, statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from flow import MS, FakeClock, Graph, In, Message, Node, Out, Session
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Frame(Message, frozen=True, kw_only=True):
+    seq: int
+
+
+class CountParams(msgspec.Struct, frozen=True):
+    n: int = 10
+    every: int = 10 * MS
+
+
+class Count(Node):
+    out: Out[Frame]
+    Params = CountParams
+
+    async def run(self) -> None:
+        for i in range(self.params.n):
+            await self.out.send(Frame(pts=self.now(), seq=i))
+            await self.clock.sleep(self.params.every)
+
+    async def teardown(self) -> None:
+        self.context.services["torn"].append(self.id)
+
+
+class Total(Node):
+    """Keeps a running total in its own state and reports it to its session's services."""
+
+    inp: In[Frame]
+    out: Out[Frame]
+
+    async def setup(self) -> None:
+        self.total = 0
+
+    async def on_inp(self, msg: Frame) -> None:
+        self.total += msg.seq
+        await self.clock.sleep(MS)
+        await self.out.send(Frame(pts=msg.pts, seq=self.total))
+
+    async def on_end(self) -> None:
+        self.context.services["totals"].append(self.total)
+
+    async def teardown(self) -> None:
+        self.context.services["torn"].append(self.id)
+
+
+GRAPH = Graph.build("sum", {"count": (Count, {}), "total": (Total, {})},
+                    ["count.out -> total.inp"])
+
+
+def services() -> dict[str, Any]:
+    return {"totals": [], "torn": []}
+
+
+def test_several_sessions_of_one_graph_run_isolated_in_one_process() -> None:
+    clock = FakeClock()
+
+    async def main() -> list[Session]:
+        graph = Graph.build("sum", {"count": (Count, {"n": 10}), "total": (Total, {})},
+                            ["count.out -> total.inp"])
+        short = Graph.build("sum", {"count": (Count, {"n": 4}), "total": (Total, {})},
+                            ["count.out -> total.inp"])
+        sessions = [Session(graph, clock=clock, services=services()),
+                    Session(short, clock=clock, services=services()),
+                    Session(graph, clock=clock, services=services())]
+        await asyncio.gather(*(s.run() for s in sessions))
+        return sessions
+
+    a, b, c = clock.run(main())
+    assert len({a.id, b.id, c.id}) == 3
+    assert a.context.services["totals"] == c.context.services["totals"] == [45]
+    assert b.context.services["totals"] == [6]
+    assert a.nodes["total"] is not c.nodes["total"]
+    assert a.statistics().edges[0].carried == 10 and b.statistics().edges[0].carried == 4
+
+
+def test_stop_cancels_every_node_and_runs_every_teardown() -> None:
+    clock = FakeClock()
+
+    async def main() -> tuple[Session, set[asyncio.Task[Any]]]:
+        session = Session(Graph.build("sum", {"count": (Count, {"n": 10**6}),
+                                              "total": (Total, {})},
+                                      ["count.out -> total.inp"]),
+                          clock=clock, services=services())
+        task = asyncio.create_task(session.run())
+        await clock.sleep(60 * 1000 * MS)  # a minute of virtual time
+        session.stop()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return session, asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+
+    session, leaked = clock.run(main())
+    assert leaked == set()
+    assert sorted(session.context.services["torn"]) == ["count", "total"]
+    assert session.finished
+    assert session.statistics().edges[0].carried == 6_001  # 0 ms to 60 s, every 10 ms
+    assert not any(n.running for n in session.statistics().nodes)
+
+
+def test_a_session_runs_once() -> None:
+    session = Session(GRAPH, clock=FakeClock(), services=services())
+    session.context.clock.run(session.run())  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="already ran"):
+        session.context.clock.run(session.run())  # type: ignore[attr-defined]
+
+
+def test_statistics_and_their_table() -> None:
+    session = Session(GRAPH, clock=FakeClock(), id="demo", services=services())
+    before = session.statistics()
+    assert before.media_time == 0 and before.session == "demo" and before.graph == "sum"
+    session.context.clock.run(session.run())  # type: ignore[attr-defined]
+    st = session.statistics()
+    assert st.media_time == 100 * MS  # ten frames 10 ms apart
+    assert [n.id for n in st.nodes] == ["count", "total"]
+    assert st.nodes[1].received == 10 and st.nodes[1].sent == 10
+    table = session.format_statistics()
+    assert "session demo (sum)" in table and "count.out -> total.inp" in table
+    assert msgspec.json.decode(msgspec.json.encode(st))["edges"][0]["carried"] == 10
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_running_session_cleanly(tmp_path: Path) -> None:
+    """Real time and a real SIGINT: the only way to see what Ctrl-C does to a process."""
+    script = tmp_path / "forever.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        from flow import MS, Graph, Session
+        from flow.clock import run
+        from tests.flow.test_session import Count, Total
+
+        torn = []
+        graph = Graph.build("sum", {"count": (Count, {"n": 10**9, "every": 5 * MS}),
+                                    "total": (Total, {})}, ["count.out -> total.inp"])
+        session = Session(graph, services={"totals": [], "torn": torn})
+
+        async def main():
+            print("started", flush=True)
+            await session.run()
+
+        try:
+            run(main())
+        except KeyboardInterrupt:
+            print("interrupted; teardown:", ",".join(sorted(torn)), flush=True)
+            sys.exit(130)
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "interrupted; teardown: count,total" in out
+    assert "Traceback" not in err
