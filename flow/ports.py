@@ -17,7 +17,7 @@ alive: the back end's results cannot end before the front end that feeds it does
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import EndOfInput
@@ -40,13 +40,13 @@ class In(Generic[T]):
         self.name = ""
         self.type: type[Message] = Message
         self.node: Node = None  # type: ignore[assignment]
-        self.handler: Callable[[Any], Awaitable[None]] | None = None
+        self.handler: Callable[[Any], Coroutine[Any, Any, None]] | None = None
         self._edges: list[Edge] = []
         self._waiter: asyncio.Future[None] | None = None
         self._rr = 0
 
     def _bind(self, node: Node, name: str, type_: type[Message],
-              handler: Callable[[Any], Awaitable[None]] | None) -> In[T]:
+              handler: Callable[[Any], Coroutine[Any, Any, None]] | None) -> In[T]:
         port: In[T] = In(fan_in=self.fan_in, doc=self.doc)
         port.name, port.type, port.node, port.handler = name, type_, node, handler
         return port

@@ -150,9 +150,9 @@ def run_node(node: type[Node] | str, params: Mapping[str, Any] | msgspec.Struct 
              inputs: Mapping[str, Iterable[Message]] | None = None, *, pace: str = "fast",
              clock: FakeClock | None = None, services: dict[str, Any] | None = None) -> Result:
     """Run one node with ``inputs`` per input port; outputs are keyed by port name."""
-    if isinstance(params, msgspec.Struct):
-        params = msgspec.to_builtins(params)
-    graph = Graph.build("test", {"node": (node, dict(params or {}))}, [])
+    raw: dict[str, Any] = (msgspec.to_builtins(params) if isinstance(params, msgspec.Struct)
+                           else dict(params or {}))
+    graph = Graph.build("test", {"node": (node, raw)}, [])
     cls = graph.nodes["node"].cls
     result = run_graph(graph, {f"node.{k}": v for k, v in (inputs or {}).items()},
                        [f"node.{p}" for p in cls.outputs], pace=pace, clock=clock,
