@@ -1,0 +1,115 @@
+"""A preallocated pool of ring-buffer KV caches, one row per streaming session.
+
+Every tensor is allocated once, on the model's device, when the pool is made (or when it
+grows because more sessions attach than it has rows): a step never allocates cache memory,
+so a session of hours uses exactly the memory of a session of minutes.
+
+Layout of one row (``capacity = sink + window + slack`` slots):
+
+- slots ``[0, sink)`` hold the first ``sink`` positions for ever (attention sinks);
+- the other slots are a ring: position ``p >= sink`` lives in slot
+  ``sink + (p - sink) % (window + slack)``.
+
+A query at position ``q`` sees the sinks and the positions in ``(q - window, q]``. The
+``slack`` slots beyond the window make it safe to write up to ``slack`` new tokens before
+attending: the slots they overwrite hold positions that no query of the chunk can see, so
+the cache is attended in place, without concatenating (copying) it every layer.
+
+Per slot the pool also keeps the token's input embedding and its absolute position (``-1``
+for empty): the tokens a session keeps, from which a wiped KV cache is re-prefilled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class KVPool:
+    """K and V of every layer for ``rows`` sessions, plus their kept tokens.
+
+    ``k``/``v``: ``(layers, rows, heads, capacity, head_dim)``; ``emb``: ``(rows,
+    capacity, d_model)``; ``pos``: ``(rows, capacity)`` int64 absolute positions.
+    """
+
+    def __init__(self, *, layers: int, heads: int, head_dim: int, d_model: int, sink: int,
+                 window: int, slack: int, rows: int = 4, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:
+        if window <= 0 or slack <= 0 or sink < 0:
+            raise ValueError(f"bad cache geometry: sink={sink} window={window} slack={slack}")
+        self.layers, self.heads, self.head_dim, self.d_model = layers, heads, head_dim, d_model
+        self.sink, self.window, self.slack = sink, window, slack
+        self.capacity = sink + window + slack
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.rows = 0
+        self._free: list[int] = []
+        self.k = self.v = self.emb = self.pos = torch.empty(0)
+        self._allocate(rows)
+
+    def _allocate(self, rows: int) -> None:
+        old = self.rows
+        shape = (self.layers, rows, self.heads, self.capacity, self.head_dim)
+        kw: dict[str, Any] = {"device": self.device, "dtype": self.dtype}
+        k, v = torch.zeros(shape, **kw), torch.zeros(shape, **kw)
+        emb = torch.zeros(rows, self.capacity, self.d_model, **kw)
+        pos = torch.full((rows, self.capacity), -1, dtype=torch.long, device=self.device)
+        if old:
+            k[:, :old], v[:, :old] = self.k, self.v
+            emb[:old], pos[:old] = self.emb, self.pos
+        self.k, self.v, self.emb, self.pos = k, v, emb, pos
+        self._free.extend(range(old, rows))
+        self.rows = rows
+
+    def acquire(self) -> int:
+        """A free row (the lowest, so that active rows stay contiguous). Doubles the pool
+        when it is full: the only time cache memory is (re)allocated."""
+        if not self._free:
+            self._allocate(max(1, self.rows * 2))
+        self._free.sort()
+        row = self._free.pop(0)
+        self.clear(row)
+        return row
+
+    def release(self, row: int) -> None:
+        self.clear(row)
+        self._free.append(row)
+
+    def clear(self, row: int) -> None:
+        """Forget everything of a row: KV, kept tokens, positions."""
+        self.pos[row] = -1
+        self.wipe_kv(row)
+
+    def wipe_kv(self, row: int) -> None:
+        """Zero the KV of a row but keep its tokens (for re-prefill after an error)."""
+        self.k[:, row] = 0
+        self.v[:, row] = 0
+
+    def slots(self, positions: torch.Tensor) -> torch.Tensor:
+        """Slot index of each absolute position."""
+        ring = self.window + self.slack
+        return torch.where(positions < self.sink, positions,
+                           self.sink + (positions - self.sink) % ring)
+
+    def visible(self, key_pos: torch.Tensor, query_pos: torch.Tensor) -> torch.Tensor:
+        """Which keys each query attends to: ``key_pos (..., 1, C)`` against ``query_pos
+        (..., m, 1)``. The same rule defines the reference (uncached) forward."""
+        return ((key_pos >= 0) & (key_pos <= query_pos)
+                & ((key_pos < self.sink) | (key_pos > query_pos - self.window)))
+
+    def kept(self, row: int, before: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The tokens a next query at position ``before`` can see: (embeddings, positions),
+        oldest first. Re-prefilling them rebuilds the KV that matters."""
+        pos = self.pos[row]
+        keep = self.visible(pos, torch.tensor(before, device=self.device)) & (pos < before)
+        idx = torch.nonzero(keep).squeeze(1)
+        order = torch.argsort(pos[idx])
+        idx = idx[order]
+        return self.emb[row, idx], pos[idx]
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.k, self.v, self.emb, self.pos))
+
+    def row_nbytes(self) -> int:
+        return self.nbytes() // max(1, self.rows)

@@ -1,0 +1,140 @@
+"""The ``frontend`` node: a model stepped every micro-turn over a persistent session.
+
+    - id: front
+      use: frontend
+      with:
+        model: torch              # a name in nodes.frontend.models.MODELS
+        options:                  # that model's own Options (checked at graph load)
+          device: cpu
+          config: {d_model: 128, window_tokens: 2048}
+
+Each ``FusedTurn`` on ``turns`` is handed to the model's session; for every step the node
+emits an ``Action`` (every micro-turn, ``silent`` included), the model's words as
+``TextDelta(role="model")`` when it speaks, and a ``DelegateRequest`` when it delegates.
+When the model yields the floor it originates an ``Interrupt``; an ``Interrupt`` arriving
+from upstream (barge-in) makes the model drop its not-yet-spoken output, and outputs of
+steps that were in flight are not emitted. ``results`` (back-end answers) go to the model.
+
+The node imports no torch; the torch model imports it when a session opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import msgspec
+
+from flow import In, Interrupt, Node, Out, TextDelta
+
+from ..types import Action, BackendResult, DelegateRequest, FusedTurn
+from .models import ModelSession, StepOutput, heard_text, model_class
+
+
+class FrontEndParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    model: str = "torch"
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
+    history: int = 32  #: (role, text) pairs kept as the context of delegate requests
+    max_inflight: int = 16  #: turns submitted but not yet answered (backpressure beyond)
+
+    def __post_init__(self) -> None:
+        try:
+            cls = model_class(self.model)
+        except KeyError as exc:
+            raise ValueError(str(exc.args[0])) from None
+        try:
+            msgspec.convert(self.options, cls.Options)
+        except msgspec.ValidationError as exc:
+            # Re-root msgspec's path at ``with.options`` so the error names the field.
+            msg, _, path = str(exc).partition(" - at `$")
+            where = f" - at `$.options{path}" if path else " - at `$.options`"
+            raise ValueError(f"options for model {self.model!r}: {msg}{where}") from None
+        if self.history < 0 or self.max_inflight < 1:
+            raise ValueError("history must be >= 0 and max_inflight >= 1")
+
+
+class FrontEnd(Node):
+    Params = FrontEndParams
+
+    turns: In[FusedTurn] = In(doc="fused micro-turns, in order")
+    results: In[BackendResult] = In(doc="back-end answers to weave in")
+    text: Out[TextDelta] = Out(doc="what the model says (role=model)")
+    actions: Out[Action] = Out(doc="the model's decision, every micro-turn")
+    delegate: Out[DelegateRequest] = Out(doc="questions for the back end")
+
+    async def setup(self) -> None:
+        p: FrontEndParams = self.params
+        cls = model_class(p.model)
+        self.session: ModelSession = await cls.open(msgspec.convert(p.options, cls.Options),
+                                                    self.context)
+        self._inflight: asyncio.Queue[tuple[int, FusedTurn, asyncio.Task[Any]]] = (
+            asyncio.Queue(maxsize=p.max_inflight))
+        self._history: deque[tuple[str, str]] = deque(maxlen=p.history)
+        self._seq = 0
+        self._stale_before = 0  # steps submitted before the last interrupt: not emitted
+        self._delegate_ids = 0
+        self.errors = 0
+
+    async def on_turns(self, turn: FusedTurn) -> None:
+        heard = heard_text(turn)
+        if heard:
+            self._history.append(("user", heard))
+        task = asyncio.get_running_loop().create_task(self.session.step(turn))
+        self._seq += 1
+        await self._inflight.put((self._seq, turn, task))
+
+    async def on_results(self, result: BackendResult) -> None:
+        self.session.add_result(result)
+
+    async def run(self) -> None:
+        while True:
+            seq, turn, task = await self._inflight.get()
+            try:
+                out = await task
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the model recovers at its next step (re-prefill)
+                self.errors += 1
+                self.log.warning("session %s node %s: step of turn %d failed: %r",
+                                 self.context.id, self.id, turn.index, exc)
+                out = None
+            if out is not None and seq > self._stale_before:
+                await self._emit(turn, out)
+            self._inflight.task_done()
+
+    async def on_end(self) -> None:
+        await self._inflight.join()
+
+    def on_interrupt(self, msg: Interrupt) -> None:
+        self._stale_before = self._seq
+        self.session.interrupt()
+
+    async def teardown(self) -> None:
+        if hasattr(self, "_inflight"):
+            while not self._inflight.empty():
+                self._inflight.get_nowait()[2].cancel()
+        if hasattr(self, "session"):
+            await self.session.close()
+
+    async def _emit(self, turn: FusedTurn, out: StepOutput) -> None:
+        turn = out.turn or turn  # a coalesced step answers for the latest turn it took
+        pts = turn.pts
+        if out.interrupt:  # first: the interrupt flushes what is queued downstream
+            await self.interrupt("frontend: the model yielded the floor", pts=pts)
+        await self.actions.send(Action(pts=pts, kind=out.action, text=out.text,
+                                       turn=turn.index, reaction=self.now() - pts,
+                                       data=out.data))
+        if out.action == "speak" and (out.text or out.final):
+            await self.text.send(TextDelta(pts=pts, text=out.text, role="model",
+                                           final=out.final))
+            if out.text:
+                self._history.append(("model", out.text))
+        elif out.action == "delegate":
+            self._delegate_ids += 1
+            await self.delegate.send(DelegateRequest(
+                pts=pts, id=self._delegate_ids, query=out.text, context=tuple(self._history)))
+
+    def statistics_extra(self) -> dict[str, Any]:
+        """The model session's own counters (misses, re-prefills, the stepper's)."""
+        return {"errors": self.errors, **self.session.statistics()}

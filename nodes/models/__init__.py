@@ -1,0 +1,1 @@
+"""Reference models behind the built-in nodes' model slots (torch; import explicitly)."""

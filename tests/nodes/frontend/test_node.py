@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import msgspec
+import pytest
+
+from flow import MS, Graph, GraphError, TextDelta
+from flow.testing import run_node
+from nodes.frontend.models import MODELS, StepOutput, heard_text
+from nodes.frontend.node import FrontEnd
+from nodes.frontend.synthetic import synthetic_turn
+from nodes.types import Action, BackendResult, DelegateRequest, FusedTurn
+
+from .conftest import SMALL
+
+OPTIONS = {"config": msgspec.to_builtins(SMALL), "phase_ms": 100, "threads": 1}
+
+
+def turns(n: int) -> list[FusedTurn]:
+    return [synthetic_turn(i, text="hi" if i == 1 else "") for i in range(n)]
+
+
+def test_steps_every_turn_at_the_stepper_cadence() -> None:
+    r = run_node(FrontEnd, {"model": "torch", "options": OPTIONS},
+                 {"turns": turns(5)}, pace="pts")
+    actions = r.of("actions", Action)
+    assert [a.turn for a in actions] == [0, 1, 2, 3, 4]
+    assert {a.kind for a in actions} <= {"silent", "speak", "delegate"}
+    # Turn i arrives at i*200 ms and is stepped at the tick 100 ms later.
+    assert [a.reaction for a in actions] == [100 * MS] * 5
+    assert all(len(a.data["probs"]) == 3 for a in actions)
+    for t in r.of("text"):
+        assert t.role == "model"
+
+
+def test_late_turns_are_coalesced_not_queued() -> None:
+    r = run_node(FrontEnd, {"model": "torch", "options": OPTIONS}, {"turns": turns(6)},
+                 pace="fast")  # everything at once: the first tick takes all of it
+    actions = r.of("actions", Action)
+    assert len(actions) == 1 and actions[0].turn == 5
+    assert actions[0].data["coalesced"] == 5
+
+
+class Scripted:
+    """A deterministic model behind the same slot (as ``reflex`` will be)."""
+
+    class Options(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+        reply: str = "hello"
+
+    @classmethod
+    async def open(cls, options, context):
+        return ScriptedSession(options.reply)
+
+
+class ScriptedSession:
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.interrupted = 0
+        self.results: list[BackendResult] = []
+
+    async def step(self, turn: FusedTurn) -> StepOutput:
+        heard = heard_text(turn)
+        if heard == "ask":
+            return StepOutput("delegate", "what time is it")
+        if heard:
+            return StepOutput("speak", self.reply, final=True)
+        if turn.index == 3:
+            return StepOutput("silent", interrupt=True)
+        return StepOutput("silent")
+
+    def interrupt(self) -> None:
+        self.interrupted += 1
+
+    def add_result(self, result: BackendResult) -> None:
+        self.results.append(result)
+
+    async def close(self) -> None:
+        pass
+
+    def statistics(self) -> dict:
+        return {}
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(MODELS, "scripted", Scripted)
+
+
+def test_a_registered_model_drives_text_delegate_and_interrupt(scripted: None) -> None:
+    ts = [synthetic_turn(0, text="hey"), synthetic_turn(1, text="ask"), synthetic_turn(2),
+          synthetic_turn(3)]
+    r = run_node(FrontEnd, {"model": "scripted", "options": {"reply": "yo"}},
+                 {"turns": ts}, pace="pts")
+    assert [a.kind for a in r.of("actions", Action)] == ["speak", "delegate", "silent",
+                                                         "silent"]
+    (said,) = r.of("text", TextDelta)
+    assert (said.text, said.role, said.final) == ("yo", "model", True)
+    (req,) = r.of("delegate", DelegateRequest)
+    assert req.query == "what time is it"
+    assert req.context == (("user", "hey"), ("model", "yo"), ("user", "ask"))
+    # It yielded the floor at turn 3: the interrupt goes out before that turn's action.
+    assert [type(m).__name__ for m in r.outputs["actions"]][-2:] == ["Interrupt", "Action"]
+
+
+def test_bad_options_fail_at_graph_load_naming_the_field() -> None:
+    with pytest.raises(GraphError,
+                       match=r"options for model 'torch'.*at with\.options\.config\.d_model"):
+        Graph.build("g", {"f": (FrontEnd, {"options": {"config": {"d_model": "big"}}})}, [])
+    with pytest.raises(GraphError, match=r"unknown front-end model 'gpt'.*torch"):
+        Graph.build("g", {"f": (FrontEnd, {"model": "gpt"})}, [])
+
+
+def test_missing_checkpoint_names_the_path(tmp_path) -> None:
+    missing = tmp_path / "nope.pt"
+    with pytest.raises(Exception, match=f"checkpoint: no such file: {missing}"):
+        run_node(FrontEnd, {"options": {**OPTIONS, "checkpoint": str(missing)}},
+                 {"turns": turns(1)})
+
+
+def test_checkpoint_weights_are_loaded(tmp_path) -> None:
+    import torch
+
+    from nodes.models.tiny_duplex import TinyDuplexConfig, TinyDuplexLM
+
+    cfg = TinyDuplexConfig(**{**OPTIONS["config"], "seed": 11})
+    path = tmp_path / "w.pt"
+    torch.save(TinyDuplexLM(cfg).state_dict(), path)
+    loaded = TinyDuplexLM.load(msgspec.convert(OPTIONS["config"], TinyDuplexConfig), path)
+    torch.testing.assert_close(loaded.text.weight, TinyDuplexLM(cfg).text.weight)
+
+
+def test_node_module_does_not_import_torch() -> None:
+    code = ("import sys, nodes.frontend.node as n; "
+            "n.FrontEndParams(model='torch', options={'device': 'cpu'}); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
