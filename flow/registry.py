@@ -38,6 +38,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._entries: dict[str, EntryPoint | type[Node]] = {}
+        self._origins: dict[str, str] = {}
 
     @classmethod
     def from_entry_points(cls, group: str = GROUP) -> Registry:
@@ -50,6 +51,7 @@ class Registry:
         if not (isinstance(node_cls, type) and issubclass(node_cls, Node)):
             raise TypeError(f"{node_cls!r} is not a Node subclass")
         self._entries[name] = node_cls
+        self._origins.pop(name, None)
         if not node_cls.__dict__.get("type_name"):
             node_cls.type_name = name
 
@@ -57,6 +59,7 @@ class Registry:
         """Register ``"package.module:Class"``, imported on first use as an entry point is
         (for a program that lists its own types without packaging them)."""
         self._entries[name] = EntryPoint(name=name, value=target, group=GROUP)
+        self._origins.pop(name, None)
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -69,7 +72,7 @@ class Registry:
             raise UnknownNodeType(name, self.names())
         if isinstance(entry, EntryPoint):
             return entry.value
-        return f"{entry.__module__}:{entry.__qualname__}"
+        return self._origins.get(name) or f"{entry.__module__}:{entry.__qualname__}"
 
     def load_all(self) -> dict[str, type[Node] | NodeTypeLoadError]:
         """Every type's class, or the error that importing it raised (for listings that
@@ -102,6 +105,7 @@ class Registry:
             if not loaded.__dict__.get("type_name"):
                 loaded.type_name = name
             self._entries[name] = loaded
+            self._origins[name] = entry.value
             return loaded
         return entry
 

@@ -80,14 +80,10 @@ def type_text(tp: Any) -> str:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Annotated:
-        text = type_text(args[0])
-        for meta in args[1:]:
-            if isinstance(meta, msgspec.Meta):
-                for attr, op in _BOUNDS:
-                    value = getattr(meta, attr)
-                    if value is not None:
-                        text += f" {op} {show(value)}"
-        return text
+        bounds = [f"{op} {show(getattr(meta, attr))}" for meta in args[1:]
+                  if isinstance(meta, msgspec.Meta) for attr, op in _BOUNDS
+                  if getattr(meta, attr) is not None]
+        return type_text(args[0]) + (" " + ", ".join(bounds) if bounds else "")
     if origin is typing.Literal:
         return " | ".join(show(a) for a in args)
     if origin in (typing.Union, types.UnionType):

@@ -1,0 +1,5 @@
+"""An example microturn plugin: ``gain.scale`` makes audio louder or quieter."""
+
+from .node import Gain
+
+__all__ = ["Gain"]
