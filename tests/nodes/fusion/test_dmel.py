@@ -149,3 +149,17 @@ def test_int16_pcm_is_scaled_to_full_scale() -> None:
 def test_rejects_non_mono_shapes() -> None:
     with pytest.raises(ValueError, match="mono"):
         dmel(np.zeros((2, 3, 4)))
+
+
+def test_one_frame_per_push_and_tiny_pushes_equal_one_batch() -> None:
+    """The extremes of batching: every frame computed alone, and pushes smaller than a hop
+    (most push no frame at all), against all 80 frames of one second computed together."""
+    x = signal(21, SAMPLE_RATE, -30)
+    offline = dmel(x)
+    per_hop = DMelStream()
+    alone = [per_hop.push(x[i:i + HOP]) for i in range(0, len(x), HOP)]
+    assert all(a.shape == (1, N_MELS) for a in alone)
+    np.testing.assert_array_equal(np.concatenate(alone), offline)
+    steps = itertools.islice(itertools.cycle([1, 7, 3, 150, 41]), 600)
+    cuts = [c for c in itertools.accumulate(steps) if c < len(x)]
+    np.testing.assert_array_equal(stream(x, cuts), offline)
