@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +101,20 @@ def test_the_plugin_own_tests_pass():
                            str(PLUGIN / "tests")], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_walkthrough_code_runs():
+    """docs/writing-nodes.md promises that its Python blocks run as written."""
+    text = (ROOT / "docs" / "writing-nodes.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 4
+    module = types.ModuleType("writing_nodes_walkthrough")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile("\n".join(blocks), "docs/writing-nodes.md", "exec"), module.__dict__)
+        tests = [v for k, v in vars(module).items() if k.startswith("test_") and callable(v)]
+        assert len(tests) >= 4
+        for test in tests:
+            test()
+    finally:
+        del sys.modules[module.__name__]
