@@ -1,0 +1,132 @@
+"""JSGF grammars of the scenario language, for the embedded recogniser.
+
+Why a grammar: pocketsphinx with its open-vocabulary language model gets most words of
+synthetic (espeak) speech wrong, and a flat loop over the vocabulary is nearly as bad. A
+grammar that knows the *structure* (numbers only where amounts go, commands as whole
+phrases) fixes most of it (see docs/ears.md for the measurements).
+
+The language is a free sequence of items::
+
+    <item> = <phrase> | <number> <context> | <word> | <filler>
+
+``phrases`` are whole command sentences ("start the stopwatch"); a phrase may contain
+``{number}`` where a number expression goes ("remind me in {number} seconds").
+``number_contexts`` are the words a number may come right before ("dollars"): elsewhere a
+number word is not expected. ``words`` are the content words the skills listen for (animal
+names). ``fillers`` are the glue words around them. All text is lower-case words that the
+pronunciation dictionary knows; ``vocabulary_words`` lists them for that check.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .numbers import ONES, TEENS, TENS
+
+#: The scenario language of the built-in skills (used when a graph gives none).
+DEFAULT_PHRASES = (
+    "start the stopwatch", "stop the stopwatch", "stop", "start", "stopwatch",
+    "remind me in {number} seconds", "remind me in {number} minutes",
+    "set a timer for {number} seconds", "set a timer for {number} minutes",
+    "how many animals so far", "how many animals", "what is the count",
+    "convert to euros", "no wait it was",
+)
+DEFAULT_NUMBER_CONTEXTS = ("dollars", "dollar")
+DEFAULT_WORDS = (
+    "cat", "cats", "dog", "dogs", "horse", "horses", "cow", "cows", "sheep", "pig", "pigs",
+    "goat", "goats", "duck", "ducks", "rabbit", "rabbits", "mouse", "mice", "bird", "birds",
+    "lion", "lions", "tiger", "tigers", "bear", "bears", "fox", "foxes", "wolf", "wolves",
+    "deer", "frog", "frogs", "owl", "owls", "elephant", "elephants", "monkey", "monkeys",
+    "zebra", "zebras", "giraffe", "giraffes", "snake", "snakes", "chicken", "chickens",
+)
+DEFAULT_FILLERS = (
+    "i", "we", "you", "he", "she", "they", "it", "my", "our", "the", "a", "an", "and", "then",
+    "so", "also", "well", "okay", "yes", "no", "wait", "um", "uh", "saw", "see", "there",
+    "was", "were", "is", "are", "one", "two", "three", "some", "more", "another", "in",
+    "on", "at", "of", "to", "for", "with", "by", "near", "farm", "park", "garden", "field",
+    "yard", "today", "yesterday", "morning", "walk", "went", "had", "have", "paid", "cost",
+    "costs", "spent", "it's", "that", "this", "thing", "ticket", "book", "lunch", "dinner",
+    "bill", "coffee", "shirt", "about", "what", "how", "much", "many", "please", "thanks",
+    "after", "before", "later", "now", "just", "little", "big", "old", "young", "brown",
+    "white", "black", "happy", "running", "sleeping",
+)
+
+_TOKEN = re.compile(r"[a-z][a-z']*")
+
+#: The number grammar, 1..9999, in the same forms that ``numbers.words_to_int`` reads.
+NUMBER_RULES = f"""\
+<n1_9> = {" | ".join(ONES)};
+<n10_19> = {" | ".join(TEENS)};
+<n20_99> = ({" | ".join(TENS)}) [<n1_9>];
+<n1_99> = <n1_9> | <n10_19> | <n20_99>;
+<n100_999> = (a | <n1_9>) hundred [[and] <n1_99>];
+<n1000_9999> = (a | <n1_9>) thousand [[and] (<n1_99> | <n1_9> hundred [[and] <n1_99>])];
+<n_pairs> = (<n10_19> | <n20_99>) hundred [[and] <n1_99>];
+<number> = <n1_99> | <n100_999> | <n1000_9999> | <n_pairs>;
+"""
+
+
+def normalize(text: str) -> list[str]:
+    """Lower-case word tokens of ``text`` (punctuation dropped, apostrophes kept)."""
+    return _TOKEN.findall(text.lower())
+
+
+def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
+                  number_contexts: Iterable[str] = DEFAULT_NUMBER_CONTEXTS,
+                  words: Iterable[str] = DEFAULT_WORDS,
+                  fillers: Iterable[str] = DEFAULT_FILLERS, *,
+                  name: str = "scenario") -> str:
+    """A JSGF grammar (text) accepting any sequence of the items described above.
+
+    Duplicates are merged and order does not matter; an empty vocabulary is an error
+    (``ValueError``), since a grammar must accept something.
+    """
+    phrase_alts = sorted({_phrase(p) for p in phrases} - {""})
+    contexts = sorted({w for c in number_contexts for w in normalize(c)})
+    content = sorted({w for t in words for w in normalize(t)})
+    glue = sorted({w for t in fillers for w in normalize(t)} - set(content))
+    items: list[str] = []
+    rules: list[str] = []
+    uses_number = bool(contexts) or any("<number>" in p for p in phrase_alts)
+    if phrase_alts:
+        rules.append(f"<phrase> = {' | '.join(phrase_alts)};")
+        items.append("<phrase>")
+    if contexts:
+        rules.append(f"<amount> = <number> ({' | '.join(contexts)});")
+        items.append("<amount>")
+    if content:
+        rules.append(f"<word> = {' | '.join(content)};")
+        items.append("<word>")
+    if glue:
+        rules.append(f"<filler> = {' | '.join(glue)};")
+        items.append("<filler>")
+    if not items:
+        raise ValueError("build_grammar: the vocabulary is empty (no phrases, words or fillers)")
+    body = "\n".join(rules)
+    numbers = NUMBER_RULES if uses_number else ""
+    return (f"#JSGF V1.0;\ngrammar {name};\n"
+            f"public <utterance> = <item>+;\n<item> = {' | '.join(items)};\n"
+            f"{body}\n{numbers}")
+
+
+def vocabulary_words(phrases: Iterable[str] = (), number_contexts: Iterable[str] = (),
+                     words: Iterable[str] = (), fillers: Iterable[str] = ()) -> set[str]:
+    """Every word the grammar built from these would contain (numbers included when used),
+    for checking against the pronunciation dictionary."""
+    out: set[str] = set()
+    for group in (number_contexts, words, fillers):
+        for t in group:
+            out.update(normalize(t))
+    numbered = bool(out & {w for c in number_contexts for w in normalize(c)})
+    for p in phrases:
+        numbered |= "{number}" in p
+        out.update(normalize(p.replace("{number}", " ")))
+    if numbered:
+        out.update(ONES + TEENS + TENS + ("a", "and", "hundred", "thousand"))
+    return out
+
+
+def _phrase(text: str) -> str:
+    parts = [" ".join(normalize(seg)) for seg in text.split("{number}")]
+    return " <number> ".join(p for p in parts).strip().replace("  ", " ")
