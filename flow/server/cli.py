@@ -91,6 +91,8 @@ async def serve(args: argparse.Namespace) -> None:
     finally:
         print("shutting down: closing every session", file=sys.stderr, flush=True)
         await runner.cleanup()
+        print(f"closed {manager.closed['shutdown']} session(s) at shutdown; "
+              f"{manager.opened} served in all", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,7 +38,9 @@ async def serving(graph: Graph, *, limits: Limits | None = None, token: str | No
 
 def echo_graph(sample_rate: int = 48000) -> Graph:
     """``graphs/echo_webrtc.yaml``, built in Python: the mic back to the speaker, typed
-    text back as ``heard``."""
+    text back as ``heard``. Live audio in, live audio out: the playout buffer and the edge
+    are kept short (60 ms each) so that a burst of late packets cannot leave a standing
+    delay; the excess is dropped instead."""
     from ..edge import Policy
     from ..graph import EdgeDecl
     from ..units import MS
@@ -46,8 +48,8 @@ def echo_graph(sample_rate: int = 48000) -> Graph:
     return Graph.build("echo_webrtc", {
         "mic": ("webrtc.audio_in", {"sample_rate": sample_rate}),
         "typed": ("webrtc.text_in", {}),
-        "voice": ("webrtc.audio_out", {"buffer": "200ms"}),
+        "voice": ("webrtc.audio_out", {"buffer": "60ms"}),
         "events": ("webrtc.events_out", {}),
     }, [EdgeDecl("mic", "audio", "voice", "audio", policy=Policy.DROP_OLDEST,
-                 max_time=200 * MS),
+                 max_time=60 * MS),
         "typed.text -> events.events"])

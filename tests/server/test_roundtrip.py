@@ -1,0 +1,93 @@
+"""A Python aiortc client talks with served graphs over loopback: what it says or types
+comes back as speech and events, and the round trip is measured."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+
+import numpy as np
+
+from flow import Graph, In, Node, Out, TextDelta
+from flow.server.client import Client
+from flow.server.sessions import Limits
+from flow.server.testing import echo_graph, serving
+from flow.units import MS
+
+
+class Parrot(Node):
+    """A stand-in for the assistant: answers each final user utterance (typed or heard)
+    with ``you said: ...`` as a final model ``TextDelta``."""
+
+    text: In[TextDelta] = In(fan_in=True)
+    said: Out[TextDelta]
+
+    async def on_text(self, msg: TextDelta) -> None:
+        if msg.final and msg.text.strip():
+            await self.said.send(TextDelta(pts=msg.pts, text=f"you said: {msg.text.strip()}.",
+                                           role="model", final=True))
+
+
+def speaking_graph() -> Graph:
+    """typed text -> parrot -> espeak -> the browser's speaker; heard and said as events."""
+    return Graph.build("speaking", {
+        "typed": ("webrtc.text_in", {}),
+        "parrot": (Parrot, {}),
+        "voice": ("speech.espeak", {"sample_rate": 24000}),
+        "speaker": ("webrtc.audio_out", {}),
+        "events": ("webrtc.events_out", {}),
+    }, ["typed.text -> events.events", "typed.text -> parrot.text", "parrot.said -> voice.text",
+        "voice.audio -> speaker.audio", "parrot.said -> events.events"])
+
+
+async def burst_round_trips(c: Client, n: int) -> list[float]:
+    """Play n short tone bursts into the echo graph; ms from each burst's first frame
+    leaving the client to the echo's first loud frame arriving back."""
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(4800) / 48000)).astype(np.float32)
+    rtts = []
+    for i in range(n):
+        c.mic.play(tone)
+        await c.wait_until(lambda i=i: len(c.mic.started) > i)
+        sent = c.mic.started[i]
+        back = await c.wait_until(lambda sent=sent: c.voiced_after(sent), within=5)
+        rtts.append((back - sent) / MS)
+        await asyncio.sleep(0.3)
+    return rtts
+
+
+async def test_echo_round_trip_and_the_jitter_prefetch_setting() -> None:
+    """Audio through the echo graph and back. aiortc holds 4 inbound packets (80 ms) in each
+    direction; with the prefetch set to 1 on both ends the round trip is ~120 ms shorter."""
+    medians = {}
+    for prefetch in (4, 1):
+        limits = Limits(jitter_prefetch=prefetch)
+        async with serving(echo_graph(), limits=limits) as srv:
+            c = await Client.connect(srv.url, jitter_prefetch=prefetch)
+            await asyncio.sleep(0.3)
+            rtts = await burst_round_trips(c, 5)
+            await c.close()
+        medians[prefetch] = statistics.median(rtts)
+        print(f"echo round trip, prefetch {prefetch}: {[round(r) for r in rtts]} ms")
+    assert medians[1] < 250
+    assert medians[4] - medians[1] > 60
+
+
+async def test_typed_text_is_spoken_back_with_events() -> None:
+    async with serving(speaking_graph()) as srv:
+        c = await Client.connect(srv.url)
+        await asyncio.sleep(0.3)
+        sent = c.clock.now()
+        await c.send_text("convert twenty dollars to euros")
+        heard = await c.wait_for("heard")
+        said = await c.wait_for("said", lambda m: m.final)
+        assert heard.text == "convert twenty dollars to euros" and heard.final
+        assert said.text == "you said: convert twenty dollars to euros."
+        first = await c.wait_until(lambda: c.voiced_after(sent), within=5)
+        await asyncio.sleep(2.5)  # the reply is ~2 s of speech
+        voiced = [t for t, peak in c.audio if t >= sent and peak > 0.05]
+        await c.close()
+    reply_ms = (first - sent) / MS
+    print(f"typed text to first reply audio: {reply_ms:.0f} ms; "
+          f"{len(voiced) * 20} ms of voiced reply")
+    assert reply_ms < 800
+    assert len(voiced) * 20 > 1000  # the whole sentence arrived, not a blip
