@@ -7,7 +7,7 @@ module exposes two functions and is imported only when that subcommand runs, so
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
     def run(args: argparse.Namespace) -> int: ...      # the exit status
 
-To add one (e.g. the WebRTC server), add a line to ``COMMANDS``::
+To add one, add a line to ``COMMANDS``, as the WebRTC server's ``serve`` does::
 
     "serve": ("flow.server.cli", "serve a graph to browsers over WebRTC"),
 
@@ -83,9 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    logging.basicConfig(
-        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.verbose:  # otherwise leave logging to the subcommand (warnings still show)
+        logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if module is None:  # pragma: no cover - argparse requires a known command
         parser.print_usage(sys.stderr)
         return EXIT_USAGE

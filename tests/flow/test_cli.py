@@ -167,6 +167,11 @@ def test_usage_errors_exit_2(capsys):
         assert name in out
 
 
+def test_serve_is_a_table_entry(capsys):
+    assert cli.main(["serve", "--help"]) == 0
+    assert "--ice-host" in capsys.readouterr().out
+
+
 def test_a_subcommand_is_one_table_entry(capsys, monkeypatch):
     monkeypatch.setitem(cli.COMMANDS, "hello", ("tests.flow.graphs.command", "say hello"))
     assert run(capsys, "hello", "world", "--times", "2")[:2] == (7, "hello world hello world\n")
