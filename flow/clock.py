@@ -91,8 +91,18 @@ class _VirtualSelector(selectors.BaseSelector):
             return self._inner.select(None if timeout is None else 60.0)
         events = self._inner.select(0)
         if events or timeout is None:
-            # Nothing scheduled and nothing runnable: only real I/O can wake us.
-            return events or self._inner.select(None)
+            # Nothing scheduled and nothing runnable: only real I/O (or a thread started
+            # without run_blocking) can wake us. If none does, every task waits for
+            # another: say so instead of hanging the test run.
+            if events:
+                return events
+            limit = self._clock.deadlock_after
+            events = self._inner.select(limit)
+            if not events and limit is not None:
+                raise FakeClockDeadlock(
+                    f"FakeClock: deadlock at t={self._clock._now}ns: every task is waiting, "
+                    f"no timer is scheduled and no I/O came for {limit:g}s of real time")
+            return events
         self._clock._advance(timeout)
         return []
 
@@ -106,6 +116,10 @@ class _VirtualLoop(asyncio.SelectorEventLoop):
         return self._fake_clock._now / 1e9
 
 
+class FakeClockDeadlock(RuntimeError):
+    """Every task on a FakeClock loop waits and nothing can wake any of them."""
+
+
 class FakeClock(Clock):
     """Virtual time that advances instantly whenever every task is idle.
 
@@ -113,10 +127,15 @@ class FakeClock(Clock):
     code that waits through this clock (or asyncio timers on its loop) sees virtual time;
     real sockets still work but see time jump while they wait, so keep network I/O out of
     fake-clock tests.
+
+    When every task waits, no timer is set and nothing arrives from outside for
+    ``deadlock_after`` real seconds, the loop raises ``FakeClockDeadlock`` (a graph that
+    waits for itself) instead of hanging; ``None`` waits forever.
     """
 
-    def __init__(self, start: int = 0) -> None:
+    def __init__(self, start: int = 0, *, deadlock_after: float | None = 30.0) -> None:
         self._now = start
+        self.deadlock_after = deadlock_after
         self._blocking_jobs = 0
         self._deadlines: list[int] = []
 

@@ -67,12 +67,18 @@ class PortSpec(msgspec.Struct, frozen=True):
 
 
 class NodeStatistics(msgspec.Struct, frozen=True):
+    """What one node did. The input figures add up the edges that feed it."""
+
     id: str
     type: str
-    received: int
+    received: int  #: messages handed to its handlers or taken with recv()
     sent: int
     interrupts: int
     running: bool
+    queued: int = 0  #: waiting on its inputs now
+    dropped: int = 0  #: lost on its inputs (drop policies, after it finished)
+    wait_total: int = 0  #: ns its input messages spent queued
+    wait_max: int = 0
 
 
 class Node:
@@ -206,10 +212,14 @@ class Node:
         return msg
 
     def statistics(self) -> NodeStatistics:
+        edges = [e for p in self._in.values() for e in p._edges]
         return NodeStatistics(
             id=self.id, type=type(self).type_name or type(self).__name__,
             received=self.received, sent=sum(o.sent for o in self._out.values()),
-            interrupts=self.interrupts, running=self._running)
+            interrupts=self.interrupts, running=self._running,
+            queued=sum(e.depth for e in edges), dropped=sum(e.dropped for e in edges),
+            wait_total=sum(e.wait_total for e in edges),
+            wait_max=max((e.wait_max for e in edges), default=0))
 
     # -- engine internals ---------------------------------------------------------------------
 

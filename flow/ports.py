@@ -81,6 +81,7 @@ class In(Generic[T]):
                 self._rr = (self._rr + i + 1) % n
                 if msg.control:  # EndOfStream for that edge
                     break
+                self.node.received += 1
                 return msg  # type: ignore[return-value]
             else:
                 if self.ended:
@@ -97,6 +98,7 @@ class In(Generic[T]):
             while edge._q:
                 msg = edge._pop()
                 if msg is not None and not msg.control:
+                    self.node.received += 1
                     return msg  # type: ignore[return-value]
         return None
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from flow import MS, FakeClock, RealClock, S
-from flow.clock import loop_clock, run
+from flow.clock import FakeClockDeadlock, loop_clock, run
 
 
 def test_fake_time_jumps_to_the_next_deadline_and_is_exact() -> None:
@@ -85,3 +85,13 @@ def test_real_clock_sleeps_in_real_time(use_uvloop: bool) -> None:
     assert 20 * MS <= t1 - t0 < 500 * MS
     assert value == 6
     assert abs(clock.now() - time.monotonic_ns()) < 50 * MS
+
+
+def test_a_fake_clock_deadlock_fails_fast_instead_of_hanging() -> None:
+    clock = FakeClock(deadlock_after=0.05)
+
+    async def main() -> None:
+        await asyncio.get_running_loop().create_future()  # nothing will ever set it
+
+    with pytest.raises(FakeClockDeadlock, match="every task is waiting"):
+        clock.run(main())

@@ -169,6 +169,8 @@ def test_statistics_count_waiting_time() -> None:
     assert "src.out -> sink.inp" in table and "drop_newest" in table
     nodes = {n.id: n for n in s.statistics().nodes}
     assert nodes["sink"].received == 5 and nodes["src"].sent == 5
+    assert (nodes["sink"].wait_total, nodes["sink"].wait_max) == (100 * MS, 40 * MS)
+    assert nodes["sink"].queued == nodes["sink"].dropped == 0
 
 
 def test_an_unconnected_output_discards_and_an_unconnected_input_ends() -> None:

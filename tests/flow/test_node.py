@@ -262,6 +262,8 @@ def test_a_consumer_that_finishes_early_does_not_deadlock_its_producer() -> None
     assert [f.seq for f in session.nodes["take"].got] == [0, 1]  # type: ignore[attr-defined]
     st = session.edges[0].statistics()
     assert st.carried == 2 and st.carried + st.dropped == 100 and st.ended
+    take = session.nodes["take"].statistics()
+    assert (take.received, take.dropped, take.running) == (2, 98, False)
 
 
 def test_a_feedback_cycle_ends_when_its_input_ends() -> None:
