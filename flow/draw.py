@@ -13,7 +13,8 @@ def edge_label(e: EdgeDecl) -> str:
     """``audio → audio · drop_oldest/16, 400ms``; the default ``block/16`` is shown too,
     since capacity is what bounds the latency an edge can add."""
     policy = e.policy.value if isinstance(e.policy, Policy) else str(e.policy)
-    limits = f"{policy}/{e.capacity}"
+    # a `latest` edge holds one message whatever its declared capacity
+    limits = policy if e.policy is Policy.LATEST else f"{policy}/{e.capacity}"
     if e.max_time is not None:
         limits += f", {format_duration(e.max_time)}"
     if e.feedback:

@@ -64,10 +64,11 @@ def parse(text: str) -> Source:
         try:
             root = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark is not None else None
-            problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-            raise YamlSyntaxError(line, f"YAML syntax error: {problem}") from None
+            line, message = _describe(exc)
+            lines = text.splitlines()
+            if line is not None and 0 < line <= len(lines) and "\t" in lines[line - 1]:
+                message += "; indent with spaces: YAML does not allow tabs"
+            raise YamlSyntaxError(line, message) from None
         except yaml.YAMLError as exc:
             raise YamlSyntaxError(None, f"YAML syntax error: {exc}") from None
         except RecursionError:
@@ -88,6 +89,20 @@ def parse(text: str) -> Source:
         return src
     finally:
         loader.dispose()
+
+
+def _describe(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
+    """``(line, "YAML syntax error: found a tab (in the mapping that starts at line 2)")``."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else None
+    message = f"YAML syntax error: {exc.problem or exc.context or 'invalid YAML'}"
+    if exc.problem and exc.context and "next token" not in exc.context:
+        context = exc.context.removeprefix("while ").replace("parsing ", "")
+        where = exc.context_mark
+        if where is not None and where.line + 1 != line:
+            context += f" that starts at line {where.line + 1}"
+        message += f" (in {context})"
+    return line, message
 
 
 class _Builder:

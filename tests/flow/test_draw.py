@@ -22,7 +22,7 @@ def test_edge_labels_carry_policy_capacity_and_time():
     g = graph()
     assert [edge_label(e) for e in g.edges] == [
         "text → text · block/16", "ask → ask · drop_newest/4, 400ms",
-        "result → results · latest/16, feedback"]
+        "result → results · latest, feedback"]
 
 
 def test_mermaid():
@@ -33,13 +33,13 @@ def test_mermaid():
         '    n_back["back<br/><small>test.back</small>"]\n'
         '    n_mic -->|"text → text · block/16"| n_front_2d_end\n'
         '    n_front_2d_end -->|"ask → ask · drop_newest/4, 400ms"| n_back\n'
-        '    n_back -.->|"result → results · latest/16, feedback"| n_front_2d_end\n')
+        '    n_back -.->|"result → results · latest, feedback"| n_front_2d_end\n')
 
 
 def test_dot():
     out = to_dot(graph())
     assert out.startswith('digraph "assistant" {\n    rankdir=LR;\n')
     assert '    "front-end" [label="front-end\\ntest.front"];\n' in out
-    assert ('    "back" -> "front-end" [label="result → results · latest/16, feedback", '
+    assert ('    "back" -> "front-end" [label="result → results · latest, feedback", '
             'style=dashed, constraint=false];\n') in out
     assert out.endswith("}\n")

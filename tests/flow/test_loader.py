@@ -119,12 +119,14 @@ def test_yaml_syntax_error_names_the_line():
           a: {use: test.lines
           b: {use: test.lines}
         """)
-    assert issue.startswith("g.yaml:4: YAML syntax error:"), issue
+    assert issue == ("g.yaml:4: YAML syntax error: did not find expected ',' or '}' (in a "
+                     "flow mapping that starts at line 3)")
 
 
 def test_tab_indentation_is_a_syntax_error_with_its_line():
     issue = one("graph: g\nnodes:\n\ta: {use: test.lines}\n")
-    assert issue.startswith("g.yaml:3: YAML syntax error"), issue
+    assert issue == ("g.yaml:3: YAML syntax error: found character that cannot start any "
+                     "token; indent with spaces: YAML does not allow tabs")
 
 
 def test_duplicate_keys_are_reported_with_both_lines():
