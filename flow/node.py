@@ -24,6 +24,9 @@ is given to it right after); the engine forwards it on every output at once. A h
 is running when the interrupt arrives keeps running: check state that ``on_interrupt``
 set if it produces over a long time.
 
+A ``run()`` that lets ``EndOfInput`` escape (``recv()`` after its port ended) has simply
+finished.
+
 Errors: whatever a handler, ``run()``, ``setup()``, ``on_end()`` or ``on_interrupt()``
 raises ends the session with ``NodeFailed`` naming this node, even when the handler ran
 inline in another node's task.
@@ -32,6 +35,7 @@ inline in another node's task.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import typing
 from collections import deque
@@ -41,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from .context import SessionContext
-from .errors import NodeDefinitionError, NodeFailed
+from .errors import EndOfInput, NodeDefinitionError, NodeFailed
 from .messages import Interrupt, Message
 from .ports import In, Out
 
@@ -139,6 +143,16 @@ class Node:
             raise NodeDefinitionError(
                 f"node {cls.__qualname__}: input {pull[0].name!r} has no handler "
                 f"'on_{pull[0].name}' and the node has no run() to read it")
+        must_be_async = ["setup", "run", "on_end", "teardown"]
+        must_be_async += [f"on_{p.name}" for p in inputs.values() if p.push]
+        for method in must_be_async:
+            if not inspect.iscoroutinefunction(getattr(cls, method)):
+                raise NodeDefinitionError(
+                    f"node {cls.__qualname__}: {method}() must be 'async def'")
+        if inspect.iscoroutinefunction(cls.on_interrupt):
+            raise NodeDefinitionError(
+                f"node {cls.__qualname__}: on_interrupt() must be a plain 'def': it runs at "
+                "once, where the interrupt is sent, and must not wait")
 
     def __init__(self, params: msgspec.Struct | None = None, *, id: str = "node",
                  context: SessionContext | None = None) -> None:
@@ -254,6 +268,12 @@ class Node:
             if self._ready or self._push_edges <= 0 or self._failure is not None:
                 self._wakeup()
 
+    async def _run(self) -> None:
+        try:
+            await self.run()
+        except EndOfInput:
+            pass  # a recv() after the end: the normal way for a reading loop to stop
+
     def _set_direct(self, direct: bool) -> None:
         """Allow or stop inline delivery into this node. A handler that suspends (sleeps,
         waits for a thread, for a full edge downstream) would hold its producer for that
@@ -360,14 +380,14 @@ class Node:
             if has_push and has_run:
                 try:
                     async with asyncio.TaskGroup() as tg:
-                        run_task = tg.create_task(self.run())
+                        run_task = tg.create_task(self._run())
                         await self._drain()
                         await self.on_end()
                         run_task.cancel()
                 except BaseExceptionGroup as group:
                     raise _first_error(group) from None
             elif has_run:
-                await self.run()
+                await self._run()
             else:
                 await self._drain()
                 await self.on_end()

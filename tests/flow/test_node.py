@@ -247,6 +247,36 @@ def test_node_definition_errors() -> None:
             async def on_inp(self, msg: int) -> None:
                 pass
 
+    with pytest.raises(NodeDefinitionError, match=r"on_inp\(\) must be 'async def'"):
+        class SyncHandler(Node):
+            inp: In[Frame]
+
+            def on_inp(self, msg: Frame) -> None:  # type: ignore[override]
+                pass
+
+    with pytest.raises(NodeDefinitionError, match=r"on_interrupt\(\) must be a plain 'def'"):
+        class AsyncInterrupt(Node):
+            inp: In[Frame]
+
+            async def on_inp(self, msg: Frame) -> None:
+                pass
+
+            async def on_interrupt(self, msg: Interrupt) -> None:  # type: ignore[override]
+                pass
+
+
+def test_a_reading_loop_ends_when_its_input_ends() -> None:
+    class Reader(Node):
+        inp: In[Frame]
+
+        async def run(self) -> None:
+            self.got: list[int] = []
+            while True:  # recv() raises EndOfInput at the end: the node has finished
+                self.got.append((await self.inp.recv()).seq)
+
+    session, _ = run_session({"src": (Source, {"n": 4}), "r": (Reader, {})}, ["src.out -> r.inp"])
+    assert session.nodes["r"].got == [0, 1, 2, 3]  # type: ignore[attr-defined]
+
 
 # -- lifecycle --------------------------------------------------------------------------
 
