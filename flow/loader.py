@@ -27,6 +27,7 @@ relative to the current directory of the process, not to the graph file.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import re
@@ -63,6 +64,7 @@ POLICIES = [p.value for p in Policy]
 _END = re.compile(r"^([\w-]+)\.([\w-]+)$")
 
 Overrides = Mapping[str, Any] | Iterable[str]
+Override = tuple[list[str], Any, str]  # parameter path, value, where it came from
 
 
 def load_graph(path: str | os.PathLike[str], *, registry: Registry | None = None,
@@ -115,8 +117,8 @@ class _Loader:
     def load(self, text: str, overrides: Overrides | None) -> Graph:
         try:
             self.src = parse(text)
-        except YamlSyntaxError as exc:
-            raise_issues([Issue(exc.line, exc.message)], self.path)
+        except YamlSyntaxError as exc:  # nothing else can be checked
+            raise GraphError(Issue(exc.line, exc.message).format(self.path)) from None
         for line, problem in self.src.problems:
             self.error(line, problem)
         doc = self.src.value
@@ -168,14 +170,16 @@ class _Loader:
                 self.error(at, bad_node_id(node_id))
                 out[str(node_id)] = None  # edges naming it are not checked either
                 continue
-            out[node_id] = self.node(node_id, spec, given.get(node_id, {}))
+            out[node_id] = self.node(node_id, spec, given.get(node_id, []))
         return out
 
     def overrides(self, raw: dict[Any, Any], overrides: Overrides | None
-                  ) -> dict[str, dict[str, tuple[Any, str]]]:
-        """``--set`` values by node id and parameter: ``{id: {param: (value, origin)}}``."""
-        given: dict[str, dict[str, tuple[Any, str]]] = {}
+                  ) -> dict[str, list[Override]]:
+        """``--set`` values by node id: ``{id: [(["param", "sub"], value, origin)]}``."""
+        given: dict[str, list[Override]] = {}
         items: list[tuple[str, str, list[str], Any]] = []
+        if isinstance(overrides, str):
+            overrides = [overrides]
         if isinstance(overrides, Mapping):
             for key, value in overrides.items():
                 origin = f"--set {key}={show(value)}"
@@ -199,14 +203,10 @@ class _Loader:
                 self.error(None, f"no node {node_id!r} in the graph{_hint(node_id, ids)} "
                                  f"(nodes: {', '.join(ids) or 'none'})", origin)
                 continue
-            # nested keys build a mapping: --set n.a.b=1 gives a: {b: 1}
-            for key in reversed(keys[1:]):
-                value = {key: value}
-            given.setdefault(node_id, {})[keys[0]] = (value, origin)
+            given.setdefault(node_id, []).append((keys, value, origin))
         return given
 
-    def node(self, node_id: str, spec: Any, given: dict[str, tuple[Any, str]]
-             ) -> NodeDecl | None:
+    def node(self, node_id: str, spec: Any, given: list[Override]) -> NodeDecl | None:
         at: Path = ("nodes", node_id)
         if not isinstance(spec, dict):
             self.error(at, f"node {node_id!r} must be a mapping like {{use: TYPE, with: "
@@ -232,15 +232,17 @@ class _Loader:
             self.error((*at, "use"), f"node {node_id!r}: {exc}")
             return None
         raw = spec.get("with")
+        origins: dict[str, str] = {}  # parameter -> the --set that gave it
         if given:
-            raw = dict(raw) if isinstance(raw, dict) else {} if raw is None else raw
+            raw = copy.deepcopy(raw) if isinstance(raw, dict) else {} if raw is None else raw
         if isinstance(raw, dict):
-            for key, (value, _) in given.items():
-                raw[key] = value
+            for keys, value, origin in given:
+                _set_nested(raw, keys, value)
+                origins[keys[0]] = origin
         params, problems = convert_params(cls.Params, raw)
         for p in problems:
             head = p.path[0] if p.path else None
-            origin = given[head][1] if isinstance(head, str) and head in given else ""
+            origin = origins.get(head, "") if isinstance(head, str) else ""
             where: Path = (*at, "with", *p.path) if "with" in spec else at
             self.error(None if origin else where,
                        f"node {node_id!r} ({type_name}): {p.message} - at {p.where}{p.hint}",
@@ -334,6 +336,16 @@ class _Loader:
             self.error(at, f"{label}: '{field}' must be more than zero; got {show(value)}")
             return None
         return ns
+
+
+def _set_nested(target: dict[Any, Any], keys: list[str], value: Any) -> None:
+    """``--set n.a.b=1`` sets ``b`` inside the mapping ``a`` (made if need be)."""
+    for key in keys[:-1]:
+        inner = target.get(key)
+        if not isinstance(inner, dict):
+            inner = target[key] = {}
+        target = inner
+    target[keys[-1]] = value
 
 
 def _hint(name: Any, options: Iterable[str]) -> str:

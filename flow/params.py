@@ -18,9 +18,9 @@ import msgspec
 
 Path = tuple[str | int, ...]
 
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.S)
 _MISSING = re.compile(r"^Object missing required field (\S+)")
-_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 
 
 @dataclass(frozen=True)
@@ -125,10 +125,16 @@ def split_error(text: str) -> tuple[str, Path]:
     m = _AT.match(text)
     if m is None:  # pragma: no cover - the pattern matches any text
         return text.replace("`", ""), ()
+    message = m.group("msg").replace("`", "")
     path: list[str | int] = []
     for key, index in _STEP.findall(m.group("path") or ""):
+        if index == "...":  # msgspec does not say which entry of a mapping
+            message += " (in one of its values)"
+            break
         path.append(int(index) if index else key)
-    return m.group("msg").replace("`", ""), tuple(path)
+    if m.group("key"):
+        message += " (in one of its keys)"
+    return message, tuple(path)
 
 
 def with_value(message: str, raw: Any, path: Path) -> str:

@@ -549,6 +549,20 @@ def test_set_fills_a_required_parameter():
     assert g.nodes["out"].params.path == "x.wav"
 
 
+def test_set_reaches_inside_a_mapping_parameter():
+    text = "graph: g\nnodes:\n  x: {use: test.lax, with: {extra: {a: 1, b: 2}}}\n"
+    g = load(text, overrides=["x.extra.b=3", "x.extra.c=4"])
+    assert g.nodes["x"].params.extra == {"a": 1, "b": 3, "c": 4}
+    assert problems(text, overrides=["x.extra.b=many"]) == [
+        "g.yaml: --set x.extra.b=many: node 'x' (test.lax): Expected int, got str (in one of "
+        "its values) - at with.extra"]  # msgspec does not name the entry of a mapping
+
+
+def test_set_with_a_value_that_is_not_yaml():
+    assert problems(VALID, overrides=["voice.voice=[en"])[0].startswith(
+        "g.yaml: --set voice.voice=[en: the value is not YAML:")
+
+
 # -- files -----------------------------------------------------------------------------------
 
 def test_messages_use_the_path_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -124,6 +124,7 @@ class Lax(Node):
 
     class Params(msgspec.Struct, frozen=True):
         level: float = 1.0
+        extra: dict[str, int] = msgspec.field(default_factory=dict)
 
     async def on_text(self, msg: TextDelta) -> None:
         pass
