@@ -16,6 +16,7 @@ channel and multi-channel frames averaged for a mono file.
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import BinaryIO
 
@@ -134,7 +135,11 @@ class WavSink(Node):
 
 
 def _open_binary(path: str) -> BinaryIO:
-    """Open the WAV (closed in teardown): a local open at setup does not stall cadence."""
+    """Open the WAV (closed in teardown), creating its folder: a local open at setup does
+    not stall cadence."""
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
     return open(path, "wb")
 
 
