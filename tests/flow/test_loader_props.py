@@ -171,3 +171,39 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
     check("a: " + "[" * 5000 + "]" * 5000)
     check("graph: g\nnodes:\n  a: {use: test.lines, with: {lines: " + "[" * 3000 + "]" * 3000
           + "}}\n")
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(["param", "type", "policy", "port", "value"]), min_size=7,
+                max_size=7), st.lists(st.booleans(), min_size=7, max_size=7))
+def test_every_injected_error_is_reported_on_its_line(kinds: list[str],
+                                                      inject: list[bool]) -> None:
+    """Node i (on line 3 + i) gets a mistake of kind ``kinds[i]`` if ``inject[i]``; edge i
+    (on line 12 + i) feeds it. Exactly the injected mistakes come back, on their lines."""
+    node_lines, edge_lines, expected = [], [], []
+    for i, (kind, bad) in enumerate(zip(kinds, inject, strict=True)):
+        use, params, port, policy = "test.print", "{prefix: ok}", "text", "block"
+        if bad:
+            if kind == "param":
+                params = "{prefx: ok}"
+            elif kind == "type":
+                use = "test.prnt"
+            elif kind == "value":
+                params = "{prefix: [1]}"
+            elif kind == "policy":
+                policy = "fifo"
+            else:
+                port = "txt"
+            expected.append(3 + i if kind in ("param", "type", "value") else 12 + i)
+        node_lines.append(f"  p{i}: {{use: {use}, with: {params}}}\n")
+        edge_lines.append(f"  - {{from: src.text, to: p{i}.{port}, policy: {policy}}}\n")
+    text = ("graph: g\nnodes:\n" + "".join(node_lines) + "  src: {use: test.lines}\n"
+            + "edges:\n" + "".join(edge_lines))
+    assert text.splitlines()[2].startswith("  p0:") and text.splitlines()[11].startswith("  -")
+    try:
+        load_graph_text(text, "g.yaml", registry=REG)
+    except GraphError as exc:
+        lines = [int(issue.split(":")[1]) for issue in exc.issues]
+        assert lines == sorted(expected), exc.issues
+    else:
+        assert expected == []
