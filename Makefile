@@ -22,8 +22,12 @@ $(STAMP): pyproject.toml examples/plugin/pyproject.toml
 
 install: $(STAMP)
 
+# Until the assistant graph exists: examples/hello.txt spoken by espeak-ng into a WAV.
 demo: $(STAMP)
-	$(VENV)/bin/microturn run graphs/demo.yaml
+	@mkdir -p out
+	$(VENV)/bin/microturn run graphs/say.yaml
+	@echo "demo: speech written to $(CURDIR)/out/hello.wav"
+	@echo "      listen: aplay out/hello.wav (Linux), afplay out/hello.wav (macOS), or open it in a browser"
 
 test: $(STAMP) browser-deps
 	$(PY) -m pytest
