@@ -172,7 +172,8 @@ class EspeakSpeechParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True
 
 
 class EspeakSpeech(Node):
-    """Speaks the text it receives (see the module docstring for timing and barge-in)."""
+    """Speaks streaming text clause by clause with espeak-ng, as 20 ms frames on the
+    media timeline; stops within a frame on Interrupt (see the module docstring)."""
 
     Params = EspeakSpeechParams
     text: In[TextDelta]
@@ -184,7 +185,7 @@ class EspeakSpeech(Node):
             # Loads the voice's dictionary and the resampler now, not on the first reply.
             await self.clock.run_blocking(espeak.warm_up, p.voice, p.sample_rate)
         except espeak.UnknownVoice as exc:
-            raise ParamError(f"voice: {exc}") from None
+            raise ParamError(f"{exc} - at with.voice") from None
         self._realtime = p.pace == "realtime"
         self._lead = parse_duration(p.lead)
         self._splitter = ClauseSplitter()

@@ -238,7 +238,8 @@ def test_bad_voice_is_a_param_error_at_setup() -> None:
     with pytest.raises(NodeFailed) as info:
         run_node(EspeakSpeech, {"voice": "en-usa"}, {"text": []})
     assert isinstance(info.value.exc, ParamError)
-    assert "voice: unknown espeak-ng voice 'en-usa'" in str(info.value.exc)
+    assert "unknown espeak-ng voice 'en-usa'" in str(info.value.exc)
+    assert str(info.value.exc).endswith("- at with.voice")
     assert "did you mean 'en-us'" in str(info.value.exc)
 
 
