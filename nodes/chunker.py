@@ -74,10 +74,9 @@ class Chunker(Node):
             return
         c = self.chunking
         while True:
-            end = c.next_end
-            await self.clock.sleep_until(self.context.t0 + end + self._wait)
-            if c.next_end == end:
-                await self._emit(c.advance_to(end))
+            await self.clock.sleep_until(self.context.t0 + c.next_end + self._wait)
+            # Every window whose deadline has passed, at once if the loop was held up.
+            await self._emit(c.advance_to(self.now() - self._wait))
 
     async def on_audio(self, frame: AudioFrame) -> None:
         try:

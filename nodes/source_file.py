@@ -10,7 +10,8 @@ resampled by PyAV's ``AudioResampler`` when ``sample_rate``/``channels`` are set
 
 ``pace: realtime`` sends each message when the session clock reaches ``t0 + pts``, as a
 live microphone and camera would; ``fast`` sends as fast as downstream accepts. ``loop``
-starts again at the end, continuing media time. Decoding runs off the event loop.
+starts again at the end, continuing media time (with ``fast`` it never ends: a stress
+source). Opening and decoding run off the event loop.
 
 A missing or undecodable file is a ``ParamError`` naming the path, raised at setup (graph
 start), before any message is sent.
@@ -18,6 +19,7 @@ start), before any message is sent.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -65,7 +67,9 @@ class FileSource(Node):
     video: Out[VideoFrame]
 
     async def setup(self) -> None:
-        self._decoder = _Decoder(self.params, want_video=self.params.video and self.video.connected)
+        want_video = self.params.video and self.video.connected
+        self._decoder = await self.clock.run_blocking(
+            functools.partial(_Decoder, self.params, want_video=want_video))
 
     async def run(self) -> None:
         pace = self.params.pace == "realtime"
