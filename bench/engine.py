@@ -105,6 +105,8 @@ class Source(Node):
                                       sent_ns=time.perf_counter_ns()))
             await self.clock.sleep(0)
         await done
+        for edge in cfg["session"].edges:  # measure the run, not the warm-up
+            edge.peak_depth = edge.blocked_total = 0
         gc.collect()
         report: dict[str, Any] = cfg["report"]
         if cfg["mode"] == "throughput":
@@ -170,9 +172,10 @@ async def run_case(k: int, mode: str, n: int, seconds: float, no_yield: bool,
     config = {"mode": mode, "n": n, "seconds": seconds, "no_yield": no_yield,
               "report": report}
     session = Session(graph, clock=RealClock(), services={"probe": probe, "config": config})
+    config["session"] = session
     if queued:
         for edge in session.edges:
-            edge._inline = False
+            edge._inline = edge._can_inline = False
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     await session.run()
     st = session.statistics()
