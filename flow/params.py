@@ -12,11 +12,22 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 Path = tuple[str | int, ...]
+
+#: What ``flow.units.parse_duration`` accepts (also valid as an ECMA regex, for schemas).
+DURATION_PATTERN = r"^\s*(\d+(\.\d*)?|\.\d+)\s*(ns|us|µs|ms|s|min|m|h)\s*$"
+#: A parameter that is a duration with a unit (``200ms``, ``1.5s``), checked when the graph
+#: loads, so a typo is reported with its line instead of failing at start-up::
+#:
+#:     class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+#:         period: Duration = "200ms"      # in setup(): parse_duration(self.params.period)
+Duration = Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN,
+                                       description="a duration with a unit: 200ms, 1.5s")]
+_EXPECTED_DURATION = "Expected a duration with a unit like '200ms' or '1.5s'"
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.S)
 _MISSING = re.compile(r"^Object missing required field (\S+)")
@@ -72,11 +83,14 @@ def convert_params(params_type: type[msgspec.Struct], raw: Any
         problems.append(ParamProblem((), f"missing required parameter {name!r}",
                                      f" (parameters: {', '.join(names)})"))
     dropped: set[str] = set()
+    durations = {f.encode_name: f.type == Duration for f in fields}
     for _ in range(len(data) + 1):
         try:
             params = msgspec.convert(data, params_type, strict=False)
         except msgspec.ValidationError as exc:
             message, path = split_error(str(exc))
+            if len(path) == 1 and durations.get(str(path[0])):
+                message = _EXPECTED_DURATION
             if path and path[0] in data:
                 hint = ""
                 if message.startswith("Invalid enum value") and len(path) == 1:

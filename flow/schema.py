@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from .edge import DEFAULT_CAPACITY, Policy
+from .params import DURATION_PATTERN
 from .registry import NodeTypeLoadError, Registry, default_registry
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -21,7 +22,6 @@ NODE_ID_PATTERN = "^[A-Za-z_][A-Za-z0-9_-]*$"
 END_PATTERN = "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$"
 _NAME = "[A-Za-z0-9_-]+"
 EDGE_TEXT_PATTERN = f"^\\s*{_NAME}\\.{_NAME}\\s*->\\s*{_NAME}\\.{_NAME}\\s*$"
-DURATION_PATTERN = "^\\s*(\\d+(\\.\\d*)?|\\.\\d+)\\s*(ns|us|µs|ms|s|min|m|h)\\s*$"
 
 
 def graph_schema(registry: Registry | None = None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from ..node import Node
-from ..params import show
+from ..params import Duration, show
 from ..registry import NodeTypeLoadError, Registry, default_registry
 
 
@@ -77,6 +77,10 @@ _BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("min_length", 
 
 def type_text(tp: Any) -> str:
     """A parameter type as a user reads it: ``int >= 8000``, ``'fast' | 'realtime'``."""
+    if tp == Duration:
+        return "duration"
+    if tp is Ellipsis:
+        return "..."
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Annotated:

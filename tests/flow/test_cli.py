@@ -117,6 +117,7 @@ def test_nodes_lists_types_ports_and_parameters(capsys):
     assert "  in   text: TextDelta, fan-in" in out
     assert "  with path: str  (required)" in out
     assert "  with (no parameters)" in out
+    assert "       window: duration = '1s'" in out
 
 
 def test_nodes_type_in_full(capsys):

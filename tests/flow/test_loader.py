@@ -300,6 +300,16 @@ def test_a_nested_parameter_error_points_at_the_item():
                             "with.lines[1]"), issue
 
 
+@pytest.mark.parametrize(("value", "shown"), [("2OOms", "'2OOms'"), ("5", "5"),
+                                              ("'1.5 parsecs'", "'1.5 parsecs'")])
+def test_a_duration_parameter_is_checked_at_load_time(value: str, shown: str):
+    issue = one(f"graph: g\nnodes:\n  x: {{use: test.lax, with: {{window: {value}}}}}\n")
+    assert issue == ("g.yaml:3: node 'x' (test.lax): Expected a duration with a unit like "
+                     f"'200ms' or '1.5s', got {shown} - at with.window")
+    assert load("graph: g\nnodes:\n  x: {use: test.lax, with: {window: 1.5s}}\n").nodes[
+        "x"].params.window == "1.5s"
+
+
 def test_with_must_be_a_mapping():
     issue = one("graph: g\nnodes:\n  a: {use: test.lines, with: [1, 2]}\n")
     assert issue == ("g.yaml:3: node 'a' (test.lines): parameters must be a mapping of names "

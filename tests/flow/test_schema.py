@@ -46,6 +46,8 @@ def test_params_are_checked_per_node_type(validator):
     assert node({"use": "test.voice", "with": {"pace": "slow"}}) != []
     assert node({"use": "test.voice", "with": {"rat": 9000}}) != []
     assert node({"use": "test.lax", "with": {"levle": 2}}) != []  # no forbid_unknown_fields
+    assert node({"use": "test.lax", "with": {"window": "250ms"}}) == []
+    assert node({"use": "test.lax", "with": {"window": "250"}}) != []  # a Duration
     assert node({"use": "test.audio_sink"}) != []  # a required parameter, so `with` is too
     assert node({"use": "test.audio_sink", "with": {"path": "x.wav"}}) == []
     assert node({"use": "test.nope"}) != []

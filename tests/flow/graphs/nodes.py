@@ -10,6 +10,7 @@ import msgspec
 import numpy as np
 
 from flow import MS, AudioFrame, In, Node, Out, TextDelta
+from flow.params import Duration
 from flow.registry import Registry
 
 
@@ -125,6 +126,7 @@ class Lax(Node):
     class Params(msgspec.Struct, frozen=True):
         level: float = 1.0
         extra: dict[str, int] = msgspec.field(default_factory=dict)
+        window: Duration = "1s"
 
     async def on_text(self, msg: TextDelta) -> None:
         pass
