@@ -288,7 +288,8 @@ class Resampler:
         if not frames:
             return np.zeros(0, np.float32)
         if len(frames) == 1:
-            return frames[0].to_ndarray().reshape(-1)
+            out: np.ndarray = frames[0].to_ndarray().reshape(-1)
+            return out
         return np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
 
 
