@@ -114,9 +114,9 @@ class _Decoder:
         # Decode the first packets now, so that an undecodable file fails at setup. Each
         # pass then opens the file afresh: seeking back loses or repeats samples in some
         # containers (Ogg, WebM).
-        self._open()
+        container = self._open()
         try:
-            for packet in self.container.demux(*self.streams):
+            for packet in container.demux(*self.streams):
                 if packet.decode():
                     break
         except av.error.FFmpegError as exc:
@@ -125,7 +125,7 @@ class _Decoder:
         finally:
             self.close()
 
-    def _open(self) -> None:
+    def _open(self) -> Any:
         import av
 
         self.close()
@@ -141,6 +141,7 @@ class _Decoder:
             raise ParamError(f"source.file: {self.path}: has no audio or video stream")
         self.streams = [s for s in (self.astream, self.vstream) if s is not None]
         self.start = (c.start_time or 0) * S // av.time_base
+        return c
 
     def close(self) -> None:
         if self.container is not None:
@@ -151,11 +152,11 @@ class _Decoder:
         """Lists of messages in file order, each about ``_BATCH`` of media long."""
         import av
 
-        self._open()
+        container = self._open()
         batch: list[Message] = []
-        cutter = _AudioCutter(self, offset) if self.astream is not None else None
+        cutter = _AudioCutter(self, self.astream, offset) if self.astream else None
         try:
-            for packet in self.container.demux(*self.streams):
+            for packet in container.demux(*self.streams):
                 for frame in packet.decode():
                     if packet.stream is self.vstream:
                         pts = self._pts(frame, offset)
@@ -179,18 +180,19 @@ class _Decoder:
     def _pts(self, frame: Any, offset: int) -> int:
         if frame.pts is None:
             return offset + self.end
-        return offset + max(0, round(frame.pts * frame.time_base * S) - self.start)
+        t: int = round(frame.pts * frame.time_base * S)
+        return offset + max(0, t - self.start)
 
 
 class _AudioCutter:
     """Resamples decoded audio and re-cuts it into frames of exactly ``frame_ns``."""
 
-    def __init__(self, dec: _Decoder, offset: int) -> None:
+    def __init__(self, dec: _Decoder, stream: Any, offset: int) -> None:
         import av
 
         self.dec = dec
         self.offset = offset
-        ctx = dec.astream.codec_context
+        ctx = stream.codec_context
         self.rate = dec.params.sample_rate or ctx.sample_rate
         self.channels = dec.params.channels or ctx.channels
         self.layout = {1: "mono", 2: "stereo"}.get(self.channels, f"{self.channels}c")

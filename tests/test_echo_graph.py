@@ -76,3 +76,14 @@ def test_echo_matches_the_resampled_input(tmp_path: Path) -> None:
     ref16 = np.clip(np.rint(ref * 32768.0), -32768, 32767).astype(np.int16)
     np.testing.assert_array_equal(y[:len(ref16)], ref16)
     assert not y[len(ref16):].any() and len(y) - len(ref16) < 3200
+
+
+def test_a_missing_input_is_one_clear_line(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.wav"
+    cmd = [sys.executable, "-m", "flow.cli", "run", str(GRAPH), "--set", f"src.path={missing}",
+           "--set", f"out.path={tmp_path / 'out.wav'}"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert f"source.file: {missing}: no such file" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
