@@ -186,3 +186,58 @@ def test_an_unconnected_output_discards_and_an_unconnected_input_ends() -> None:
             ["src.out -> two.inp"])
     assert s.nodes["two"].received == 3
     assert s.nodes["idle"].ended_with == 0  # type: ignore[attr-defined]
+
+
+def test_pull_style_fan_in_reads_round_robin_until_every_edge_ended() -> None:
+    class Reader(Node):
+        inp: In[Frame] = In(fan_in=True)
+
+        async def run(self) -> None:
+            self.got = [(f.src, f.seq) async for f in self.inp]
+
+    s = run({"a": (Src, {"n": 3, "name": "a"}), "b": (Src, {"n": 5, "name": "b"}),
+             "r": (Reader, {})},
+            ["a.out -> r.inp", "b.out -> r.inp"])
+    got = s.nodes["r"].got  # type: ignore[attr-defined]
+    assert [q for src, q in got if src == "a"] == [0, 1, 2]
+    assert [q for src, q in got if src == "b"] == [0, 1, 2, 3, 4]
+    assert s.nodes["r"].statistics().received == 8
+
+
+def test_a_woken_producer_that_is_cancelled_passes_the_free_slot_on() -> None:
+    import asyncio
+
+    from flow import SessionContext
+    from flow.edge import Edge
+
+    class P(Node):
+        out: Out[Frame]
+
+        async def run(self) -> None:
+            pass
+
+    class C(Node):
+        inp: In[Frame]
+
+        async def run(self) -> None:
+            pass
+
+    clock = FakeClock()
+
+    async def main() -> list[int]:
+        ctx = SessionContext(clock=clock)
+        p, c = P(id="p", context=ctx), C(id="c", context=ctx)
+        edge = Edge(p.out, c.inp, clock, capacity=1)
+        await edge.put(Frame(seq=0))  # fills the edge
+        first = asyncio.create_task(edge.put(Frame(seq=1)))
+        second = asyncio.create_task(edge.put(Frame(seq=2)))
+        await asyncio.sleep(0)  # both wait for room
+        assert len(edge._putters) == 2
+        got = [c.inp.recv_nowait().seq]  # type: ignore[union-attr]  # wakes `first`...
+        first.cancel()  # ...which is cancelled before it runs
+        await asyncio.sleep(0)
+        await asyncio.wait_for(second, 1)  # second must get the slot, not wait forever
+        got.append(c.inp.recv_nowait().seq)  # type: ignore[union-attr]
+        return got
+
+    assert clock.run(main()) == [0, 2]
