@@ -41,6 +41,7 @@ import msgspec
 import numpy as np
 
 from flow import AudioFrame, In, Interrupt, Node, Out, ParamError, TextDelta
+from flow.params import Duration
 from flow.units import MS, S, parse_duration
 
 from . import espeak
@@ -159,14 +160,10 @@ class EspeakSpeechParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     sample_rate: Annotated[int, msgspec.Meta(ge=espeak.MIN_SAMPLE_RATE,
                                              le=espeak.MAX_SAMPLE_RATE)] = 24000
     pace: Literal["realtime", "fast"] = "realtime"
-    lead: str = "20ms"  #: realtime: how far ahead of playback frames are sent
+    lead: Duration = "20ms"  #: realtime: how far ahead of playback frames are sent
 
     def __post_init__(self) -> None:
-        try:
-            lead = parse_duration(self.lead)
-        except ValueError as exc:
-            raise ValueError(f"lead: {exc}") from None
-        if lead > 200 * MS:
+        if parse_duration(self.lead) > 200 * MS:
             raise ValueError(f"lead: at most one micro-turn (200ms), got {self.lead!r}; "
                              "audio sent further ahead could not be cut on barge-in")
 
