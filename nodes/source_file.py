@@ -8,6 +8,9 @@ exact; a jump in the file's own timestamps (a gap) starts a new run at the file'
 Samples are float32 in [-1, 1], shape ``(n,)`` for mono and ``(n, channels)`` otherwise,
 resampled by PyAV's ``AudioResampler`` when ``sample_rate``/``channels`` are set.
 
+Audio and video go out in pts order (decoders delay video frames, so decoded messages are
+reordered, holding back at most 1 s of media), so a consumer never sees a frame "late".
+
 ``pace: realtime`` sends each message when the session clock reaches ``t0 + pts``, as a
 live microphone and camera would; ``fast`` sends as fast as downstream accepts. ``loop``
 starts again at the end, continuing media time (with ``fast`` it never ends: a stress
@@ -20,6 +23,7 @@ start), before any message is sent.
 from __future__ import annotations
 
 import functools
+import heapq
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -55,6 +59,8 @@ class FileSourceParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 #: How much media one off-loop decoding call produces before handing it to the loop.
 _BATCH = 200_000_000
+#: The most media time a decoded message waits for another stream's decoder to catch up.
+_HOLD = 1_000_000_000
 #: A jump in the file's audio timestamps larger than this is a gap, not rounding.
 _GAP = 20_000_000
 
@@ -155,20 +161,39 @@ class _Decoder:
         container = self._open()
         batch: list[Message] = []
         cutter = _AudioCutter(self, self.astream, offset) if self.astream else None
+        # Decoders have different delays (a video decoder holds frames back), so decoded
+        # order is not pts order: messages wait in a heap until every stream has decoded
+        # past them (or they are _HOLD behind the newest), then go out in pts order.
+        heap: list[tuple[int, int, Message]] = []
+        newest = {id(s): -1 for s in self.streams}
+        seq = 0
         try:
             for packet in container.demux(*self.streams):
+                decoded: list[Message] = []
                 for frame in packet.decode():
                     if packet.stream is self.vstream:
                         pts = self._pts(frame, offset)
-                        batch.append(VideoFrame(pts=pts, image=frame.to_ndarray(format="rgb24")))
-                        self.end = max(self.end, pts)
+                        decoded.append(
+                            VideoFrame(pts=pts, image=frame.to_ndarray(format="rgb24")))
+                        lasts = round(frame.duration * frame.time_base * S) if frame.duration else 0
+                        self.end = max(self.end, pts + lasts)
                     elif cutter is not None:
-                        batch += cutter.push(frame)
+                        decoded += cutter.push(frame)
+                for msg in decoded:
+                    heapq.heappush(heap, (msg.pts, seq, msg))
+                    seq += 1
+                    newest[id(packet.stream)] = max(newest[id(packet.stream)], msg.pts)
+                ready = max(min(newest.values()), max(newest.values()) - _HOLD)
+                while heap and heap[0][0] <= ready:
+                    batch.append(heapq.heappop(heap)[2])
                 if batch and batch[-1].pts - batch[0].pts >= _BATCH:
                     yield batch
                     batch = []
             if cutter is not None:
-                batch += cutter.finish()
+                for msg in cutter.finish():
+                    heapq.heappush(heap, (msg.pts, seq, msg))
+                    seq += 1
+            batch += [heapq.heappop(heap)[2] for _ in range(len(heap))]
         except av.error.FFmpegError as exc:
             raise ParamError(f"source.file: {self.path}: decoding failed ({_reason(exc)})"
                              ) from None

@@ -3,6 +3,8 @@ stalled live sources, late input, and the end of input."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from flow.testing import run_graph, run_node
 from nodes.chunker import Chunker
 from nodes.source_tone import tone
 from nodes.types import Chunk
+from tests.nodes.test_source_file import encode_av
 
 RATE = 16_000
 
@@ -166,3 +169,16 @@ def test_chunk_audio_turns_chunks_back_into_frames() -> None:
 def test_params_reject_unknown_fields() -> None:
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"periodd": "200ms"}, Chunker.Params)
+
+
+def test_a_video_file_gives_chunks_with_the_latest_frame(tmp_path: Path) -> None:
+    encode_av(tmp_path / "a.mp4", "mp4", "aac", "libx264", RATE)
+    graph = Graph.build("av", {
+        "src": ("source.file", {"path": str(tmp_path / "a.mp4"), "pace": "realtime",
+                                "sample_rate": RATE, "channels": 1}),
+        "chunker": ("chunker", {"fps": 5})},
+        ["src.audio -> chunker.audio", "src.video -> chunker.video"])
+    chunks: list[Chunk] = run_graph(graph).outputs["chunker.chunks"]
+    assert [c.index for c in chunks] == list(range(6))  # 1.024 s of AAC: 6 windows
+    assert [[v.pts for v in c.video] for c in chunks[:5]] == [
+        [100 * MS], [300 * MS], [500 * MS], [700 * MS], [900 * MS]]
