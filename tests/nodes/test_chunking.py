@@ -192,3 +192,36 @@ def test_every_sample_lands_exactly_once(plan: list[tuple[int, int, int]],
     assert sum(ch.filled for ch in chunks) == len(audio) - len(nonzero) == c.stats.filled
     # The last chunk holds the last sample: flush pads one window at most.
     assert chunks[-1].audio.any()
+
+
+@given(st.lists(st.tuples(st.sampled_from(["audio", "text", "video", "advance"]),
+                          st.integers(0, 3 * S)), max_size=80),
+       st.sampled_from([1.0, 5.0, 25.0]))
+def test_text_once_video_capped(events: list[tuple[str, int]], fps: float) -> None:
+    """Random interleavings of audio, text, video and deadlines: every text delta comes out
+    exactly once, in its own window or (late) a later one; no chunk holds more video
+    frames than the fps cap allows, and each frame lies in or before its chunk."""
+    c = Chunking(200 * MS, fps=fps)
+    img = np.zeros((2, 2, 3), np.uint8)
+    chunks = []
+    texts = []
+    for i, (kind, t) in enumerate(events):
+        if kind == "audio":
+            chunks += c.push_audio(t, np.ones(320, np.float32), RATE)
+        elif kind == "text":
+            delta = TextDelta(pts=t, text=str(i))
+            texts.append(delta)
+            c.push_text(delta)
+        elif kind == "video":
+            c.push_video(VideoFrame(pts=t, image=img))
+        else:
+            chunks += c.advance_to(t)
+    chunks += c.flush()
+    out = [(d, ch) for ch in chunks for d in ch.text]
+    assert sorted(d.text for d, _ in out) == sorted(d.text for d in texts)
+    assert all(d.pts < ch.pts + ch.period for d, ch in out if ch.late == 0)
+    assert all(d.pts // (200 * MS) <= ch.index for d, ch in out)
+    slots = max(1, int(fps / 5 + 1e-9))
+    assert all(len(ch.video) <= slots for ch in chunks)
+    assert all(v.pts < ch.pts + ch.period for ch in chunks for v in ch.video)
+    assert [ch.index for ch in chunks] == list(range(len(chunks)))
