@@ -1,6 +1,7 @@
 """The aiohttp application: ``GET /`` (the browser client), ``GET /static/*``,
-``POST /offer`` (``{sdp, type}`` JSON in, the answer and session id out), ``DELETE
-/sessions/{id}`` (hang up), ``GET /metrics`` (Prometheus text) and ``GET /healthz``.
+``POST /offer`` (``{sdp, type}`` JSON in, the answer and session id out), ``GET /sessions``
+(each session's audio cadence and channel counters), ``DELETE /sessions/{id}`` (hang up),
+``GET /metrics`` (Prometheus text) and ``GET /healthz``.
 
 Every refusal is a 4xx/503 with a JSON body ``{"error": code, "message": reason}``, never a
 500: a bad body is 400, an oversized one 413, a missing or wrong bearer token 401 (when a
@@ -93,6 +94,12 @@ async def metrics_page(request: web.Request) -> web.Response:
     return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
+async def sessions(request: web.Request) -> web.Response:
+    if not _authorized(request):
+        return _error(401, "unauthorized", "missing or wrong bearer token")
+    return web.json_response(request.app[MANAGER].cadence())
+
+
 async def health(request: web.Request) -> web.Response:
     import asyncio
     import resource
@@ -128,6 +135,7 @@ def make_app(manager: SessionManager, *, token: str | None = None,
     app[TOKEN] = token or None
     app.router.add_get("/", index)
     app.router.add_post("/offer", offer)
+    app.router.add_get("/sessions", sessions)
     app.router.add_delete("/sessions/{sid}", hangup)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/healthz", health)
@@ -143,7 +151,5 @@ async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server
-    sock = server.sockets[0] if server is not None and server.sockets else None
-    addr = sock.getsockname()[:2] if sock is not None else (host, port)
+    addr = runner.addresses[0][:2] if runner.addresses else (host, port)
     return runner, addr

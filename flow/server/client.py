@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import av
+import msgspec
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -94,6 +95,7 @@ class Client:
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.channel: Any = None
+        self.unknown: list[str | bytes] = []
 
     @classmethod
     async def connect(cls, url: str, *, token: str | None = None, audio: bool = True,
@@ -141,7 +143,12 @@ class Client:
         await self.wait_for("hello")
 
     def _on_message(self, data: str | bytes) -> None:
-        self.events.append((self.clock.now(), protocol.decode_server(data)))
+        try:
+            msg = protocol.decode_server(data)
+        except msgspec.DecodeError:
+            self.unknown.append(data)  # a newer server's message type: ignored, kept
+            return
+        self.events.append((self.clock.now(), msg))
         self._changed.set()
 
     async def _read_audio(self, track: Any) -> None:

@@ -44,12 +44,12 @@ def render(sessions: Iterable[SessionStatistics], *, open_sessions: int, opened:
     w = _Writer()
     w.metric("microturn_sessions_open", "gauge", "Sessions running now.", open_sessions)
     w.metric("microturn_sessions_opened_total", "counter", "Sessions started.", opened)
-    for reason, n in sorted(rejected.items()):
+    for reason, count in sorted(rejected.items()):
         w.metric("microturn_offers_rejected_total", "counter",
-                 "Offers refused, by reason.", n, {"reason": reason})
-    for reason, n in sorted(closed.items()):
+                 "Offers refused, by reason.", count, {"reason": reason})
+    for reason, count in sorted(closed.items()):
         w.metric("microturn_sessions_closed_total", "counter",
-                 "Sessions ended, by reason.", n, {"reason": reason})
+                 "Sessions ended, by reason.", count, {"reason": reason})
     for st in sessions:
         base = {"session": st.session, "graph": st.graph}
         w.metric("microturn_session_media_seconds", "gauge", "Media time of the session.",

@@ -143,7 +143,7 @@ def decode_client(data: str | bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> C
     if len(raw) > max_bytes:
         raise ProtocolError("too_big", f"message of {len(raw)} bytes exceeds {max_bytes}")
     try:
-        msg = _client_decoder.decode(raw)
+        msg: ClientMessage = _client_decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise ProtocolError("bad_message", str(exc)) from None
     if msg.v != VERSION:
@@ -154,7 +154,8 @@ def decode_client(data: str | bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> C
 
 def decode_server(data: str | bytes) -> ServerMessage:
     """Parse one server message (for Python clients and tests)."""
-    return _server_decoder.decode(data)
+    msg: ServerMessage = _server_decoder.decode(data)
+    return msg
 
 
 def encode(msg: _Msg) -> str:

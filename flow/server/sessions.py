@@ -97,7 +97,7 @@ class SessionManager:
         for m in parsed.media:
             if m.kind not in ("audio", "video", "application"):
                 raise OfferError(f"unsupported media kind {m.kind!r}")
-            if not m.ice.usernameFragment or not m.ice.password:
+            if m.ice is None or not m.ice.usernameFragment or not m.ice.password:
                 raise OfferError(f"m={m.kind} has no ICE credentials (a=ice-ufrag/a=ice-pwd)")
             if m.dtls is None or not m.dtls.fingerprints:
                 raise OfferError(f"m={m.kind} has no DTLS fingerprint")
@@ -252,6 +252,23 @@ class SessionManager:
         """Refuse new sessions and close every open one."""
         self._closing = True
         await asyncio.gather(*(self.close(sid, "shutdown") for sid in list(self.sessions)))
+
+    def cadence(self) -> list[dict[str, Any]]:
+        """Per session: how the outgoing audio kept time, and the data channel's counters
+        (``GET /sessions``; the soak benchmark reads it)."""
+        out = []
+        for s in self.sessions.values():
+            t = s.peer.audio_out
+            p = s.peer
+            out.append({
+                "id": s.id, "media_time_ms": s.session.context.media_time() / MS,
+                "audio_out": None if t is None else {
+                    "frames": t.frames, "late_frames": t.late_frames,
+                    "late_max_ms": t.late_max / MS, "resets": t.pacer.resets,
+                    "underruns": t.buffer.underruns, "cut": t.buffer.cleared},
+                "channel": {"received": p.received, "refused": p.refused, "sent": p.sent,
+                            "send_dropped": p.send_dropped}})
+        return out
 
     def statistics(self) -> list[SessionStatistics]:
         return [s.session.statistics() for s in self.sessions.values() if s.session.started]

@@ -35,6 +35,11 @@ class OutgoingAudioTrack(MediaStreamTrack):
         #: Clock time at which the last non-silent frame was handed to the encoder.
         self.last_voiced: int | None = None
         self.generation = 0  #: bumped by clear()
+        self.frames = 0  #: frames handed to the encoder
+        #: frames handed over more than two frames (40 ms) after due: more jitter than a
+        #: receiver's jitter buffer smooths without a glitch
+        self.late_frames = 0
+        self.late_max = 0  #: ns
 
     async def put(self, frame: np.ndarray) -> bool:
         """Queue one 20 ms int16 frame, waiting while the buffer is full (backpressure
@@ -75,6 +80,11 @@ class OutgoingAudioTrack(MediaStreamTrack):
         k = self.pacer.k
         due = self.pacer.next_due(self.clock.now())
         await self.clock.sleep_until(due)
+        late = self.clock.now() - due
+        self.frames += 1
+        if late > 2 * PTIME:
+            self.late_frames += 1
+        self.late_max = max(self.late_max, late)
         samples = self.buffer.pop()
         self._wake()
         if samples is None:

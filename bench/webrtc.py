@@ -1,0 +1,243 @@
+"""WebRTC server benchmark: time to connect, the latency WebRTC adds on loopback, and how
+many concurrent sessions the server holds at cadence. Prints ONE JSON line.
+
+    .venv/bin/python bench/webrtc.py                      # connect + latency + concurrency
+    .venv/bin/python bench/webrtc.py --mode soak --clients 20 --seconds 120
+    .venv/bin/python bench/webrtc.py --graph graphs/assistant.yaml --mode concurrency
+
+The server runs in its own process (``python -m flow.server``, exactly what ``microturn
+serve`` runs); the clients (``flow.server.client.Client``, aiortc) run in this one. As root
+the whole run moves into a network namespace with only loopback first. Each client plays a
+continuous microphone (a quiet tone) and the echo graph plays it back, so every session
+carries 50 audio frames per second each way; a session is *at cadence* when its client
+receives >= 95% of 50 frames/s and no gap between frames exceeds 100 ms; at the server,
+when its outgoing track sends >= 95% of 50 frames/s with at most 1% of them more than two
+frames (40 ms) late. The concurrency level counts the server's view (the clients share
+the machine).
+See bench/README.md (## webrtc) for the fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from flow.server import ice, netns  # noqa: E402
+from flow.server.client import Client  # noqa: E402
+from flow.units import MS  # noqa: E402
+
+
+def pct(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    return float(np.percentile(np.asarray(xs), q))
+
+
+class Server:
+    """``python -m flow.server GRAPH`` on a free port of 127.0.0.1."""
+
+    def __init__(self, graph: str, *extra: str) -> None:
+        self.args = [sys.executable, "-m", "flow.server", graph, "--port", "0",
+                     "--ice-host", "127.0.0.1", "--max-sessions", "200",
+                     "--log-level", "warning", *extra]
+        self.proc: asyncio.subprocess.Process | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Server:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args, stdout=subprocess.PIPE, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert self.proc.stdout is not None
+        line = (await asyncio.wait_for(self.proc.stdout.readline(), 60)).decode()
+        m = re.search(r"on (http://\S+?)/?$", line.strip())
+        if not m:
+            raise RuntimeError(f"server did not start: {line!r}")
+        self.url = m.group(1)
+        return self
+
+    async def health(self) -> dict:
+        async with aiohttp.ClientSession() as http, http.get(self.url + "/healthz") as r:
+            return await r.json()
+
+    async def sessions(self) -> list[dict]:
+        async with aiohttp.ClientSession() as http, http.get(self.url + "/sessions") as r:
+            return await r.json()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            await asyncio.wait_for(self.proc.wait(), 30)
+
+
+QUIET_TONE = (0.05 * np.sin(2 * np.pi * 220 * np.arange(48000 * 600) / 48000)).astype(np.float32)
+
+
+async def connect_times(url: str, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        c = await Client.connect(url)
+        out.append((time.perf_counter() - t) * 1000)
+        await c.close()
+    return out
+
+
+async def round_trips(url: str, n: int, prefetch: int) -> list[float]:
+    """ms from a tone burst's first frame leaving the client to its echo's first loud frame
+    arriving back (client and server jitter prefetch both ``prefetch``)."""
+    c = await Client.connect(url, jitter_prefetch=prefetch)
+    await asyncio.sleep(0.5)
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(4800) / 48000)).astype(np.float32)
+    rtts = []
+    for i in range(n):
+        c.mic.play(tone)
+        await c.wait_until(lambda i=i: len(c.mic.started) > i)
+        sent = c.mic.started[i]
+        back = await c.wait_until(lambda sent=sent: c.voiced_after(sent), within=5)
+        rtts.append((back - sent) / MS)
+        await asyncio.sleep(0.25)
+    await c.close()
+    return rtts
+
+
+def cadence(c: Client, since: int, until: int) -> tuple[float, float]:
+    """(frames/s received, longest gap in ms) between clock times since..until."""
+    times = [t for t, _ in c.audio if since <= t <= until]
+    if len(times) < 2:
+        return 0.0, float("inf")
+    gaps = np.diff(np.asarray(times)) / MS
+    return len(times) / ((until - since) / 1e9), float(gaps.max())
+
+
+async def hold(url: str, n: int, seconds: float, server: Server, window: float) -> dict:
+    """Run n streaming clients for ``seconds``, in windows of ``window`` seconds after a
+    2 s warm-up. Per session and window: at the client, frames/s received and the longest
+    gap; at the server, frames/s its outgoing track sent and how many went out more than
+    two frames (40 ms) late; and each window the server's RSS and task count."""
+    clients = await asyncio.gather(*(Client.connect(url, within=60) for _ in range(n)))
+    for c in clients:
+        c.mic.play(QUIET_TONE)
+    await asyncio.sleep(2.0)
+    start = clients[0].clock.now()
+    t_end = time.monotonic() + seconds
+    samples: list[dict] = []
+    client_ok = server_ok = windows = 0
+    rates: list[float] = []
+    gaps: list[float] = []
+    srates: list[float] = []
+    late: list[float] = []
+    prev = {s["id"]: s for s in await server.sessions()}
+    while time.monotonic() < t_end - 0.5:
+        w0 = clients[0].clock.now()
+        t0 = time.monotonic()
+        await asyncio.sleep(min(window, t_end - time.monotonic()))
+        w1 = clients[0].clock.now()
+        dt = time.monotonic() - t0
+        h = await server.health()
+        now = {s["id"]: s for s in await server.sessions()}
+        samples.append({"t_s": round((w1 - start) / 1e9, 1), "rss_mb": round(h["rss_mb"], 1),
+                        "tasks": h["tasks"], "sessions": h["sessions"]})
+        for c in clients:
+            r, g = cadence(c, w0, w1)
+            rates.append(r)
+            gaps.append(g)
+            client_ok += r >= 47.5 and g <= 100
+            a, b = prev[c.session]["audio_out"], now[c.session]["audio_out"]
+            sr = (b["frames"] - a["frames"]) / dt
+            lf = (b["late_frames"] - a["late_frames"]) / max(1, b["frames"] - a["frames"])
+            srates.append(sr)
+            late.append(lf)
+            server_ok += sr >= 47.5 and lf <= 0.01
+            windows += 1
+        prev = now
+    await asyncio.gather(*(c.close() for c in clients))
+    return {"sessions": n, "windows": windows,
+            "client_windows_at_cadence": client_ok, "server_windows_at_cadence": server_ok,
+            "client_min_frames_per_s": round(min(rates), 1),
+            "client_max_gap_ms": round(max(gaps), 1),
+            "server_min_frames_per_s": round(min(srates), 1),
+            "server_max_late_fraction": round(max(late), 4),
+            "samples": samples}
+
+
+async def main(args: argparse.Namespace) -> dict:
+    in_netns = netns.enter_loopback_namespace()
+    ice.restrict_host_candidates(["127.0.0.1"])
+    out: dict = {"bench": "webrtc", "graph": args.graph, "loopback_netns": in_netns,
+                 "cpus": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 2)}
+    if args.mode in ("all", "connect", "latency"):
+        async with Server(args.graph) as srv:
+            if args.mode in ("all", "connect"):
+                ct = await connect_times(srv.url, args.connects)
+                out.update(connect_ms_p50=round(statistics.median(ct), 1),
+                           connect_ms_p99=round(pct(ct, 99) or 0, 1))
+            if args.mode in ("all", "latency"):
+                rt = await round_trips(srv.url, args.bursts, 1)
+                out.update(rtt_ms_p50=round(statistics.median(rt), 1),
+                           rtt_ms_p99=round(pct(rt, 99) or 0, 1),
+                           added_one_way_ms_p50=round(statistics.median(rt) / 2, 1))
+        if args.mode in ("all", "latency"):
+            async with Server(args.graph, "--jitter-prefetch", "4") as srv:
+                rt4 = await round_trips(srv.url, args.bursts, 4)
+                out.update(rtt_ms_p50_aiortc_default_prefetch=round(statistics.median(rt4), 1),
+                           rtt_ms_p99_aiortc_default_prefetch=round(pct(rt4, 99) or 0, 1))
+    if args.mode in ("all", "concurrency"):
+        levels = [int(x) for x in args.levels.split(",")]
+        held = 0
+        results = []
+        async with Server(args.graph) as srv:
+            for n in levels:
+                r = await hold(srv.url, n, args.hold, srv, window=args.hold)
+                r.pop("samples")
+                results.append(r)
+                if r["server_windows_at_cadence"] == r["windows"]:
+                    held = n
+                else:
+                    break
+                await asyncio.sleep(1.0)
+        out.update(sessions_at_cadence=held, concurrency=results)
+    if args.mode == "soak":
+        async with Server(args.graph) as srv:
+            before = await srv.health()
+            r = await hold(srv.url, args.clients, args.seconds, srv, window=10.0)
+            await asyncio.sleep(2.0)
+            after = await srv.health()
+        s = r.pop("samples")
+        out.update({"soak_" + k: v for k, v in r.items()})
+        out.update(soak_seconds=args.seconds,
+                   rss_mb_first=s[0]["rss_mb"] if s else None,
+                   rss_mb_last=s[-1]["rss_mb"] if s else None,
+                   tasks_first=s[0]["tasks"] if s else None,
+                   tasks_last=s[-1]["tasks"] if s else None,
+                   tasks_idle_before=before["tasks"], tasks_idle_after=after["tasks"],
+                   sessions_after=after["sessions"], samples=s)
+    return out
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--mode", default="all", choices=["all", "connect", "latency",
+                                                     "concurrency", "soak"])
+    p.add_argument("--graph", default="graphs/echo_webrtc.yaml")
+    p.add_argument("--connects", type=int, default=10)
+    p.add_argument("--bursts", type=int, default=20)
+    p.add_argument("--levels", default="5,10,20,30", help="concurrency levels to try")
+    p.add_argument("--hold", type=float, default=8.0, help="seconds per concurrency level")
+    p.add_argument("--clients", type=int, default=20, help="soak: concurrent clients")
+    p.add_argument("--seconds", type=float, default=120.0, help="soak: duration")
+    result = asyncio.run(main(p.parse_args()))
+    print(json.dumps(result))
