@@ -39,12 +39,12 @@ import inspect
 import logging
 import typing
 from collections import deque
-from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 from .context import SessionContext
+from .delivery import IDLE, Deliverer, Finish, deliverer
 from .errors import EndOfInput, NodeDefinitionError, NodeFailed
 from .messages import Interrupt, Message
 from .ports import In, Out
@@ -183,6 +183,7 @@ class Node:
         self._wake: asyncio.Future[None] | None = None
         self._push_edges = 0
         self._feedback_ends = True  # does EndOfStream on a feedback edge count?
+        self._deliverer: Deliverer | None = None  # runs the handlers (flow.delivery)
         self._direct = True  # inline delivery allowed (see _set_direct)
         self._calm = 0
         self._failure: NodeFailed | None = None
@@ -245,23 +246,26 @@ class Node:
         the exception."""
         self._busy = True
         self.received += 1
+        d = self._deliverer
         try:
-            coro = port.handler(msg)  # type: ignore[misc]
-            try:
-                first = coro.send(None)
-            except StopIteration:
+            if d is None:
+                d = self._deliverer = deliverer()
+            step = d.send((port.handler, msg))
+            if step is IDLE:
                 if not self._direct:
                     self._calm += 1
                     if self._calm >= _CALM_CALLS:
                         self._set_direct(True)
-            else:
+            else:  # the handler waits: finish it here, and stop holding producers
                 if self._direct:
                     self._set_direct(False)
                 self._calm = 0
-                await _Rest(coro, first)
+                await Finish(d, step)
         except (NodeFailed, asyncio.CancelledError):
+            self._deliverer = None
             raise
         except Exception as exc:
+            self._deliverer = None
             raise self._fail(exc) from exc
         finally:
             self._busy = False
@@ -419,36 +423,6 @@ class Node:
 
 #: Handlers in a row that must return without suspending before inline delivery resumes.
 _CALM_CALLS = 32
-
-
-class _Rest:
-    """Awaits the rest of a coroutine whose first step was already taken (``first`` is
-    what that step yielded), in the awaiting task, exactly as ``await`` would have."""
-
-    __slots__ = ("coro", "first")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
-        self.coro = coro
-        self.first = first
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        coro, value = self.coro, self.first
-        while True:
-            try:
-                sent = yield value
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:  # cancellation: deliver it where the code waits
-                try:
-                    value = coro.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    value = coro.send(sent)
-                except StopIteration:
-                    return
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
