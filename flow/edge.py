@@ -138,7 +138,8 @@ class Edge:
         self._push = dst.handler is not None
         # Inline delivery runs the consumer's handler in the producer's task; see the
         # module docstring for why a push-and-run producer never does it.
-        self._can_inline = self._push and getattr(src.node, "_inline_out", True)
+        self._can_inline = (self._push and self.policy is Policy.BLOCK
+                            and getattr(src.node, "_inline_out", True))
         self._inline = self._can_inline  # switched off while the consumer suspends
         self._block = self.policy is Policy.BLOCK
         self.carried = self.dropped = self.flushed = self.interrupts = 0

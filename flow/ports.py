@@ -142,7 +142,15 @@ class Out(Generic[T]):
         self.sent += 1
         edges = self._edges
         if len(edges) == 1:
-            await edges[0].put(msg)
+            edge = edges[0]
+            node = edge._node
+            # Edge.put's inline hand-off, one coroutine frame shorter: the hot path.
+            if edge._inline and not edge._q and not node._busy and not msg.control \
+                    and not edge._closed:
+                edge.carried += 1
+                await node._call(edge.dst, msg)
+            else:
+                await edge.put(msg)
         else:
             for edge in edges:
                 await edge.put(msg)
