@@ -289,6 +289,7 @@ class Edge:
             if eos:
                 q.append((_EOS, 0))
         self._epoch += 1
+        self.src._epoch += 1
         self.interrupts += 1
         self._wake_putters()
         self._node._interrupted(msg)

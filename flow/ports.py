@@ -127,6 +127,7 @@ class Out(Generic[T]):
         self.type: type[Message] = Message
         self.node: Node = None  # type: ignore[assignment]
         self._edges: list[Edge] = []
+        self._epoch = 0  # Interrupts that crossed this output
         self.sent = 0
 
     def _bind(self, node: Node, name: str, type_: type[Message]) -> Out[T]:
@@ -152,7 +153,12 @@ class Out(Generic[T]):
             else:
                 await edge.put(msg)
         else:
+            # Fan-out: if an Interrupt crosses this output while we wait on one edge,
+            # the message is stale: the edges not reached yet do not get it either.
+            epoch = self._epoch
             for edge in edges:
+                if self._epoch != epoch:
+                    break
                 await edge.put(msg)
 
     def send_nowait(self, msg: T) -> None:

@@ -161,3 +161,28 @@ def test_interrupt_keeps_a_queued_end_of_stream() -> None:
     assert [w for _, n, w in log if n == "slow" and w.startswith("start")] == ["start 0"]
     st = session.edges[0].statistics()
     assert st.ended and st.flushed == 2 and st.depth == 0
+
+
+def test_a_fan_out_blocked_on_one_edge_does_not_send_the_stale_message_on_the_others() -> None:
+    class Interrupter(Node):
+        out: Out[Frame]
+
+        async def run(self) -> None:
+            await self.clock.sleep(15 * MS)
+            await self.interrupt("stop")
+
+    class Fast(Node):
+        inp: In[Frame]
+
+        async def on_inp(self, msg: Frame) -> None:
+            note(self, f"got {msg.seq}")
+
+    # hold.out fans out to slow (capacity 1, blocks) and fast. As in the test above, hold
+    # is blocked on slow with frame 3 when the interrupt comes: fast must not get 3.
+    _, log = run(
+        {"src": (Burst, {"n": 5, "interrupt_after": 500 * MS, "then": 0}),
+         "hold": (Holder, {}), "slow": (Slow, {}), "fast": (Fast, {}), "int": (Interrupter, {})},
+        ["src.out -> hold.inp", EdgeDecl("hold", "out", "slow", "inp", capacity=1),
+         "hold.out -> fast.inp", "int.out -> hold.ctl"])
+    fast = [w for _, n, w in log if n == "fast"]
+    assert fast == ["got 0", "got 1", "got 2", "got 4"]
