@@ -20,7 +20,9 @@ Pace, and why it decides barge-in:
   ever ahead of playback, so an ``Interrupt`` drops everything not yet played: the node
   stops within one frame (far inside a 200 ms micro-turn), the frames queued downstream
   are flushed by the interrupt itself, and the WAV or the real-time output stops at the
-  interruption. Use it for anything live.
+  interruption. Use it for anything live. In front of an output with its own playout
+  buffer (``webrtc.audio_out``), a ``lead`` of 60-100 ms rides out event-loop jitter
+  without an audible gap; that buffer is flushed by the interrupt too.
 - ``fast``: frames are sent as fast as downstream accepts, ``pts`` set on the same
   timeline. For rendering to files and benchmarks: an ``Interrupt`` drops only what has
   not been sent yet, which is usually nothing once the reply is synthesised.
