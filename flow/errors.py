@@ -56,3 +56,20 @@ class MissingDependency(FlowError, ImportError):
         super().__init__(
             f"{module!r} is not installed; install it with: pip install 'microturn[{extra}]'"
         )
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The exception that explains a failed group: a NodeFailed first (it names the node
+    that raised), then any other error, then cancellation."""
+    leaves: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup[BaseException]) -> None:
+        for e in g.exceptions:
+            walk(e) if isinstance(e, BaseExceptionGroup) else leaves.append(e)
+
+    walk(group)
+    for kind in (NodeFailed, Exception, BaseException):
+        for e in leaves:
+            if isinstance(e, kind):
+                return e
+    return group

@@ -45,9 +45,9 @@ import msgspec
 
 from .context import SessionContext
 from .delivery import IDLE, Deliverer, Finish, deliverer
-from .errors import EndOfInput, NodeDefinitionError, NodeFailed
+from .errors import EndOfInput, NodeDefinitionError, NodeFailed, first_error
 from .messages import Interrupt, Message
-from .ports import In, Out
+from .ports import In, Out, PortSpec
 
 if TYPE_CHECKING:
     from .edge import Edge
@@ -55,19 +55,6 @@ if TYPE_CHECKING:
 
 class NoParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Parameters of a node that takes none."""
-
-
-class PortSpec(msgspec.Struct, frozen=True):
-    name: str
-    direction: str  # "in" | "out"
-    type: type
-    fan_in: bool = False
-    doc: str = ""
-    push: bool = False
-
-    @property
-    def type_name(self) -> str:
-        return self.type.__name__
 
 
 class NodeStatistics(msgspec.Struct, frozen=True):
@@ -389,7 +376,7 @@ class Node:
                         await self.on_end()
                         run_task.cancel()
                 except BaseExceptionGroup as group:
-                    raise _first_error(group) from None
+                    raise first_error(group) from None
             elif has_run:
                 await self._run()
             else:
@@ -423,20 +410,3 @@ class Node:
 
 #: Handlers in a row that must return without suspending before inline delivery resumes.
 _CALM_CALLS = 32
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The exception that explains a failed group: a NodeFailed first (it names the node
-    that raised), then any other error, then cancellation."""
-    leaves: list[BaseException] = []
-
-    def walk(g: BaseExceptionGroup[BaseException]) -> None:
-        for e in g.exceptions:
-            walk(e) if isinstance(e, BaseExceptionGroup) else leaves.append(e)
-
-    walk(group)
-    for kind in (NodeFailed, Exception, BaseException):
-        for e in leaves:
-            if isinstance(e, kind):
-                return e
-    return group

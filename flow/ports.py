@@ -20,6 +20,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import msgspec
+
 from .errors import EndOfInput
 from .messages import Interrupt, Message
 
@@ -28,6 +30,19 @@ if TYPE_CHECKING:
     from .node import Node
 
 T = TypeVar("T", bound=Message)
+
+
+class PortSpec(msgspec.Struct, frozen=True):
+    name: str
+    direction: str  # "in" | "out"
+    type: type
+    fan_in: bool = False
+    doc: str = ""
+    push: bool = False
+
+    @property
+    def type_name(self) -> str:
+        return self.type.__name__
 
 
 class In(Generic[T]):

@@ -12,8 +12,9 @@ import msgspec
 from .clock import Clock, RealClock
 from .context import SessionContext
 from .edge import Edge, EdgeStatistics
+from .errors import first_error
 from .graph import Graph
-from .node import Node, NodeStatistics, _first_error
+from .node import Node, NodeStatistics
 
 
 class SessionStatistics(msgspec.Struct, frozen=True):
@@ -58,7 +59,7 @@ class Session:
                 for node in self.nodes.values():
                     tg.create_task(node._main(), name=f"{self.id}/{node.id}")
         except BaseExceptionGroup as group:
-            raise _first_error(group) from None
+            raise first_error(group) from None
         finally:
             self.finished = True
 
