@@ -61,6 +61,7 @@ class Served:
     graph: asyncio.Task[None] | None = None
     reason: str = ""
     watch: asyncio.Task[None] | None = None
+    torn_down: bool = False
 
 
 class SessionManager:
@@ -225,8 +226,11 @@ class SessionManager:
             served.graph.cancel()
 
     async def _teardown(self, served: Served) -> None:
-        if self.sessions.pop(served.id, None) is None:
+        """Close everything the session holds; it leaves ``sessions`` (and frees its slot)
+        only once that is done."""
+        if served.torn_down:
             return
+        served.torn_down = True
         if served.watch is not None and served.watch is not asyncio.current_task():
             served.watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -234,6 +238,7 @@ class SessionManager:
         served.peer.close()
         await served.pc.close()
         self.closed[served.reason] += 1
+        self.sessions.pop(served.id, None)
         log.info("session %s closed: %s (%d open)", served.id, served.reason,
                  len(self.sessions))
 
