@@ -38,7 +38,7 @@ class TurnInput:
     end: int  #: media time it ended: "now" for this step
     heard: list[Any] = field(default_factory=list)  #: TextDelta / Heard, in arrival order
     results: list[BackendResult] = field(default_factory=list)
-    level_db: float | None = None  #: RMS of the user's audio in the micro-turn, dBFS
+    voice: bool = False  #: the user's audio in this micro-turn has voice in it
 
 
 @dataclass
@@ -59,14 +59,21 @@ def level_db(samples: np.ndarray) -> float:
     return 20 * math.log10(rms) if rms > 1e-6 else -120.0
 
 
+def dmel_level(dmel: np.ndarray) -> float:
+    """Loudness of a micro-turn from its dMel tokens: the loudest frame's mean level
+    (0..15, 6 dB per level). Speech is around 6-9, a quiet room 0-2."""
+    if dmel.size == 0:
+        return 0.0
+    return float(dmel.mean(axis=1).max())
+
+
 class ReflexPolicy:
-    def __init__(self, skills: list[Skill], *, voice_db: float = -45.0, quiet_turns: int = 2,
+    def __init__(self, skills: list[Skill], *, quiet_turns: int = 2,
                  chars_per_second: float = 14.0, apology: str = "Sorry, I could not get an "
                  "answer to that.") -> None:
         self.skills = [s for s in skills if s.name != "delegate"]
         self.fallback = [s for s in skills if s.name == "delegate"]
         self.transcript = Transcript()
-        self.voice_db = voice_db
         self.quiet_turns = quiet_turns
         self.chars_per_second = chars_per_second
         self.apology = apology
@@ -81,41 +88,50 @@ class ReflexPolicy:
     def speaking(self, now: int) -> bool:
         return now < self.speaking_until
 
+    def hear(self, msg: Any, now: int) -> list[Decision]:
+        """A hypothesis (partial or final) or typed text arrived: skills answer at once."""
+        out: list[Decision] = []
+        utt = self.transcript.update(msg)
+        if utt.final and utt.words:
+            self.conversation.append(("user", utt.raw or utt.text))
+        claimed = False
+        for skill in self.skills:
+            replies = skill.hear(utt, self.transcript)
+            if replies is not None:
+                claimed = True
+                out += [self._decide(r, now) for r in replies]
+        if not claimed:
+            for skill in self.fallback:
+                out += [self._decide(r, now) for r in skill.hear(utt, self.transcript) or []]
+        return out
+
     def step(self, turn: TurnInput) -> list[Decision]:
+        """The micro-turn's step: barge-in, what arrived in it, timers, queued answers."""
         now = turn.end
         out: list[Decision] = []
-        voice = turn.level_db is not None and turn.level_db > self.voice_db
-        onset = voice and self._quiet >= self.quiet_turns
-        self._quiet = 0 if voice else self._quiet + 1
+        onset = turn.voice and self._quiet >= self.quiet_turns
+        self._quiet = 0 if turn.voice else self._quiet + 1
         if onset and self.speaking(now) and now - self.speaking_since >= turn.end - turn.start:
             out.append(Decision("interrupt", trigger=turn.start, data={"reason": "barge-in"}))
             self.speaking_until = now
         for msg in turn.heard:
-            utt = self.transcript.update(msg)
-            if utt.final and utt.words:
-                self.conversation.append(("user", utt.raw or utt.text))
-            claimed = False
-            for skill in self.skills:
-                replies = skill.hear(utt, self.transcript)
-                if replies is not None:
-                    claimed = True
-                    out += [self._decide(r, now) for r in replies]
-            if not claimed:
-                for skill in self.fallback:
-                    for r in skill.hear(utt, self.transcript) or []:
-                        out.append(self._decide(r, now))
+            out += self.hear(msg, now)
         for skill in [*self.skills, *self.fallback]:
             out += [self._decide(r, now) for r in skill.tick(now)]
         for res in turn.results:
-            self._take_result(res)
-        user_busy = voice or self.transcript.current is not None
+            self.add_result(res)
+        user_busy = turn.voice or self.transcript.current is not None
         while self._answers and not user_busy and not self.speaking(now):
             text, res = self._answers.popleft()
             out.append(self._decide(Reply(text, res.pts, "backend",
                                           data={"request": res.id}), now))
         return out
 
-    def _take_result(self, res: BackendResult) -> None:
+    def interrupt(self, now: int) -> None:
+        """The model was cut off (barge-in from elsewhere): it is not speaking any more."""
+        self.speaking_until = min(self.speaking_until, now)
+
+    def add_result(self, res: BackendResult) -> None:
         if res.id not in self._asked:
             return  # superseded or not ours
         if res.error is not None:

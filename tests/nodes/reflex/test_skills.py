@@ -21,9 +21,9 @@ def policy(*names: str) -> ReflexPolicy:
 
 
 def step(p: ReflexPolicy, k: int, *msgs: object, results: list[BackendResult] | None = None,
-         level: float = -90.0) -> list:
+         voice: bool = False) -> list:
     return p.step(TurnInput(k, k * 200 * MS, (k + 1) * 200 * MS, list(msgs),
-                            results or [], level))
+                            results or [], voice))
 
 
 def test_say_amount() -> None:
@@ -80,7 +80,7 @@ def test_timer_fires_at_its_time_even_mid_conversation() -> None:
     fired = []
     for k in range(9, 80):
         msgs = [heard("it cost five dollars", 5 * S, final=False)] if k == 40 else []
-        for dec in step(p, k, *msgs, level=-20.0 if 40 <= k < 60 else -90.0):
+        for dec in step(p, k, *msgs, voice=40 <= k < 60):
             fired.append((k, dec.text))
     timer = [(k, t) for k, t in fired if t == "Ten seconds are up."]
     assert len(timer) == 1
@@ -97,7 +97,7 @@ def test_delegation_acknowledges_and_speaks_the_answer_when_user_is_quiet() -> N
     assert req is not None and req.query == "what is twelve times seven"
     ans = BackendResult(pts=3 * S, id=req.id, text="84.", final=True)
     # the user is talking: the answer waits
-    assert step(p, 20, results=[ans], level=-20.0) == []
+    assert step(p, 20, results=[ans], voice=True) == []
     d = step(p, 21)
     assert [(x.kind, x.text) for x in d] == [("speak", "84.")]
 
@@ -112,14 +112,14 @@ def test_backend_failure_is_an_apology() -> None:
 
 def test_barge_in_is_an_onset_while_speaking_not_talking_on() -> None:
     p = policy("currency")
-    step(p, 0, level=-20.0)
-    d = step(p, 1, heard("twenty dollars", 0, final=False), level=-20.0)
+    step(p, 0, voice=True)
+    d = step(p, 1, heard("twenty dollars", 0, final=False), voice=True)
     assert d[0].kind == "speak"
     # talking on through the reply is not a barge-in
-    assert all(x.kind != "interrupt" for x in step(p, 2, level=-20.0))
+    assert all(x.kind != "interrupt" for x in step(p, 2, voice=True))
     step(p, 3)
     step(p, 4)
-    d = step(p, 5, level=-20.0)  # a new onset after two quiet micro-turns
+    d = step(p, 5, voice=True)  # a new onset after two quiet micro-turns
     assert [x.kind for x in d] == ["interrupt"]
 
 

@@ -1,0 +1,134 @@
+"""The reflex as a front-end model (``frontend`` with ``model: reflex``): the embedded,
+offline default behind the same model slot as the torch model.
+
+    front:
+      use: frontend
+      with:
+        model: reflex
+        options:
+          skills: [currency, count, stopwatch, timer, delegate]
+          settings: {currency: {rates: {dollars: 0.92}, target: euros}}
+
+It hears the recogniser's hypotheses through the front end's ``heard`` input and answers at
+once (``hear``); every micro-turn (``step``) it reads the user's loudness from the turn's
+dMel tokens (for barge-in), fires due timers and speaks back-end answers when the user is
+quiet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from flow import SessionContext
+
+from ..types import BackendResult, FusedTurn
+from .policy import Decision, ReflexPolicy, TurnInput, dmel_level
+from .skill import Skill, load_skill
+
+MS = 1_000_000
+
+
+class ReflexOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    skills: list[str] = msgspec.field(
+        default_factory=lambda: ["currency", "count", "stopwatch", "timer", "delegate"])
+    #: per-skill parameters, by skill name (each skill's own Params)
+    settings: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    #: dMel level (0-15, 6 dB a level) above which a micro-turn has voice in it
+    voice_level: float = 5.0
+    #: silent micro-turns before voice counts as the user starting to talk (barge-in)
+    quiet_turns: int = 2
+    period_ms: int = 200
+    apology: str = "Sorry, I could not get an answer to that."
+
+    def __post_init__(self) -> None:
+        for name in self.skills:
+            cls = load_skill(name)  # raises, naming the known skills
+            raw = self.settings.get(name)
+            if raw is not None:
+                if not hasattr(cls, "Params"):
+                    raise ValueError(f"skill {name!r} takes no settings")
+                msgspec.convert(raw, cls.Params)
+        for name in self.settings:
+            if name not in self.skills:
+                raise ValueError(f"settings for {name!r}, which is not in skills")
+
+
+def build_skills(options: ReflexOptions) -> list[Skill]:
+    skills = []
+    for name in options.skills:
+        cls = load_skill(name)
+        raw = options.settings.get(name)
+        params = msgspec.convert(raw, cls.Params) if raw is not None else None
+        skills.append(cls(params) if params is not None else cls())
+    return skills
+
+
+def skills_vocabulary(skills: list[Skill]) -> dict[str, list[str]]:
+    """What the recogniser's grammar needs to hear these skills."""
+    return {"phrases": sorted({p for s in skills for p in s.phrases}),
+            "number_contexts": sorted({c for s in skills for c in s.number_contexts}),
+            "words": sorted({w for s in skills for w in s.words})}
+
+
+class ReflexModel:
+    Options = ReflexOptions
+
+    @classmethod
+    async def open(cls, options: ReflexOptions, context: SessionContext) -> ReflexSession:
+        return ReflexSession(options, context)
+
+
+class ReflexSession:
+    def __init__(self, options: ReflexOptions, context: SessionContext) -> None:
+        self.options = options
+        self.context = context
+        self.skills = build_skills(options)
+        self.policy = ReflexPolicy(self.skills, quiet_turns=options.quiet_turns,
+                                   apology=options.apology)
+        self.period = options.period_ms * MS
+        self.now = 0
+        self.decisions = 0
+
+    def vocabulary(self) -> dict[str, list[str]]:
+        return skills_vocabulary(self.skills)
+
+    async def step(self, turn: FusedTurn) -> list[Any]:
+        self.now = max(self.now, turn.pts + self.period)
+        voice = dmel_level(turn.dmel) >= self.options.voice_level
+        return self._outputs(self.policy.step(
+            TurnInput(turn.index, turn.pts, turn.pts + self.period, voice=voice)))
+
+    def hear(self, msg: Any) -> list[Any]:
+        self.now = max(self.now, getattr(msg, "end", 0) or msg.pts)
+        return self._outputs(self.policy.hear(msg, self.now))
+
+    def interrupt(self) -> None:
+        self.policy.interrupt(self.now)
+
+    def add_result(self, result: BackendResult) -> None:
+        self.policy.add_result(result)
+
+    async def close(self) -> None:
+        pass
+
+    def statistics(self) -> dict[str, Any]:
+        return {"decisions": self.decisions}
+
+    def _outputs(self, decisions: list[Decision]) -> list[Any]:
+        from ..frontend.models import StepOutput
+
+        out = []
+        for d in decisions:
+            self.decisions += 1
+            data = {"trigger": d.trigger, "skill": d.skill, **d.data}
+            if d.kind == "interrupt":
+                out.append(StepOutput("silent", interrupt=True, data=data))
+                continue
+            if d.text:
+                out.append(StepOutput("speak", d.text, final=True, data=data))
+            if d.kind == "delegate" and d.request is not None:
+                out.append(StepOutput("delegate", d.request.query,
+                                      data={**data, "request_id": d.request.id}))
+        return out
