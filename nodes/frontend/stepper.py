@@ -30,8 +30,7 @@ from flow import MS, Clock, Ticker
 from nodes.models.tiny_duplex import TinyDuplexLM
 from nodes.types import FusedTurn
 
-from .kv_cache import KVPool
-from .streaming_session import StepResult, StreamingSession, step_batch
+from .streaming_session import StepResult, StreamingSession, new_pool, step_batch
 
 log = logging.getLogger("microturn.frontend.stepper")
 
@@ -91,16 +90,12 @@ class Stepper:
     def __init__(self, model: TinyDuplexLM, *, clock: Clock | None = None,
                  period: int = 200 * MS, phase: int = 0, rows: int = 4,
                  batched: bool = True, max_pending: int = 8) -> None:
-        cfg = model.cfg
         self.model = model
         self.clock = clock
         self.period, self.phase = period, phase
         self.batched = batched
         self.max_pending = max_pending
-        self.pool = KVPool(layers=cfg.n_layers, heads=cfg.n_heads, head_dim=cfg.head_dim,
-                           d_model=cfg.d_model, sink=cfg.sink_tokens,
-                           window=cfg.window_tokens, slack=cfg.max_chunk_tokens, rows=rows,
-                           device=model.device, dtype=model.text.weight.dtype)
+        self.pool = new_pool(model, rows)
         self.seats: list[Seat] = []
         self.ticker: Ticker | None = None
         self._task: asyncio.Task[None] | None = None

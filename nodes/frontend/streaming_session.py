@@ -122,6 +122,15 @@ class StreamingSession:
             self._hist = [h[-1]]
 
 
+def new_pool(model: TinyDuplexLM, rows: int = 1) -> KVPool:
+    """A KV pool shaped for ``model``, on its device and in its dtype."""
+    c = model.cfg
+    return KVPool(layers=c.n_layers, heads=c.n_kv_heads, head_dim=c.head_dim,
+                  d_model=c.d_model, sink=c.sink_tokens, window=c.window_tokens,
+                  slack=c.max_chunk_tokens, rows=rows, device=model.device,
+                  dtype=model.text.weight.dtype)
+
+
 Item = tuple[StreamingSession, torch.Tensor, torch.Tensor | None]
 
 

@@ -26,9 +26,10 @@ class TorchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     checkpoint: str | None = None  #: a state_dict file; None: seeded random init
     device: str = "cpu"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    #: torch intra-op threads for the process; 0: min(2, CPU count). On a 2-core machine
-    #: more threads than cores only add spinning.
-    threads: int = 0
+    #: torch intra-op threads for the process (0: leave torch's setting). 1 by default: on
+    #: a 2-core machine the event loop, tokenizer and speech need the other core, and
+    #: intra-op threads that must share a core spin (measured 5-10x slower under load).
+    threads: int = 1
     period_ms: int = 200  #: the stepper's tick (the micro-turn)
     phase_ms: int = 0  #: ticks at t0 + phase + k * period
     batched: bool = True  #: one forward for all sessions per tick (False: one each)
@@ -43,7 +44,7 @@ class TorchModel:
         from .stepper import Stepper, shared_stepper, torch_threads
 
         _check_checkpoint(options.checkpoint)
-        torch_threads(options.threads or min(2, os.cpu_count() or 1))
+        torch_threads(options.threads)
         stepper = context.services.get("frontend.stepper")
         if not isinstance(stepper, Stepper):
             key = (msgspec.json.encode(options.config), options.checkpoint, options.device,

@@ -14,6 +14,9 @@ class TinyDuplexConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     d_model: int = 128
     n_layers: int = 2
     n_heads: int = 4
+    #: key/value heads (grouped-query attention; 1 is multi-query): the cache holds only
+    #: these, so a session's KV memory and the bytes each step reads shrink by n_heads/this
+    n_kv_heads: int = 1
     d_ff: int = 384
     mel_channels: int = 80
     mel_levels: int = 16
@@ -29,6 +32,9 @@ class TinyDuplexConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ValueError(f"d_model {self.d_model} must split into {self.n_heads} heads "
                              "of even size")
+        if self.n_kv_heads <= 0 or self.n_heads % self.n_kv_heads:
+            raise ValueError(f"n_heads {self.n_heads} must be a multiple of n_kv_heads "
+                             f"{self.n_kv_heads}")
         for name in ("n_layers", "d_ff", "window_tokens", "max_chunk_tokens"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

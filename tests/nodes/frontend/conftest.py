@@ -3,17 +3,15 @@ from __future__ import annotations
 import pytest
 
 from nodes.frontend.kv_cache import KVPool
+from nodes.frontend.streaming_session import new_pool
 from nodes.models.tiny_duplex import TinyDuplexConfig, TinyDuplexLM
 
-SMALL = TinyDuplexConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64, sink_tokens=4,
+SMALL = TinyDuplexConfig(d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64, sink_tokens=4,
                          window_tokens=48, max_chunk_tokens=32, seed=3)
 
 
 def make_pool(model: TinyDuplexLM, rows: int = 4) -> KVPool:
-    c = model.cfg
-    return KVPool(layers=c.n_layers, heads=c.n_heads, head_dim=c.head_dim, d_model=c.d_model,
-                  sink=c.sink_tokens, window=c.window_tokens, slack=c.max_chunk_tokens,
-                  rows=rows)
+    return new_pool(model, rows)
 
 
 @pytest.fixture
