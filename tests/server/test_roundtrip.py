@@ -93,3 +93,4 @@ async def test_typed_text_is_spoken_back_with_events() -> None:
     reply_ms = (first - sent) / MS
     print(f"typed text to first reply audio: {reply_ms:.0f} ms")
     assert reply_ms < 800
+
