@@ -44,7 +44,7 @@ class StepperStatistics(msgspec.Struct, frozen=True):
     coalesced: int  #: turns that missed their tick and were stepped with a later one
     dropped: int  #: turns dropped because a session had too many pending
     errors: int
-    step_ms_max: float
+    step_ms_max: float  #: the longest tick's step (all its sessions)
     step_ms_mean: float
     cache_bytes: int
 
@@ -103,6 +103,7 @@ class Stepper:
         self._computing = False  # a worker thread is stepping: rows must stay put
         self._closing: list[StreamingSession] = []
         self.ticks = self.batches = self.steps = self.errors = self.overruns = 0
+        self.computes = 0  # ticks that stepped something
         self._step_ns_sum = self._step_ns_max = 0
 
     # -- sessions ------------------------------------------------------------------------------
@@ -165,6 +166,7 @@ class Stepper:
                 results += [exc] * len(group)
         dt = time.perf_counter_ns() - t
         self.batches += len(groups)
+        self.computes += 1
         self.steps += len(batch)
         self._step_ns_sum += dt
         self._step_ns_max = max(self._step_ns_max, dt)
@@ -216,8 +218,7 @@ class Stepper:
             coalesced=sum(s.misses for s in self.seats),
             dropped=sum(s.dropped for s in self.seats), errors=self.errors,
             step_ms_max=self._step_ns_max / 1e6,
-            step_ms_mean=self._step_ns_sum / 1e6 / max(1, self.batches if self.batched
-                                                      else self.ticks),
+            step_ms_mean=self._step_ns_sum / 1e6 / max(1, self.computes),
             cache_bytes=self.pool.nbytes())
 
 
