@@ -38,6 +38,9 @@ class Peer:
         self.last_activity = clock.now()
         self._tracks: dict[str, Any] = {}
         self._track_waiters: list[asyncio.Future[None]] = []
+        self._claimed: set[str] = set()
+        self._drains: dict[str, asyncio.Task[None]] = {}
+        self.drained = 0  #: frames of unclaimed tracks read and discarded
         self._texts: deque[str] = deque(maxlen=text_capacity)
         self._text_waiter: asyncio.Future[None] | None = None
         self._bucket = TokenBucket(message_rate, message_burst)
@@ -62,7 +65,11 @@ class Peer:
 
     async def track(self, kind: str) -> Any:
         """The client's ``audio`` or ``video`` track, once it arrives; None if the peer
-        closes first."""
+        closes first. Claims it: the server stops draining it (see ``drain_unclaimed``)."""
+        self._claimed.add(kind)
+        drain = self._drains.pop(kind, None)
+        if drain is not None:
+            drain.cancel()
         while kind not in self._tracks:
             if self.closed.is_set():
                 return None
@@ -74,6 +81,27 @@ class Peer:
                 if fut in self._track_waiters:
                     self._track_waiters.remove(fut)
         return self._tracks[kind]
+
+    def drain_unclaimed(self) -> None:
+        """Read and discard every incoming track no node has claimed. aiortc decodes
+        whatever arrives into an unbounded queue per track, so a graph without a
+        ``webrtc.audio_in`` (or ``video_in``) must not leave the client's microphone (or
+        camera) piling up there. Arriving media still counts as activity."""
+        for kind, track in self._tracks.items():
+            if kind not in self._claimed and kind not in self._drains:
+                self._drains[kind] = asyncio.create_task(
+                    self._drain(track), name=f"serve/{self.session}/drain-{kind}")
+
+    async def _drain(self, track: Any) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        try:
+            while True:
+                await track.recv()
+                self.touch()
+                self.drained += 1
+        except MediaStreamError:
+            pass
 
     def _wake_tracks(self) -> None:
         for fut in self._track_waiters:
@@ -151,3 +179,5 @@ class Peer:
             self.audio_out.stop()
         for track in self._tracks.values():
             track.stop()
+        for task in self._drains.values():
+            task.cancel()

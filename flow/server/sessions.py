@@ -214,6 +214,7 @@ class SessionManager:
         peer = served.peer
         while True:
             await self.clock.sleep(lim.stats_interval)
+            peer.drain_unclaimed()  # by now every node that reads a track has claimed it
             if self.clock.now() - peer.last_activity > lim.idle_timeout:
                 self._close_soon(served, "idle")
                 return

@@ -15,6 +15,7 @@ import weakref
 import aiohttp
 import numpy as np
 
+from flow import Graph
 from flow.server.client import Client
 from flow.server.sessions import Limits, SessionManager
 from flow.server.testing import echo_graph, serving
@@ -146,4 +147,19 @@ async def test_graph_view_and_metrics() -> None:
                'edge="mic.audio -> voice.audio",policy="drop_oldest"}' in text
         families = [ln.split()[2] for ln in text.splitlines() if ln.startswith("# TYPE")]
         assert len(families) == len(set(families))  # each family's lines are together
+        await c.close()
+
+
+async def test_media_no_node_reads_is_drained_not_queued() -> None:
+    """A graph without webrtc.audio_in: the client's microphone must not pile up in
+    aiortc's unbounded per-track queue."""
+    graph = Graph.build("typed_only", {"typed": ("webrtc.text_in", {}),
+                                       "events": ("webrtc.events_out", {})},
+                        ["typed.text -> events.events"])
+    async with serving(graph, limits=Limits(stats_interval=100 * MS)) as srv:
+        c = await Client.connect(srv.url)
+        c.mic.play(np.full(48000 * 2, 0.1, np.float32))
+        (served,) = srv.manager.sessions.values()
+        await settle(lambda: served.peer.drained > 50)
+        assert served.peer._tracks["audio"]._queue.qsize() < 10
         await c.close()
