@@ -72,24 +72,43 @@ class Block(nn.Module):
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
                ) -> torch.Tensor:
-        """``q (B, m, H, Dh)`` against ``k``/``v (B, Hkv, C, Dh)`` under the additive
-        ``mask (B, 1, m, C)`` from ``attn_bias``; query heads share KV heads (GQA), so
-        the cache is read as it is, never repeated per query head."""
+        """``q (B, m, H, Dh)`` against ``k``/``v (B, Hkv, C, Dh)``; the query heads share
+        the KV heads, and the cache is read as it is, never repeated per query head.
+
+        ``mask`` comes from ``attn_bias``: ``(B, 1, m, C)``, or ``(B, 1, g*m, C)`` when the
+        ``g`` query heads of a KV head are *folded* into its query rows (few queries, as
+        in decoding: torch's GQA path would copy K/V per head, which costs more there)."""
         b, m = q.shape[:2]
-        att = F.scaled_dot_product_attention(q.transpose(1, 2), k, v, attn_mask=mask,
-                                             enable_gqa=self.h != self.hkv)
-        return att.transpose(1, 2).reshape(b, m, -1)
+        g = self.h // self.hkv
+        if mask.shape[2] == m:  # grouped-query attention
+            att = F.scaled_dot_product_attention(q.transpose(1, 2), k, v, attn_mask=mask,
+                                                 enable_gqa=g > 1)
+            return att.transpose(1, 2).reshape(b, m, -1)
+        qg = q.view(b, m, self.hkv, g, self.dh).permute(0, 2, 3, 1, 4).reshape(
+            b, self.hkv, g * m, self.dh)
+        att = F.scaled_dot_product_attention(qg, k, v, attn_mask=mask)
+        return att.view(b, self.hkv, g, m, self.dh).permute(0, 3, 1, 2, 4).reshape(b, m, -1)
 
     def finish(self, x: torch.Tensor, att: torch.Tensor) -> torch.Tensor:
         x = x + self.proj(att)
         return x + self.mlp(self.norm2(x))
 
 
-def attn_bias(visible: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Boolean visibility as the additive mask (0 or -inf) ``Block.attend`` takes: torch's
-    CPU attention is markedly faster with it than with a boolean mask."""
-    return torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill_(
+#: Up to this many new tokens per session, query heads are folded onto their KV head.
+FOLD_MAX_TOKENS = 4
+
+
+def attn_bias(visible: torch.Tensor, dtype: torch.dtype, groups: int = 1) -> torch.Tensor:
+    """Boolean visibility ``(B, 1, m, C)`` as the additive mask (0 or -inf) that
+    ``Block.attend`` takes (torch's CPU attention is markedly faster with it than with a
+    boolean one); repeated for the ``groups`` query heads per KV head when ``m`` is at most
+    ``FOLD_MAX_TOKENS`` (then ``attend`` folds the heads)."""
+    bias = torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill_(
         ~visible, float("-inf"))
+    b, _, m, c = visible.shape
+    if groups > 1 and m <= FOLD_MAX_TOKENS:
+        bias = bias.unsqueeze(2).expand(-1, -1, groups, -1, -1).reshape(b, 1, groups * m, c)
+    return bias
 
 
 def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -195,7 +214,7 @@ class TinyDuplexLM(nn.Module):
         pool = view.pool
         lo, hi = view.lo, view.hi
         real = view.real
-        mask = attn_bias(view.mask, x.dtype)
+        mask = attn_bias(view.mask, x.dtype, self.cfg.n_heads // self.cfg.n_kv_heads)
         for i, blk in enumerate(self.blocks):
             q, k, v = blk.qkv_rope(x, cos, sin)
             pool.k[i, view.rows, :, view.slots] = k[real]
