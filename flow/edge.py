@@ -45,6 +45,7 @@ import msgspec
 
 from .errors import SessionClosed
 from .messages import EndOfStream, Interrupt, Message
+from .ports import MAX_INLINE_DEPTH
 
 if TYPE_CHECKING:
     from .clock import Clock
@@ -160,7 +161,9 @@ class Edge:
             return
         if self._block:
             node = self._node
-            if self._inline and not self._q and not node._busy:
+            depth = self.src.node._depth
+            if self._inline and not self._q and not node._busy and depth < MAX_INLINE_DEPTH:
+                node._depth = depth + 1
                 self.carried += 1
                 await node._call(self.dst, msg)
                 return

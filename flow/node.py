@@ -171,6 +171,7 @@ class Node:
         self._push_edges = 0
         self._feedback_ends = True  # does EndOfStream on a feedback edge count?
         self._deliverer: Deliverer | None = None  # runs the handlers (flow.delivery)
+        self._depth = 0  # inline hand-offs above the running handler (ports.MAX_INLINE_DEPTH)
         self._direct = True  # inline delivery allowed (see _set_direct)
         self._calm = 0
         self._failure: NodeFailed | None = None
@@ -208,9 +209,7 @@ class Node:
         """Originate an ``Interrupt`` on every output (barge-in)."""
         msg = Interrupt(pts=self.now() if pts is None else pts, reason=reason)
         self._interrupt_ids.append(msg.id)
-        for out in self._out.values():
-            for edge in out._edges:
-                edge.interrupt(msg)
+        _forward([e for out in self._out.values() for e in out._edges], msg)
         return msg
 
     def statistics(self) -> NodeStatistics:
@@ -304,9 +303,7 @@ class Node:
         else:
             self._early_interrupts.append(msg)
         if type(self).forward_interrupts:
-            for out in self._out.values():
-                for edge in out._edges:
-                    edge.interrupt(msg)
+            _forward([e for out in self._out.values() for e in out._edges], msg)
 
     def _on_interrupt(self, msg: Interrupt) -> None:
         try:
@@ -348,6 +345,7 @@ class Node:
                 if self._feedback_ends or not edge.feedback:
                     self._push_edges -= 1
                 continue
+            self._depth = 0  # a chain of inline hand-offs starts here
             await self._call(edge.dst, msg)
 
     async def _main(self) -> None:
@@ -410,3 +408,23 @@ class Node:
 
 #: Handlers in a row that must return without suspending before inline delivery resumes.
 _CALM_CALLS = 32
+
+#: Edges an Interrupt still has to cross, while one is being spread (see _forward).
+_spreading: deque[tuple[Edge, Interrupt]] | None = None
+
+
+def _forward(edges: list[Edge], msg: Interrupt) -> None:
+    """Send ``msg`` across ``edges`` and on through the graph, at once (it is out of band),
+    breadth-first with a work list rather than by recursion, so that no graph is too deep
+    for it. Reentrant: a call made while spreading adds to the same list."""
+    global _spreading
+    if _spreading is not None:
+        _spreading.extend((e, msg) for e in edges)
+        return
+    _spreading = work = deque((e, msg) for e in edges)
+    try:
+        while work:
+            edge, m = work.popleft()
+            edge.interrupt(m)
+    finally:
+        _spreading = None

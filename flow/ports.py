@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T", bound=Message)
 
+#: How many hops one task runs inline before the next hop queues: a deep enough chain of
+#: handlers calling handlers would reach Python's recursion limit (about 4 frames a hop).
+MAX_INLINE_DEPTH = 48
+
 
 class PortSpec(msgspec.Struct, frozen=True):
     name: str
@@ -162,7 +166,8 @@ class Out(Generic[T]):
             node = edge._node
             # Edge.put's inline hand-off, one coroutine frame shorter: the hot path.
             if edge._inline and not edge._q and not node._busy and not msg.control \
-                    and not edge._closed:
+                    and not edge._closed and self.node._depth < MAX_INLINE_DEPTH:
+                node._depth = self.node._depth + 1
                 edge.carried += 1
                 await node._call(edge.dst, msg)
             else:

@@ -429,3 +429,48 @@ def test_an_interrupt_that_arrives_during_setup_is_handled_after_it() -> None:
                              ["src.out -> w.inp"])
     assert session.nodes["w"].calls == [("early", 50 * MS), ("late", 100 * MS)]  # type: ignore[attr-defined]
     assert session.nodes["w"].interrupts == 2
+
+
+def test_a_very_deep_chain_neither_recurses_too_deep_nor_loses_a_message() -> None:
+    """Inline hand-offs and interrupts both travel hop by hop; 400 hops would pass
+    Python's recursion limit if either simply recursed."""
+
+    class Pass(Node):
+        inp: In[Frame]
+        out: Out[Frame]
+
+        async def on_inp(self, msg: Frame) -> None:
+            await self.out.send(msg)
+
+    class Tail(Node):
+        inp: In[Frame]
+
+        async def setup(self) -> None:
+            self.got: list[int] = []
+            self.interrupted = 0
+
+        async def on_inp(self, msg: Frame) -> None:
+            self.got.append(msg.seq)
+
+        def on_interrupt(self, msg: Interrupt) -> None:
+            self.interrupted += 1
+
+    class Src(Source):
+        async def run(self) -> None:
+            await self.clock.sleep(MS)
+            for i in range(5):
+                await self.out.send(Frame(seq=i))
+            await self.clock.sleep(MS)  # let the frames through: an interrupt overtakes
+            await self.interrupt("deep")
+
+    nodes: dict[str, Any] = {"src": (Src, {})}
+    edges, prev = [], "src.out"
+    for i in range(400):
+        nodes[f"p{i}"] = (Pass, {})
+        edges.append(f"{prev} -> p{i}.inp")
+        prev = f"p{i}.out"
+    nodes["tail"] = (Tail, {})
+    edges.append(f"{prev} -> tail.inp")
+    session, _ = run_session(nodes, edges)
+    tail = session.nodes["tail"]
+    assert tail.got == [0, 1, 2, 3, 4] and tail.interrupted == 1  # type: ignore[attr-defined]
