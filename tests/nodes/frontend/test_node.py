@@ -138,3 +138,29 @@ def test_node_module_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_two_sessions_share_one_stepper_and_one_forward_per_tick() -> None:
+    import asyncio
+
+    from flow import FakeClock
+    from flow.testing import run_graph_async
+    from nodes.frontend.stepper import Stepper
+    from nodes.models.tiny_duplex import TinyDuplexLM
+
+    clock = FakeClock()
+    graph = Graph.build("g", {"f": (FrontEnd, {"options": OPTIONS})}, [])
+
+    async def main() -> tuple:
+        stepper = Stepper(TinyDuplexLM(SMALL), clock=clock, period=200 * MS,
+                          phase=100 * MS)
+        services = {"frontend.stepper": stepper}
+        runs = [run_graph_async(graph, {"f.turns": turns(4)}, pace="pts", clock=clock,
+                                services=services) for _ in range(2)]
+        results = await asyncio.gather(*runs)
+        return results, stepper.statistics()
+
+    results, st = clock.run(main())
+    for r in results:
+        assert [a.turn for a in r.of("f.actions", Action)] == [0, 1, 2, 3]
+    assert (st.batches, st.steps, st.coalesced, st.sessions) == (4, 8, 0, 0)
