@@ -85,7 +85,10 @@ class Session:
             rows.append(f"  {e.name:<44} {e.policy:<11} {e.carried:>8} {e.dropped:>7} "
                         f"{e.flushed:>7} {e.depth:>5} {e.peak_depth:>5} "
                         f"{e.wait_max / 1e6:>7.2f}ms {e.blocked_total / 1e6:>7.1f}ms")
-        rows.append(f"  {'node':<20} {'type':<20} {'received':>8} {'sent':>8} {'interrupts':>10}")
+        rows.append(f"  {'node':<20} {'type':<20} {'received':>8} {'sent':>8} {'interrupts':>10}"
+                    f" {'queued':>6} {'dropped':>7} {'wait max':>9}")
         for n in st.nodes:
-            rows.append(f"  {n.id:<20} {n.type:<20} {n.received:>8} {n.sent:>8} {n.interrupts:>10}")
+            rows.append(f"  {n.id:<20} {n.type:<20} {n.received:>8} {n.sent:>8} "
+                        f"{n.interrupts:>10} {n.queued:>6} {n.dropped:>7} "
+                        f"{n.wait_max / 1e6:>7.2f}ms")
         return "\n".join(rows)
