@@ -177,7 +177,7 @@ class Out(Generic[T]):
             # the message is stale: the edges not reached yet do not get it either.
             epoch = self._epoch
             for edge in edges:
-                if self._epoch != epoch:
+                if self._epoch != epoch and not msg.control:
                     break
                 await edge.put(msg)
 

@@ -186,3 +186,18 @@ def test_a_fan_out_blocked_on_one_edge_does_not_send_the_stale_message_on_the_ot
          "hold.out -> fast.inp", "int.out -> hold.ctl"])
     fast = [w for _, n, w in log if n == "fast"]
     assert fast == ["got 0", "got 1", "got 2", "got 4"]
+
+
+def test_an_interrupt_sent_on_a_fan_out_output_reaches_every_edge() -> None:
+    class SendInterrupt(Node):
+        out: Out[Frame]
+
+        async def run(self) -> None:
+            await self.clock.sleep(MS)
+            await self.out.send(Interrupt(reason="sent"))  # type: ignore[arg-type]
+
+    session, log = run({"src": (SendInterrupt, {}), "a": (Slow, {}), "b": (Slow, {}),
+                        "c": (Slow, {})},
+                       ["src.out -> a.inp", "src.out -> b.inp", "src.out -> c.inp"])
+    assert sorted(n for _, n, w in log if w == "interrupt sent") == ["a", "b", "c"]
+    assert all(e.statistics().interrupts == 1 for e in session.edges)
