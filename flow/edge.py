@@ -19,11 +19,13 @@ hold its producer, so after one does, that node gets its messages through its qu
 its handlers run without suspending again (``Node._set_direct``). The fast path is off for
 edges leaving a node that has both push-style inputs and a ``run()`` (that ``run()`` is
 cancelled when the node's inputs end, and a cancellation must never land inside another
-node's handler) or that sets ``inline_delivery = False``.
+node's handler) or that sets ``inline_delivery = False``; and after ``MAX_INLINE_DEPTH``
+hops in one task the next hop queues, so no graph is deep enough to exhaust the stack.
 
 ``Interrupt`` never queues: it empties the edge (counted as ``flushed``), makes any producer
-blocked on it drop the message it was trying to send (also ``flushed``), and reaches the
-consumer at once. ``EndOfStream`` is queued behind the data (in band) and ignores capacity.
+blocked on it drop the message it was trying to send (also ``flushed``; on a fan-out, the
+edges not reached yet do not get it either), and reaches the consumer at once.
+``EndOfStream`` is queued behind the data (in band) and ignores capacity.
 
 When the consumer finishes before the producer (a pull-style node whose ``run()`` returned
 early, or a node fed by a ``feedback`` edge), the edge is *detached*: what is queued and
