@@ -73,6 +73,13 @@ class Server:
         async with aiohttp.ClientSession() as http, http.get(self.url + "/healthz") as r:
             return await r.json()
 
+    async def closed(self) -> dict[str, int]:
+        """Sessions the server closed, by reason (from /metrics)."""
+        async with aiohttp.ClientSession() as http, http.get(self.url + "/metrics") as r:
+            text = await r.text()
+        return {m.group(1): int(m.group(2)) for m in re.finditer(
+            r'^microturn_sessions_closed_total\{reason="([^"]*)"\} (\d+)', text, re.M)}
+
     async def sessions(self) -> list[dict]:
         async with aiohttp.ClientSession() as http, http.get(self.url + "/sessions") as r:
             return await r.json()
@@ -156,16 +163,21 @@ async def hold(url: str, n: int, seconds: float, server: Server, window: float) 
             rates.append(r)
             gaps.append(g)
             client_ok += r >= 47.5 and g <= 100
+            windows += 1
+            if c.session not in prev or c.session not in now:  # the server closed it
+                srates.append(0.0)
+                late.append(1.0)
+                continue
             a, b = prev[c.session]["audio_out"], now[c.session]["audio_out"]
             sr = (b["frames"] - a["frames"]) / dt
             lf = (b["late_frames"] - a["late_frames"]) / max(1, b["frames"] - a["frames"])
             srates.append(sr)
             late.append(lf)
             server_ok += sr >= 47.5 and lf <= 0.01
-            windows += 1
         prev = now
+    closed_early = await server.closed()
     await asyncio.gather(*(c.close() for c in clients))
-    return {"sessions": n, "windows": windows,
+    return {"sessions": n, "windows": windows, "closed_early": closed_early,
             "client_windows_at_cadence": client_ok, "server_windows_at_cadence": server_ok,
             "client_min_frames_per_s": round(min(rates), 1),
             "client_max_gap_ms": round(max(gaps), 1),
