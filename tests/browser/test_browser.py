@@ -15,9 +15,54 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from flow import MS, Event, Graph, In, Node, Out, Policy, Ticker, VideoFrame
+from flow.graph import EdgeDecl
 from flow.server.testing import serving
 from nodes.espeak import synthesize
-from tests.server.test_roundtrip import speaking_graph
+from tests.server.test_roundtrip import Parrot
+
+SEEN: list[tuple[int, int]] = []
+
+
+class Meter(Node):
+    """The micro-turn heartbeat's lateness, as the front end reports it: a ``metrics``
+    event every 200 ms tick."""
+
+    out: Out[Event]
+
+    async def run(self) -> None:
+        ticker = Ticker(self.clock, 200 * MS)
+        while True:
+            tick = await ticker.next()
+            await self.out.send(Event(pts=self.now(), kind="metrics", data={
+                "tick_late_ms": tick.lateness / MS, "missed": ticker.missed}))
+
+
+class Frames(Node):
+    """Counts the camera frames that reach the graph (their sizes)."""
+
+    video: In[VideoFrame]
+
+    async def on_video(self, frame: VideoFrame) -> None:
+        SEEN.append((frame.width, frame.height))
+
+
+def browser_graph() -> Graph:
+    """Typed text -> parrot -> espeak -> the speaker, heard/said as events, and the camera
+    into a frame counter."""
+    return Graph.build("browser", {
+        "typed": ("webrtc.text_in", {}),
+        "parrot": (Parrot, {}),
+        "voice": ("speech.espeak", {"sample_rate": 24000}),
+        "speaker": ("webrtc.audio_out", {}),
+        "events": ("webrtc.events_out", {}),
+        "cam": ("webrtc.video_in", {"fps": 5, "width": 160, "height": 120}),
+        "frames": (Frames, {}),
+        "meter": (Meter, {}),
+    }, ["meter.out -> events.events", "parrot.actions -> events.events",
+        "typed.text -> events.events", "typed.text -> parrot.text", "parrot.said -> voice.text",
+        "voice.audio -> speaker.audio", "parrot.said -> events.events",
+        EdgeDecl("cam", "video", "frames", "video", policy=Policy.LATEST)])
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -61,7 +106,7 @@ async def test_browser_talks_with_a_served_graph(tmp_path: Path) -> None:
     write_wav(wav, np.concatenate([gap, speech, gap, gap]), 48000)
     shot = artefact("browser.png")
 
-    async with serving(speaking_graph()) as srv, async_playwright() as pw:
+    async with serving(browser_graph()) as srv, async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                            args=chromium_args(wav))
         try:
@@ -69,18 +114,25 @@ async def test_browser_talks_with_a_served_graph(tmp_path: Path) -> None:
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             await page.goto(srv.url + "/")
+            await page.check("#cam")
             await page.click("#connect")
             await page.wait_for_function("window.microturn.state.startsWith('connected')",
                                          timeout=15_000)
             await page.fill("#text", phrase)
             await page.press("#text", "Enter")
             await page.wait_for_function("window.microturn.said.length > 0", timeout=15_000)
+            await page.wait_for_function("microturn.metrics.tick_late_ms !== undefined && "
+                                         "microturn.metrics.reaction_ms !== undefined")
             await page.wait_for_function("window.microturn.replyAudio.energy > 0.01",
                                          timeout=15_000)
-            await page.wait_for_function("window.microturn.graph !== null", timeout=5_000)
+            await page.wait_for_function(
+                "microturn.graph && microturn.graph.edges.some("
+                "e => e.name.startsWith('cam.video') && e.carried > 2)", timeout=10_000)
             state = await page.evaluate(
                 "({heard: microturn.heard, said: microturn.said, audio: microturn.replyAudio,"
-                " errors: microturn.errors, edges: microturn.graph.edges.length})")
+                " errors: microturn.errors, edges: microturn.graph.edges.length,"
+                " metrics: microturn.metrics})")
+            meter = {k: await page.inner_text(f"#{k}") for k in ("late-ms", "react-ms")}
             transcript = await page.inner_text("#transcript")
             await page.screenshot(path=str(shot), full_page=True)
             print(f"browser screenshot: {shot.resolve()}")
@@ -92,5 +144,9 @@ async def test_browser_talks_with_a_served_graph(tmp_path: Path) -> None:
         assert phrase in state["heard"]
         assert state["said"] == [f"you said: {phrase}."]
         assert f"you said: {phrase}." in transcript
-        assert state["audio"]["energy"] > 0.01 and state["edges"] == 5
+        assert state["audio"]["energy"] > 0.01 and state["edges"] == 8
+        assert 0 <= state["metrics"]["tick_late_ms"] < 200 and state["metrics"]["missed"] >= 0
+        assert 0 <= state["metrics"]["reaction_ms"] < 1000
+        assert meter["late-ms"].endswith(" ms") and meter["react-ms"].endswith(" ms")
+        assert SEEN and set(SEEN) == {(160, 120)}  # the camera reached the graph
     assert srv.manager.opened == 1 and not srv.manager.sessions

@@ -13,19 +13,24 @@ from flow.server.client import Client
 from flow.server.sessions import Limits
 from flow.server.testing import echo_graph, serving
 from flow.units import MS
+from nodes.types import Action
 
 
 class Parrot(Node):
     """A stand-in for the assistant: answers each final user utterance (typed or heard)
-    with ``you said: ...`` as a final model ``TextDelta``."""
+    with ``you said: ...`` as a final model ``TextDelta``, and reports the decision as an
+    ``Action`` with its reaction time (the media time since the utterance's ``pts``)."""
 
     text: In[TextDelta] = In(fan_in=True)
     said: Out[TextDelta]
+    actions: Out[Action]
 
     async def on_text(self, msg: TextDelta) -> None:
         if msg.final and msg.text.strip():
-            await self.said.send(TextDelta(pts=msg.pts, text=f"you said: {msg.text.strip()}.",
-                                           role="model", final=True))
+            reply = f"you said: {msg.text.strip()}."
+            await self.actions.send(Action(pts=self.now(), kind="speak", text=reply,
+                                           reaction=max(0, self.now() - msg.pts)))
+            await self.said.send(TextDelta(pts=msg.pts, text=reply, role="model", final=True))
 
 
 def speaking_graph() -> Graph:
