@@ -197,7 +197,8 @@ class Node:
         """An ``Interrupt`` arrived: drop what it makes stale. Must not block."""
 
     async def teardown(self) -> None:
-        """Release resources. Runs after success, errors and cancellation alike."""
+        """Release resources. Runs after success, errors and cancellation alike, also when
+        ``setup()`` failed or was cancelled part-way: release only what was acquired."""
 
     # -- helpers for node bodies -------------------------------------------------------------
 
