@@ -11,11 +11,12 @@ from the clip's first sample):
 - ``currency``: "it cost" + "a hundred and five dollars" + "for lunch". ``trigger``: end of
   "dollars"; ``amount``.
 - ``count``: one to three story sentences with animals, a pause after each, then "how many
-  animals so far". ``trigger``: end of the question; ``count``: animal mentions ("a dog
-  and a cat" is two, "two dogs" one, as the count skill counts).
-- ``stopwatch``: "start the stopwatch", an interval (silence or talk), "stop". ``trigger``:
-  end of "stop"; ``started``: end of "stopwatch"; ``stopped``: start of "stop";
-  ``elapsed``: their difference (what the reply must say, within one micro-turn).
+  animals so far". ``trigger``: end of "animals" (the question is answerable there);
+  ``count``: animal mentions ("a dog and a cat" is two; no animal is named twice).
+- ``stopwatch``: "start the stopwatch", an interval (silence or talk), "stop" (sometimes
+  "stop the stopwatch"). ``trigger``: end of "stop"; ``started``: end of "stopwatch";
+  ``stopped``: start of "stop"; ``elapsed``: their difference (what the reply must say,
+  within one micro-turn).
 - ``timer``: "remind me in ten seconds" (or "set a timer for ..."), sometimes talk while it
   runs. ``trigger``: end of the request; ``seconds``; ``due``: trigger + seconds.
 - ``delegation``: "what is twelve times seven". ``trigger``: end of the question;
@@ -224,8 +225,10 @@ def _count(rng: random.Random) -> tuple[list[Part], Callable[[Composed], dict]]:
         text = template.format(a=_article(names[0]), b=_article(names[1]),
                                c=_article(names[2]), x=names[0], y=names[1])
         parts += [Say(text), Pause(rng.uniform(0.5, 1.0))]
-    question = rng.choice(("how many animals so far", "okay how many animals so far"))
-    parts.append(Say(question, mark="question", gap=0))
+    if rng.random() < 0.3:
+        parts.append(Say("okay", gap=0))
+    parts += [Say("how many animals", mark="question", gap=0.1 if len(parts) % 2 else 0),
+              Say("so far", gap=0.05)]
     return parts, lambda c: {"trigger": c.marks["question"][1], "count": total}
 
 
@@ -243,7 +246,9 @@ def _stopwatch(rng: random.Random) -> tuple[list[Part], Callable[[Composed], dic
                   Pause(rng.uniform(1.0, 2.0))]
     else:
         parts.append(Pause(wait))
-    parts.append(Say(rng.choice(("stop", "stop", "stop the stopwatch")), mark="stop", gap=0))
+    parts.append(Say("stop", mark="stop", gap=0))
+    if rng.random() < 0.3:
+        parts.append(Say("the stopwatch", gap=0.05))
 
     def truth(c: Composed) -> dict:
         started, stopped = c.marks["start"][1], c.marks["stop"][0]
@@ -308,13 +313,15 @@ def plan(scenario: str, i: int, seed: int) -> tuple[random.Random, str, int]:
     return rng, voice, rng.randint(130, 200)
 
 
-def make_clip(scenario: str, i: int, seed: int = 1) -> Clip:
+def make_clip(scenario: str, i: int, seed: int = 1, lead: float = LEAD) -> Clip:
+    """Clip ``i`` of a scenario; ``lead``: seconds of noise floor before the first word."""
     if scenario not in _MAKERS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
     rng, voice, rate = plan(scenario, i, seed)
     parts, truth = _MAKERS[scenario](rng)
     noise = zlib.crc32(f"{seed}:{scenario}:{i}".encode())
-    c = compose(parts, voice=voice, rate=rate, noise_seed=noise, tail=TAILS[scenario])
+    c = compose(parts, voice=voice, rate=rate, noise_seed=noise, lead=lead,
+                tail=TAILS[scenario])
     t = truth(c)
     short = t.get("due", 0) + int(TAILS[scenario] * S) - _ns(c.audio.size, RATE)
     if short > 0:  # a timer: the clip lasts past its due time plus the tail
@@ -324,9 +331,10 @@ def make_clip(scenario: str, i: int, seed: int = 1) -> Clip:
                 c.text, t, c.spans)
 
 
-def generate(scenario: str, n: int, seed: int = 1, start: int = 0) -> list[Clip]:
+def generate(scenario: str, n: int, seed: int = 1, start: int = 0,
+             lead: float = LEAD) -> list[Clip]:
     """Clips ``start`` .. ``start + n - 1`` of a scenario."""
-    return [make_clip(scenario, i, seed) for i in range(start, start + n)]
+    return [make_clip(scenario, i, seed, lead) for i in range(start, start + n)]
 
 
 def write_wav(path: str | Path | BinaryIO, audio: np.ndarray, sample_rate: int = RATE) -> None:

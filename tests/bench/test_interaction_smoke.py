@@ -1,0 +1,40 @@
+"""bench/interaction.py runs end to end and prints one JSON line with the fields the issue
+compares (the figures themselves are not checked here: see bench/README.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "interaction.py"
+
+
+@pytest.mark.slow
+def test_bench_prints_one_json_line() -> None:
+    """Real time by nature: the bench runs the assistant on the RealClock with the source
+    paced in real time (reaction time must include recognition and synthesis). One clip
+    per scenario, all six sessions at once (about 20 s of media), and a cadence search
+    capped at one session."""
+    run = subprocess.run([sys.executable, str(BENCH), "--n", "1", "--concurrency", "6",
+                          "--cadence-max", "1"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = [ln for ln in run.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1, run.stdout[-2000:]
+    r = json.loads(lines[0])
+    for key in ("reaction_p50_ms", "reaction_p99_ms", "correct", "total",
+                "bargein_stop_p50_ms", "sessions_at_cadence", "per_scenario", "held_out"):
+        assert key in r, key
+    assert r["total"] == 6
+    assert 0 <= r["correct"] <= r["total"]
+    assert set(r["per_scenario"]) == {"currency", "count", "stopwatch", "timer",
+                                      "delegation", "bargein"}
+    for row in r["per_scenario"].values():
+        assert row["total"] == 1 and row["correct"] in (0, 1)
+        p50 = row["reaction_p50_ms"]
+        assert p50 is None or -5_000 < p50 < 60_000
+    assert r["sessions_at_cadence"] in (0, 1)
+    assert [t["sessions"] for t in r["cadence_trials"]] == [1]
