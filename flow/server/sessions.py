@@ -30,6 +30,10 @@ from .peer import Peer
 log = logging.getLogger("microturn.server")
 
 
+#: A client needs three (audio, video, the data channel); more is a malformed or hostile offer.
+MAX_MEDIA_SECTIONS = 6
+
+
 class OfferError(FlowError, ValueError):
     """An offer the server cannot accept (HTTP 400); the message says why."""
 
@@ -95,6 +99,9 @@ class SessionManager:
             raise OfferError(f"malformed SDP: {type(exc).__name__}: {exc}") from None
         if not parsed.media:
             raise OfferError("SDP offers no media and no data channel")
+        if len(parsed.media) > MAX_MEDIA_SECTIONS:
+            raise OfferError(f"SDP has {len(parsed.media)} media sections; at most "
+                             f"{MAX_MEDIA_SECTIONS} (microphone, camera, data channel...)")
         for m in parsed.media:
             if m.kind not in ("audio", "video", "application"):
                 raise OfferError(f"unsupported media kind {m.kind!r}")

@@ -3,6 +3,8 @@ serving afterwards."""
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 import pytest
 
@@ -79,14 +81,26 @@ async def test_mangled_sdp_is_400_and_server_keeps_serving() -> None:
                sdp[: len(sdp) // 2],
                sdp.replace("c=IN IP4", "c=IN IP9")]
     async with serving(echo_graph()) as srv:
-        import json
-
         for text in mangled:
             status, reply = await post(srv.url, json.dumps({"sdp": text, "type": "offer"}))
             assert status == 400, reply
             assert reply["error"] == "bad_offer"
         assert srv.manager.sessions == {}
         await still_serves(srv.url)
+
+
+async def test_too_many_media_sections_is_400() -> None:
+    c = Client()
+    c.pc.createDataChannel("events")
+    for _ in range(8):
+        c.pc.addTransceiver("audio")
+    await c.pc.setLocalDescription(await c.pc.createOffer())
+    sdp = c.pc.localDescription.sdp
+    await c.close()
+    async with serving(echo_graph()) as srv:
+        status, reply = await post(srv.url, json.dumps({"sdp": sdp, "type": "offer"}))
+        assert (status, reply["error"]) == (400, "bad_offer")
+        assert "9 media sections" in reply["message"]
 
 
 async def test_oversized_body_is_413() -> None:
@@ -99,8 +113,6 @@ async def test_oversized_body_is_413() -> None:
 async def test_token_required_when_set() -> None:
     async with serving(echo_graph(), token=GOOD_TOKEN) as srv:
         sdp = await offer_sdp()
-        import json
-
         for token in (None, "wrong"):
             status, reply = await post(srv.url, json.dumps({"sdp": sdp, "type": "offer"}),
                                        token)
