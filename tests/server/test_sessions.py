@@ -163,3 +163,18 @@ async def test_media_no_node_reads_is_drained_not_queued() -> None:
         await settle(lambda: served.peer.drained > 50)
         assert served.peer._tracks["audio"]._queue.qsize() < 10
         await c.close()
+
+
+async def test_sessions_are_isolated() -> None:
+    async with serving(echo_graph()) as srv:
+        a, b = await Client.connect(srv.url), await Client.connect(srv.url)
+        assert a.session != b.session
+        await a.send_text("only for a")
+        await b.send_text("only for b")
+        assert (await a.wait_for("heard")).text == "only for a"
+        assert (await b.wait_for("heard")).text == "only for b"
+        await asyncio.sleep(0.3)
+        assert [m.text for m in a.of("heard")] == ["only for a"]
+        assert [m.text for m in b.of("heard")] == ["only for b"]
+        await a.close()
+        await b.close()
