@@ -1,0 +1,289 @@
+"""Streaming recognition over ``pocketsphinx.Decoder``: audio in, hypotheses out. No asyncio.
+
+    rec = Recognizer(jsgf=build_grammar())
+    for hyp in rec.feed(samples, pts):      # float32 mono at 16 kHz, media time of sample 0
+        ...                                 # partial hypotheses, then a final at each pause
+    rec.flush()                             # final of the utterance still open, if any
+
+Utterances are cut by an energy voice-activity detector (``EnergyVad``, 30 ms frames:
+pocketsphinx's WebRTC-style ``Vad`` calls a faint noise floor speech often enough that a
+pause never ends): one starts at the first ``onset`` of speech (with ``preroll`` of audio
+before it, so a word's first phone is not lost) and ends after ``pause`` of non-speech;
+then the decoder's best path becomes the final. ``feed`` gives one partial per call while
+an utterance is open (the decoder's best path so far), so a caller feeding 200 ms
+micro-turns gets a partial each micro-turn. Times are media times in ns (``pts`` of the
+audio plus decoder frames).
+
+A faint deterministic noise floor (-66 dBFS) is added before decoding: exact digital
+silence (zeros from a padded file or a filled gap) makes the decoder's features degenerate
+and costs a lot of accuracy (measured, see docs/ears.md). ``feed`` takes 5-20 ms of CPU per
+200 ms on one core: callers on an event loop run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import deque
+from typing import Any, NamedTuple
+
+import numpy as np
+import pocketsphinx
+
+S = 1_000_000_000
+MS = 1_000_000
+FRAME_NS = 10 * MS  #: the decoder's frame step (frate 100)
+NOISE_FLOOR = 0.0005  #: dither amplitude (float, full scale 1.0): about -66 dBFS
+#: Decoder settings for the grammar search, tuned on the TUNED voices of bench/ears.py:
+#: a low word insertion probability (default 0.65: short glue words got inserted all
+#: over), initial cepstral means of espeak-like speech (the model's default belongs to
+#: another channel: the first utterances of a session were mostly wrong), and no lattice
+#: best-path pass at the end (it is slow on a looping grammar and gained nothing).
+GRAMMAR_CONFIG: dict[str, Any] = {
+    "wip": 0.01, "bestpath": False,
+    "cmninit": "60,-0.4,1.1,11,-17.7,4.3,-12.2,-11.3,-7.9,-0.8,7.9,-10.3,4.8",
+}
+_ALT = re.compile(r"\(\d+\)$")
+_NOT_WORDS = frozenset({"<s>", "</s>", "<sil>", "[noise]", "[speech]", "<unk>"})
+
+log = logging.getLogger("microturn.asr")
+
+
+class Word(NamedTuple):
+    text: str
+    start: int  #: media time, ns
+    end: int
+
+
+class Hypothesis(NamedTuple):
+    """What was heard in one utterance so far (``final=False``) or in the whole of it."""
+
+    text: str
+    words: tuple[Word, ...]
+    start: int  #: media time the utterance began (ns)
+    end: int  #: media time of the audio decoded so far / of the utterance's end
+    final: bool
+
+
+class EnergyVad:
+    """Speech / non-speech per frame from its level, against an adaptive noise floor.
+
+    A frame is speech when its RMS is above ``max(min_level, floor * ratio)``; ``floor``
+    follows the quietest recent frames (down at once, up slowly: 1% per frame), so a
+    steady background (a fan, a dither) is not speech. Sans-IO and deterministic.
+    """
+
+    def __init__(self, *, min_level: float = 0.004, ratio: float = 4.0) -> None:
+        self.min_level = min_level
+        self.ratio = ratio
+        self.floor = min_level / ratio
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        """``frame``: int16 samples."""
+        x = frame.astype(np.float32) / 32768.0
+        rms = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
+        speech = rms > max(self.min_level, self.floor * self.ratio)
+        self.floor = min(rms, self.floor * 1.01) if rms > 1e-5 else self.floor
+        return speech
+
+
+class Recognizer:
+    """One stream's decoder and its utterance segmentation. Not thread-safe: one caller.
+
+    ``jsgf``: a grammar (``grammar.build_grammar``); without one, ``open_vocabulary``
+    selects pocketsphinx's English language model, else ``set_grammar`` must come before
+    the first ``feed``. ``pause``: silence that ends an utterance (ns). ``onset``:
+    speech needed to open one. ``max_utterance``: an utterance is cut (final) after this.
+    """
+
+    def __init__(self, *, jsgf: str | None = None, open_vocabulary: bool = False,
+                 sample_rate: int = 16000,
+                 pause: int = 240 * MS, onset: int = 60 * MS, preroll: int = 200 * MS,
+                 max_utterance: int = 20 * S) -> None:
+        if sample_rate != 16000:
+            raise ValueError(f"the pocketsphinx model needs 16000 Hz audio, got {sample_rate} Hz")
+        self.sample_rate = sample_rate
+        config: dict[str, Any] = {"samprate": sample_rate, "logfn": os.devnull}
+        if not open_vocabulary:
+            config.update(GRAMMAR_CONFIG, lm=None)
+        self._decoder = pocketsphinx.Decoder(**config)
+        self._vad = EnergyVad()
+        self._frame = 30 * sample_rate // 1000  # samples per VAD frame
+        self._grammar_n = 0
+        self._pending_grammar: str | None = None
+        if jsgf is not None:
+            self._activate(jsgf)
+        self._pause_frames = max(1, -(-pause * sample_rate // S) // self._frame)
+        self._onset_frames = max(1, -(-onset * sample_rate // S) // self._frame)
+        self._max_samples = max_utterance * sample_rate // S
+        self._rng = np.random.default_rng(0)
+        # Audio since the last VAD frame boundary and recent audio (for the preroll).
+        self._tail = np.zeros(0, np.int16)
+        self._tail_start = 0  # absolute sample index of _tail[0]
+        self._recent: deque[tuple[int, np.ndarray]] = deque()
+        self._preroll = preroll * sample_rate // S
+        self._next = None  # type: int | None  # expected sample index of the next feed
+        # Utterance state.
+        self._in_utt = False
+        self._utt_start = 0  # absolute sample index
+        self._fed = 0  # absolute sample index fed to the decoder so far
+        self._speech_run = 0
+        self._silence_run = 0
+
+    # -- vocabulary ----------------------------------------------------------------------------
+
+    def unknown_words(self, words: set[str]) -> list[str]:
+        """The words the pronunciation dictionary does not know, sorted."""
+        return sorted(w for w in words if self._decoder.lookup_word(w) is None)
+
+    def set_grammar(self, jsgf: str) -> None:
+        """Switch to a new grammar: now when no utterance is open, else when it ends.
+        ``ValueError`` if pocketsphinx cannot parse it."""
+        if self._in_utt:
+            self._pending_grammar = jsgf
+        else:
+            self._activate(jsgf)
+
+    def _activate(self, jsgf: str) -> None:
+        self._grammar_n += 1
+        name = f"g{self._grammar_n}"
+        self._decoder.add_jsgf_string(name, jsgf)
+        self._decoder.activate_search(name)
+        if self._grammar_n > 1:
+            self._decoder.remove_search(f"g{self._grammar_n - 1}")
+
+    # -- audio -------------------------------------------------------------------------------
+
+    @property
+    def in_utterance(self) -> bool:
+        return self._in_utt
+
+    def feed(self, samples: np.ndarray, pts: int) -> list[Hypothesis]:
+        """Decode mono float samples whose first sample is at media time ``pts`` (ns).
+
+        Returns the finals of utterances that ended in this audio, then (if one is still
+        open) its partial. Audio must come in order; a gap closes the open utterance.
+        """
+        start = pts * self.sample_rate // S
+        pcm = self._to_pcm(samples)
+        out: list[Hypothesis] = []
+        if self._next is not None and start != self._next:
+            out += self.flush()
+            self._tail = np.zeros(0, np.int16)
+            self._recent.clear()
+        if not self._tail.size:
+            self._tail_start = start
+        self._next = start + pcm.size
+        self._remember(start, pcm)
+        buf = np.concatenate((self._tail, pcm)) if self._tail.size else pcm
+        base = self._tail_start
+        n_frames = buf.size // self._frame
+        for k in range(n_frames):
+            a = k * self._frame
+            frame = buf[a:a + self._frame]
+            final = self._step(self._vad.is_speech(frame), base + a)
+            if final is not None:
+                out.append(final)
+        self._tail = buf[n_frames * self._frame:]
+        self._tail_start = base + n_frames * self._frame
+        if self._in_utt:
+            self._feed_decoder(self._next)
+            partial = self._hypothesis(final=False)
+            out.append(partial)
+        return out
+
+    def flush(self) -> list[Hypothesis]:
+        """End the open utterance, if any, and return its final."""
+        if not self._in_utt:
+            return []
+        return [self._end_utterance(self._next or self._fed)]
+
+    def reset(self) -> None:
+        """Drop the open utterance without a final (an interruption made it stale)."""
+        if self._in_utt:
+            self._decoder.end_utt()
+            self._in_utt = False
+            self._after_utterance()
+        self._speech_run = 0
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _to_pcm(self, samples: np.ndarray) -> np.ndarray:
+        x = np.asarray(samples, dtype=np.float32).reshape(-1)
+        noise = self._rng.uniform(-NOISE_FLOOR, NOISE_FLOOR, x.size).astype(np.float32)
+        return (np.clip(x + noise, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+    def _remember(self, start: int, pcm: np.ndarray) -> None:
+        self._recent.append((start, pcm))
+        while len(self._recent) > 1 and (start - self._recent[1][0]) >= self._preroll:
+            self._recent.popleft()
+
+    def _audio(self, a: int, b: int) -> np.ndarray:
+        """Remembered samples in ``[a, b)`` (absolute indices)."""
+        parts = []
+        for s0, pcm in self._recent:
+            lo, hi = max(a, s0), min(b, s0 + pcm.size)
+            if lo < hi:
+                parts.append(pcm[lo - s0:hi - s0])
+        return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+    def _step(self, speech: bool, at: int) -> Hypothesis | None:
+        """One VAD frame starting at sample ``at``: open/close utterances."""
+        end = at + self._frame
+        if not self._in_utt:
+            self._speech_run = self._speech_run + 1 if speech else 0
+            if self._speech_run >= self._onset_frames:
+                onset = end - self._speech_run * self._frame
+                first = max(onset - self._preroll, self._recent[0][0])
+                self._start_utterance(first)
+            return None
+        self._silence_run = 0 if speech else self._silence_run + 1
+        if self._silence_run >= self._pause_frames or end - self._utt_start >= self._max_samples:
+            # Keep a little of the pause in the utterance: the decoder ends words better.
+            cut = end - max(0, self._silence_run - 2) * self._frame
+            return self._end_utterance(cut)
+        return None
+
+    def _start_utterance(self, first: int) -> None:
+        if self._pending_grammar is not None:
+            self._activate(self._pending_grammar)
+            self._pending_grammar = None
+        self._decoder.start_utt()
+        self._in_utt = True
+        self._utt_start = self._fed = first
+        self._silence_run = 0
+
+    def _feed_decoder(self, upto: int) -> None:
+        if upto > self._fed:
+            pcm = self._audio(self._fed, upto)
+            if pcm.size:
+                self._decoder.process_raw(pcm.tobytes(), False, False)
+            self._fed = upto
+
+    def _end_utterance(self, cut: int) -> Hypothesis:
+        self._feed_decoder(cut)
+        self._decoder.end_utt()
+        self._in_utt = False
+        hyp = self._hypothesis(final=True)
+        self._after_utterance()
+        return hyp
+
+    def _after_utterance(self) -> None:
+        self._speech_run = 0
+        self._silence_run = 0
+        if self._pending_grammar is not None:
+            self._activate(self._pending_grammar)
+            self._pending_grammar = None
+
+    def _hypothesis(self, *, final: bool) -> Hypothesis:
+        t0 = self._utt_start * S // self.sample_rate
+        words = []
+        for seg in self._decoder.seg():
+            w = _ALT.sub("", seg.word).lower()
+            if w in _NOT_WORDS or w[:1] in "([+" or not w:
+                continue
+            words.append(Word(w, t0 + seg.start_frame * FRAME_NS,
+                              t0 + (seg.end_frame + 1) * FRAME_NS))
+        end = self._fed * S // self.sample_rate
+        return Hypothesis(" ".join(w.text for w in words), tuple(words), t0, end, final)

@@ -1,0 +1,176 @@
+"""``asr.pocketsphinx``: the embedded ears. Streaming recognition of 16 kHz micro-turns.
+
+In: ``chunks`` (``Chunk``: 200 ms micro-turns) and/or ``audio`` (``AudioFrame`` at 16 kHz,
+mono), and an optional ``control`` (``SetVocabulary``). Out: ``heard`` (``Heard``, role
+``user``): a partial hypothesis (``final=False``) after every micro-turn while an utterance
+is open, and a final (``final=True``) when it ends at a pause of ``pause``. Each carries
+the utterance's media ``start``/``end`` and its words with their media times, so a front end
+can act on a partial as soon as a closing word ("dollars") is in, without waiting for the
+final (``end`` of the word + ``pause`` + up to a micro-turn later).
+
+With ``grammar: scenario`` (the default) the recogniser decodes with a JSGF grammar of the
+scenario language (``nodes.asr.grammar``): the built-in skills' phrases, or ``phrases`` /
+``number_contexts`` / ``fillers`` when given, plus ``words`` and ``keywords``. Every word must
+be in pocketsphinx's English dictionary: an unknown one is a start-up ``ParamError`` naming
+it. ``grammar: open`` uses pocketsphinx's open-vocabulary language model (much less accurate
+on synthetic speech; see docs/ears.md).
+
+Recognition runs off the event loop (``clock.run_blocking``): 5-20 ms of CPU per micro-turn.
+An ``Interrupt`` does not drop what the user is saying (barge-in is the user talking).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import msgspec
+import numpy as np
+
+from flow import AudioFrame, In, Node, Out, ParamError, parse_duration
+from flow.errors import MissingDependency
+
+from .asr import SetVocabulary
+from .asr.grammar import (
+    DEFAULT_FILLERS,
+    DEFAULT_NUMBER_CONTEXTS,
+    DEFAULT_PHRASES,
+    DEFAULT_WORDS,
+    build_grammar,
+    vocabulary_words,
+)
+from .types import Chunk, Heard
+
+if TYPE_CHECKING:
+    from .asr.recognizer import Hypothesis
+
+
+class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    grammar: Literal["scenario", "open"] = "scenario"
+    words: tuple[str, ...] = ()  #: extra content words, added to the built-in ones
+    keywords: tuple[str, ...] = ()  #: wake words / key phrases, recognised whole
+    phrases: tuple[str, ...] | None = None  #: None: the built-in skills' phrases
+    number_contexts: tuple[str, ...] | None = None  #: None: dollars
+    fillers: tuple[str, ...] | None = None  #: None: the built-in glue words
+    pause: str = "240ms"  #: non-speech that ends an utterance (a final)
+    max_utterance: str = "20s"  #: an utterance longer than this is cut into finals
+    sample_rate: int = 16000  #: the rate the input must have (the model's)
+
+
+class Vocabulary(msgspec.Struct, frozen=True):
+    phrases: tuple[str, ...]
+    number_contexts: tuple[str, ...]
+    words: tuple[str, ...]
+    keywords: tuple[str, ...]
+    fillers: tuple[str, ...]
+
+    def jsgf(self) -> str:
+        return build_grammar(self.phrases + self.keywords, self.number_contexts, self.words,
+                             self.fillers)
+
+    def all_words(self) -> set[str]:
+        return vocabulary_words(self.phrases + self.keywords, self.number_contexts,
+                                self.words, self.fillers)
+
+
+class PocketsphinxEars(Node):
+    """Streaming speech recognition with pocketsphinx (offline, CPU)."""
+
+    Params = EarsParams
+    chunks: In[Chunk] = In(doc="16 kHz mono micro-turns")
+    audio: In[AudioFrame] = In(doc="16 kHz mono audio (instead of chunks)")
+    control: In[SetVocabulary] = In(doc="vocabulary changes while running")
+    heard: Out[Heard] = Out(doc="partial hypotheses each micro-turn, finals at pauses")
+
+    async def setup(self) -> None:
+        p: EarsParams = self.params
+        try:
+            from .asr.recognizer import Recognizer
+        except ImportError as exc:
+            raise MissingDependency("pocketsphinx", "asr") from exc
+        try:
+            pause, max_utt = parse_duration(p.pause), parse_duration(p.max_utterance)
+        except ValueError as exc:
+            raise ParamError(f"node {self.id!r}: {exc} - at with.pause/max_utterance") from exc
+        if p.sample_rate != 16000:
+            raise ParamError(f"node {self.id!r}: the pocketsphinx English model needs "
+                             f"16000 Hz, got {p.sample_rate} - at with.sample_rate "
+                             "(resample before the ears)")
+        self.vocabulary = Vocabulary(
+            DEFAULT_PHRASES if p.phrases is None else p.phrases,
+            DEFAULT_NUMBER_CONTEXTS if p.number_contexts is None else p.number_contexts,
+            DEFAULT_WORDS + p.words, p.keywords,
+            DEFAULT_FILLERS if p.fillers is None else p.fillers)
+        self.rec = await self.clock.run_blocking(
+            lambda: Recognizer(open_vocabulary=p.grammar == "open", sample_rate=p.sample_rate,
+                               pause=pause, max_utterance=max_utt))
+        if p.grammar == "scenario":
+            unknown = self.rec.unknown_words(self.vocabulary.all_words())
+            if unknown:
+                raise ParamError(
+                    f"node {self.id!r}: not in the pronunciation dictionary: "
+                    f"{', '.join(unknown)} - at with.words/keywords/phrases (use known "
+                    "spellings; numbers as words)")
+            await self.clock.run_blocking(self.rec.set_grammar, self.vocabulary.jsgf())
+        self.last_partial = ""
+
+    async def on_chunks(self, chunk: Chunk) -> None:
+        await self._decode(chunk.audio, chunk.sample_rate, chunk.pts)
+
+    async def on_audio(self, frame: AudioFrame) -> None:
+        samples = frame.samples
+        if samples.ndim == 2:
+            if samples.shape[1] != 1:
+                raise ParamError(f"node {self.id!r}: audio must be mono, got "
+                                 f"{samples.shape[1]} channels (downmix before the ears)")
+            samples = samples[:, 0]
+        if samples.dtype.kind in "iu":
+            samples = samples.astype("float32") / 32768.0
+        await self._decode(samples, frame.sample_rate, frame.pts)
+
+    async def on_control(self, msg: SetVocabulary) -> None:
+        v = self.vocabulary
+        new = Vocabulary(
+            v.phrases if msg.phrases is None else msg.phrases,
+            v.number_contexts if msg.number_contexts is None else msg.number_contexts,
+            v.words if msg.words is None else msg.words,
+            v.keywords if msg.keywords is None else msg.keywords,
+            v.fillers if msg.fillers is None else msg.fillers)
+        unknown = self.rec.unknown_words(new.all_words())
+        if unknown:
+            # A running session goes on: drop what cannot be pronounced, say so once.
+            self.log.warning("session %s node %s: ignoring words not in the dictionary: %s",
+                             self.context.id, self.id, ", ".join(unknown))
+            new = _without(new, set(unknown))
+        self.vocabulary = new
+        if self.params.grammar == "scenario":
+            await self.clock.run_blocking(self.rec.set_grammar, new.jsgf())
+
+    async def on_end(self) -> None:
+        for hyp in self.rec.flush():
+            await self._emit(hyp)
+
+    async def _decode(self, samples: np.ndarray, sample_rate: int, pts: int) -> None:
+        if sample_rate != self.rec.sample_rate:
+            raise ParamError(f"node {self.id!r}: input is {sample_rate} Hz but the ears need "
+                             f"{self.rec.sample_rate} Hz (set the chunker's sample_rate to "
+                             f"{self.rec.sample_rate})")
+        for hyp in await self.clock.run_blocking(self.rec.feed, samples, pts):
+            await self._emit(hyp)
+
+    async def _emit(self, hyp: Hypothesis) -> None:
+        if not hyp.final and not hyp.text:
+            return  # nothing recognisable yet (a cough, a breath)
+        if hyp.final and not hyp.text and not self.last_partial:
+            return  # an utterance of nothing: nobody was told it began
+        self.last_partial = "" if hyp.final else hyp.text
+        await self.heard.send(Heard(
+            pts=hyp.end, text=hyp.text, role="user", final=hyp.final, start=hyp.start,
+            end=hyp.end, words=tuple((w.text, w.start, w.end) for w in hyp.words)))
+
+
+def _without(v: Vocabulary, bad: set[str]) -> Vocabulary:
+    def keep(items: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(t for t in items if not (set(t.lower().split()) & bad))
+    return Vocabulary(keep(v.phrases), keep(v.number_contexts), keep(v.words),
+                      keep(v.keywords), keep(v.fillers))
+

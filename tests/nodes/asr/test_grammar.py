@@ -1,0 +1,39 @@
+"""JSGF generation: structure, merging, and the words it needs from the dictionary."""
+
+from __future__ import annotations
+
+import pytest
+
+from nodes.asr.grammar import build_grammar, normalize, vocabulary_words
+
+
+def test_numbers_only_before_their_contexts() -> None:
+    g = build_grammar(phrases=["start the stopwatch", "remind me in {number} seconds"],
+                      number_contexts=["dollars"], words=["Zebra", "zebra"],
+                      fillers=["okay", "I paid"])
+    assert "public <utterance> = <item>+;" in g
+    assert "<amount> = <number> (dollars);" in g
+    assert "remind me in <number> seconds" in g
+    assert "<word> = zebra;" in g  # lower-cased, merged
+    assert "<filler> = i paid | okay;" in g  # fillers may be phrases
+    assert "<number> =" in g
+
+
+def test_no_number_rules_without_a_use_for_them() -> None:
+    g = build_grammar(phrases=["hello computer"], number_contexts=[], words=[], fillers=[])
+    assert "<number>" not in g
+
+
+def test_empty_vocabulary_is_an_error() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        build_grammar(phrases=[], number_contexts=[], words=[], fillers=[])
+
+
+def test_vocabulary_words_include_number_words_when_used() -> None:
+    words = vocabulary_words(phrases=["wait {number} seconds"], words=["cat"])
+    assert {"wait", "seconds", "cat", "hundred", "thousand", "ninety"} <= words
+    assert "hundred" not in vocabulary_words(phrases=["hello"], words=["cat"])
+
+
+def test_normalize_keeps_apostrophes_drops_punctuation() -> None:
+    assert normalize("It's 'OK', isn't it?") == ["it's", "ok", "isn't", "it"]

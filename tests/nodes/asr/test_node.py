@@ -1,0 +1,71 @@
+"""asr.pocketsphinx as a node on a fake clock: Heard out, vocabulary control, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flow import AudioFrame, FlowError, NodeFailed, ParamError
+from flow.testing import run_node
+from nodes.asr import SetVocabulary
+from nodes.types import Chunk, Heard
+
+from .conftest import PERIOD, RATE, chunks, timeline
+
+
+def test_partials_then_final_with_media_times() -> None:
+    audio = timeline(0.4, "start the stopwatch", 0.8, "no wait it was thirty dollars", 0.8)
+    result = run_node("asr.pocketsphinx", {}, inputs={"chunks": chunks(audio)}, pace="pts")
+    heard = result.of("heard", Heard)
+    finals = [h for h in heard if h.final]
+    assert [h.text for h in finals] == ["start the stopwatch", "no wait it was thirty dollars"]
+    assert all(h.role == "user" for h in heard)
+    assert not heard[0].final and heard[0].text  # a partial came before the first final
+    for h in finals:
+        assert h.start <= h.words[0][1] < h.words[-1][2] <= h.end
+        assert h.text == " ".join(w for w, _, _ in h.words)
+    # Emitted as the micro-turns are decoded: never before the audio they describe.
+    for h, t in zip(heard, result.times["heard"], strict=True):
+        assert t >= h.end - PERIOD
+
+
+def test_vocabulary_changes_while_running() -> None:
+    say = timeline(0.4, "hello computer", 1.0)
+    feed = chunks(say) + chunks(say, first=len(say) // (RATE // 5))
+    change = SetVocabulary(pts=feed[len(say) // (RATE // 5)].pts - PERIOD // 2,
+                           keywords=("hello computer",))
+    params = {"phrases": ["start the stopwatch"], "fillers": ["okay"]}
+    result = run_node("asr.pocketsphinx", params,
+                      inputs={"chunks": feed, "control": [change]}, pace="pts")
+    finals = [h.text for h in result.of("heard", Heard) if h.final]
+    assert len(finals) == 2
+    assert finals[0] != "hello computer"
+    assert finals[1] == "hello computer"
+
+
+def test_audio_frames_int16_work_like_chunks() -> None:
+    audio = timeline(0.4, "start the stopwatch", 0.6)
+    pcm = (audio * 32767).astype(np.int16)
+    frames = [AudioFrame(pts=k * PERIOD // 2, samples=pcm[k * 1600:(k + 1) * 1600],
+                         sample_rate=RATE) for k in range(len(pcm) // 1600)]
+    result = run_node("asr.pocketsphinx", {}, inputs={"audio": frames}, pace="pts")
+    assert [h.text for h in result.of("heard", Heard) if h.final] == ["start the stopwatch"]
+
+
+def test_sample_rate_mismatch_is_a_clear_error() -> None:
+    wrong = Chunk(pts=0, index=0, period=PERIOD, audio=np.zeros(1600, np.float32),
+                  sample_rate=8000)
+    with pytest.raises(NodeFailed, match=r"8000 Hz but the ears need 16000 Hz") as info:
+        run_node("asr.pocketsphinx", {}, inputs={"chunks": [wrong]})
+    assert isinstance(info.value.exc, ParamError)
+
+
+def test_wrong_model_rate_parameter() -> None:
+    with pytest.raises(FlowError, match=r"needs 16000 Hz, got 8000 - at with.sample_rate"):
+        run_node("asr.pocketsphinx", {"sample_rate": 8000}, inputs={"chunks": []})
+
+
+def test_unknown_words_name_themselves() -> None:
+    with pytest.raises(FlowError, match=r"not in the pronunciation dictionary: blorptastic"):
+        run_node("asr.pocketsphinx", {"words": ["zebra", "blorptastic"]},
+                 inputs={"chunks": []})

@@ -1,0 +1,99 @@
+"""The streaming recogniser on generated speech: words, amounts, partials, finals, grammar
+changes. Synchronous: the recogniser is sans-IO apart from the decoder itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nodes.asr.grammar import build_grammar
+from nodes.asr.numbers import find_numbers
+from nodes.asr.recognizer import EnergyVad, Recognizer
+
+from .conftest import CHUNK, PERIOD, RATE, timeline
+
+
+def decode(rec: Recognizer, audio: np.ndarray) -> list:
+    out = []
+    for k in range(len(audio) // CHUNK):
+        out += rec.feed(audio[k * CHUNK:(k + 1) * CHUNK], k * PERIOD)
+    return out + rec.flush()
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Recognizer:
+    return Recognizer(jsgf=build_grammar())
+
+
+@pytest.mark.parametrize(("text", "amount"), [
+    ("no wait it was thirty dollars", 30),
+    ("sixty two dollars", 62),
+    ("a hundred and five dollars", 105),
+])
+def test_amounts_are_heard(scenario: Recognizer, text: str, amount: int) -> None:
+    finals = [h for h in decode(scenario, timeline(0.4, text, 0.6)) if h.final]
+    assert len(finals) == 1
+    words = finals[0].text.split()
+    assert [s.value for s in find_numbers(words) if words[s.end:s.end + 1] == ["dollars"]] \
+        == [amount]
+
+
+def test_command_phrase_words_and_times(scenario: Recognizer) -> None:
+    audio = timeline(0.4, "start the stopwatch", 0.6)
+    (final,) = [h for h in decode(scenario, audio) if h.final]
+    assert final.text == "start the stopwatch"
+    loud = np.flatnonzero(np.abs(audio) > 0.01)
+    t_first, t_last = loud[0] * 10**9 // RATE, loud[-1] * 10**9 // RATE
+    assert [w.text for w in final.words] == ["start", "the", "stopwatch"]
+    assert abs(final.words[0].start - t_first) < 100_000_000  # within 100 ms
+    assert abs(final.words[-1].end - t_last) < 100_000_000
+    assert final.start <= final.words[0].start and final.words[-1].end <= final.end
+
+
+def test_partials_each_micro_turn_then_a_final_at_the_pause(scenario: Recognizer) -> None:
+    audio = timeline(0.4, "start the stopwatch", 1.0, "stop", 0.6)
+    per_turn = [scenario.feed(audio[k * CHUNK:(k + 1) * CHUNK], k * PERIOD)
+                for k in range(len(audio) // CHUNK)]
+    finals = [(k, h) for k, hs in enumerate(per_turn) for h in hs if h.final]
+    assert [h.text for _, h in finals] == ["start the stopwatch", "stop"]
+    first_final_turn = finals[0][0]
+    opened = next(k for k, hs in enumerate(per_turn) if hs)
+    # Every micro-turn between the utterance's start and its final has a partial.
+    for k in range(opened, first_final_turn):
+        assert [h.final for h in per_turn[k]] == [False], k
+    # The final comes within two micro-turns of the end of the speech.
+    end_of_speech = finals[0][1].words[-1].end
+    assert (first_final_turn + 1) * PERIOD - end_of_speech <= 2 * PERIOD
+
+
+def test_grammar_change_takes_effect_at_the_next_utterance() -> None:
+    rec = Recognizer(jsgf=build_grammar(phrases=["start the stopwatch"], number_contexts=[],
+                                        words=[], fillers=["okay"]))
+    before = [h.text for h in decode(rec, timeline(0.4, "hello computer", 0.6)) if h.final]
+    assert "hello computer" not in before
+    rec.set_grammar(build_grammar(phrases=["start the stopwatch", "hello computer"],
+                                  number_contexts=[], words=[], fillers=["okay"]))
+    after = [h.text for h in decode(rec, timeline(0.4, "hello computer", 0.6)) if h.final]
+    assert after == ["hello computer"]
+
+
+def test_digital_silence_and_a_faint_floor_are_not_speech() -> None:
+    rec = Recognizer(jsgf=build_grammar())
+    quiet = np.random.default_rng(1).normal(0, 0.001, RATE * 3).astype(np.float32)
+    assert decode(rec, np.zeros(RATE * 2, np.float32)) == []
+    assert decode(rec, quiet) == []
+
+
+def test_energy_vad_follows_a_steady_background() -> None:
+    vad = EnergyVad()
+    hum = (0.02 * np.sin(np.arange(480) / 3) * 32767).astype(np.int16)
+    first = vad.is_speech(hum)
+    for _ in range(400):
+        vad.is_speech(hum)
+    assert first and not vad.is_speech(hum)
+    assert vad.is_speech(hum * 8)
+
+
+def test_only_16_khz() -> None:
+    with pytest.raises(ValueError, match="16000 Hz"):
+        Recognizer(jsgf=build_grammar(), sample_rate=8000)
