@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -82,7 +83,8 @@ async def run_clip(clip: Clip, workdir: Path, graph_path: Path = GRAPH) -> dict[
     from flow import Interrupt, RealClock, Session
     from flow.testing import harness
 
-    wav_in, wav_out = workdir / f"{clip.name}.in.wav", workdir / f"{clip.name}.out.wav"
+    here = Path(tempfile.mkdtemp(prefix=f"{clip.name}-", dir=workdir))  # clips may repeat
+    wav_in, wav_out = here / "in.wav", here / "out.wav"
     write_wav(wav_in, clip.audio)
     graph, roles = assistant_graph(wav_in, wav_out, graph_path)
     front = roles["frontend"]
@@ -101,9 +103,7 @@ async def run_clip(clip: Clip, workdir: Path, graph_path: Path = GRAPH) -> dict[
                 if port.startswith(f"{front}."):
                     interrupts.append(t)
             elif port == f"{front}.actions":
-                if msg.kind == "speak" and msg.text:
-                    said.append((t, msg.kind, msg.text))
-                elif msg.kind == "delegate":
+                if msg.kind in ("speak", "delegate") and msg.text:
                     said.append((t, msg.kind, msg.text))
             elif port == feeds.get("turns"):  # a turn is due when its window closes
                 lags.append((msg.pts + PERIOD, t - (msg.pts + PERIOD)))
@@ -115,8 +115,7 @@ async def run_clip(clip: Clip, workdir: Path, graph_path: Path = GRAPH) -> dict[
     if chunker is not None and hasattr(chunker, "chunk_statistics"):
         cs = chunker.chunk_statistics()
         stats = {"filled": cs.filled, "late": cs.late}
-    for p in (wav_in, wav_out):
-        p.unlink(missing_ok=True)
+    shutil.rmtree(here, ignore_errors=True)
     return {"said": sorted(set(said)), "interrupts": sorted(set(interrupts)), "lags": lags,
             "out": out, "out_rate": rate, "chunking": stats}
 
@@ -128,7 +127,10 @@ async def run_clips(clips: list[Clip], concurrency: int, graph_path: Path = GRAP
     with tempfile.TemporaryDirectory(prefix="interaction-") as tmp:
         async def one(clip: Clip) -> dict[str, Any]:
             async with sem:
-                got = await run_clip(clip, Path(tmp), graph_path)
+                try:
+                    got = await run_clip(clip, Path(tmp), graph_path)
+                except Exception as exc:  # a failed session is a wrong answer, not the end
+                    return {**score(clip, {}), "error": repr(exc)[:300]}
             return score(clip, got)
         return list(await asyncio.gather(*(one(c) for c in clips)))
 
@@ -213,7 +215,7 @@ def summarize(scored: list[dict[str, Any]]) -> dict[str, Any]:
             else:
                 b[f"{k}_p50"] = pct(vs, 50)
         per[sc] = b
-    overall = block(scored)
+    overall = {**block(scored), "errors": sum(1 for r in scored if "error" in r)}
     stops = [r["extra"]["stop_ms"] for r in scored
              if r["scenario"] == "bargein" and r["extra"].get("stop_ms") is not None]
     return {**overall, "bargein_stop_p50_ms": pct(stops, 50),

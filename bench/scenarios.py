@@ -173,7 +173,8 @@ class Clip:
 
 def amount(rng: random.Random, low: int = 1, high: int = 9999) -> tuple[int, str]:
     """An amount and how a person says it: a spread over 1-99, 100-999 and 1000-9999,
-    with "and" and "a hundred" forms and sometimes "twelve hundred"."""
+    with "and" and "a hundred" forms. (Not "twelve hundred": the recogniser's number
+    grammar leaves that form out, see nodes/asr/grammar.py.)"""
     r = rng.random()
     if high >= 1000 and (r >= 0.75 or low >= 1000):
         n = rng.randint(max(low, 1000), high)
@@ -181,14 +182,16 @@ def amount(rng: random.Random, low: int = 1, high: int = 9999) -> tuple[int, str
         n = rng.randint(max(low, 100), min(high, 999))
     else:
         n = rng.randint(low, min(high, 99))
-    style = rng.choice(("plain", "and", "a", "pairs")) if n >= 100 else "plain"
+    style = rng.choice(("plain", "and", "a")) if n >= 100 else "plain"
     return n, int_to_words(n, style=style)
 
 
+# The talk around the triggers is in the scenario language (nodes/asr/grammar.py: phrases,
+# fillers, content words), as a user of this assistant would speak to it.
 _BEFORE = ("it cost", "i paid", "the ticket was", "we spent", "my coffee cost",
-           "the bill was", "the book was", "okay so that was", "and then the shirt was")
-_AFTER = ("for lunch", "for the ticket", "and then we went to the park", "at the farm",
-          "for dinner", "for the book", "today", "and that was it")
+           "the bill was", "okay so it was", "and then the ticket was", "it costs")
+_AFTER = ("for lunch", "for the ticket", "for dinner", "in the park", "on the farm",
+          "okay thanks", "so that was it")
 
 
 def _currency(rng: random.Random) -> tuple[list[Part], Callable[[Composed], dict]]:
@@ -204,9 +207,9 @@ def _currency(rng: random.Random) -> tuple[list[Part], Callable[[Composed], dict
 
 
 _STORY = ("we saw {a} near the farm", "then i saw {a}", "there was {a} in the park",
-          "{a} was sleeping in the garden", "my {x} and my {y} were running in the yard",
-          "we had {a} and {b} at the farm", "yesterday i saw {a} in the field",
-          "and then {a} and {b} and {c} were in the garden")
+          "there was {a} in the garden", "and then we saw {a} and {b} on the farm",
+          "there were {a} and {b} in the park", "we saw {a} and {b} and {c} near the farm",
+          "then i saw {a} in the garden")
 
 
 def _article(animal: str) -> str:
@@ -220,10 +223,10 @@ def _count(rng: random.Random) -> tuple[list[Part], Callable[[Composed], dict]]:
     for _ in range(rng.randint(1, 3)):
         template = rng.choice(_STORY)
         names = [pool.pop(), pool.pop(), pool.pop()]
-        k = sum(f"{{{s}}}" in template for s in "abcxy")
+        k = sum(f"{{{s}}}" in template for s in "abc")
         total += k
         text = template.format(a=_article(names[0]), b=_article(names[1]),
-                               c=_article(names[2]), x=names[0], y=names[1])
+                               c=_article(names[2]))
         parts += [Say(text), Pause(rng.uniform(0.5, 1.0))]
     if rng.random() < 0.3:
         parts.append(Say("okay", gap=0))
@@ -232,8 +235,9 @@ def _count(rng: random.Random) -> tuple[list[Part], Callable[[Composed], dict]]:
     return parts, lambda c: {"trigger": c.marks["question"][1], "count": total}
 
 
-_INTERVAL_TALK = ("we saw a dog near the farm", "i paid for the coffee",
-                  "and then we went to the park", "okay", "it was a big day today")
+_INTERVAL_TALK = ("we saw a dog near the farm", "i paid for lunch",
+                  "and then we saw a cat in the park", "okay", "so it was okay",
+                  "there was a bird in the garden")
 
 
 def _stopwatch(rng: random.Random) -> tuple[list[Part], Callable[[Composed], dict]]:
@@ -285,8 +289,8 @@ def _delegation(rng: random.Random) -> tuple[list[Part], Callable[[Composed], di
         "trigger": c.marks["question"][1], "answer": fn(a, b), "query": text}
 
 
-_AFTERTHOUGHT = ("okay and then we went to the park", "wait the ticket was for lunch",
-                 "and we saw a dog near the farm", "okay thanks")
+_AFTERTHOUGHT = ("okay and then we saw a dog in the park", "wait the ticket was for lunch",
+                 "and then we saw a cat near the farm", "okay thanks")
 
 
 def _bargein(rng: random.Random) -> tuple[list[Part], Callable[[Composed], dict]]:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from bench.interaction_score import PERIOD, score, segments
 from bench.scenarios import HELD_OUT, SCENARIOS, Clip, Pause, S, Say, compose, make_clip
-from nodes.asr.grammar import vocabulary_words
+from nodes.asr.grammar import DEFAULT_FILLERS, DEFAULT_WORDS, vocabulary_words
 from nodes.reflex.skills import BUILTIN
 
 MS = 1_000_000
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def fake_synth(text: str, **_: object) -> np.ndarray:
@@ -38,15 +42,17 @@ def clips() -> list[Clip]:
     return [make_clip(sc, i, seed=3) for sc in SCENARIOS for i in range(2)]
 
 
-def test_clip_texts_are_in_the_scenario_language(clips: list[Clip]) -> None:
-    """Every word the clips say is one the skills' grammar can recognise."""
+def test_clip_and_demo_texts_are_in_the_scenario_language(clips: list[Clip]) -> None:
+    """Every word the clips and the demo say is one the skills' grammar can recognise."""
     skills = [cls() for cls in BUILTIN.values()]
-    from nodes.asr.grammar import DEFAULT_FILLERS, DEFAULT_WORDS
     known = vocabulary_words([p for s in skills for p in s.phrases],
                              [c for s in skills for c in s.number_contexts] + ["dollars"],
                              list(DEFAULT_WORDS), list(DEFAULT_FILLERS))
     for clip in clips:
         assert set(clip.text.split()) <= known, (clip.name, set(clip.text.split()) - known)
+    demo = json.loads((ROOT / "examples" / "media" / "demo.json").read_text())
+    for piece in demo["transcript"]:
+        assert set(piece["text"].split()) <= known, piece
 
 
 def test_ground_truth_is_consistent(clips: list[Clip]) -> None:
