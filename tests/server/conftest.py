@@ -1,15 +1,23 @@
-"""WebRTC tests run in a network namespace that has only loopback (when root: CI is), so
-that nothing they do can leave 127.0.0.1; ICE offers only 127.0.0.1 either way."""
+"""WebRTC tests run in a network namespace that has only loopback (when root, as in CI):
+the server, the clients, ICE (and Chromium) can reach nothing but 127.0.0.1. The
+namespace is left again when this package's tests are done, so other tests are unaffected."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 
 from flow.server import ice, netns
 
 
-@pytest.fixture(scope="session", autouse=True)
-def loopback_only() -> bool:
-    entered = netns.enter_loopback_namespace()
-    ice.restrict_host_candidates(["127.0.0.1"])
-    return entered
+@pytest.fixture(scope="package", autouse=True)
+def loopback_only() -> Iterator[bool]:
+    with netns.loopback_namespace() as entered:
+        if entered:
+            assert netns.interfaces() == ["lo"]
+        ice.restrict_host_candidates(["127.0.0.1"])
+        try:
+            yield entered
+        finally:
+            ice.restrict_host_candidates(None)
