@@ -245,7 +245,11 @@ def shared_stepper(key: Hashable, load: Callable[[], TinyDuplexLM], clock: Clock
     stepper = _steppers.get(loop_key)
     if stepper is None:
         stepper = Stepper(shared_model(key, load), clock=clock, **options)
-        stepper.on_empty = lambda: _steppers.pop(loop_key, None)  # type: ignore[misc]
+
+        def forget() -> None:
+            _steppers.pop(loop_key, None)
+
+        stepper.on_empty = forget
         _steppers[loop_key] = stepper
     return stepper
 

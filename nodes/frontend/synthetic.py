@@ -24,7 +24,7 @@ def synthetic_turn(index: int, *, seed: int = 0, audio_frames: int = 16, text: s
                    patches: int = 0, output_slots: int = 4) -> FusedTurn:
     """A deterministic random micro-turn (``seed`` and ``index`` pick its content)."""
     rng = np.random.default_rng((seed, index))
-    mod: list[int] = [Modality.MARKER, Modality.MARKER] + [Modality.AUDIO] * audio_frames
+    mod: list[int] = [int(Modality.MARKER)] * 2 + [int(Modality.AUDIO)] * audio_frames
     ids: list[int] = [TOK_TURN, TOK_AUDIO]
     data = text.encode()
     if data:

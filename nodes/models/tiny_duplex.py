@@ -118,6 +118,9 @@ def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor
 
 
 class TinyDuplexLM(nn.Module):
+    mel_offsets: torch.Tensor
+    inv_freq: torch.Tensor
+
     def __init__(self, cfg: TinyDuplexConfig | None = None) -> None:
         super().__init__()
         cfg = cfg or TinyDuplexConfig()
