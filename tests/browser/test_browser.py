@@ -1,8 +1,9 @@
 """A real browser talks to a served graph: headless Chromium (Debian's ``chromium``,
 installed by ``make test``), driven by playwright, with a WAV file as its microphone.
 
-It loads the page, connects, speaks, and we assert that the server heard the phrase, the
-page showed the transcript, and the page received the spoken reply's audio. A screenshot
+It loads the page, connects, speaks (the WAV), and we assert that the server's recogniser
+heard the phrase, the page showed the transcript, and the page received the spoken reply's
+audio; then it types, and the typed text is answered too. A screenshot
 of the page is saved as a test artefact (its path is printed)."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flow import MS, Event, Graph, In, Node, Out, Policy, Ticker, VideoFrame
+from flow import MS, Event, Graph, In, Node, Out, Policy, S, Ticker, VideoFrame
 from flow.graph import EdgeDecl
 from flow.server.testing import serving
 from nodes.espeak import synthesize
@@ -48,9 +49,12 @@ class Frames(Node):
 
 
 def browser_graph() -> Graph:
-    """Typed text -> parrot -> espeak -> the speaker, heard/said as events, and the camera
-    into a frame counter."""
+    """The microphone -> the embedded ears -> parrot -> espeak -> the speaker; typed text
+    into the parrot too; heard/said/actions/metrics as events; the camera into a frame
+    counter."""
     return Graph.build("browser", {
+        "mic": ("webrtc.audio_in", {"sample_rate": 16000}),
+        "ears": ("asr.pocketsphinx", {}),
         "typed": ("webrtc.text_in", {}),
         "parrot": (Parrot, {}),
         "voice": ("speech.espeak", {"sample_rate": 24000}),
@@ -59,7 +63,9 @@ def browser_graph() -> Graph:
         "cam": ("webrtc.video_in", {"fps": 5, "width": 160, "height": 120}),
         "frames": (Frames, {}),
         "meter": (Meter, {}),
-    }, ["meter.out -> events.events", "parrot.actions -> events.events",
+    }, [EdgeDecl("mic", "audio", "ears", "audio", policy=Policy.DROP_OLDEST, max_time=S),
+        "ears.heard -> events.events", "ears.heard -> parrot.text",
+        "meter.out -> events.events", "parrot.actions -> events.events",
         "typed.text -> events.events", "typed.text -> parrot.text", "parrot.said -> voice.text",
         "voice.audio -> speaker.audio", "parrot.said -> events.events",
         EdgeDecl("cam", "video", "frames", "video", policy=Policy.LATEST)])
@@ -100,6 +106,7 @@ async def test_browser_talks_with_a_served_graph(tmp_path: Path) -> None:
     from playwright.async_api import async_playwright
 
     phrase = "convert twenty dollars to euros"
+    typed = "hello from the keyboard"
     speech = synthesize(phrase, sample_rate=48000)
     gap = np.zeros(48000, np.float32)
     wav = tmp_path / "mic.wav"
@@ -118,11 +125,16 @@ async def test_browser_talks_with_a_served_graph(tmp_path: Path) -> None:
             await page.click("#connect")
             await page.wait_for_function("window.microturn.state.startsWith('connected')",
                                          timeout=15_000)
-            await page.fill("#text", phrase)
+            # The fake microphone plays the WAV: 1 s of silence, the phrase, 2 s of silence.
+            await page.wait_for_function(f"microturn.heard.includes({phrase!r})",
+                                         timeout=20_000)
+            await page.wait_for_function(f"microturn.said.includes('you said: {phrase}.')",
+                                         timeout=15_000)
+            # Typed input reaches the same graph.
+            await page.fill("#text", typed)
             await page.press("#text", "Enter")
-            await page.wait_for_function("window.microturn.said.length > 0", timeout=15_000)
-            await page.wait_for_function("microturn.metrics.tick_late_ms !== undefined && "
-                                         "microturn.metrics.reaction_ms !== undefined")
+            await page.wait_for_function(f"microturn.said.includes('you said: {typed}.')",
+                                         timeout=15_000)
             await page.wait_for_function("window.microturn.replyAudio.energy > 0.01",
                                          timeout=15_000)
             await page.wait_for_function(
@@ -141,10 +153,11 @@ async def test_browser_talks_with_a_served_graph(tmp_path: Path) -> None:
         finally:
             await browser.close()
         assert not errors and not state["errors"], (errors, state["errors"])
-        assert phrase in state["heard"]
-        assert state["said"] == [f"you said: {phrase}."]
-        assert f"you said: {phrase}." in transcript
-        assert state["audio"]["energy"] > 0.01 and state["edges"] == 8
+        assert state["heard"][0] == phrase  # heard by the server's recogniser, from the mic
+        assert typed in state["heard"]
+        assert state["said"][0] == f"you said: {phrase}."
+        assert f"you said: {phrase}." in transcript and f"you said: {typed}." in transcript
+        assert state["audio"]["energy"] > 0.01 and state["edges"] == 11
         assert 0 <= state["metrics"]["tick_late_ms"] < 200 and state["metrics"]["missed"] >= 0
         assert 0 <= state["metrics"]["reaction_ms"] < 1000
         assert meter["late-ms"].endswith(" ms") and meter["react-ms"].endswith(" ms")
