@@ -31,7 +31,8 @@ DEFAULT_PHRASES = (
     "remind me in {number} seconds", "remind me in {number} minutes",
     "set a timer for {number} seconds", "set a timer for {number} minutes",
     "how many animals so far", "how many animals", "what is the count",
-    "convert to euros", "no wait it was",
+    "convert to euros", "convert {number} dollars to euros",
+    "how much is {number} dollars in euros", "no wait it was",
 )
 DEFAULT_NUMBER_CONTEXTS = ("dollars", "dollar")
 DEFAULT_WORDS = (

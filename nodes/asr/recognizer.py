@@ -279,7 +279,8 @@ class Recognizer:
     def _hypothesis(self, *, final: bool) -> Hypothesis:
         t0 = self._utt_start * S // self.sample_rate
         words = []
-        for seg in self._decoder.seg():
+        # seg() is None when no path reached the grammar's end (noise, a cut-off word).
+        for seg in self._decoder.seg() or ():
             w = _ALT.sub("", seg.word).lower()
             if w in _NOT_WORDS or w[:1] in "([+" or not w:
                 continue

@@ -97,3 +97,16 @@ def test_energy_vad_follows_a_steady_background() -> None:
 def test_only_16_khz() -> None:
     with pytest.raises(ValueError, match="16000 Hz"):
         Recognizer(jsgf=build_grammar(), sample_rate=8000)
+
+
+def test_noise_bursts_that_match_nothing_end_quietly() -> None:
+    """Regression: a burst of noise leaves the grammar search without any path to its end;
+    the decoder then has no segmentation at all, which must not be an error."""
+    rec = Recognizer(jsgf=build_grammar())
+    rng = np.random.default_rng(2)
+    for n in (1600, 3200, 1600, 3200):
+        burst = rng.normal(0, 0.3, n).astype(np.float32)
+        audio = np.concatenate((np.zeros(CHUNK, np.float32), burst, np.zeros(RATE, np.float32)))
+        hyps = decode(rec, np.pad(audio, (0, -len(audio) % CHUNK)))
+        assert all(isinstance(h.text, str) for h in hyps)
+        assert not rec.in_utterance
