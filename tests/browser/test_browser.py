@@ -105,6 +105,9 @@ async def test_browser_talks_with_a_served_graph(tmp_path: Path) -> None:
     """Slow: a real browser in real time (about 10 s)."""
     from playwright.async_api import async_playwright
 
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser-deps` (apt-get install "
+                    "chromium), as `make test` does")
     phrase = "convert twenty dollars to euros"
     typed = "hello from the keyboard"
     speech = synthesize(phrase, sample_rate=48000)
