@@ -263,9 +263,16 @@ class Recognizer:
 
     def _end_utterance(self, cut: int) -> Hypothesis:
         self._feed_decoder(cut)
+        # The best path so far, in case no path reaches the grammar's end: then the final
+        # search has nothing (a word cut off, an accent the grammar does not fit), and the
+        # partial path is a better final than none (measured: a fifth of the held-out
+        # voices' utterances came out empty without it).
+        fallback = self._hypothesis(final=True)
         self._decoder.end_utt()
         self._in_utt = False
         hyp = self._hypothesis(final=True)
+        if not hyp.text:
+            hyp = fallback._replace(end=hyp.end)
         self._after_utterance()
         return hyp
 
