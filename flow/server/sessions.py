@@ -243,6 +243,8 @@ class SessionManager:
             served.watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await served.watch
+        # Say why, while the channel may still be open (idle, shutdown, a failed node).
+        served.peer.send(protocol.Error(code="closed", message=f"session closed: {served.reason}"))
         served.peer.close()
         await served.pc.close()
         self.closed[served.reason] += 1

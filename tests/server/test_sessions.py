@@ -100,9 +100,11 @@ async def test_hang_up_tears_down_and_shutdown_closes_every_session() -> None:
         clients = [await Client.connect(srv.url) for _ in range(3)]
         assert len(srv.manager.sessions) == 3
         manager = srv.manager
-    # leaving the block shut the server down gracefully
+    # leaving the block shut the server down gracefully, telling each client why
     assert manager.sessions == {} and manager.closed["shutdown"] == 3
     for c in clients:
+        err = await c.wait_for("error")
+        assert (err.code, err.message) == ("closed", "session closed: shutdown")
         await c.close()
 
 
