@@ -15,7 +15,8 @@ be in pocketsphinx's English dictionary: an unknown one is a start-up ``ParamErr
 it. ``grammar: open`` uses pocketsphinx's open-vocabulary language model (much less accurate
 on synthetic speech; see docs/ears.md).
 
-Recognition runs off the event loop (``clock.run_blocking``): 5-20 ms of CPU per micro-turn.
+Recognition runs off the event loop (``clock.run_blocking``): 20-60 ms of CPU per micro-turn
+of speech. Accuracy on espeak voices: docs/ears.md.
 An ``Interrupt`` does not drop what the user is saying (barge-in is the user talking).
 """
 
