@@ -104,7 +104,7 @@ def run(voices: tuple[str, ...], clips: int, grammar: str, seed: int) -> dict:
     partial_lags: list[float] = []
     final_lags: list[float] = []
     for voice in voices:
-        rec = Recognizer(jsgf=jsgf)
+        rec = Recognizer(jsgf=jsgf, open_vocabulary=jsgf is None)
         errs = nref = amt_ok = amt_n = 0
         pts0 = 0
         for text, rate in corpus(voice, clips, seed):

@@ -106,6 +106,7 @@ class Recognizer:
             raise ValueError(f"the pocketsphinx model needs 16000 Hz audio, got {sample_rate} Hz")
         self.sample_rate = sample_rate
         config: dict[str, Any] = {"samprate": sample_rate, "logfn": os.devnull}
+        self._searchable = open_vocabulary
         if not open_vocabulary:
             config.update(GRAMMAR_CONFIG, lm=None)
         self._decoder = pocketsphinx.Decoder(**config)
@@ -151,6 +152,7 @@ class Recognizer:
         name = f"g{self._grammar_n}"
         self._decoder.add_jsgf_string(name, jsgf)
         self._decoder.activate_search(name)
+        self._searchable = True
         if self._grammar_n > 1:
             self._decoder.remove_search(f"g{self._grammar_n - 1}")
 
@@ -250,6 +252,9 @@ class Recognizer:
         if self._pending_grammar is not None:
             self._activate(self._pending_grammar)
             self._pending_grammar = None
+        if not self._searchable:
+            raise RuntimeError("Recognizer: no grammar; call set_grammar() before feed() "
+                               "or create it with open_vocabulary=True")
         self._decoder.start_utt()
         self._in_utt = True
         self._utt_start = self._fed = first

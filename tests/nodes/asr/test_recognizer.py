@@ -110,3 +110,15 @@ def test_noise_bursts_that_match_nothing_end_quietly() -> None:
         hyps = decode(rec, np.pad(audio, (0, -len(audio) % CHUNK)))
         assert all(isinstance(h.text, str) for h in hyps)
         assert not rec.in_utterance
+
+
+def test_without_a_grammar_feeding_speech_says_what_is_missing() -> None:
+    rec = Recognizer()
+    with pytest.raises(RuntimeError, match="set_grammar"):
+        decode(rec, timeline(0.4, "stop", 0.6))
+
+
+def test_open_vocabulary_decodes_without_a_grammar() -> None:
+    rec = Recognizer(open_vocabulary=True)
+    finals = [h for h in decode(rec, timeline(0.4, "start the stopwatch", 0.6)) if h.final]
+    assert len(finals) == 1 and finals[0].words  # words; which ones, the open model guesses
