@@ -5,17 +5,18 @@ Prints ONE JSON line::
 
     .venv/bin/python bench/interaction.py                 # quick: 3 clips per scenario
     .venv/bin/python bench/interaction.py --n 100         # the full run (>= 100 per scenario)
-    .venv/bin/python bench/interaction.py --n 1 --cadence-max 2   # the smoke test's run
+    .venv/bin/python bench/interaction.py --n 1 --concurrency 6 --cadence-max 1  # smoke test
 
 Method (see bench/README.md): each generated clip (``bench/scenarios.py``) is written to a
 WAV and run through ``graphs/assistant.yaml`` as its own ``Session`` on the ``RealClock``,
 with ``source.file`` at ``pace: realtime``, so recognition, stepping and synthesis all cost
 what they cost live; ``sink.wav`` writes the reply audio on the input's timeline. Several
-sessions run at once in this one process (``--concurrency``), the way a server holds them.
-Reaction time is read off that WAV: the first reply sample after the trigger minus the
-trigger's media time. What was said is read from the front end's ``actions`` and ``text``.
-``sessions_at_cadence`` doubles, then bisects, the number of concurrent sessions on short
-clips until one of them misses a micro-turn deadline.
+sessions run at once in this one process (``--concurrency``, by default as many as the
+machine holds at cadence), the way a server holds them. Reaction time is read off that WAV:
+the first reply sample after the trigger minus the trigger's media time. What was said is
+read from the front end's ``actions``. ``sessions_at_cadence`` (measured first) doubles,
+then bisects, the number of concurrent sessions on short clips until one of them misses a
+micro-turn deadline.
 """
 
 from __future__ import annotations
