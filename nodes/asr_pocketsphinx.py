@@ -10,10 +10,11 @@ final (``end`` of the word + ``pause`` + up to a micro-turn later).
 
 With ``grammar: scenario`` (the default) the recogniser decodes with a JSGF grammar of the
 scenario language (``nodes.asr.grammar``): the built-in skills' phrases, or ``phrases`` /
-``number_contexts`` / ``fillers`` when given, plus ``words`` and ``keywords``. Every word must
-be in pocketsphinx's English dictionary: an unknown one is a start-up ``ParamError`` naming
-it. ``grammar: open`` uses pocketsphinx's open-vocabulary language model (much less accurate
-on synthetic speech; see docs/ears.md).
+``number_contexts`` / ``fillers`` when given, plus ``words`` and ``keywords``. A front end
+replaces parts with ``SetVocabulary`` (its skills' phrases); the YAML ``words`` stay.
+Every word must be in pocketsphinx's English dictionary: an unknown one is a start-up
+``ParamError`` naming it. ``grammar: open`` uses pocketsphinx's open-vocabulary language
+model (much less accurate on synthetic speech; see docs/ears.md).
 
 Recognition runs off the event loop (``clock.run_blocking``): 20-60 ms of CPU per micro-turn
 of speech. Accuracy on espeak voices: docs/ears.md.
@@ -67,6 +68,16 @@ class Vocabulary(msgspec.Struct, frozen=True):
     def jsgf(self) -> str:
         return build_grammar(self.phrases + self.keywords, self.number_contexts, self.words,
                              self.fillers)
+
+    def updated(self, msg: SetVocabulary, own_words: tuple[str, ...] = ()) -> Vocabulary:
+        """This vocabulary with the fields ``msg`` sets replaced. ``own_words`` (the node's
+        ``words:`` from YAML) stay in whatever words a front end sends."""
+        return Vocabulary(
+            self.phrases if msg.phrases is None else msg.phrases,
+            self.number_contexts if msg.number_contexts is None else msg.number_contexts,
+            self.words if msg.words is None else tuple(msg.words) + own_words,
+            self.keywords if msg.keywords is None else msg.keywords,
+            self.fillers if msg.fillers is None else msg.fillers)
 
     def all_words(self) -> set[str]:
         return vocabulary_words(self.phrases + self.keywords, self.number_contexts,
@@ -129,13 +140,7 @@ class PocketsphinxEars(Node):
         await self._decode(samples, frame.sample_rate, frame.pts)
 
     async def on_control(self, msg: SetVocabulary) -> None:
-        v = self.vocabulary
-        new = Vocabulary(
-            v.phrases if msg.phrases is None else msg.phrases,
-            v.number_contexts if msg.number_contexts is None else msg.number_contexts,
-            v.words if msg.words is None else msg.words,
-            v.keywords if msg.keywords is None else msg.keywords,
-            v.fillers if msg.fillers is None else msg.fillers)
+        new = self.vocabulary.updated(msg, self.params.words)
         unknown = self.rec.unknown_words(new.all_words())
         if unknown:
             # A running session goes on: drop what cannot be pronounced, say so once.

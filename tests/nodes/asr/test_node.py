@@ -69,3 +69,15 @@ def test_unknown_words_name_themselves() -> None:
     with pytest.raises(FlowError, match=r"not in the pronunciation dictionary: blorptastic"):
         run_node("asr.pocketsphinx", {"words": ["zebra", "blorptastic"]},
                  inputs={"chunks": []})
+
+
+def test_yaml_words_stay_when_a_front_end_sends_its_own() -> None:
+    from nodes.asr_pocketsphinx import Vocabulary
+
+    v = Vocabulary(("stop",), ("dollars",), ("cat", "kangaroo"), (), ("okay",))
+    new = v.updated(SetVocabulary(words=("dog",), keywords=("hello computer",)),
+                    own_words=("kangaroo",))
+    assert new.words == ("dog", "kangaroo")
+    assert new.keywords == ("hello computer",)
+    assert (new.phrases, new.number_contexts, new.fillers) == (("stop",), ("dollars",),
+                                                               ("okay",))
