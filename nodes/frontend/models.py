@@ -54,7 +54,7 @@ class StepOutput(msgspec.Struct, frozen=True):
 
 
 class ModelSession(Protocol):
-    async def step(self, turn: FusedTurn) -> StepOutput | None: ...
+    async def step(self, turn: FusedTurn) -> StepOutput | list[StepOutput] | None: ...
 
     def interrupt(self) -> None:
         """Barge-in (synchronous, must not block): drop what was not spoken yet."""
@@ -77,6 +77,7 @@ class FrontEndModel(Protocol):
 #: Model names usable as ``with.model``: a class or a lazy ``"module:Class"`` path.
 MODELS: dict[str, type[FrontEndModel] | str] = {
     "torch": "nodes.frontend.torch_model:TorchModel",
+    "reflex": "nodes.reflex.model:ReflexModel",
 }
 
 

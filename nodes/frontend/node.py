@@ -28,6 +28,7 @@ import msgspec
 
 from flow import In, Interrupt, Node, Out, TextDelta
 
+from ..asr import SetVocabulary
 from ..types import Action, BackendResult, DelegateRequest, FusedTurn
 from .models import ModelSession, StepOutput, heard_text, model_class
 
@@ -58,10 +59,14 @@ class FrontEnd(Node):
     Params = FrontEndParams
 
     turns: In[FusedTurn] = In(doc="fused micro-turns, in order")
+    heard: In[TextDelta] = In(fan_in=True, doc="what a recogniser heard (partial and final "
+                               "hypotheses), for models that listen to words (reflex)")
     results: In[BackendResult] = In(doc="back-end answers to weave in")
     text: Out[TextDelta] = Out(doc="what the model says (role=model)")
     actions: Out[Action] = Out(doc="the model's decision, every micro-turn")
     delegate: Out[DelegateRequest] = Out(doc="questions for the back end")
+    vocabulary: Out[SetVocabulary] = Out(doc="what the model listens for, for the "
+                                         "recogniser's grammar (sent once, at start)")
 
     async def setup(self) -> None:
         p: FrontEndParams = self.params
@@ -74,7 +79,15 @@ class FrontEnd(Node):
         self._seq = 0
         self._stale_before = 0  # steps submitted before the last interrupt: not emitted
         self._delegate_ids = 0
+        self._last_pts = 0
+        self._last_index = 0
         self.errors = 0
+        vocab = getattr(self.session, "vocabulary", None)
+        if vocab is not None and self.vocabulary.connected:
+            v = vocab()
+            await self.vocabulary.send(SetVocabulary(
+                phrases=tuple(v["phrases"]), number_contexts=tuple(v["number_contexts"]),
+                words=tuple(v["words"])))
 
     async def on_turns(self, turn: FusedTurn) -> None:
         heard = heard_text(turn)
@@ -83,6 +96,16 @@ class FrontEnd(Node):
         task = asyncio.get_running_loop().create_task(self.session.step(turn))
         self._seq += 1
         await self._inflight.put((self._seq, turn, task))
+
+    async def on_heard(self, msg: TextDelta) -> None:
+        if msg.final and msg.text:
+            self._history.append(("user", msg.text))
+        hear = getattr(self.session, "hear", None)
+        if hear is None:
+            return  # a model that reads the text from its turns
+        self._last_pts = max(self._last_pts, msg.pts)
+        for out in hear(msg):
+            await self._emit_output(self._last_pts, self._last_index, out)
 
     async def on_results(self, result: BackendResult) -> None:
         self.session.add_result(result)
@@ -117,23 +140,31 @@ class FrontEnd(Node):
         if hasattr(self, "session"):
             await self.session.close()
 
-    async def _emit(self, turn: FusedTurn, out: StepOutput) -> None:
-        turn = out.turn or turn  # a coalesced step answers for the latest turn it took
-        pts = turn.pts
+    async def _emit(self, turn: FusedTurn, out: StepOutput | list[StepOutput]) -> None:
+        for one in out if isinstance(out, list) else [out]:
+            t = one.turn or turn  # a coalesced step answers for the latest turn it took
+            self._last_pts, self._last_index = max(self._last_pts, t.pts), t.index
+            await self._emit_output(t.pts, t.index, one)
+
+    async def _emit_output(self, pts: int, index: int, out: StepOutput) -> None:
         if out.interrupt:  # first: the interrupt flushes what is queued downstream
             await self.interrupt("frontend: the model yielded the floor", pts=pts)
+        trigger = out.data.get("trigger")
+        reaction = self.now() - (trigger if isinstance(trigger, int) else pts)
         await self.actions.send(Action(pts=pts, kind=out.action, text=out.text,
-                                       turn=turn.index, reaction=self.now() - pts,
-                                       data=out.data))
+                                       turn=index, reaction=reaction, data=out.data))
         if out.action == "speak" and (out.text or out.final):
             await self.text.send(TextDelta(pts=pts, text=out.text, role="model",
                                            final=out.final))
             if out.text:
                 self._history.append(("model", out.text))
         elif out.action == "delegate":
-            self._delegate_ids += 1
+            rid = out.data.get("request_id")
+            if not isinstance(rid, int):
+                self._delegate_ids += 1
+                rid = self._delegate_ids
             await self.delegate.send(DelegateRequest(
-                pts=pts, id=self._delegate_ids, query=out.text, context=tuple(self._history)))
+                pts=pts, id=rid, query=out.text, context=tuple(self._history)))
 
     def statistics_extra(self) -> dict[str, Any]:
         """The model session's own counters (misses, re-prefills, the stepper's)."""
