@@ -182,4 +182,5 @@ def test_bundled_samples_are_16k_mono_int16_and_small() -> None:
     for f in files:
         with wave.open(str(f)) as w:
             assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
-    assert sum(f.stat().st_size for f in files) < 2 * 1024 * 1024
+    # the demo monologue (about 2 MB) plus the short samples (about 1 MB)
+    assert sum(f.stat().st_size for f in files) < 4 * 1024 * 1024
