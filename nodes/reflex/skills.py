@@ -15,6 +15,8 @@ def say_amount(value: float, unit: str) -> str:
     """``18.4, "euros"`` -> ``"18 euros 40"``: how people say money."""
     cents = round(value * 100)
     whole, frac = divmod(cents, 100)
+    if whole == 1:
+        unit = unit.removesuffix("s")
     return f"{whole} {unit} {frac:02d}" if frac else f"{whole} {unit}"
 
 
@@ -59,7 +61,8 @@ class Currency(Skill):
                                                            "no wait it was") is not None
             self.said.add(unit.start, span.value)
             euros = span.value * self.rates[unit.text]
-            plural = unit.text if span.value != 1 else unit.text.rstrip("s")
+            base = unit.text.rstrip("s")
+            plural = base if span.value == 1 else base + "s"
             text = f"{span.value} {plural} is {say_amount(euros, self.params.target)}."
             replies.append(Reply(("Sorry, " if correction else "") + text, unit.end, self.name,
                                  data={"amount": span.value, "converted": round(euros, 2)}))

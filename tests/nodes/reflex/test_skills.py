@@ -41,6 +41,12 @@ def test_currency_answers_on_a_partial_and_only_once() -> None:
     assert d2 == [] and d3 == []
 
 
+def test_currency_says_units_right_whatever_was_heard() -> None:
+    p = policy("currency")
+    assert [d.text for d in step(p, 3, heard("two dollar", 0))] == ["2 dollars is 1 euro 84."]
+    assert [d.text for d in step(p, 9, heard("one dollars", S))] == ["1 dollar is 0 euros 92."]
+
+
 def test_currency_corrects_a_changed_amount_and_no_wait() -> None:
     p = policy("currency")
     step(p, 5, heard("thirteen dollars", 0, final=False))
