@@ -66,10 +66,14 @@ def build_skills(options: ReflexOptions) -> list[Skill]:
 
 
 def skills_vocabulary(skills: list[Skill]) -> dict[str, list[str]]:
-    """What the recogniser's grammar needs to hear these skills."""
-    return {"phrases": sorted({p for s in skills for p in s.phrases}),
-            "number_contexts": sorted({c for s in skills for c in s.number_contexts}),
-            "words": sorted({w for s in skills for w in s.words})}
+    """What the recogniser's grammar needs to hear these skills, on top of the scenario
+    language it knows by default (which was tuned on the built-in skills)."""
+    from ..asr.grammar import DEFAULT_NUMBER_CONTEXTS, DEFAULT_PHRASES, DEFAULT_WORDS
+
+    return {"phrases": sorted(set(DEFAULT_PHRASES) | {p for s in skills for p in s.phrases}),
+            "number_contexts": sorted(set(DEFAULT_NUMBER_CONTEXTS)
+                                      | {c for s in skills for c in s.number_contexts}),
+            "words": sorted(set(DEFAULT_WORDS) | {w for s in skills for w in s.words})}
 
 
 class ReflexModel:
