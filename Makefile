@@ -25,9 +25,10 @@ install: $(STAMP)
 # Until the assistant graph exists: examples/hello.txt spoken by espeak-ng into a WAV.
 demo: $(STAMP)
 	@mkdir -p out
-	$(VENV)/bin/microturn run graphs/say.yaml
-	@echo "demo: speech written to $(CURDIR)/out/hello.wav"
-	@echo "      listen: aplay out/hello.wav (Linux), afplay out/hello.wav (macOS), or open it in a browser"
+	@echo "demo: examples/media/demo.wav played in real time into graphs/assistant.yaml (about 65 s)"
+	$(VENV)/bin/microturn run graphs/assistant.yaml --stats
+	@echo "demo: the replies, on the input's timeline, are in $(CURDIR)/out/demo.wav"
+	@echo "      listen: aplay out/demo.wav (Linux), afplay out/demo.wav (macOS), or open it in a browser"
 
 test: $(STAMP) browser-deps
 	$(PY) -m pytest

@@ -73,13 +73,25 @@ class ConsoleSink(Node):
                 self._open[msg.role] = (pts, text)
         elif isinstance(msg, Action):
             if msg.kind != "silent":
-                said = f' "{msg.text}"' if msg.text else ""
-                self._line(msg.pts, "action", f"{msg.kind}{said}")
+                self._action(msg)
         elif isinstance(msg, Event):
             fields = " ".join(f"{k}={v}" for k, v in msg.data.items())
             self._line(msg.pts, "event", f"{msg.kind} {fields}".rstrip())
         elif not isinstance(msg, _MEDIA):
             self._line(msg.pts, type(msg).__name__, "")
+
+    def _action(self, msg: Action) -> None:
+        """``[00:05.2] speak "4 dollars is 3 euros 68." (currency, reaction 180 ms)``: the
+        time shown is the trigger's (the end of the words that called for it) when known,
+        and the reaction is from the trigger to the decision."""
+        trigger = msg.data.get("trigger")
+        at = trigger if isinstance(trigger, int) else msg.pts
+        said = f' "{msg.text}"' if msg.text else ""
+        notes = [str(msg.data["skill"])] if msg.data.get("skill") else []
+        if msg.reaction is not None and isinstance(trigger, int):
+            notes.append(f"reaction {msg.reaction / 1e6:.0f} ms")
+        extra = f" ({', '.join(notes)})" if notes else ""
+        self._line(at, "action", f"{msg.kind}{said}{extra}")
 
     def on_interrupt(self, msg: Interrupt) -> None:
         self._line(msg.pts, "interrupt", msg.reason or "-")

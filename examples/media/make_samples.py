@@ -61,6 +61,13 @@ SAMPLES: dict[str, tuple[Part, ...]] = {
     "timer": (Say("set a timer for ten seconds"),),
     "correction": (Say("convert thirty dollars to euros, no wait, it was forty dollars"),),
     "question": (Say("what is the capital of France", voice="en-gb"),),
+    # A story for the count skill: five animal mentions, then the question.
+    "animal_story": (
+        Say("this morning I went to the farm and saw a cow"), Pause(0.6),
+        Say("then a horse and a goat"), Pause(0.6),
+        Say("a dog was sleeping near a cat"), Pause(1.0),
+        Say("how many animals so far"),
+    ),
     # A short session: requests with the pauses a person leaves between them.
     "stopwatch_session": (
         Say("start the stopwatch"), Pause(2.0), Say("how many animals so far"), Pause(1.5),

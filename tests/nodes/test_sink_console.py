@@ -48,3 +48,12 @@ def test_open_utterance_is_printed_at_the_end(capsys: pytest.CaptureFixture[str]
              inputs={"events": [TextDelta(pts=0, text="unfinished", role="model")]})
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == "[00:00.0] said: unfinished\n"
+
+
+def test_action_lines_show_the_trigger_time_skill_and_reaction(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    act = Action(pts=5_000 * MS, kind="speak", text="4 dollars is 3 euros 68.",
+                 reaction=180 * MS, data={"trigger": 5_250 * MS, "skill": "currency"})
+    run_node("sink.console", {}, inputs={"events": [act]})
+    assert capsys.readouterr().out.splitlines() == [
+        '[00:05.2] action: speak "4 dollars is 3 euros 68." (currency, reaction 180 ms)']
