@@ -17,7 +17,9 @@ from pathlib import Path
 from ..errors import FlowError
 from ..units import S, parse_duration
 
-DEFAULT_GRAPHS = ("graphs/assistant.yaml", "graphs/echo_webrtc.yaml")
+#: Served when no graph is given: the first that exists (relative to the current directory).
+#: Not graphs/assistant.yaml: that one reads a file and writes a WAV, not a browser.
+DEFAULT_GRAPHS = ("graphs/assistant_webrtc.yaml", "graphs/echo_webrtc.yaml")
 HELP = "serve a graph to browsers over WebRTC"
 
 
@@ -29,7 +31,7 @@ def _duration(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("graph", nargs="?", help="graph YAML (default: graphs/assistant.yaml, "
+    p.add_argument("graph", nargs="?", help="graph YAML (default: graphs/assistant_webrtc.yaml, "
                    "else graphs/echo_webrtc.yaml)")
     p.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080; 0: any)")
