@@ -16,8 +16,9 @@ Every word must be in pocketsphinx's English dictionary: an unknown one is a sta
 ``ParamError`` naming it. ``grammar: open`` uses pocketsphinx's open-vocabulary language
 model (much less accurate on synthetic speech; see docs/ears.md).
 
-Recognition runs off the event loop (``clock.run_blocking``): 20-60 ms of CPU per micro-turn
-of speech. Accuracy on espeak voices: docs/ears.md.
+Recognition runs off the event loop (``clock.run_blocking``): 30-100 ms of CPU per
+micro-turn of speech with the default ``beam`` (half that with ``beam: 1e-48``). Accuracy
+on espeak voices: docs/ears.md.
 An ``Interrupt`` does not drop what the user is saying (barge-in is the user talking).
 """
 
@@ -56,6 +57,7 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pause: str = "240ms"  #: non-speech that ends an utterance (a final)
     max_utterance: str = "20s"  #: an utterance longer than this is cut into finals
     sample_rate: int = 16000  #: the rate the input must have (the model's)
+    beam: float = 1e-60  #: search beam; 1e-48 (pocketsphinx's): half the CPU, more errors
 
 
 class Vocabulary(msgspec.Struct, frozen=True):
@@ -103,6 +105,9 @@ class PocketsphinxEars(Node):
             pause, max_utt = parse_duration(p.pause), parse_duration(p.max_utterance)
         except ValueError as exc:
             raise ParamError(f"node {self.id!r}: {exc} - at with.pause/max_utterance") from exc
+        if not 0 < p.beam < 1:
+            raise ParamError(f"node {self.id!r}: beam must be between 0 and 1 (like 1e-60), "
+                             f"got {p.beam} - at with.beam")
         if p.sample_rate != 16000:
             raise ParamError(f"node {self.id!r}: the pocketsphinx English model needs "
                              f"16000 Hz, got {p.sample_rate} - at with.sample_rate "
@@ -114,7 +119,8 @@ class PocketsphinxEars(Node):
             DEFAULT_FILLERS if p.fillers is None else p.fillers)
         self.rec = await self.clock.run_blocking(
             lambda: Recognizer(open_vocabulary=p.grammar == "open", sample_rate=p.sample_rate,
-                               pause=pause, max_utterance=max_utt))
+                               pause=pause, max_utterance=max_utt,
+                               beam=None if p.grammar == "open" else p.beam))
         if p.grammar == "scenario":
             unknown = self.rec.unknown_words(self.vocabulary.all_words())
             if unknown:

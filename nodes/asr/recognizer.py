@@ -16,8 +16,8 @@ audio plus decoder frames).
 
 A faint deterministic noise floor (-66 dBFS) is added before decoding: exact digital
 silence (zeros from a padded file or a filled gap) makes the decoder's features degenerate
-and costs a lot of accuracy (issue 5's feasibility study). ``feed`` takes 20-60 ms of CPU
-per 200 ms of speech (17 ms on average with pauses, on a loaded 2-core VM): callers on an
+and costs a lot of accuracy (issue 5's feasibility study). ``feed`` takes 30-100 ms of CPU
+per 200 ms of speech (39 ms on average with pauses, on a loaded 2-core VM): callers on an
 event loop run it in a worker thread.
 """
 
@@ -40,9 +40,11 @@ NOISE_FLOOR = 0.0005  #: dither amplitude (float, full scale 1.0): about -66 dBF
 #: a low word insertion probability (default 0.65: short glue words got inserted all
 #: over), initial cepstral means of espeak-like speech (the model's default belongs to
 #: another channel: a session's first utterances came out worse), and no lattice
-#: best-path pass at the end (it is slow on a looping grammar and gained nothing).
+#: best-path pass at the end (it is slow on a looping grammar and gained nothing). Wider
+#: beams than the defaults (1e-48, 7e-29): on 18 tuning clips WER 0.18 -> 0.14 for 1.5x
+#: the CPU; 1e-80 gave 0.10 for 3.5x, too much for a 2-core machine that also speaks.
 GRAMMAR_CONFIG: dict[str, Any] = {
-    "wip": 0.01, "bestpath": False,
+    "wip": 0.01, "bestpath": False, "beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60,
     "cmninit": "60,-0.4,1.1,11,-17.7,4.3,-12.2,-11.3,-7.9,-0.8,7.9,-10.3,4.8",
 }
 _ALT = re.compile(r"\(\d+\)$")
@@ -94,14 +96,16 @@ class Recognizer:
 
     ``jsgf``: a grammar (``grammar.build_grammar``); without one, ``open_vocabulary``
     selects pocketsphinx's English language model, else ``set_grammar`` must come before
-    the first ``feed``. ``pause``: silence that ends an utterance (ns). ``onset``:
-    speech needed to open one. ``max_utterance``: an utterance is cut (final) after this.
+    the first ``feed``. ``beam``: the search beam (``GRAMMAR_CONFIG`` has 1e-60;
+    pocketsphinx's default 1e-48 costs half the CPU and makes more errors). ``pause``:
+    silence that ends an utterance (ns). ``onset``: speech needed to open one.
+    ``max_utterance``: an utterance is cut (final) after this.
     """
 
     def __init__(self, *, jsgf: str | None = None, open_vocabulary: bool = False,
                  sample_rate: int = 16000,
                  pause: int = 240 * MS, onset: int = 60 * MS, preroll: int = 200 * MS,
-                 max_utterance: int = 20 * S) -> None:
+                 max_utterance: int = 20 * S, beam: float | None = None) -> None:
         if sample_rate != 16000:
             raise ValueError(f"the pocketsphinx model needs 16000 Hz audio, got {sample_rate} Hz")
         self.sample_rate = sample_rate
@@ -109,6 +113,8 @@ class Recognizer:
         self._searchable = open_vocabulary
         if not open_vocabulary:
             config.update(GRAMMAR_CONFIG, lm=None)
+        if beam is not None:  # wbeam keeps its distance to beam (1e-60 -> 1e-40)
+            config.update(beam=beam, pbeam=beam, wbeam=min(1e-10, beam * 1e20))
         self._decoder = pocketsphinx.Decoder(**config)
         self._vad = EnergyVad()
         self._frame = 30 * sample_rate // 1000  # samples per VAD frame

@@ -81,3 +81,14 @@ def test_yaml_words_stay_when_a_front_end_sends_its_own() -> None:
     assert new.keywords == ("hello computer",)
     assert (new.phrases, new.number_contexts, new.fillers) == (("stop",), ("dollars",),
                                                                ("okay",))
+
+
+def test_beam_must_be_a_probability() -> None:
+    with pytest.raises(FlowError, match=r"beam must be between 0 and 1.*at with.beam"):
+        run_node("asr.pocketsphinx", {"beam": 2.0}, inputs={"chunks": []})
+
+
+def test_default_beam_still_hears_a_command() -> None:
+    audio = timeline(0.4, "start the stopwatch", 0.6)
+    result = run_node("asr.pocketsphinx", {"beam": 1e-48}, inputs={"chunks": chunks(audio)})
+    assert [h.text for h in result.of("heard", Heard) if h.final] == ["start the stopwatch"]
