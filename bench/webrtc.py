@@ -3,7 +3,7 @@ many concurrent sessions the server holds at cadence. Prints ONE JSON line.
 
     .venv/bin/python bench/webrtc.py                      # connect + latency + concurrency
     .venv/bin/python bench/webrtc.py --mode soak --clients 20 --seconds 120
-    .venv/bin/python bench/webrtc.py --graph graphs/assistant.yaml --mode concurrency
+    .venv/bin/python bench/webrtc.py --graph graphs/assistant_webrtc.yaml --mode concurrency
 
 The server runs in its own process (``python -m flow.server``, exactly what ``microturn
 serve`` runs); the clients (``flow.server.client.Client``, aiortc) run in this one. As root
