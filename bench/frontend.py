@@ -189,12 +189,14 @@ def main() -> None:
     ap.add_argument("--max-sessions", type=int, default=4096)
     ap.add_argument("--median-seconds", type=float, default=3.0,
                     help="ticks per probe of the median-tick capacity search")
+    ap.add_argument("--window", type=int, default=TinyDuplexConfig().window_tokens,
+                    help="the model's window_tokens (default: the config's default)")
     ap.add_argument("--skip-cadence", action="store_true")
     args = ap.parse_args()
     if args.minutes < 5:
         ap.error("--minutes must be at least 5 (the head of the flatness ratio)")
     torch.set_num_threads(args.threads)
-    cfg = TinyDuplexConfig()
+    cfg = TinyDuplexConfig(window_tokens=args.window)
     model = TinyDuplexLM.load(cfg, device=args.device)
     t0 = time.perf_counter()
     long = long_session(model, args.minutes, args.device)

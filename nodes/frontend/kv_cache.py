@@ -86,6 +86,19 @@ class KVPool:
         self.k[:, row] = 0
         self.v[:, row] = 0
 
+    def swap(self, a: int, b: int) -> None:
+        """Exchange the contents of rows ``a`` and ``b`` (the caller swaps their owners'
+        row numbers): how a batch's speaking sessions are made contiguous, so that their
+        decode forwards attend over a slice of the pool (a view) instead of every row."""
+        if a == b:
+            return
+        idx = torch.tensor([a, b], device=self.device)
+        rev = idx.flip(0)
+        self.k[:, idx] = self.k[:, rev]
+        self.v[:, idx] = self.v[:, rev]
+        self.emb[idx] = self.emb[rev]
+        self.pos[idx] = self.pos[rev]
+
     def slots(self, positions: torch.Tensor) -> torch.Tensor:
         """Slot index of each absolute position."""
         ring = self.window + self.slack

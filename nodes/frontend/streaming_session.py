@@ -7,6 +7,14 @@ turn's OUTPUT slots and appended too, so the sequence is exactly what the model 
 marks the session *stale*: its KV is wiped and the next step re-prefills it from the tokens
 it kept (the pool keeps each token's input embedding and position).
 
+A *step* (``step``, ``step_batch``) ends early: own tokens whose hidden state nothing needs
+now are *deferred*: chosen, counted in the sequence, but written into the cache by the
+session's next forward, in front of its next input (their K/V only matter to later
+positions, and a causal forward computes them identically there). A silent micro-turn's
+slots are all ``TOK_SILENT``, known from the action alone, so a listening step is ONE
+forward; a speaking one decodes ``n - 1`` forwards (the last token is deferred).
+``generate`` writes every token at once (callers read their hidden states).
+
 The functions ``forward_batch``, ``decode_batch`` and ``step_batch`` run many sessions in one
 batched forward (each at its own cache position); a ``StreamingSession``'s own methods are
 the batch-of-one case of the same code, so batched and solo stepping agree.
@@ -59,14 +67,16 @@ class StreamingSession:
         self.closed = False
         #: Override the action head (benchmarks force ``SPEAK``: the costliest decode).
         self.force_action: int | None = None
-        # Hidden state after the last input token, then after each own token since:
-        # the model's rewindable tail.
+        # Hidden state after the last input token, then after each own token written since:
+        # with the deferred tokens, the model's rewindable tail.
         self._hist: list[torch.Tensor] = []
+        #: own tokens chosen but not yet in the cache (written by the next forward)
+        self.deferred: list[int] = []
 
     @property
     def own_tail(self) -> int:
         """The model's own tokens at the end of the sequence (what ``rewind`` may drop)."""
-        return max(0, len(self._hist) - 1)
+        return max(0, len(self._hist) - 1) + len(self.deferred)
 
     @property
     def last_hidden(self) -> torch.Tensor | None:
@@ -95,6 +105,10 @@ class StreamingSession:
         if k < 0 or k > self.own_tail:
             raise ValueError(f"can rewind only the model's own tail ({self.own_tail} tokens), "
                              f"not {k}")
+        d = min(k, len(self.deferred))
+        if d:
+            del self.deferred[-d:]
+            k -= d
         if k == 0:
             return
         positions = torch.arange(self.length - k, self.length, device=self.pool.device)
@@ -137,11 +151,13 @@ Item = tuple[StreamingSession, torch.Tensor, torch.Tensor | None]
 def forward_batch(model: TinyDuplexLM, pool: KVPool, items: Sequence[Item]
                   ) -> list[torch.Tensor]:
     """Append embeddings ``x (m_i, d)`` to each session (at positions ``pos`` or, when
-    None, right after its sequence) in batched forwards of at most ``pool.slack`` tokens
-    per session; returns each session's final hidden states ``(m_i, d)``.
+    None, right after its sequence, behind its deferred own tokens) in batched forwards of
+    at most ``pool.slack`` tokens per session; returns each session's final hidden states
+    ``(m_i, d)`` (of ``x``: not of the deferred tokens written with it).
 
     Stale sessions are re-prefilled first. If a forward raises, the sessions in it are
-    marked stale (their tokens before this call are kept) and the error propagates.
+    marked stale (their tokens before this call, deferred ones included, are kept) and the
+    error propagates.
     """
     for s, _, _ in items:
         if s.stale:
@@ -149,46 +165,80 @@ def forward_batch(model: TinyDuplexLM, pool: KVPool, items: Sequence[Item]
     dev, slack = pool.device, pool.slack
     plans = []
     for s, x, pos in items:
+        skip = 0
         if pos is None:
+            if s.deferred:
+                skip = len(s.deferred)
+                ids = torch.tensor(s.deferred, dtype=torch.long, device=dev)
+                x = torch.cat([model.embed_outputs(ids).to(x.dtype), x])
             pos = torch.arange(s.length, s.length + x.shape[0], device=dev)
-        plans.append((s, x, pos))
+        plans.append((s, x, pos, skip))
     outs: list[list[torch.Tensor]] = [[] for _ in items]
-    longest = max((x.shape[0] for _, x, _ in plans), default=0)
+    longest = max((x.shape[0] for _, x, _, _ in plans), default=0)
     for off in range(0, longest, slack):
-        rnd = [(i, s, x[off:off + slack], p[off:off + slack])
-               for i, (s, x, p) in enumerate(plans) if x.shape[0] > off]
-        for (i, _, _, _), h in zip(rnd, _forward_round(model, pool, rnd), strict=True):
-            outs[i].append(h)
+        rnd = [(s, x[off:off + slack], p[off:off + slack])
+               for s, x, p, _ in plans if x.shape[0] > off]
+        hs = _forward_round(model, pool, rnd)
+        k = 0
+        for i, (_, x, _, _) in enumerate(plans):
+            if x.shape[0] > off:
+                outs[i].append(hs[k])
+                k += 1
     results = []
-    for (s, _, pos), hs in zip(plans, outs, strict=True):
+    for (s, _, pos, skip), hs in zip(plans, outs, strict=True):
         h = torch.cat(hs) if len(hs) != 1 else hs[0]
         if len(pos):
             s.length = max(s.length, int(pos[-1]) + 1)
             s._hist = [h[-1]]
+        if skip:
+            s.deferred = []
+            h = h[skip:]
         results.append(h)
     return results
 
 
 def _forward_round(model: TinyDuplexLM, pool: KVPool,
-                   rnd: list[tuple[int, StreamingSession, torch.Tensor, torch.Tensor]]
+                   rnd: list[tuple[StreamingSession, torch.Tensor, torch.Tensor]]
                    ) -> list[torch.Tensor]:
-    lo = min(s.row for _, s, _, _ in rnd)
-    hi = max(s.row for _, s, _, _ in rnd) + 1
-    m = max(x.shape[0] for _, _, x, _ in rnd)
+    """One batched forward over pool rows ``lo..hi`` (a view of the cache, never a copy);
+    rows without a session of ``rnd`` are padding. Built with a constant number of torch
+    calls, whatever the number of sessions."""
     dev = pool.device
-    x_b = torch.zeros(hi - lo, m, pool.d_model, device=dev, dtype=rnd[0][2].dtype)
-    pos_b = torch.zeros(hi - lo, m, dtype=torch.long, device=dev)
-    real = torch.zeros(hi - lo, m, dtype=torch.bool, device=dev)
-    for _, s, x, p in rnd:
-        b, n = s.row - lo, x.shape[0]
-        x_b[b, :n], pos_b[b, :n], real[b, :n] = x, p, True
-    rows = (torch.arange(lo, hi, device=dev)[:, None].expand(-1, m))[real]
-    positions = pos_b[real]
+    order = sorted(range(len(rnd)), key=lambda i: rnd[i][0].row)
+    if order != list(range(len(rnd))):  # row-major, as ``real`` enumerates the batch
+        hs = _forward_round(model, pool, [rnd[i] for i in order])
+        out = [hs[0]] * len(rnd)
+        for k, i in enumerate(order):
+            out[i] = hs[k]
+        return out
+    row_list = [s.row for s, _, _ in rnd]
+    lens = [x.shape[0] for _, x, _ in rnd]
+    lo, hi, m = min(row_list), max(row_list) + 1, max(lens)
+    flat_x = torch.cat([x for _, x, _ in rnd]) if len(rnd) > 1 else rnd[0][1]
+    positions = torch.cat([p for _, _, p in rnd]) if len(rnd) > 1 else rnd[0][2]
+    row_t = torch.tensor(row_list, device=dev)
+    if min(lens) == m:  # every session writes m tokens (decoding: one each)
+        rows = row_t.repeat_interleave(m)
+        cols = torch.arange(m, device=dev).repeat(len(rnd))
+    else:
+        lens_t = torch.tensor(lens, device=dev)
+        rows = row_t.repeat_interleave(lens_t)
+        starts = torch.cumsum(lens_t, 0) - lens_t
+        cols = torch.arange(len(flat_x), device=dev) - starts.repeat_interleave(lens_t)
+    if len(rnd) == hi - lo and min(lens) == m and row_list == list(range(lo, hi)):
+        x_b, pos_b = flat_x.view(hi - lo, m, -1), positions.view(hi - lo, m)
+        real = torch.ones(hi - lo, m, dtype=torch.bool, device=dev)
+    else:
+        x_b = torch.zeros(hi - lo, m, pool.d_model, device=dev, dtype=flat_x.dtype)
+        pos_b = torch.zeros(hi - lo, m, dtype=torch.long, device=dev)
+        real = torch.zeros(hi - lo, m, dtype=torch.bool, device=dev)
+        x_b[rows - lo, cols], pos_b[rows - lo, cols], real[rows - lo, cols] = (
+            flat_x, positions, True)
     slots = pool.slots(positions)
     # Positions and kept embeddings first: the mask reads them. The slots overwritten held
     # positions no query of this round can see (the cache's slack guarantees it).
     pool.pos[rows, slots] = positions
-    pool.emb[rows, slots] = x_b[real].to(pool.dtype)
+    pool.emb[rows, slots] = flat_x.to(pool.dtype)
     mask = pool.visible(pool.pos[lo:hi, None, None, :], pos_b[:, None, :, None])
     mask[..., 0] |= ~real[:, None, :]  # padding queries attend somewhere (no NaN rows)
     view = CacheView(pool, lo, hi, rows, slots, real, mask)
@@ -196,10 +246,10 @@ def _forward_round(model: TinyDuplexLM, pool: KVPool,
         h = model.forward_cached(x_b, pos_b, view)
     except BaseException:
         pool.pos[rows, slots] = -1  # this round never happened
-        for _, s, _, _ in rnd:
+        for s, _, _ in rnd:
             s.stale = True
         raise
-    return [h[s.row - lo, : x.shape[0]] for _, s, x, _ in rnd]
+    return [h[r - lo, :n] for r, n in zip(row_list, lens, strict=True)]
 
 
 def _after_input(sessions: Sequence[StreamingSession]) -> None:
@@ -213,44 +263,94 @@ def _after_input(sessions: Sequence[StreamingSession]) -> None:
 
 
 def decode_batch(model: TinyDuplexLM, pool: KVPool, sessions: Sequence[StreamingSession],
-                 counts: Sequence[int]) -> list[list[int]]:
+                 counts: Sequence[int], defer: bool = False) -> list[list[int]]:
     """Decode ``counts[i]`` output tokens for each session, greedily, batched.
 
-    A silent session's tokens are all ``TOK_SILENT``, known in advance, so they are written
-    in one forward; a speaking one decodes one token per forward, and after ``TOK_EOS`` it
-    fills its remaining slots with ``TOK_SILENT``.
+    A silent session's tokens are all ``TOK_SILENT``, known in advance; a speaking one
+    decodes one token per forward, and after ``TOK_EOS`` fills its remaining slots with
+    ``TOK_SILENT``. Without ``defer`` every token is written (silent ones in one forward)
+    and ``_hist`` holds their hidden states; with ``defer`` the tokens no forward of this
+    call needs (the silent ones, those after ``TOK_EOS``, the last one) are deferred.
     """
     dev = pool.device
     out: list[list[int]] = [[] for _ in sessions]
-    done = [False] * len(sessions)
     silent = [(i, s) for i, s in enumerate(sessions) if s.action == SILENT and counts[i]]
     speaking = [(i, s) for i, s in enumerate(sessions) if s.action != SILENT and counts[i]]
-    for j in range(max(counts, default=0)):
-        items: list[Item] = []
-        if j == 0:
-            for i, s in silent:
-                ids = torch.full((counts[i],), TOK_SILENT, dtype=torch.long, device=dev)
-                out[i] = ids.tolist()
-                items.append((s, model.embed_outputs(ids), None))
-        active = [(i, s) for i, s in speaking if counts[i] > j]
-        if active:
-            hs = torch.stack([s._hist[-1] for _, s in active])
-            ids = model.text_head(hs).argmax(-1)
-            for k, (i, _) in enumerate(active):
-                if done[i]:
-                    ids[k] = TOK_SILENT
-                done[i] = done[i] or int(ids[k]) == TOK_EOS
-            embs = model.embed_outputs(ids)
-            for k, (i, s) in enumerate(active):
-                out[i].append(int(ids[k]))
-                items.append((s, embs[k:k + 1], None))
+    if len(speaking) > 1:
+        _group_rows(pool, [s for _, s in speaking],
+                    [s for i, s in enumerate(sessions) if s.action == SILENT or not counts[i]])
+    items: list[Item] = []
+    for i, s in silent:
+        out[i] = [TOK_SILENT] * counts[i]
+        if defer:
+            s.deferred.extend(out[i])
+        else:
+            ids = torch.full((counts[i],), TOK_SILENT, dtype=torch.long, device=dev)
+            items.append((s, model.embed_outputs(ids), None))
+    j = 0
+    while speaking or items:
+        if speaking:
+            hs = torch.stack([s._hist[-1] for _, s in speaking])
+            ids = model.text_head(hs).argmax(-1).tolist()
+            keep = []
+            for (i, s), tok in zip(speaking, ids, strict=True):
+                out[i].append(tok)
+                if defer and (tok == TOK_EOS or j + 1 == counts[i]):
+                    s.deferred.append(tok)  # nothing decodes after it in this call
+                    s.deferred.extend([TOK_SILENT] * (counts[i] - j - 1))
+                    out[i].extend([TOK_SILENT] * (counts[i] - j - 1))
+                    continue
+                keep.append((i, s, tok))
+            if keep:
+                embs = model.embed_outputs(torch.tensor([t for _, _, t in keep], device=dev))
+                items += [(s, embs[k:k + 1], None) for k, (_, s, _) in enumerate(keep)]
         if not items:
             break
         hist = {id(s): s._hist for s, _, _ in items}
         hs_new = forward_batch(model, pool, items)
         for (s, _, _), h in zip(items, hs_new, strict=True):
             s._hist = hist[id(s)] + list(h)  # one hidden state per own token
+        items = []
+        speaking = [(i, s) for i, s in speaking if len(out[i]) < counts[i]]
+        done = [(i, s) for i, s in speaking if out[i][-1] == TOK_EOS]
+        for i, s in done:  # not deferring: the rest is silent, written in one forward
+            rest = counts[i] - len(out[i])
+            out[i].extend([TOK_SILENT] * rest)
+            ids_t = torch.full((rest,), TOK_SILENT, dtype=torch.long, device=dev)
+            items.append((s, model.embed_outputs(ids_t), None))
+        speaking = [(i, s) for i, s in speaking if out[i][-1] != TOK_EOS]
+        j += 1
     return out
+
+
+def _group_rows(pool: KVPool, speaking: Sequence[StreamingSession],
+                others: Sequence[StreamingSession]) -> None:
+    """Move the speaking sessions onto consecutive rows, swapping rows with silent
+    sessions of the same batch: each decode forward then attends over a slice of the pool
+    (a view) that holds only speakers, not over every session's cache. Picks the block of
+    the batch's rows that already holds the most speakers (speakers that keep speaking
+    stay put: swaps happen when sessions start speaking)."""
+    k = len(speaking)
+    spk = {s.row for s in speaking}
+    if max(spk) - min(spk) + 1 == k:
+        return
+    by_row = {s.row: s for s in [*speaking, *others]}
+    rows = sorted(by_row)
+    best, best_n = -1, -1
+    n = sum(r in spk for r in rows[:k])
+    for start in range(len(rows) - k + 1):
+        if start:
+            n += (rows[start + k - 1] in spk) - (rows[start - 1] in spk)
+        if rows[start + k - 1] - rows[start] == k - 1 and n > best_n:
+            best, best_n = start, n
+    if best < 0:
+        return  # the batch's rows have no run of k consecutive rows: attend as they are
+    block = set(rows[best:best + k])
+    incoming = [s for s in speaking if s.row not in block]
+    outgoing = [by_row[r] for r in rows[best:best + k] if r not in spk]
+    for a, b in zip(incoming, outgoing, strict=True):
+        pool.swap(a.row, b.row)
+        a.row, b.row = b.row, a.row
 
 
 def step_batch(model: TinyDuplexLM, pool: KVPool, sessions: Sequence[StreamingSession],
@@ -267,6 +367,7 @@ def step_batch(model: TinyDuplexLM, pool: KVPool, sessions: Sequence[StreamingSe
             items.append((s, torch.cat(parts) if len(parts) > 1 else parts[0], None))
         forward_batch(model, pool, items)
         _after_input(sessions)
-        tokens = decode_batch(model, pool, sessions, [t[-1].output_slots for t in turns])
+        tokens = decode_batch(model, pool, sessions, [t[-1].output_slots for t in turns],
+                              defer=True)
     return [StepResult(s.action, toks, s.action_probs, len(t) - 1, t[-1])
             for s, toks, t in zip(sessions, tokens, turns, strict=True)]

@@ -106,7 +106,9 @@ def attn_bias(visible: torch.Tensor, dtype: torch.dtype, groups: int = 1) -> tor
     bias = torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill_(
         ~visible, float("-inf"))
     b, _, m, c = visible.shape
-    if groups > 1 and m <= FOLD_MAX_TOKENS:
+    if groups > 1 and m == 1:  # decoding: a view (stride 0 over the heads), no copy
+        bias = bias.expand(b, 1, groups, c)
+    elif groups > 1 and m <= FOLD_MAX_TOKENS:
         bias = bias.unsqueeze(2).expand(-1, -1, groups, -1, -1).reshape(b, 1, groups * m, c)
     return bias
 

@@ -3,10 +3,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nodes.frontend.streaming_session import SPEAK, StreamingSession, forward_batch, step_batch
+from nodes.frontend.streaming_session import (
+    SILENT,
+    SPEAK,
+    StreamingSession,
+    forward_batch,
+    step_batch,
+)
 from nodes.frontend.synthetic import synthetic_turn
 from nodes.models.tiny_duplex import TinyDuplexLM
-from nodes.types import FusedTurn
+from nodes.types import TOK_SILENT, FusedTurn
 
 from .conftest import make_pool
 
@@ -159,3 +165,94 @@ def test_positions_stay_exact_hours_in(model: TinyDuplexLM) -> None:
         s2 = StreamingSession(model, pool)
         (h_near,) = forward_batch(model, pool, [(s2, x, torch.arange(10, 10 + len(x)))])
     torch.testing.assert_close(h_far, h_near, atol=1e-4, rtol=1e-4)
+
+
+def count_forwards(model: TinyDuplexLM, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the number of new positions of every cached forward."""
+    calls: list[int] = []
+    forward = model.forward_cached
+
+    def counted(x: torch.Tensor, pos: torch.Tensor, view: object) -> torch.Tensor:
+        calls.append(x.shape[1])
+        return forward(x, pos, view)
+
+    monkeypatch.setattr(model, "forward_cached", counted)
+    return calls
+
+
+def test_a_listening_step_is_one_forward_and_a_speaking_one_defers_its_last_token(
+        model: TinyDuplexLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    t0, t1 = turns(2, seed=3)
+    s = StreamingSession(model, make_pool(model))
+    s.force_action = SILENT
+    calls = count_forwards(model, monkeypatch)
+    r = s.step(t0)
+    assert r.tokens == [TOK_SILENT] * t0.output_slots and len(calls) == 1
+    assert s.deferred == r.tokens and s.own_tail == t0.output_slots
+    assert s.length == t0.length - t0.output_slots  # the slots are not in the cache yet
+    s.force_action = SPEAK
+    calls.clear()
+    r = s.step(t1)
+    # the input, behind the deferred silent slots, then one forward per token but the last
+    assert calls == [t0.output_slots + t1.length - t1.output_slots] + [1] * (
+        t1.output_slots - 1)
+    assert s.deferred == r.tokens[-1:] and s.own_tail == t1.output_slots
+
+
+def test_stepping_with_deferred_tokens_equals_writing_them_at_once(
+        model: TinyDuplexLM) -> None:
+    """``step`` (deferring) and ``append`` + ``generate`` (writing every token) give the
+    same hidden states, tokens and sequence."""
+    ts = turns(5, seed=8)
+    a, b = (StreamingSession(model, make_pool(model)) for _ in range(2))
+    for k, t in enumerate(ts):
+        a.force_action = b.force_action = SPEAK if k % 2 else SILENT
+        ra = a.step(t)
+        with torch.no_grad():
+            hb = b.append(t)
+            tb = b.generate(t.output_slots)
+        assert ra.tokens == tb
+        assert a.length + len(a.deferred) == b.length
+    with torch.no_grad():
+        ha = a.append(ts[0])
+        hb = b.append(ts[0])
+    torch.testing.assert_close(ha, hb, atol=1e-5, rtol=1e-5)
+
+
+def test_rewind_drops_deferred_tokens_first(model: TinyDuplexLM) -> None:
+    t0, t1 = turns(2, seed=6)
+    a = StreamingSession(model, make_pool(model))
+    a.force_action = SPEAK
+    said = a.step(t0).tokens
+    a.rewind(a.own_tail - 2)  # barge-in after two spoken tokens
+    assert a.own_tail == 2 and not a.deferred
+    with torch.no_grad():
+        ha = a.append(t1)
+    b = StreamingSession(model, make_pool(model))
+    b.force_action = SPEAK
+    with torch.no_grad():
+        b.append(t0)
+        assert b.generate(2) == said[:2]
+        hb = b.append(t1)
+    assert a.length == b.length
+    torch.testing.assert_close(ha, hb, atol=1e-5, rtol=1e-5)
+
+
+def test_speakers_are_moved_onto_consecutive_rows_and_outputs_do_not_change(
+        model: TinyDuplexLM) -> None:
+    streams = [turns(4, seed=k) for k in range(4)]
+    pool = make_pool(model)
+    batch = [StreamingSession(model, pool) for _ in range(4)]
+    solo = [StreamingSession(model, make_pool(model)) for _ in range(4)]
+    for i in range(4):
+        for k in range(4):  # every other session speaks, the other half after two turns
+            batch[k].force_action = solo[k].force_action = (
+                SPEAK if (k + i // 2) % 2 else SILENT)
+        together = step_batch(model, pool, batch, [[streams[k][i]] for k in range(4)])
+        rows = sorted(s.row for s in batch if s.force_action == SPEAK)
+        assert rows[1] - rows[0] == 1
+        for k, r in enumerate(together):
+            alone = solo[k].step(streams[k][i])
+            assert r.tokens == alone.tokens
+            assert r.action_probs == pytest.approx(alone.action_probs, abs=1e-5)
+    assert sorted(s.row for s in batch) == [0, 1, 2, 3]
