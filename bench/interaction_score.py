@@ -16,7 +16,9 @@ timeline (``sink.wav``: exact zeros where nothing was said), and what the front 
   duration and heard within one micro-turn of its due time; delegation acknowledged and the
   right number in an answer; barge-in: the model was speaking at the user's onset, it
   interrupted itself, and the output fell silent within one micro-turn after the end of the
-  micro-turn in which the user started (the first moment a 200 ms-step model can know).
+  first micro-turn holding ``VOICE_MIN`` of the user's voice (the first moment a 200 ms-step
+  model can know: a micro-turn with only the first milliseconds of a word in it is not
+  yet voiced).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ S = 1_000_000_000
 MS = 1_000_000
 PERIOD = 200 * MS  #: one micro-turn
 JOIN = 150 * MS  #: silences shorter than this are inside one reply
+VOICE_MIN = 60 * MS  #: voice a micro-turn needs to count as the user talking (the ears' onset)
 
 _AMOUNT = re.compile(r"(\d+) dollars? is", re.I)
 _COUNT = re.compile(r"(\d+) \w+ so far", re.I)
@@ -148,5 +151,5 @@ def _bargein(row: dict[str, Any], t: dict[str, Any], segs: list[tuple[int, int]]
         return
     stop = playing[1] - user
     row["extra"]["stop_ms"] = _ms(stop)
-    turn_end = -(-user // PERIOD) * PERIOD
-    row["correct"] = interrupted and playing[1] <= turn_end + PERIOD
+    knowable = -(-(user + VOICE_MIN) // PERIOD) * PERIOD  # end of the first voiced turn
+    row["correct"] = interrupted and playing[1] <= knowable + PERIOD

@@ -109,4 +109,8 @@ def test_bargein_stop_time() -> None:
     assert row["correct"]  # silent by 3.3 s: within a micro-turn of the end of 3.0-3.2
     got["out"] = _out((2.3, 3.5))
     assert not score(clip, got)["correct"]
+    # An onset in the last few ms of a micro-turn: the next one is the first with voice.
+    clip.truth["onset"] = 3_180 * MS
+    got["out"] = _out((2.3, 3.55))
+    assert score(clip, got)["correct"]
     assert PERIOD == 200 * MS
