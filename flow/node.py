@@ -39,6 +39,7 @@ import inspect
 import logging
 import typing
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
@@ -349,8 +350,9 @@ class Node:
             self._depth = 0  # a chain of inline hand-offs starts here
             await self._call(edge.dst, msg)
 
-    async def _main(self) -> None:
-        """The node's task: setup, deliver/run, close outputs, teardown."""
+    async def _main(self, gate: StartGate | None = None) -> None:
+        """The node's task: setup, (wait at ``gate`` until every node of the session is set
+        up), deliver/run, close outputs, teardown."""
         cls = type(self)
         push = [e for p in self._in.values() if p.handler for e in p._edges]
         live = [e for e in push if not e.feedback] or push
@@ -362,6 +364,8 @@ class Node:
         failed = False
         try:
             await self.setup()
+            if gate is not None:
+                await gate.arrive()
             self._set_up = True
             early, self._early_interrupts = self._early_interrupts, []
             for msg in early:
@@ -412,6 +416,24 @@ _CALM_CALLS = 32
 
 #: Edges an Interrupt still has to cross, while one is being spread (see _forward).
 _spreading: deque[tuple[Edge, Interrupt]] | None = None
+
+
+class StartGate:
+    """Holds every node of a session after its ``setup()`` until all are set up, then
+    calls ``on_open`` (the session anchors media time there) and lets them all run. So a
+    source does not start the clock while a recogniser is still loading its model."""
+
+    def __init__(self, count: int, on_open: Callable[[], None]) -> None:
+        self._waiting = count
+        self._on_open = on_open
+        self._open = asyncio.Event()
+
+    async def arrive(self) -> None:
+        self._waiting -= 1
+        if self._waiting <= 0 and not self._open.is_set():
+            self._on_open()
+            self._open.set()
+        await self._open.wait()
 
 
 def _forward(edges: list[Edge], msg: Interrupt) -> None:

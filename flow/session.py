@@ -14,7 +14,7 @@ from .context import SessionContext
 from .edge import Edge, EdgeStatistics
 from .errors import first_error
 from .graph import Graph
-from .node import Node, NodeStatistics
+from .node import Node, NodeStatistics, StartGate
 
 
 class SessionStatistics(msgspec.Struct, frozen=True):
@@ -54,10 +54,15 @@ class Session:
         self.started = True
         self._task = asyncio.current_task()
         self.context.t0 = self.context.clock.now()
+
+        def anchor() -> None:  # media time starts once every node is set up
+            self.context.t0 = self.context.clock.now()
+
+        gate = StartGate(len(self.nodes), anchor)
         try:
             async with asyncio.TaskGroup() as tg:
                 for node in self.nodes.values():
-                    tg.create_task(node._main(), name=f"{self.id}/{node.id}")
+                    tg.create_task(node._main(gate), name=f"{self.id}/{node.id}")
         except BaseExceptionGroup as group:
             raise first_error(group) from None
         finally:

@@ -27,6 +27,7 @@ from flow import (
     NodeDefinitionError,
     NodeFailed,
     Out,
+    S,
     Session,
 )
 from flow.testing import run_node
@@ -420,15 +421,34 @@ def test_an_interrupt_that_arrives_during_setup_is_handled_after_it() -> None:
             self.calls.append((msg.reason, self.now()))  # AttributeError before setup
 
     class EarlyInterrupt(Source):
+        async def setup(self) -> None:
+            await self.interrupt("early")  # while w is still in its setup()
+
         async def run(self) -> None:
-            await self.interrupt("early")
             await self.clock.sleep(100 * MS)
             await self.interrupt("late")
 
     session, _ = run_session({"src": (EarlyInterrupt, {}), "w": (SlowSetup, {})},
                              ["src.out -> w.inp"])
-    assert session.nodes["w"].calls == [("early", 50 * MS), ("late", 100 * MS)]  # type: ignore[attr-defined]
+    # media time starts once every node is set up (50 ms of clock time here)
+    assert session.nodes["w"].calls == [("early", 0), ("late", 100 * MS)]  # type: ignore[attr-defined]
     assert session.nodes["w"].interrupts == 2
+
+
+def test_no_node_runs_before_every_node_is_set_up() -> None:
+    seen: list[tuple[str, int, int]] = []
+
+    class Loading(Worker):
+        async def setup(self) -> None:
+            await self.clock.sleep(2 * S)  # a recogniser loading its model
+
+    class Live(Source):
+        async def run(self) -> None:
+            seen.append(("run", self.now(), self.clock.now()))
+
+    session, _ = run_session({"src": (Live, {}), "w": (Loading, {})}, ["src.out -> w.inp"])
+    assert seen == [("run", 0, 2 * S)]  # the source starts at media time 0, after 2 s
+    assert session.context.t0 == 2 * S
 
 
 def test_a_very_deep_chain_neither_recurses_too_deep_nor_loses_a_message() -> None:
