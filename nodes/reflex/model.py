@@ -40,6 +40,9 @@ class ReflexOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: silent micro-turns before voice counts as the user starting to talk (barge-in)
     quiet_turns: int = 2
     period_ms: int = 200
+    #: act on a mention once two hypotheses agree (or a final has it), not on the first
+    #: partial: one micro-turn later, far fewer false starts
+    confirm: bool = True
     apology: str = "Sorry, I could not get an answer to that."
 
     def __post_init__(self) -> None:
@@ -61,7 +64,9 @@ def build_skills(options: ReflexOptions) -> list[Skill]:
         cls = load_skill(name)
         raw = options.settings.get(name)
         params = msgspec.convert(raw, cls.Params) if raw is not None else None
-        skills.append(cls(params) if params is not None else cls())
+        skill = cls(params) if params is not None else cls()
+        skill.confirm.enabled = options.confirm
+        skills.append(skill)
     return skills
 
 

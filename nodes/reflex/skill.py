@@ -55,6 +55,7 @@ class Skill:
 
     def __init__(self, params: msgspec.Struct | None = None) -> None:
         self.params: Any = params
+        self.confirm = Confirm()
 
     def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
         return None
@@ -93,6 +94,24 @@ class Mentions:
         self._seen[t] = value
         if len(self._seen) > 512:
             del self._seen[next(iter(self._seen))]
+
+
+class Confirm:
+    """Acts on a mention once two hypotheses agree on it, or a final one has it.
+
+    A recogniser's partial hypothesis sometimes holds, for one micro-turn, words that the
+    next one drops ("two dollars" in the middle of a story). Waiting for a second partial
+    costs at most one micro-turn and removes most of those false starts. ``enabled=False``
+    acts on the first hypothesis."""
+
+    def __init__(self, enabled: bool = True, tolerance: int = 350_000_000) -> None:
+        self.enabled = enabled
+        self._seen = Mentions(tolerance)
+
+    def __call__(self, t: int, value: Any, final: bool) -> bool:
+        before = self._seen.get(t)
+        self._seen.add(t, value)
+        return final or not self.enabled or before == value
 
 
 def find_phrase(words: tuple[Word, ...], phrase: str) -> int | None:

@@ -54,12 +54,16 @@ class Currency(Skill):
                 continue
             claimed = True
             unit = words[span.end]
-            before = self.said.get(unit.start)
-            if before == span.value:
+            # A mention is keyed by where its number starts: a hypothesis that grows
+            # ("two thousand dollars" -> "two thousand four hundred and fifty dollars")
+            # is the same mention, corrected, not a second one.
+            key = words[span.start].start
+            before = self.said.get(key)
+            if before == span.value or not self.confirm(key, span.value, utt.final):
                 continue
             correction = before is not None or find_phrase(words[max(0, span.start - 4):span.start],
                                                            "no wait it was") is not None
-            self.said.add(unit.start, span.value)
+            self.said.add(key, span.value)
             euros = span.value * self.rates[unit.text]
             base = unit.text.rstrip("s")
             plural = base if span.value == 1 else base + "s"
@@ -124,7 +128,7 @@ class Count(Skill):
         before = Utterance(utt.words[:at], utt.start, utt.end, utt.final)
         total = self._count(before)
         q = utt.words[at]
-        if self.answered.find(q.start) is not None:
+        if self.answered.find(q.start) is not None or not self.confirm(q.start, "q", utt.final):
             return []
         last = utt.words[min(len(utt.words) - 1, at + 2)]
         self.answered.add(q.start)
@@ -148,7 +152,7 @@ class Stopwatch(Skill):
         i = find_phrase(utt.words, "start the stopwatch")
         if i is not None:
             end = utt.words[i + 2]
-            if self.seen.find(end.start) is None:
+            if self.seen.find(end.start) is None and self.confirm(end.start, "start", utt.final):
                 self.seen.add(end.start)
                 self.started = end.end
                 return [Reply("Stopwatch started.", end.end, self.name)]
@@ -158,6 +162,8 @@ class Stopwatch(Skill):
             return None
         stop = utt.words[j]
         if self.started is None or self.seen.find(stop.start) is not None:
+            return []
+        if not self.confirm(stop.start, "stop", utt.final):
             return []
         self.seen.add(stop.start)
         elapsed = max(0, stop.start - self.started)
@@ -195,6 +201,8 @@ class Timer(Skill):
                 return []
             unit_word = utt.words[span.end]
             if self.seen.find(unit_word.start) is not None:
+                return []
+            if not self.confirm(unit_word.start, (span.value, unit), utt.final):
                 return []
             self.seen.add(unit_word.start)
             what = f"{int_to_words(span.value)} {unit if span.value != 1 else unit.rstrip('s')}"

@@ -16,8 +16,12 @@ def heard(text: str, start: int, final: bool = True, step: int = 300 * MS) -> He
     return Heard(pts=start, text=text, final=final, start=start, end=words[-1][2], words=words)
 
 
-def policy(*names: str) -> ReflexPolicy:
-    return ReflexPolicy([BUILTIN[n]() for n in names or tuple(BUILTIN)])
+def policy(*names: str, confirm: bool = False) -> ReflexPolicy:
+    """Skills acting on the first hypothesis (``confirm`` waits for two that agree)."""
+    skills = [BUILTIN[n]() for n in names or tuple(BUILTIN)]
+    for skill in skills:
+        skill.confirm.enabled = confirm
+    return ReflexPolicy(skills)
 
 
 def step(p: ReflexPolicy, k: int, *msgs: object, results: list[BackendResult] | None = None,
@@ -41,6 +45,21 @@ def test_currency_answers_on_a_partial_and_only_once() -> None:
     assert d2 == [] and d3 == []
 
 
+def test_confirmation_waits_for_two_agreeing_partials_or_a_final() -> None:
+    p = policy("currency", "stopwatch", confirm=True)
+    story = "a duck two dollars and a rabbit"
+    assert step(p, 3, heard(story, 0, final=False)) == []  # a one-off in a partial...
+    assert step(p, 4, heard("a duck and a rabbit", 0, final=False)) == []  # ...then gone
+    assert step(p, 9, heard("it cost twenty dollars", 2 * S, final=False)) == []
+    d = step(p, 10, heard("it cost twenty dollars and", 2 * S, final=False))
+    assert [x.text for x in d] == ["20 dollars is 18 euros 40."]  # one micro-turn later
+    d = step(p, 20, heard("it was nine dollars", 5 * S))  # a final acts at once
+    assert [x.text for x in d] == ["9 dollars is 8 euros 28."]
+    assert step(p, 30, heard("start the stopwatch", 8 * S, final=False)) == []
+    assert [x.text for x in step(p, 31, heard("start the stopwatch", 8 * S))] == [
+        "Stopwatch started."]
+
+
 def test_currency_says_units_right_whatever_was_heard() -> None:
     p = policy("currency")
     assert [d.text for d in step(p, 3, heard("two dollar", 0))] == ["2 dollars is 1 euro 84."]
@@ -54,6 +73,14 @@ def test_currency_corrects_a_changed_amount_and_no_wait() -> None:
     assert [x.text for x in d] == ["Sorry, 30 dollars is 27 euros 60."]
     d = step(p, 20, heard("no wait it was a hundred and five dollars", 4 * S))
     assert [x.text for x in d] == ["Sorry, 105 dollars is 96 euros 60."]
+
+
+def test_a_growing_amount_is_the_same_mention_corrected() -> None:
+    p = policy("currency")
+    assert [x.text for x in step(p, 5, heard("two thousand dollars", 0, final=False))] == [
+        "2000 dollars is 1840 euros."]
+    d = step(p, 9, heard("two thousand four hundred and fifty dollars", 0))
+    assert [x.text for x in d] == ["Sorry, 2450 dollars is 2254 euros."]
 
 
 def test_count_animals_and_answer_when_asked() -> None:
