@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from flow import EdgeDecl, Graph, Policy
 from flow.server.client import Client
 from flow.server.testing import serving
@@ -12,6 +14,10 @@ from flow.units import MS, S
 from nodes.espeak import synthesize
 
 from .test_roundtrip import Parrot
+
+# Real time: real aiortc peers over real loopback sockets, with aiortc's own timers and
+# codec threads; none of it can run on the fake clock, so these wait in real time.
+pytestmark = pytest.mark.slow
 
 
 def listening_graph() -> Graph:

@@ -7,6 +7,7 @@ import asyncio
 import statistics
 
 import numpy as np
+import pytest
 
 from flow import Graph, In, Node, Out, TextDelta
 from flow.server.client import Client
@@ -14,6 +15,10 @@ from flow.server.sessions import Limits
 from flow.server.testing import echo_graph, serving
 from flow.units import MS
 from nodes.types import Action
+
+# Real time: real aiortc peers over real loopback sockets, with aiortc's own timers and
+# codec threads; none of it can run on the fake clock, so these wait in real time.
+pytestmark = pytest.mark.slow
 
 
 class Parrot(Node):

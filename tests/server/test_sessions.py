@@ -14,12 +14,17 @@ import weakref
 
 import aiohttp
 import numpy as np
+import pytest
 
 from flow import Graph
 from flow.server.client import Client
 from flow.server.sessions import Limits, SessionManager
 from flow.server.testing import echo_graph, serving
 from flow.units import MS, S
+
+# Real time: real aiortc peers over real loopback sockets, with aiortc's own timers and
+# codec threads; none of it can run on the fake clock, so these wait in real time.
+pytestmark = pytest.mark.slow
 
 VANISHING_CLIENT = textwrap.dedent("""
     import asyncio, sys
