@@ -179,6 +179,19 @@ def max_sessions(model: TinyDuplexLM, batched: bool, seconds: float, period_ms: 
     return best, worst_at_best
 
 
+def paired_cost_ratio(model: TinyDuplexLM, n: int, seconds: float, period_ms: float,
+                      pairs: int = 3) -> float:
+    """Serial over batched median tick time for ``n`` sessions, probes taken in
+    alternation (batched, serial, batched, ...) so that both see the same load of the
+    other tenants; the median of ``pairs`` ratios."""
+    ratios = []
+    for _ in range(pairs):
+        _, batched = hold_at_cadence(model, n, True, seconds, period_ms, median=True)
+        _, serial = hold_at_cadence(model, n, False, seconds, period_ms, median=True)
+        ratios.append(serial / batched)
+    return round(statistics.median(ratios), 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="cpu")
@@ -191,12 +204,14 @@ def main() -> None:
                     help="ticks per probe of the median-tick capacity search")
     ap.add_argument("--window", type=int, default=TinyDuplexConfig().window_tokens,
                     help="the model's window_tokens (default: the config's default)")
+    ap.add_argument("--kv-dtype", default=TinyDuplexConfig().kv_dtype,
+                    help="the model's kv_dtype (model, bfloat16, ...)")
     ap.add_argument("--skip-cadence", action="store_true")
     args = ap.parse_args()
     if args.minutes < 5:
         ap.error("--minutes must be at least 5 (the head of the flatness ratio)")
     torch.set_num_threads(args.threads)
-    cfg = TinyDuplexConfig(window_tokens=args.window)
+    cfg = TinyDuplexConfig(window_tokens=args.window, kv_dtype=args.kv_dtype)
     model = TinyDuplexLM.load(cfg, device=args.device)
     t0 = time.perf_counter()
     long = long_session(model, args.minutes, args.device)
@@ -207,7 +222,8 @@ def main() -> None:
                         else "cpu"),
         "threads": args.threads, "params": model.param_count(),
         "d_model": cfg.d_model, "n_layers": cfg.n_layers,
-        "window_tokens": cfg.context_tokens, "tokens_per_turn": turn(0).length,
+        "window_tokens": cfg.context_tokens, "kv_dtype": cfg.kv_dtype,
+        "tokens_per_turn": turn(0).length,
         "minutes": args.minutes,
         "step_ms_persistent_1min": round(long["step_ms_1min"], 3),
         "step_ms_reprefill_1min": round(long["reprefill_ms_1min"], 3),
@@ -238,6 +254,10 @@ def main() -> None:
                                   args.max_sessions, median=True)
             res[f"sessions_at_median_{mode}"] = n
             res[f"median_tick_ms_{mode}"] = round(mid, 2)
+        n = max(1, res["sessions_at_median_serial"])
+        res["paired_n"] = n
+        res["paired_cost_ratio"] = paired_cost_ratio(model, n, args.median_seconds,
+                                                     args.period_ms)
         res["cadence_seconds"] = args.cadence_seconds
         res["median_batched_over_serial"] = round(res["sessions_at_median_batched"]
                                                   / max(1, res["sessions_at_median_serial"]), 2)

@@ -35,14 +35,16 @@ class KVPool:
 
     def __init__(self, *, layers: int, heads: int, head_dim: int, d_model: int, sink: int,
                  window: int, slack: int, rows: int = 4, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32) -> None:
+                 dtype: torch.dtype = torch.float32, kv_dtype: torch.dtype | None = None
+                 ) -> None:
         if window <= 0 or slack <= 0 or sink < 0:
             raise ValueError(f"bad cache geometry: sink={sink} window={window} slack={slack}")
         self.layers, self.heads, self.head_dim, self.d_model = layers, heads, head_dim, d_model
         self.sink, self.window, self.slack = sink, window, slack
         self.capacity = sink + window + slack
         self.device = torch.device(device)
-        self.dtype = dtype
+        self.dtype = dtype  #: of the kept embeddings (the model's)
+        self.kv_dtype = kv_dtype or dtype  #: of K and V
         self.rows = 0
         self._free: list[int] = []
         self.k = self.v = self.emb = self.pos = torch.empty(0)
@@ -52,7 +54,8 @@ class KVPool:
         old = self.rows
         shape = (self.layers, rows, self.heads, self.capacity, self.head_dim)
         kw: dict[str, Any] = {"device": self.device, "dtype": self.dtype}
-        k, v = torch.zeros(shape, **kw), torch.zeros(shape, **kw)
+        kv = {**kw, "dtype": self.kv_dtype}
+        k, v = torch.zeros(shape, **kv), torch.zeros(shape, **kv)
         emb = torch.zeros(rows, self.capacity, self.d_model, **kw)
         pos = torch.full((rows, self.capacity), -1, dtype=torch.long, device=self.device)
         if old:
@@ -108,8 +111,12 @@ class KVPool:
     def visible(self, key_pos: torch.Tensor, query_pos: torch.Tensor) -> torch.Tensor:
         """Which keys each query attends to: ``key_pos (..., 1, C)`` against ``query_pos
         (..., m, 1)``. The same rule defines the reference (uncached) forward."""
-        return ((key_pos >= 0) & (key_pos <= query_pos)
-                & ((key_pos < self.sink) | (key_pos > query_pos - self.window)))
+        # Two comparisons at full size (the per-key terms fold into the key positions):
+        # an empty slot is never at or before a query, a sink is never too old.
+        never = torch.iinfo(key_pos.dtype).max // 2
+        key_new = torch.where(key_pos < 0, never, key_pos)
+        key_old = torch.where(key_pos < self.sink, never, key_pos)
+        return (key_new <= query_pos) & (key_old > query_pos - self.window)
 
     def kept(self, row: int, before: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The tokens a next query at position ``before`` can see: (embeddings, positions),

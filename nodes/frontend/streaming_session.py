@@ -137,12 +137,13 @@ class StreamingSession:
 
 
 def new_pool(model: TinyDuplexLM, rows: int = 1) -> KVPool:
-    """A KV pool shaped for ``model``, on its device and in its dtype."""
+    """A KV pool shaped for ``model``, on its device, K/V in ``cfg.kv_dtype``."""
     c = model.cfg
+    dtype = model.text.weight.dtype
     return KVPool(layers=c.n_layers, heads=c.n_kv_heads, head_dim=c.head_dim,
                   d_model=c.d_model, sink=c.sink_tokens, window=c.window_tokens,
-                  slack=c.max_chunk_tokens, rows=rows, device=model.device,
-                  dtype=model.text.weight.dtype)
+                  slack=c.max_chunk_tokens, rows=rows, device=model.device, dtype=dtype,
+                  kv_dtype=dtype if c.kv_dtype == "model" else getattr(torch, c.kv_dtype))
 
 
 Item = tuple[StreamingSession, torch.Tensor, torch.Tensor | None]

@@ -103,8 +103,7 @@ def attn_bias(visible: torch.Tensor, dtype: torch.dtype, groups: int = 1) -> tor
     ``Block.attend`` takes (torch's CPU attention is markedly faster with it than with a
     boolean one); repeated for the ``groups`` query heads per KV head when ``m`` is at most
     ``FOLD_MAX_TOKENS`` (then ``attend`` folds the heads)."""
-    bias = torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill_(
-        ~visible, float("-inf"))
+    bias = torch.where(visible, 0.0, float("-inf")).to(dtype)
     b, _, m, c = visible.shape
     if groups > 1 and m == 1:  # decoding: a view (stride 0 over the heads), no copy
         bias = bias.expand(b, 1, groups, c)
@@ -219,12 +218,14 @@ class TinyDuplexLM(nn.Module):
         pool = view.pool
         lo, hi = view.lo, view.hi
         real = view.real
-        mask = attn_bias(view.mask, x.dtype, self.cfg.n_heads // self.cfg.n_kv_heads)
+        kvd = pool.k.dtype  # attention runs in the cache's dtype
+        mask = attn_bias(view.mask, kvd, self.cfg.n_heads // self.cfg.n_kv_heads)
         for i, blk in enumerate(self.blocks):
             q, k, v = blk.qkv_rope(x, cos, sin)
-            pool.k[i, view.rows, :, view.slots] = k[real]
-            pool.v[i, view.rows, :, view.slots] = v[real]
-            x = blk.finish(x, blk.attend(q, pool.k[i, lo:hi], pool.v[i, lo:hi], mask))
+            pool.k[i, view.rows, :, view.slots] = k[real].to(kvd)
+            pool.v[i, view.rows, :, view.slots] = v[real].to(kvd)
+            att = blk.attend(q.to(kvd), pool.k[i, lo:hi], pool.v[i, lo:hi], mask)
+            x = blk.finish(x, att.to(x.dtype))
         return self.norm(x)
 
     def forward_reference(self, x: torch.Tensor, pos: torch.Tensor, visible: Any

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 ACTIONS = ("silent", "speak", "delegate")
+KV_DTYPES = ("model", "float32", "bfloat16", "float16")
 
 
 class TinyDuplexConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -25,6 +26,9 @@ class TinyDuplexConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sink_tokens: int = 4  #: attention sinks kept for ever
     window_tokens: int = 2048  #: most recent positions each query sees
     max_chunk_tokens: int = 128  #: tokens written per forward (the cache's slack)
+    #: K/V storage and attention dtype: "model" (the weights' dtype) or a torch dtype name.
+    #: bfloat16 halves the bytes each step reads from the cache (see docs/models.md)
+    kv_dtype: str = "model"
     rope_base: float = 10000.0
     seed: int = 0  #: random init when there is no checkpoint
 
@@ -35,6 +39,9 @@ class TinyDuplexConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if self.n_kv_heads <= 0 or self.n_heads % self.n_kv_heads:
             raise ValueError(f"n_heads {self.n_heads} must be a multiple of n_kv_heads "
                              f"{self.n_kv_heads}")
+        if self.kv_dtype not in KV_DTYPES:
+            raise ValueError(f"kv_dtype must be one of {', '.join(KV_DTYPES)}, got "
+                             f"{self.kv_dtype!r}")
         for name in ("n_layers", "d_ff", "window_tokens", "max_chunk_tokens"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

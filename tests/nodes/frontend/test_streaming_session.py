@@ -256,3 +256,31 @@ def test_speakers_are_moved_onto_consecutive_rows_and_outputs_do_not_change(
             assert r.tokens == alone.tokens
             assert r.action_probs == pytest.approx(alone.action_probs, abs=1e-5)
     assert sorted(s.row for s in batch) == [0, 1, 2, 3]
+
+
+def test_a_bfloat16_cache_steps_and_batched_equals_solo() -> None:
+    """``kv_dtype: bfloat16`` stores K/V and attends in bfloat16 (half the bytes a step
+    reads); the weights and the rest of the forward stay in float32."""
+    import msgspec
+
+    from .conftest import SMALL
+
+    model = TinyDuplexLM(msgspec.structs.replace(SMALL, kv_dtype="bfloat16"))
+    pool = make_pool(model)
+    assert pool.k.dtype == torch.bfloat16 and pool.emb.dtype == torch.float32
+    ts = turns(6, seed=1)
+    batch = [StreamingSession(model, pool) for _ in range(2)]
+    solo = [StreamingSession(model, make_pool(model)) for _ in range(2)]
+    for i, t in enumerate(ts):
+        for k in range(2):
+            batch[k].force_action = solo[k].force_action = SPEAK if (i + k) % 2 else SILENT
+        together = step_batch(model, pool, batch, [[t], [t]])
+        for k, r in enumerate(together):
+            alone = solo[k].step(t)
+            assert r.tokens == alone.tokens
+            assert r.action_probs == pytest.approx(alone.action_probs, abs=1e-3)
+    full = TinyDuplexLM(SMALL)
+    with torch.no_grad():  # close to the float32 cache
+        h16 = StreamingSession(model, make_pool(model)).append(ts[0])
+        h32 = StreamingSession(full, make_pool(full)).append(ts[0])
+    torch.testing.assert_close(h16, h32, atol=0.05, rtol=0.05)

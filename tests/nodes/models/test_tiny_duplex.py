@@ -42,6 +42,7 @@ def test_turn_embedding_follows_the_sequence_order() -> None:
 
 
 @pytest.mark.parametrize("bad", [{"d_model": 30, "n_heads": 4}, {"n_kv_heads": 3},
+                                 {"kv_dtype": "int8"},
                                  {"window_tokens": 0}])
 def test_config_rejects_impossible_shapes(bad: dict) -> None:
     with pytest.raises(msgspec.ValidationError):
