@@ -83,11 +83,12 @@ async def serve(args: argparse.Namespace) -> None:
     manager = SessionManager(graph, limits=limits)
     app = make_app(manager, token=args.token, max_body=args.max_body)
     runner, (host, port) = await start(app, args.host, args.port)
-    print(f"serving {graph.name} on http://{host}:{port}/", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Only now: whoever reads this line may signal at once and must get a graceful stop.
+    print(f"serving {graph.name} on http://{host}:{port}/", flush=True)
     try:
         await stop.wait()
     finally:
