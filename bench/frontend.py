@@ -67,10 +67,12 @@ def device_mb(device: str) -> float:
 
 def reprefill_step(model: TinyDuplexLM, s: StreamingSession, t) -> StreamingSession:
     """The same step without a persistent cache: a fresh session gets the kept context
-    (sinks + window, as embeddings at their positions) re-prefilled, then the step."""
+    (sinks + window, as embeddings at their positions) re-prefilled, then the step (with
+    the same deferred own tokens in front of its input)."""
     emb, pos = s.pool.kept(s.row, s.length)
     fresh = StreamingSession(model, new_pool(model))
     fresh.force_action = s.force_action
+    fresh.deferred = list(s.deferred)  # the own tokens the persistent step writes too
     with torch.no_grad():
         forward_batch(model, fresh.pool, [(fresh, emb, pos)])
     fresh.step(t)
