@@ -58,6 +58,8 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_utterance: str = "20s"  #: an utterance longer than this is cut into finals
     sample_rate: int = 16000  #: the rate the input must have (the model's)
     beam: float = 1e-60  #: search beam; 1e-48 (pocketsphinx's): half the CPU, more errors
+    #: a partial tells an amount ("<number> dollars") once two partials agree on it
+    confirm_units: bool = True
 
 
 class Vocabulary(msgspec.Struct, frozen=True):
@@ -120,7 +122,8 @@ class PocketsphinxEars(Node):
         self.rec = await self.clock.run_blocking(
             lambda: Recognizer(open_vocabulary=p.grammar == "open", sample_rate=p.sample_rate,
                                pause=pause, max_utterance=max_utt,
-                               beam=None if p.grammar == "open" else p.beam))
+                               beam=None if p.grammar == "open" else p.beam,
+                               confirm_units=p.confirm_units))
         if p.grammar == "scenario":
             unknown = self.rec.unknown_words(self.vocabulary.all_words())
             if unknown:

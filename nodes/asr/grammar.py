@@ -54,6 +54,7 @@ DEFAULT_FILLERS = (
 )
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*")
+_AMOUNT_RULE = re.compile(r"^<amount> = <number> \((.*)\);$", re.M)
 
 #: The number grammar, 1..9999: the forms ``numbers.words_to_int`` reads except "twelve
 #: hundred" (measured: allowing it turns misheard "four hundred" into "twelve hundred").
@@ -109,6 +110,13 @@ def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
     return (f"#JSGF V1.0;\ngrammar {name};\n"
             f"public <utterance> = <item>+;\n<item> = {' | '.join(items)};\n"
             f"{body}\n{numbers}")
+
+
+def amount_units(jsgf: str) -> frozenset[str]:
+    """The words an amount may end with (``number_contexts``) in a grammar that
+    ``build_grammar`` made; empty for any other grammar."""
+    m = _AMOUNT_RULE.search(jsgf)
+    return frozenset(w.strip() for w in m.group(1).split("|")) if m else frozenset()
 
 
 def vocabulary_words(phrases: Iterable[str] = (), number_contexts: Iterable[str] = (),

@@ -122,3 +122,51 @@ def test_open_vocabulary_decodes_without_a_grammar() -> None:
     rec = Recognizer(open_vocabulary=True)
     finals = [h for h in decode(rec, timeline(0.4, "start the stopwatch", 0.6)) if h.final]
     assert len(finals) == 1 and finals[0].words  # words; which ones, the open model guesses
+
+
+def test_a_partial_tells_an_amount_once_two_partials_agree(scenario: Recognizer) -> None:
+    """The unit word ("dollars") and what follows it are held back until the next partial
+    has it at the same place; "dollar" and "dollars" count as the same; other words are
+    not held back."""
+    from nodes.asr.recognizer import Word
+
+    scenario.reset()
+    scenario._last_path = []
+
+    def partial(*texts: str) -> list[str]:
+        words = [Word(t, i * 10, i * 10 + 10) for i, t in enumerate(texts)]
+        return [w.text for w in scenario._confirmed(words)]
+
+    assert partial("it", "cost", "three") == ["it", "cost", "three"]
+    assert partial("it", "cost", "three", "dollar") == ["it", "cost", "three"]
+    assert partial("it", "cost", "three", "hundred", "dollars") == \
+        ["it", "cost", "three", "hundred"]
+    assert partial("it", "cost", "three", "hundred", "dollars", "for") == \
+        ["it", "cost", "three", "hundred", "dollars", "for"]
+    assert partial("it", "cost", "three", "hundred", "dollar", "for", "lunch") == \
+        ["it", "cost", "three", "hundred", "dollar", "for", "lunch"]
+    assert partial("it", "cost", "three", "hundred", "dollar", "four", "dollar") == \
+        ["it", "cost", "three", "hundred", "dollar", "four"]
+
+
+def test_partials_tell_only_the_amount_said(scenario: Recognizer) -> None:
+    """On speech: every partial that has an amount has the right one, and the first comes
+    no later than 400 ms after the end of the speech."""
+    audio = timeline(0.4, "i paid three hundred and twenty six dollars for lunch", 0.8)
+    per_turn = [scenario.feed(audio[k * CHUNK:(k + 1) * CHUNK], k * PERIOD)
+                for k in range(len(audio) // CHUNK)] + [scenario.flush()]
+    said = [(k, s.value) for k, hs in enumerate(per_turn) for h in hs
+            for s in find_numbers(h.text.split())
+            if h.text.split()[s.end:s.end + 1] == ["dollars"]]
+    assert said and {v for _, v in said} == {326}
+    loud = np.flatnonzero(np.abs(audio) > 0.01)
+    end_of_speech = loud[-1] / RATE
+    assert (said[0][0] + 1) * 0.2 - end_of_speech <= 0.4
+
+
+def test_amount_units_of_a_grammar() -> None:
+    from nodes.asr.grammar import amount_units
+
+    assert amount_units(build_grammar()) == {"dollar", "dollars"}
+    assert amount_units(build_grammar(number_contexts=["euros"])) == {"euros"}
+    assert amount_units(build_grammar(number_contexts=[], phrases=["stop"])) == frozenset()
