@@ -88,15 +88,18 @@ def long_session(model: TinyDuplexLM, minutes: int, device: str) -> dict:
     i = 0
     for minute in range(1, minutes + 1):
         end = minute * TURNS_PER_MIN
-        last10 = []
+        last10, cpu10 = [], []
         while i < end:
+            c = time.thread_time()
             dt = timed(lambda: s.step(turn(i)), device)  # noqa: B023
             if i >= end - 10:
                 last10.append(dt)
+                cpu10.append((time.thread_time() - c) * 1e3)
             i += 1
         if minute in probes:
             tag = probes[minute]
             out[f"step_ms_{tag}"] = statistics.median(last10)
+            out[f"step_cpu_ms_{tag}"] = statistics.median(cpu10)
             out[f"rss_mb_{tag}"] = round(rss_mb(), 2)
             out[f"cache_mb_{tag}"] = round(s.pool.nbytes() / 2**20, 3)
             out[f"device_mb_{tag}"] = round(device_mb(device), 2)
@@ -235,6 +238,8 @@ def main() -> None:
                                            2),
         "speak_step_ms_full": round(long["speak_step_ms_5min"], 3),
         "tail_head_ratio": round(long[f"step_ms_{end}"] / long["step_ms_5min"], 3),
+        "tail_head_ratio_cpu": round(long[f"step_cpu_ms_{end}"] / long["step_cpu_ms_5min"],
+                                     3),
         "memory_mb_1_5_end": [long["rss_mb_1min"], long["rss_mb_5min"], long[f"rss_mb_{end}"]],
         "cache_mb_1_5_end": [long["cache_mb_1min"], long["cache_mb_5min"],
                              long[f"cache_mb_{end}"]],
