@@ -6,7 +6,9 @@ mono), and an optional ``control`` (``SetVocabulary``). Out: ``heard`` (``Heard`
 is open, and a final (``final=True``) when it ends at a pause of ``pause``. Each carries
 the utterance's media ``start``/``end`` and its words with their media times, so a front end
 can act on a partial as soon as a closing word ("dollars") is in, without waiting for the
-final (``end`` of the word + ``pause`` + up to a micro-turn later).
+final (``end`` of the word + ``pause`` + up to a micro-turn later). A partial tells an
+amount once the best path 150 ms earlier agrees on it (``confirm_units``: fewer wrong
+amounts told, sometimes a micro-turn later; docs/ears.md).
 
 With ``grammar: scenario`` (the default) the recogniser decodes with a JSGF grammar of the
 scenario language (``nodes.asr.grammar``): the built-in skills' phrases, or ``phrases`` /
@@ -58,7 +60,7 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_utterance: str = "20s"  #: an utterance longer than this is cut into finals
     sample_rate: int = 16000  #: the rate the input must have (the model's)
     beam: float = 1e-60  #: search beam; 1e-48 (pocketsphinx's): half the CPU, more errors
-    #: a partial tells an amount ("<number> dollars") once two partials agree on it
+    #: a partial tells an amount ("<number> dollars") once two looks at the path agree
     confirm_units: bool = True
 
 

@@ -12,7 +12,9 @@ before it, so a word's first phone is not lost) and ends after ``pause`` of non-
 then the decoder's best path becomes the final. ``feed`` gives one partial per call while
 an utterance is open (the decoder's best path so far), so a caller feeding 200 ms
 micro-turns gets a partial each micro-turn. Times are media times in ns (``pts`` of the
-audio plus decoder frames).
+audio plus decoder frames). With ``confirm_units`` (the default) a partial holds back an
+amount's unit word ("dollars") until the best path ``look`` (150 ms) earlier agrees on it
+(``_confirmed``).
 
 A faint deterministic noise floor (-66 dBFS) is added before decoding: exact digital
 silence (zeros from a padded file or a filled gap) makes the decoder's features degenerate
@@ -108,7 +110,7 @@ class Recognizer:
                  sample_rate: int = 16000,
                  pause: int = 240 * MS, onset: int = 60 * MS, preroll: int = 200 * MS,
                  max_utterance: int = 20 * S, beam: float | None = None,
-                 confirm_units: bool = True) -> None:
+                 confirm_units: bool = True, look: int = 150 * MS) -> None:
         if sample_rate != 16000:
             raise ValueError(f"the pocketsphinx model needs 16000 Hz audio, got {sample_rate} Hz")
         self.sample_rate = sample_rate
@@ -123,6 +125,7 @@ class Recognizer:
         self._frame = 30 * sample_rate // 1000  # samples per VAD frame
         self._grammar_n = 0
         self._confirm = confirm_units
+        self._look = look * sample_rate // S
         self._units: frozenset[str] = frozenset()
         self._last_path: list[str] = []  # the previous partial's words, before holding back
         self._pending_grammar: str | None = None
@@ -204,6 +207,11 @@ class Recognizer:
         self._tail = buf[n_frames * self._frame:]
         self._tail_start = base + n_frames * self._frame
         if self._in_utt:
+            if self._confirm and self._units and self._next - self._fed > self._look:
+                # Look at the best path a little before the end too: the partial's amount
+                # must agree with it (``_confirmed``), a look costs one backtrace.
+                self._feed_decoder(self._next - self._look)
+                self._last_path = self._texts(self._words())
             self._feed_decoder(self._next)
             partial = self._hypothesis(final=False)
             out.append(partial)
@@ -305,6 +313,15 @@ class Recognizer:
 
     def _hypothesis(self, *, final: bool) -> Hypothesis:
         t0 = self._utt_start * S // self.sample_rate
+        words = self._words()
+        end = self._fed * S // self.sample_rate
+        if not final and self._confirm:
+            words = self._confirmed(words)
+        return Hypothesis(" ".join(w.text for w in words), tuple(words), t0, end, final)
+
+    def _words(self) -> list[Word]:
+        """The decoder's best path so far, as words with media times."""
+        t0 = self._utt_start * S // self.sample_rate
         words = []
         # seg() is None when no path reached the grammar's end (noise, a cut-off word).
         for seg in self._decoder.seg() or ():
@@ -313,14 +330,15 @@ class Recognizer:
                 continue
             words.append(Word(w, t0 + seg.start_frame * FRAME_NS,
                               t0 + (seg.end_frame + 1) * FRAME_NS))
-        end = self._fed * S // self.sample_rate
-        if not final and self._confirm:
-            words = self._confirmed(words)
-        return Hypothesis(" ".join(w.text for w in words), tuple(words), t0, end, final)
+        return words
+
+    def _texts(self, words: list[Word]) -> list[str]:
+        return ["<unit>" if w.text in self._units else w.text for w in words]  # dollar = dollars
 
     def _confirmed(self, words: list[Word]) -> list[Word]:
-        """A partial up to (not including) a unit word that the previous partial did not
-        have at the same place: an amount is only told once two partials agree on it.
+        """A partial up to (not including) a unit word that the last look at the best
+        path (``look`` before the end of this audio, or else the previous partial) did not
+        have at the same place: an amount is only told once two looks agree on it.
 
         Measured: the decoder's best path often ends in a unit word too early ("three
         dollars" while "three hundred ..." is being said) or briefly turns the words after
@@ -328,8 +346,7 @@ class Recognizer:
         on the first partial with an amount said those. Other words are not held back
         (a barge-in needs the first words at once).
         """
-        units = self._units
-        texts = ["<unit>" if w.text in units else w.text for w in words]  # dollar = dollars
+        texts = self._texts(words)
         same = 0
         for a, b in zip(texts, self._last_path, strict=False):
             if a != b:

@@ -124,10 +124,10 @@ def test_open_vocabulary_decodes_without_a_grammar() -> None:
     assert len(finals) == 1 and finals[0].words  # words; which ones, the open model guesses
 
 
-def test_a_partial_tells_an_amount_once_two_partials_agree(scenario: Recognizer) -> None:
-    """The unit word ("dollars") and what follows it are held back until the next partial
-    has it at the same place; "dollar" and "dollars" count as the same; other words are
-    not held back."""
+def test_a_partial_tells_an_amount_once_two_looks_agree(scenario: Recognizer) -> None:
+    """The unit word ("dollars") and what follows it are held back until two looks at the
+    best path (here: successive partials) have it at the same place; "dollar" and
+    "dollars" count as the same; other words are not held back."""
     from nodes.asr.recognizer import Word
 
     scenario.reset()
