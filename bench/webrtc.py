@@ -108,15 +108,7 @@ async def round_trips(url: str, n: int, prefetch: int) -> list[float]:
     arriving back (client and server jitter prefetch both ``prefetch``)."""
     c = await Client.connect(url, jitter_prefetch=prefetch)
     await asyncio.sleep(0.5)
-    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(4800) / 48000)).astype(np.float32)
-    rtts = []
-    for i in range(n):
-        c.mic.play(tone)
-        await c.wait_until(lambda i=i: len(c.mic.started) > i)
-        sent = c.mic.started[i]
-        back = await c.wait_until(lambda sent=sent: c.voiced_after(sent), within=5)
-        rtts.append((back - sent) / MS)
-        await asyncio.sleep(0.25)
+    rtts = await c.burst_round_trips(n, gap=0.25)
     await c.close()
     return rtts
 

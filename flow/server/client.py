@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import functools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -206,6 +207,25 @@ class Client:
             if at >= t and peak >= threshold:
                 return at
         return None
+
+    def _burst_started(self, count: int) -> bool:
+        return len(self.mic.started) >= count
+
+    async def burst_round_trips(self, n: int, *, gap: float = 0.3) -> list[float]:
+        """Play ``n`` 100 ms tone bursts into the microphone, ``gap`` seconds apart, and
+        return the ms from each burst's first frame leaving to the first loud frame coming
+        back (through a graph that plays the microphone back, such as the echo graph)."""
+        tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(4800) / 48000)).astype(np.float32)
+        rtts: list[float] = []
+        for i in range(n):
+            self.mic.play(tone)
+            await self.wait_until(functools.partial(self._burst_started, i + 1))
+            sent: int = self.mic.started[i]
+            back: int = await self.wait_until(functools.partial(self.voiced_after, sent),
+                                              within=5)
+            rtts.append((back - sent) / 1e6)
+            await asyncio.sleep(gap)
+        return rtts
 
     async def close(self) -> None:
         """Hang up: closes the peer connection (the server sees it close) and stops reading."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import statistics
 
-import numpy as np
 import pytest
 
 from flow import Graph, In, Node, Out, TextDelta
@@ -50,21 +49,6 @@ def speaking_graph() -> Graph:
         "voice.audio -> speaker.audio", "parrot.said -> events.events"])
 
 
-async def burst_round_trips(c: Client, n: int) -> list[float]:
-    """Play n short tone bursts into the echo graph; ms from each burst's first frame
-    leaving the client to the echo's first loud frame arriving back."""
-    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(4800) / 48000)).astype(np.float32)
-    rtts = []
-    for i in range(n):
-        c.mic.play(tone)
-        await c.wait_until(lambda i=i: len(c.mic.started) > i)
-        sent = c.mic.started[i]
-        back = await c.wait_until(lambda sent=sent: c.voiced_after(sent), within=5)
-        rtts.append((back - sent) / MS)
-        await asyncio.sleep(0.3)
-    return rtts
-
-
 async def test_echo_round_trip_and_the_jitter_prefetch_setting() -> None:
     """Audio through the echo graph and back. aiortc holds 4 inbound packets (80 ms) in each
     direction; with the prefetch set to 1 on both ends the round trip is ~120 ms shorter."""
@@ -74,7 +58,7 @@ async def test_echo_round_trip_and_the_jitter_prefetch_setting() -> None:
         async with serving(echo_graph(), limits=limits) as srv:
             c = await Client.connect(srv.url, jitter_prefetch=prefetch)
             await asyncio.sleep(0.3)
-            rtts = await burst_round_trips(c, 5)
+            rtts = await c.burst_round_trips(5)
             await c.close()
         medians[prefetch] = statistics.median(rtts)
         print(f"echo round trip, prefetch {prefetch}: {[round(r) for r in rtts]} ms")
