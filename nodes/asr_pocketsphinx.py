@@ -18,15 +18,20 @@ Every word must be in pocketsphinx's English dictionary: an unknown one is a sta
 ``ParamError`` naming it. ``grammar: open`` uses pocketsphinx's open-vocabulary language
 model (much less accurate on synthetic speech; see docs/ears.md).
 
-Recognition runs off the event loop (``clock.run_blocking``): 30-100 ms of CPU per
-micro-turn of speech with the default ``beam`` (half that with ``beam: 1e-48``). Accuracy
-on espeak voices: docs/ears.md.
+Recognition runs off the event loop: 30-100 ms of CPU per micro-turn of speech with the
+default ``beam`` (half that with ``beam: 1e-48``). With ``worker_process`` (the default)
+each node decodes in its own worker process (``nodes.asr.worker``), started and loaded in
+``setup()`` and ended in ``teardown()``: pocketsphinx holds the GIL while it decodes, so in
+a thread (``worker_process: false``) its 30-80 ms per micro-turn stall the event loop of
+every session in the process. Figures: docs/ears.md. A worker that fails or dies ends this
+session with ``WorkerError`` (other sessions go on). Accuracy on espeak voices:
+docs/ears.md.
 An ``Interrupt`` does not drop what the user is saying (barge-in is the user talking).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 import numpy as np
@@ -46,7 +51,8 @@ from .asr.grammar import (
 from .types import Chunk, Heard
 
 if TYPE_CHECKING:
-    from .asr.recognizer import Hypothesis
+    from .asr.recognizer import Hypothesis, Recognizer
+    from .asr.worker import RecognizerProcess
 
 
 class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -62,6 +68,8 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     beam: float = 1e-60  #: search beam; 1e-48 (pocketsphinx's): half the CPU, more errors
     #: a partial tells an amount ("<number> dollars") once two looks at the path agree
     confirm_units: bool = True
+    #: decode in a worker process (off this interpreter's GIL); false: in a thread
+    worker_process: bool = True
 
 
 class Vocabulary(msgspec.Struct, frozen=True):
@@ -121,13 +129,23 @@ class PocketsphinxEars(Node):
             DEFAULT_NUMBER_CONTEXTS if p.number_contexts is None else p.number_contexts,
             DEFAULT_WORDS + p.words, p.keywords,
             DEFAULT_FILLERS if p.fillers is None else p.fillers)
-        self.rec = await self.clock.run_blocking(
-            lambda: Recognizer(open_vocabulary=p.grammar == "open", sample_rate=p.sample_rate,
-                               pause=pause, max_utterance=max_utt,
-                               beam=None if p.grammar == "open" else p.beam,
-                               confirm_units=p.confirm_units))
+        kwargs: dict[str, Any] = dict(
+            open_vocabulary=p.grammar == "open", sample_rate=p.sample_rate, pause=pause,
+            max_utterance=max_utt, beam=None if p.grammar == "open" else p.beam,
+            confirm_units=p.confirm_units)
+        if p.worker_process:
+            from .asr.worker import RecognizerProcess
+
+            # Launched here (a few ms), loaded in a thread: a cancelled setup() still
+            # leaves self._worker for teardown() to end.
+            self._worker = RecognizerProcess(**kwargs)
+            await self.clock.run_blocking(self._worker.wait_ready)
+            self.rec: Recognizer | RecognizerProcess = self._worker
+        else:
+            self.rec = await self.clock.run_blocking(lambda: Recognizer(**kwargs))
         if p.grammar == "scenario":
-            unknown = self.rec.unknown_words(self.vocabulary.all_words())
+            unknown = await self.clock.run_blocking(self.rec.unknown_words,
+                                                    self.vocabulary.all_words())
             if unknown:
                 raise ParamError(
                     f"node {self.id!r}: not in the pronunciation dictionary: "
@@ -152,7 +170,7 @@ class PocketsphinxEars(Node):
 
     async def on_control(self, msg: SetVocabulary) -> None:
         new = self.vocabulary.updated(msg, self.params.words)
-        unknown = self.rec.unknown_words(new.all_words())
+        unknown = await self.clock.run_blocking(self.rec.unknown_words, new.all_words())
         if unknown:
             # A running session goes on: drop what cannot be pronounced, say so once.
             self.log.warning("session %s node %s: ignoring words not in the dictionary: %s",
@@ -163,8 +181,13 @@ class PocketsphinxEars(Node):
             await self.clock.run_blocking(self.rec.set_grammar, new.jsgf())
 
     async def on_end(self) -> None:
-        for hyp in self.rec.flush():
+        for hyp in await self.clock.run_blocking(self.rec.flush):
             await self._emit(hyp)
+
+    async def teardown(self) -> None:
+        worker = getattr(self, "_worker", None)  # None: in-thread, or setup() failed early
+        if worker is not None:
+            await self.clock.run_blocking(worker.close)
 
     async def _decode(self, samples: np.ndarray, sample_rate: int, pts: int) -> None:
         if sample_rate != self.rec.sample_rate:

@@ -1,6 +1,8 @@
 """Speech recognition for the embedded ears (``asr.pocketsphinx``).
 
 Light to import: the pocketsphinx wheel is loaded only by ``recognizer`` (and the node).
+``RecognizerProcess`` (``worker``) runs a recogniser in a worker process; ``WorkerError``
+is what its failures raise.
 ``SetVocabulary`` is the control message that changes what the ears listen for while a
 session runs; a front end sends it on an edge into the ears' ``control`` port (its skills'
 phrases at start-up, new keywords later).
@@ -12,6 +14,7 @@ from flow.messages import Message
 
 from .grammar import build_grammar
 from .numbers import NumberSpan, find_numbers, int_to_words, words_to_int
+from .worker import RecognizerProcess, WorkerError
 
 
 class SetVocabulary(Message, frozen=True, kw_only=True):
@@ -31,5 +34,5 @@ class SetVocabulary(Message, frozen=True, kw_only=True):
     fillers: tuple[str, ...] | None = None
 
 
-__all__ = ["NumberSpan", "SetVocabulary", "build_grammar", "find_numbers", "int_to_words",
-           "words_to_int"]
+__all__ = ["NumberSpan", "RecognizerProcess", "SetVocabulary", "WorkerError", "build_grammar",
+           "find_numbers", "int_to_words", "words_to_int"]

@@ -1,0 +1,210 @@
+"""The recogniser in a worker process (``nodes.asr.worker``) and the ears node using it:
+the same hypotheses as in-process decoding, vocabulary changes, errors, and no process
+left behind however a session ends."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from flow import FakeClock, NodeFailed
+from flow.graph import Graph
+from flow.session import Session
+from flow.testing import harness, run_node
+from nodes.asr import SetVocabulary
+from nodes.asr.grammar import build_grammar
+from nodes.asr.recognizer import Hypothesis, Recognizer
+from nodes.asr.worker import RecognizerProcess, WorkerError
+from nodes.types import Heard
+
+from .conftest import CHUNK, PERIOD, RATE, chunks, timeline
+
+S = 1_000_000_000
+
+
+def children() -> set[int]:
+    """Live child processes of this test process (zombies count: nobody reaped them)."""
+    me = str(os.getpid())
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[1] == me:
+            found.add(int(entry))
+    return found
+
+
+def worker_of(session: Session) -> RecognizerProcess:
+    worker = getattr(session.nodes["ears"], "_worker", None)
+    assert isinstance(worker, RecognizerProcess)
+    return worker
+
+
+def decode(rec: Recognizer | RecognizerProcess, audio: np.ndarray) -> list[Hypothesis]:
+    out = []
+    for k in range(len(audio) // CHUNK):
+        out += rec.feed(audio[k * CHUNK:(k + 1) * CHUNK], k * PERIOD)
+    return out + rec.flush()
+
+
+def test_same_hypotheses_as_in_process() -> None:
+    audio = timeline(0.4, "it cost a hundred and five dollars", 0.6, "start the stopwatch",
+                     0.8)
+    before = children()
+    local = Recognizer(jsgf=build_grammar())
+    with RecognizerProcess() as remote:
+        assert remote.pid in children() - before
+        remote.set_grammar(build_grammar())
+        got = decode(remote, audio)
+    assert got == decode(local, audio)
+    assert [h.text for h in got if h.final] == ["it cost a hundred and five dollars",
+                                                "start the stopwatch"]
+    final = next(h for h in got if h.final)
+    assert type(final).__name__ == "Hypothesis" and type(final.words[0]).__name__ == "Word"
+    assert children() == before
+
+
+def test_node_in_a_worker_matches_the_node_in_a_thread() -> None:
+    audio = timeline(0.4, "no wait it was thirty dollars", 0.8)
+    runs = [run_node("asr.pocketsphinx", {"worker_process": proc},
+                     inputs={"chunks": chunks(audio)}, pace="pts") for proc in (True, False)]
+    (a, b) = runs
+    assert a.outputs["heard"] == b.outputs["heard"]
+    assert a.times["heard"] == b.times["heard"]
+    assert [h.text for h in a.of("heard", Heard) if h.final] == [
+        "no wait it was thirty dollars"]
+
+
+def test_vocabulary_change_reaches_the_worker() -> None:
+    say = timeline(0.4, "hello computer", 1.0)
+    n = len(say) // CHUNK
+    feed = chunks(say) + chunks(say, first=n)
+    # "blorptastic" is not in the dictionary: dropped with a warning, the rest applies.
+    change = SetVocabulary(pts=feed[n].pts - PERIOD // 2,
+                           keywords=("hello computer", "blorptastic"))
+    params = {"phrases": ["start the stopwatch"], "fillers": ["okay"], "worker_process": True}
+    before = children()
+    result = run_node("asr.pocketsphinx", params,
+                      inputs={"chunks": feed, "control": [change]}, pace="pts")
+    finals = [h.text for h in result.of("heard", Heard) if h.final]
+    assert len(finals) == 2
+    assert finals[0] != "hello computer"
+    assert finals[1] == "hello computer"
+    assert children() == before  # teardown ended the worker
+
+
+def test_an_error_in_the_worker_comes_back_and_the_worker_goes_on() -> None:
+    with RecognizerProcess() as rec:
+        with pytest.raises(WorkerError, match=r"set_grammar\(\) failed: ValueError") as info:
+            rec.set_grammar("this is not JSGF")
+        assert any("Traceback" in note for note in info.value.__notes__)
+        assert rec.unknown_words({"zebra", "blorptastic"}) == ["blorptastic"]
+        assert rec.alive
+
+
+def test_a_recognizer_that_cannot_be_built_is_an_error_at_start() -> None:
+    before = children()
+    rec = RecognizerProcess(sample_rate=8000)
+    with pytest.raises(WorkerError, match=r"start\(\) failed: ValueError: .*16000 Hz"):
+        rec.wait_ready()
+    rec.close()
+    assert children() == before
+
+
+def test_a_worker_that_dies_ends_its_session_only() -> None:
+    """Two sessions on one loop; one's worker is killed mid-speech: that session fails
+    with a ``WorkerError`` saying so, the other hears everything, no process is left."""
+    audio = timeline(0.4, "start the stopwatch", 0.6, "stop", 0.6)
+    graph = Graph.build("ears", {"ears": ("asr.pocketsphinx", {"worker_process": True})}, [])
+    clock = FakeClock()
+    before = children()
+
+    async def main() -> tuple[list[BaseException | None], list[Heard]]:
+        runs = [harness(graph, {"ears.chunks": chunks(audio)}, pace="pts") for _ in "ab"]
+        sessions = [Session(g, clock=clock, id=name)
+                    for (g, _, _), name in zip(runs, "ab", strict=True)]
+        tasks = [asyncio.create_task(s.run()) for s in sessions]
+        await clock.sleep_until(S)  # media time 1 s: "start the stopwatch" is being decoded
+        victim = worker_of(sessions[0])
+        assert victim.alive and children() - before == {worker_of(s).pid for s in sessions}
+        os.kill(victim.pid, signal.SIGKILL)
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        return list(done), [h for h in runs[1][1]["ears.heard"] if isinstance(h, Heard)]
+
+    (failed, ok), heard_b = clock.run(main())
+    assert isinstance(failed, NodeFailed) and failed.node_id == "ears"
+    assert isinstance(failed.exc, WorkerError)
+    assert "died during feed()" in str(failed) and "SIGKILL" in str(failed)
+    assert ok is None
+    assert [h.text for h in heard_b if h.final] == ["start the stopwatch", "stop"]
+    assert children() == before
+
+
+def test_a_cancelled_session_leaves_no_worker() -> None:
+    audio = timeline(0.4, "start the stopwatch", 0.6)
+    graph = Graph.build("ears", {"ears": ("asr.pocketsphinx", {"worker_process": True})}, [])
+    clock = FakeClock()
+    before = children()
+
+    async def main() -> None:
+        g, _, _ = harness(graph, {"ears.chunks": chunks(audio)}, pace="pts")
+        session = Session(g, clock=clock)
+        task = asyncio.create_task(session.run())
+        await clock.sleep_until(S // 2)
+        assert len(children() - before) == 1
+        session.stop()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    clock.run(main())
+    assert children() == before
+
+
+@pytest.mark.slow
+def test_a_killed_parent_leaves_no_orphan() -> None:
+    """Real time: a parent process is killed with SIGKILL (no teardown runs) and its
+    worker must notice the closed pipe and exit by itself; that takes real seconds."""
+    code = ("from nodes.asr.worker import RecognizerProcess\n"
+            "rec = RecognizerProcess(); rec.wait_ready()\n"
+            "print(rec.pid, flush=True)\n"
+            "import sys; sys.stdin.read()\n")  # wait until killed
+    parent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        watch = os.pidfd_open(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdin:
+            parent.stdin.close()
+        if parent.stdout:
+            parent.stdout.close()
+    try:
+        exited, _, _ = select.select([watch], [], [], 30.0)  # readable once it has exited
+    finally:
+        os.close(watch)
+    assert exited, f"worker {worker} outlived its killed parent"
+
+
+def test_sample_rate_and_pid_are_known_before_ready() -> None:
+    with RecognizerProcess() as rec:
+        assert rec.sample_rate == RATE and rec.pid > 0
+        rec.wait_ready()
+        assert rec.alive
+    assert not rec.alive
+    with pytest.raises(WorkerError, match=r"after close\(\)"):
+        rec.flush()
