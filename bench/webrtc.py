@@ -36,8 +36,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from flow.clock import run as run_loop  # noqa: E402
 from flow.server import ice, netns  # noqa: E402
-from flow.server.client import Client  # noqa: E402
+from flow.server.client import Client, LoadClient  # noqa: E402
 from flow.units import MS  # noqa: E402
 
 
@@ -90,9 +91,6 @@ class Server:
             await asyncio.wait_for(self.proc.wait(), 30)
 
 
-QUIET_TONE = (0.05 * np.sin(2 * np.pi * 220 * np.arange(48000 * 600) / 48000)).astype(np.float32)
-
-
 async def connect_times(url: str, n: int) -> list[float]:
     out = []
     for _ in range(n):
@@ -115,7 +113,7 @@ async def round_trips(url: str, n: int, prefetch: int) -> list[float]:
 
 def cadence(c: Client, since: int, until: int) -> tuple[float, float]:
     """(frames/s received, longest gap in ms) between clock times since..until."""
-    times = [t for t, _ in c.audio if since <= t <= until]
+    times = [t for t in c.received_times() if since <= t <= until]
     if len(times) < 2:
         return 0.0, float("inf")
     gaps = np.diff(np.asarray(times)) / MS
@@ -127,9 +125,7 @@ async def hold(url: str, n: int, seconds: float, server: Server, window: float) 
     2 s warm-up. Per session and window: at the client, frames/s received and the longest
     gap; at the server, frames/s its outgoing track sent and how many went out more than
     two frames (40 ms) late; and each window the server's RSS and task count."""
-    clients = await asyncio.gather(*(Client.connect(url, within=60) for _ in range(n)))
-    for c in clients:
-        c.mic.play(QUIET_TONE)
+    clients = await asyncio.gather(*(LoadClient.connect(url, within=60) for _ in range(n)))
     await asyncio.sleep(2.0)
     start = clients[0].clock.now()
     t_end = time.monotonic() + seconds
@@ -243,5 +239,5 @@ if __name__ == "__main__":
     p.add_argument("--hold", type=float, default=8.0, help="seconds per concurrency level")
     p.add_argument("--clients", type=int, default=20, help="soak: concurrent clients")
     p.add_argument("--seconds", type=float, default=120.0, help="soak: duration")
-    result = asyncio.run(main(p.parse_args()))
+    result = run_loop(main(p.parse_args()))
     print(json.dumps(result))

@@ -10,6 +10,12 @@ It sends a microphone track paced in real time (silence between utterances, like
 microphone), opens the ``events`` data channel, and records what comes back: every protocol
 message with its arrival time, and the received audio's loudness per 20 ms frame, so a
 caller can measure when a reply started.
+
+``LoadClient`` is the cheap variant for load generation (``bench/webrtc.py``'s concurrency
+and soak runs), where the clients are not the system under test: its microphone sends
+Opus packets encoded once and looped (no encoding per frame), and it counts the audio it
+receives per RTP packet (arrival times only, no Opus decoding). ICE, DTLS, SRTP, RTP and
+the data channel are the same as ``Client``'s.
 """
 
 from __future__ import annotations
@@ -83,6 +89,49 @@ class MicTrack(MediaStreamTrack):
         return frame
 
 
+def encode_opus(samples: np.ndarray, *, bit_rate: int = 32000) -> list[bytes]:
+    """Mono int16 samples at 48 kHz -> one Opus packet per whole 20 ms frame (libopus,
+    ``voip``), in order. Decodable in a stream negotiated as ``opus/48000/2``."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.bit_rate, codec.format, codec.layout = bit_rate, "s16", "mono"
+    codec.sample_rate, codec.time_base = RATE, _TB
+    codec.options = {"application": "voip"}
+    packets: list[bytes] = []
+    for k in range(len(samples) // FRAME_SAMPLES):
+        frame = av.AudioFrame.from_ndarray(
+            samples[k * FRAME_SAMPLES:(k + 1) * FRAME_SAMPLES].reshape(1, -1),
+            format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = RATE, k * FRAME_SAMPLES, _TB
+        packets += [bytes(p) for p in codec.encode(frame)]
+    packets += [bytes(p) for p in codec.encode(None)]
+    return packets[:len(samples) // FRAME_SAMPLES]
+
+
+class PacketMicTrack(MediaStreamTrack):
+    """A load generator's microphone: the given Opus packets (``encode_opus``), looped
+    forever, one per 20 ms in real time. aiortc's sender only packetises an ``av.Packet``
+    (no encoder, no thread hand-off). ``play()`` is not supported."""
+
+    kind = "audio"
+
+    def __init__(self, packets: list[bytes], clock: Clock | None = None) -> None:
+        super().__init__()
+        if not packets:
+            raise ValueError("PacketMicTrack needs at least one packet")
+        self.clock = clock or RealClock()
+        self.pacer = Pacer(PTIME)
+        self.packets = packets
+
+    async def recv(self) -> av.Packet[Any]:
+        if self.readyState != "live":
+            raise MediaStreamError
+        k = self.pacer.k
+        await self.clock.sleep_until(self.pacer.next_due(self.clock.now()))
+        packet = av.Packet(self.packets[k % len(self.packets)])
+        packet.pts, packet.time_base = k * FRAME_SAMPLES, _TB
+        return packet
+
+
 class Client:
     def __init__(self, clock: Clock | None = None, *, keep_audio_s: float = 60.0) -> None:
         self.clock = clock or RealClock()
@@ -121,12 +170,7 @@ class Client:
         self.channel.on("message", self._on_message)
         if audio:
             pc.addTrack(self.mic)
-
-        @pc.on("track")
-        def on_track(track: Any) -> None:
-            if track.kind == "audio":
-                self._tasks.append(asyncio.create_task(self._read_audio(track)))
-
+        self._receive_audio()
         await pc.setLocalDescription(await pc.createOffer())
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with aiohttp.ClientSession() as http, http.post(
@@ -142,6 +186,17 @@ class Client:
                 if t.kind == "audio":
                     ice.set_audio_prefetch(t.receiver, jitter_prefetch)
         await self.wait_for("hello")
+
+    def _receive_audio(self) -> None:
+        """Read the server's audio track as it arrives (decoded frames, into ``audio``)."""
+        @self.pc.on("track")
+        def on_track(track: Any) -> None:
+            if track.kind == "audio":
+                self._tasks.append(asyncio.create_task(self._read_audio(track)))
+
+    def received_times(self) -> list[int]:
+        """Arrival clock times of the audio frames received (the last ``keep_audio_s``)."""
+        return [t for t, _ in self.audio]
 
     def _on_message(self, data: str | bytes) -> None:
         try:
@@ -237,3 +292,40 @@ class Client:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+
+
+class LoadClient(Client):
+    """A cheap client for load generation: the microphone loops ``packets`` (Opus, see
+    ``encode_opus``; by default a quiet 220 Hz tone) and received audio is counted per RTP
+    packet, by arrival time, without decoding: aiortc's receiver never sees the packets
+    (no jitter buffer, no decoder thread work, no RTCP receiver reports), so
+    ``audio``/``audio_samples``/``voiced_after`` stay empty; use ``received_times()``."""
+
+    _tone: list[bytes] | None = None
+
+    def __init__(self, clock: Clock | None = None, *, keep_audio_s: float = 60.0,
+                 packets: list[bytes] | None = None) -> None:
+        super().__init__(clock, keep_audio_s=keep_audio_s)
+        self.mic = PacketMicTrack(packets or self.quiet_tone(), self.clock)  # type: ignore[assignment]
+        self.arrivals: deque[int] = deque(maxlen=int(keep_audio_s * 50))
+
+    @classmethod
+    def quiet_tone(cls) -> list[bytes]:
+        """1 s of a 220 Hz tone at 5 % of full scale, encoded once per process."""
+        if cls._tone is None:
+            t = np.arange(RATE) / RATE
+            tone = (0.05 * 32767 * np.sin(2 * np.pi * 220 * t)).astype(np.int16)
+            LoadClient._tone = encode_opus(tone)
+        assert cls._tone is not None
+        return cls._tone
+
+    def _receive_audio(self) -> None:
+        for t in self.pc.getTransceivers():
+            if t.kind == "audio":
+                t.receiver._handle_rtp_packet = self._count_packet  # type: ignore[method-assign]
+
+    async def _count_packet(self, packet: Any, arrival_time_ms: int) -> None:
+        self.arrivals.append(self.clock.now())
+
+    def received_times(self) -> list[int]:
+        return list(self.arrivals)

@@ -14,15 +14,27 @@ checked against and refuses to guess on any other (``FlowError`` naming the vers
   queued, a fixed 4 x 20 ms = 80 ms on every inbound audio frame even on loopback. We set
   the buffer's ``_prefetch``; 1 keeps one frame (the buffer must see the next packet to
   know a frame is complete). Checked with aiortc 1.9 to 1.16.
+- ``decode_audio_inline(receiver)``: aiortc hands every complete inbound frame to a decoder
+  thread per receiver (``queue.Queue.put``, a thread wake-up, then
+  ``run_coroutine_threadsafe`` back to the loop for each decoded frame). For 20 ms Opus
+  frames the hand-offs cost more than the decoding (~50 us), so the server decodes audio
+  on the event loop instead: we replace the receiver's decoder queue, before the receiver
+  starts, with one that decodes on ``put`` and queues the frames for the track directly.
+  aiortc's decoder thread still starts and waits on it, and ends the track as before when
+  the receiver stops. Checked with aiortc 1.9 to 1.16.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import FlowError
+
+log = logging.getLogger("microturn.server")
 
 AIOICE_CHECKED = ((0, 9), (0, 13))
 AIORTC_CHECKED = ((1, 9), (1, 16))
@@ -110,3 +122,57 @@ def set_audio_prefetch(receiver: Any, packets: int) -> bool:
 def audio_prefetch(receiver: Any) -> int:
     """The receiver's current audio prefetch (packets)."""
     return int(receiver._RTCRtpReceiver__jitter_buffer._prefetch)
+
+
+class _InlineDecoderQueue:
+    """Stands in for an ``RTCRtpReceiver``'s decoder queue: ``put((codec, frame))`` (from
+    the loop) decodes at once into the track's queue; ``put(None)`` (the receiver stopping)
+    releases aiortc's decoder thread, blocked in ``get()``, which then ends the track."""
+
+    def __init__(self, track_queue: Any) -> None:
+        self._out = track_queue
+        self._stopped = threading.Event()
+        self._decoder: Any = None
+        self._codec: str | None = None
+        self.decoded = 0  #: frames decoded
+        self.errors = 0  #: frames the decoder refused (skipped, decoder state kept)
+
+    def get(self) -> None:
+        self._stopped.wait()
+        return None
+
+    def put(self, task: tuple[Any, Any] | None) -> None:
+        if task is None:
+            self._stopped.set()
+            return
+        import av
+        from aiortc.codecs import get_decoder
+
+        codec, encoded = task
+        if codec.name != self._codec:
+            self._decoder, self._codec = get_decoder(codec), codec.name
+        try:
+            frames = self._decoder.decode(encoded)
+        except av.FFmpegError as exc:
+            self.errors += 1
+            log.warning("cannot decode an inbound %s frame: %s", codec.name, exc)
+            return
+        for frame in frames:
+            self.decoded += 1
+            self._out.put_nowait(frame)
+
+
+def decode_audio_inline(receiver: Any) -> bool:
+    """Decode this audio receiver's frames on the event loop, not in aiortc's decoder
+    thread (see the module docstring). Call before the receiver starts (right after
+    ``setRemoteDescription``). Returns False (and changes nothing) for a video receiver."""
+    _check("aiortc", AIORTC_CHECKED)
+    jb = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
+    if jb is None or getattr(jb, "_is_video", False):
+        return False
+    if not hasattr(receiver, "_RTCRtpReceiver__decoder_queue"):
+        raise FlowError("aiortc's RTCRtpReceiver has no decoder queue where expected")
+    if getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is not None:
+        raise FlowError("decode_audio_inline: the receiver has already started")
+    receiver._RTCRtpReceiver__decoder_queue = _InlineDecoderQueue(receiver.track._queue)
+    return True

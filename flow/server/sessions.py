@@ -168,8 +168,10 @@ class SessionManager:
                     continue
                 if lim.jitter_prefetch is not None:
                     ice.set_audio_prefetch(t.receiver, lim.jitter_prefetch)
+                ice.decode_audio_inline(t.receiver)
                 if peer.audio_out is None:
-                    peer.audio_out = OutgoingAudioTrack(self.clock, capacity=lim.playout_frames)
+                    peer.audio_out = OutgoingAudioTrack(self.clock, capacity=lim.playout_frames,
+                                                        encode=True)
                     t.sender.replaceTrack(peer.audio_out)
                     if t.direction == "recvonly":
                         t.direction = "sendrecv"

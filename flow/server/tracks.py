@@ -4,6 +4,13 @@ aiortc's sender calls ``recv()`` for each 20 ms frame; the track paces itself on
 session clock (frame k at ``start + k * 20 ms``), plays what ``webrtc.audio_out`` queued in
 its bounded ``PlayoutBuffer``, and silence when that is empty. ``clear()`` empties it at
 once, so a barge-in is audible within one frame.
+
+With ``encode=True`` (what the server uses) the track encodes each frame itself, to mono
+Opus (``OpusFrameEncoder``), and hands aiortc's sender an ``av.Packet``, which the sender
+only packetises: no per-frame hand-off to aiortc's encoder thread, no resampling to stereo,
+no audio-level computation. Measured on the echo graph, this is about a third of the
+server's CPU per session (bench/README.md, ``## webrtc``). Without it, ``recv()`` returns
+the PCM ``av.AudioFrame`` (what the unit tests inspect) and aiortc encodes.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 from collections import deque
+from typing import Any
 
 import av
 import numpy as np
@@ -22,11 +30,45 @@ from .playout import FRAME_SAMPLES, PTIME, RATE, Pacer, PlayoutBuffer
 _TIME_BASE = fractions.Fraction(1, RATE)
 
 
+class OpusFrameEncoder:
+    """20 ms mono int16 frames at 48 kHz -> one Opus packet each (libopus, ``voip``,
+    ``bit_rate`` bits/s). A stream negotiated as ``opus/48000/2`` may carry mono packets;
+    every Opus decoder (browsers', aiortc's) plays them."""
+
+    def __init__(self, bit_rate: int = 48_000) -> None:
+        self.codec = av.CodecContext.create("libopus", "w")
+        self.codec.bit_rate = bit_rate
+        self.codec.format = "s16"
+        self.codec.layout = "mono"
+        self.codec.sample_rate = RATE
+        self.codec.time_base = _TIME_BASE
+        self.codec.options = {"application": "voip"}
+        self._last: bytes | None = None
+
+    def encode(self, samples: np.ndarray, k: int) -> av.Packet[Any]:
+        """Frame ``k``'s packet, with ``pts = k * 960`` in 1/48000 s."""
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16",
+                                           layout="mono")
+        frame.sample_rate = RATE
+        frame.pts = k * FRAME_SAMPLES
+        frame.time_base = _TIME_BASE
+        packets = self.codec.encode(frame)
+        if packets:  # libopus gives exactly one packet per 20 ms frame
+            packet = packets[-1]
+            self._last = bytes(packet)
+        else:  # never seen; repeat the last so the RTP clock keeps its cadence
+            packet = av.Packet(self._last or b"\xf8\xff\xfe")  # CELT FB 20 ms silence
+        packet.pts = k * FRAME_SAMPLES
+        packet.time_base = _TIME_BASE
+        return packet
+
+
 class OutgoingAudioTrack(MediaStreamTrack):
     kind = "audio"
 
-    def __init__(self, clock: Clock, *, capacity: int = 25) -> None:
+    def __init__(self, clock: Clock, *, capacity: int = 25, encode: bool = False) -> None:
         super().__init__()
+        self.encoder = OpusFrameEncoder() if encode else None
         self.clock = clock
         self.buffer = PlayoutBuffer(capacity)
         self.pacer = Pacer(PTIME)
@@ -74,7 +116,7 @@ class OutgoingAudioTrack(MediaStreamTrack):
             if not fut.done():
                 fut.set_result(None)
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.AudioFrame | av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         k = self.pacer.k
@@ -91,6 +133,8 @@ class OutgoingAudioTrack(MediaStreamTrack):
             samples = self._silence
         else:
             self.last_voiced = self.clock.now()
+        if self.encoder is not None:
+            return self.encoder.encode(samples, k)
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = RATE
         frame.pts = k * FRAME_SAMPLES
