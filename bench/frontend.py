@@ -125,12 +125,16 @@ def hold_at_cadence(model: TinyDuplexLM, n: int, batched: bool, seconds: float,
     stepper = Stepper(model, rows=n, batched=batched)
     seats = [stepper.attach() for _ in range(n)]
     ctx = model.cfg.context_tokens + 64
-    with torch.no_grad():  # warm up: windows full (appended in chunks, coalesced)
+    with torch.no_grad():  # warm up: windows full (appended in chunks, 64 sessions a batch)
+        items = []
         for k, seat in enumerate(seats):
             seat.session.force_action = SILENT
             base = turn(0, seed=k)
             x = model.embed_turn(base, [0] * OUTPUT_SLOTS).repeat(ctx // base.length + 1, 1)
-            forward_batch(model, stepper.pool, [(seat.session, x[:ctx], None)])
+            items.append((seat.session, x[:ctx], None))
+            if len(items) == 64 or k == n - 1:
+                forward_batch(model, stepper.pool, items)
+                items = []
     ticks = int(seconds * 1000 / period_ms)
     worst = 0.0
     times: list[float] = []
@@ -163,24 +167,37 @@ def hold_at_cadence(model: TinyDuplexLM, n: int, batched: bool, seconds: float,
 
 
 def max_sessions(model: TinyDuplexLM, batched: bool, seconds: float, period_ms: float,
-                 limit: int, median: bool = False) -> tuple[int, float]:
+                 limit: int, median: bool = False,
+                 search_seconds: float | None = None) -> tuple[int, float]:
+    """The most sessions held for ``seconds``: doubling, then bisection. With
+    ``search_seconds`` the search probes run that long and the count found is then
+    confirmed over the full ``seconds`` (stepping down 5 % at a time while it fails), so a
+    large count (a GPU) is found without minutes per probe."""
+    probe = search_seconds or seconds
     best, worst_at_best, n = 0, 0.0, 1
     lo_fail = None
     while n <= limit:  # doubling, then bisection
-        ok, worst = hold_at_cadence(model, n, batched, seconds, period_ms, median)
+        ok, worst = hold_at_cadence(model, n, batched, probe, period_ms, median)
         if not ok:
             lo_fail = n
             break
         best, worst_at_best = n, worst
         n *= 2
     hi = lo_fail if lo_fail is not None else best
-    while lo_fail is not None and hi - best > 1:
+    # exact below 32 sessions; above, to within 1/32 (a GPU's thousands need no more)
+    while lo_fail is not None and hi - best > max(1, best // 32):
         mid = (best + hi) // 2
-        ok, worst = hold_at_cadence(model, mid, batched, seconds, period_ms, median)
+        ok, worst = hold_at_cadence(model, mid, batched, probe, period_ms, median)
         if ok:
             best, worst_at_best = mid, worst
         else:
             hi = mid
+    if search_seconds and search_seconds < seconds:
+        while best > 0:
+            ok, worst = hold_at_cadence(model, best, batched, seconds, period_ms, median)
+            if ok:
+                return best, worst
+            best = best - max(1, best // 20)
     return best, worst_at_best
 
 
@@ -211,6 +228,11 @@ def main() -> None:
                     help="the model's window_tokens (default: the config's default)")
     ap.add_argument("--kv-dtype", default=TinyDuplexConfig().kv_dtype,
                     help="the model's kv_dtype (model, bfloat16, ...)")
+    ap.add_argument("--search-seconds", type=float, default=None,
+                    help="probe length while searching for the most sessions at cadence; "
+                         "the count found is then confirmed over --cadence-seconds")
+    ap.add_argument("--skip-median", action="store_true",
+                    help="skip the median-tick capacity and paired-cost probes")
     ap.add_argument("--skip-cadence", action="store_true")
     args = ap.parse_args()
     if args.minutes < 5:
@@ -254,20 +276,25 @@ def main() -> None:
     if not args.skip_cadence:
         for mode, batched in (("batched", True), ("serial", False)):
             n, worst = max_sessions(model, batched, args.cadence_seconds, args.period_ms,
-                                    args.max_sessions)
+                                    args.max_sessions, search_seconds=args.search_seconds)
             res[f"sessions_at_cadence_{mode}"] = n
             res[f"worst_tick_ms_{mode}"] = round(worst, 2)
+            if args.skip_median:
+                continue
             n, mid = max_sessions(model, batched, args.median_seconds, args.period_ms,
                                   args.max_sessions, median=True)
             res[f"sessions_at_median_{mode}"] = n
             res[f"median_tick_ms_{mode}"] = round(mid, 2)
-        n = max(1, res["sessions_at_median_serial"])
-        res["paired_n"] = n
-        res["paired_cost_ratio"] = paired_cost_ratio(model, n, args.median_seconds,
-                                                     args.period_ms)
         res["cadence_seconds"] = args.cadence_seconds
-        res["median_batched_over_serial"] = round(res["sessions_at_median_batched"]
-                                                  / max(1, res["sessions_at_median_serial"]), 2)
+        res["search_seconds"] = args.search_seconds
+        if not args.skip_median:
+            n = max(1, res["sessions_at_median_serial"])
+            res["paired_n"] = n
+            res["paired_cost_ratio"] = paired_cost_ratio(model, n, args.median_seconds,
+                                                         args.period_ms)
+            res["median_batched_over_serial"] = round(
+                res["sessions_at_median_batched"] / max(1, res["sessions_at_median_serial"]),
+                2)
         res["batched_over_serial"] = round(res["sessions_at_cadence_batched"]
                                            / max(1, res["sessions_at_cadence_serial"]), 2)
     print(json.dumps(res))
