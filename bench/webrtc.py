@@ -120,13 +120,24 @@ def cadence(c: Client, since: int, until: int) -> tuple[float, float]:
     return len(times) / ((until - since) / 1e9), float(gaps.max())
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of process ``pid`` (None: this one), in seconds."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def hold(url: str, n: int, seconds: float, server: Server, window: float) -> dict:
-    """Run n streaming clients for ``seconds``, in windows of ``window`` seconds after a
-    2 s warm-up. Per session and window: at the client, frames/s received and the longest
-    gap; at the server, frames/s its outgoing track sent and how many went out more than
-    two frames (40 ms) late; and each window the server's RSS and task count."""
+    """Run n streaming load clients for ``seconds``, in windows of ``window`` seconds after
+    a 2 s warm-up. Per session and window: at the client, frames/s received and the
+    longest gap; at the server, frames/s its outgoing track sent and how many went out
+    more than two frames (40 ms) late; and each window the server's RSS and task count,
+    the CPU used by the server and by this process (the clients), and the load average."""
     clients = await asyncio.gather(*(LoadClient.connect(url, within=60) for _ in range(n)))
     await asyncio.sleep(2.0)
+    assert server.proc is not None
     start = clients[0].clock.now()
     t_end = time.monotonic() + seconds
     samples: list[dict] = []
@@ -139,30 +150,49 @@ async def hold(url: str, n: int, seconds: float, server: Server, window: float) 
     while time.monotonic() < t_end - 0.5:
         w0 = clients[0].clock.now()
         t0 = time.monotonic()
+        cpu0 = (cpu_seconds(server.proc.pid), cpu_seconds())
         await asyncio.sleep(min(window, t_end - time.monotonic()))
         w1 = clients[0].clock.now()
         dt = time.monotonic() - t0
+        cpu1 = (cpu_seconds(server.proc.pid), cpu_seconds())
         h = await server.health()
         now = {s["id"]: s for s in await server.sessions()}
-        samples.append({"t_s": round((w1 - start) / 1e9, 1), "rss_mb": round(h["rss_mb"], 1),
-                        "tasks": h["tasks"], "sessions": h["sessions"]})
+        w = {"rates": [], "gaps": [], "srates": [], "late": [], "client_ok": 0,
+             "server_ok": 0}
         for c in clients:
             r, g = cadence(c, w0, w1)
-            rates.append(r)
-            gaps.append(g)
-            client_ok += r >= 47.5 and g <= 100
-            windows += 1
+            w["rates"].append(r)
+            w["gaps"].append(g)
+            w["client_ok"] += r >= 47.5 and g <= 100
             if c.session not in prev or c.session not in now:  # the server closed it
-                srates.append(0.0)
-                late.append(1.0)
+                w["srates"].append(0.0)
+                w["late"].append(1.0)
                 continue
             a, b = prev[c.session]["audio_out"], now[c.session]["audio_out"]
             sr = (b["frames"] - a["frames"]) / dt
             lf = (b["late_frames"] - a["late_frames"]) / max(1, b["frames"] - a["frames"])
-            srates.append(sr)
-            late.append(lf)
-            server_ok += sr >= 47.5 and lf <= 0.01
+            w["srates"].append(sr)
+            w["late"].append(lf)
+            w["server_ok"] += sr >= 47.5 and lf <= 0.01
         prev = now
+        windows += n
+        client_ok += w["client_ok"]
+        server_ok += w["server_ok"]
+        rates += w["rates"]
+        gaps += w["gaps"]
+        srates += w["srates"]
+        late += w["late"]
+        samples.append({
+            "t_s": round((w1 - start) / 1e9, 1), "rss_mb": round(h["rss_mb"], 1),
+            "tasks": h["tasks"], "sessions": h["sessions"],
+            "server_cpu": round((cpu1[0] - cpu0[0]) / dt, 2),
+            "clients_cpu": round((cpu1[1] - cpu0[1]) / dt, 2),
+            "load_avg": round(os.getloadavg()[0], 2),
+            "server_ok": w["server_ok"], "client_ok": w["client_ok"],
+            "server_min_fps": round(min(w["srates"]), 1),
+            "server_max_late": round(max(w["late"]), 4),
+            "client_min_fps": round(min(w["rates"]), 1),
+            "client_max_gap_ms": round(max(w["gaps"]), 1)})
     closed_early = await server.closed()
     await asyncio.gather(*(c.close() for c in clients))
     return {"sessions": n, "windows": windows, "closed_early": closed_early,

@@ -1,7 +1,9 @@
 """``webrtc.audio_in``: the browser's microphone as ``AudioFrame``s.
 
 aiortc decodes Opus to 48 kHz 20 ms frames (usually stereo int16); this node downmixes
-and resamples them to mono float32 at ``sample_rate`` with PyAV's resampler (libswresample).
+and resamples them to mono float32 at ``sample_rate`` with PyAV's resampler (libswresample);
+at 48 kHz, int16 frames are converted with numpy instead, to the same values as
+libswresample's (its stereo downmix is ``(L + R) * sqrt(1/2)``), at a third of the cost.
 A reader drains the track continuously into a bounded inbox (``max_queue`` frames, oldest
 dropped) so that a slow graph never builds lag. ``pts`` is contiguous media time (see
 ``Stamper``). The output ends when the client's track ends or the peer closes.
@@ -10,6 +12,7 @@ dropped) so that a slow graph never builds lag. ``pts`` is contiguous media time
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -17,6 +20,10 @@ import numpy as np
 from flow import AudioFrame, Node, Out
 
 from ._common import Inbox, Stamper, peer_of
+
+#: int16 stereo -> float mono, as libswresample downmixes: (L + R) * sqrt(1/2) / 32768
+_DOWNMIX = np.float32(np.sqrt(0.5) / 32768)
+_SCALE = np.float32(1 / 32768)
 
 
 class WebRTCAudioIn(Node):
@@ -42,7 +49,14 @@ class WebRTCAudioIn(Node):
 
     def convert(self, frame: object) -> list[np.ndarray]:
         """One aiortc frame -> mono float32 arrays at ``sample_rate``."""
-        return [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+        f: Any = frame
+        if (f.sample_rate == self.params.sample_rate and f.format.name == "s16"
+                and f.layout.name in ("stereo", "mono")):  # packed int16: no resampling
+            x = f.to_ndarray().reshape(-1)
+            if f.layout.name == "mono":
+                return [x.astype(np.float32) * _SCALE]
+            return [(x[0::2].astype(np.float32) + x[1::2]) * _DOWNMIX]
+        return [o.to_ndarray().reshape(-1) for o in self._resampler.resample(f)]
 
     async def _read(self, track: object) -> None:
         from aiortc.mediastreams import MediaStreamError

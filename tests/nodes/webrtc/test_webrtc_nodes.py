@@ -105,6 +105,27 @@ def test_audio_in_resamples_to_mono_at_the_graph_rate() -> None:
     assert peer.last_activity > 900 * MS
 
 
+def test_audio_in_at_48k_converts_as_the_resampler_would() -> None:
+    """At 48 kHz the node skips libswresample; its samples are the resampler's, to 1 ulp."""
+    frames = tone_frames(5)
+    frames[2] = av.AudioFrame.from_ndarray(  # a different left and right channel
+        np.arange(-960, 960, dtype=np.int16).reshape(1, -1) * 17, format="s16",
+        layout="stereo")
+    frames[2].sample_rate = 48000
+    clock = FakeClock()
+    peer = peer_with(clock, audio=frames)
+    r = run_node("webrtc.audio_in", {"sample_rate": 48000}, clock=clock,
+                 services={"webrtc": peer})
+    got = [f.samples for f in r.of("audio", AudioFrame)]
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=48000)
+    want = [np.concatenate([o.to_ndarray().reshape(-1) for o in resampler.resample(f)])
+            for f in frames]
+    assert len(got) == 5
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.float32 and g.shape == (960,)
+        np.testing.assert_allclose(g, w, rtol=0, atol=2e-7)
+
+
 def test_audio_in_ends_when_the_peer_closes_without_a_track() -> None:
     clock = FakeClock()
     peer = Peer(None, clock=clock)
