@@ -129,8 +129,9 @@ class _InlineDecoderQueue:
     the loop) decodes at once into the track's queue; ``put(None)`` (the receiver stopping)
     releases aiortc's decoder thread, blocked in ``get()``, which then ends the track."""
 
-    def __init__(self, track_queue: Any) -> None:
-        self._out = track_queue
+    def __init__(self, receiver: Any) -> None:
+        self._receiver = receiver
+        self._out: Any = None
         self._stopped = threading.Event()
         self._decoder: Any = None
         self._codec: str | None = None
@@ -157,6 +158,8 @@ class _InlineDecoderQueue:
             self.errors += 1
             log.warning("cannot decode an inbound %s frame: %s", codec.name, exc)
             return
+        if self._out is None:  # the receiver's track (set by setRemoteDescription)
+            self._out = self._receiver.track._queue
         for frame in frames:
             self.decoded += 1
             self._out.put_nowait(frame)
@@ -174,5 +177,5 @@ def decode_audio_inline(receiver: Any) -> bool:
         raise FlowError("aiortc's RTCRtpReceiver has no decoder queue where expected")
     if getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is not None:
         raise FlowError("decode_audio_inline: the receiver has already started")
-    receiver._RTCRtpReceiver__decoder_queue = _InlineDecoderQueue(receiver.track._queue)
+    receiver._RTCRtpReceiver__decoder_queue = _InlineDecoderQueue(receiver)
     return True

