@@ -6,14 +6,18 @@ many concurrent sessions the server holds at cadence. Prints ONE JSON line.
     .venv/bin/python bench/webrtc.py --graph graphs/assistant_webrtc.yaml --mode concurrency
 
 The server runs in its own process (``python -m flow.server``, exactly what ``microturn
-serve`` runs); the clients (``flow.server.client.Client``, aiortc) run in this one. As root
-the whole run moves into a network namespace with only loopback first. Each client plays a
-continuous microphone (a quiet tone) and the echo graph plays it back, so every session
-carries 50 audio frames per second each way; a session is *at cadence* when its client
-receives >= 95% of 50 frames/s and no gap between frames exceeds 100 ms; at the server,
-when its outgoing track sends >= 95% of 50 frames/s with at most 1% of them more than two
-frames (40 ms) late. The concurrency level counts the server's view (the clients share
-the machine).
+serve`` runs, on uvloop); the clients run in this one, also on uvloop. As root the whole
+run moves into a network namespace with only loopback first. Connect and latency use the
+full ``flow.server.client.Client`` (encodes its microphone, decodes what it hears). The
+concurrency and soak runs use ``LoadClient``, a load generator, not the system under
+test: its microphone loops Opus packets encoded once (a quiet 220 Hz tone) and it counts
+the RTP packets it receives, by arrival time, without decoding them; ICE, DTLS, SRTP, RTP
+and the data channel are the real ones. The echo graph plays every microphone back, so
+every session carries 50 audio frames per second each way, and the server does all of its
+work (decode, the graph, encode). A session is *at cadence* when its client receives
+>= 95% of 50 frames/s and no gap between frames exceeds 100 ms; at the server, when its
+outgoing track sends >= 95% of 50 frames/s with at most 1% of them more than two frames
+(40 ms) late. The concurrency level counts the server's view.
 See bench/README.md (## webrtc) for the fields.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -136,6 +141,7 @@ async def hold(url: str, n: int, seconds: float, server: Server, window: float) 
     more than two frames (40 ms) late; and each window the server's RSS and task count,
     the CPU used by the server and by this process (the clients), and the load average."""
     clients = await asyncio.gather(*(LoadClient.connect(url, within=60) for _ in range(n)))
+    gc.freeze()  # the clients live for the whole run: keep full collections short
     await asyncio.sleep(2.0)
     assert server.proc is not None
     start = clients[0].clock.now()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -87,6 +88,10 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Everything loaded so far (modules, the graph) lives as long as the server: move it out
+    # of the collector's view, so that a full collection, which stalls every session's
+    # audio at once, walks only the sessions' objects (measured: ~65k objects, 20-30 ms).
+    gc.freeze()
     # Only now: whoever reads this line may signal at once and must get a graceful stop.
     print(f"serving {graph.name} on http://{host}:{port}/", flush=True)
     try:
