@@ -282,7 +282,8 @@ class SessionManager:
                 "audio_out": None if t is None else {
                     "frames": t.frames, "late_frames": t.late_frames,
                     "late_max_ms": t.late_max / MS, "resets": t.pacer.resets,
-                    "underruns": t.buffer.underruns, "cut": t.buffer.cleared},
+                    "underruns": t.buffer.underruns, "cut": t.buffer.cleared,
+                    "queued": len(t.buffer)},
                 "channel": {"received": p.received, "refused": p.refused, "sent": p.sent,
                             "send_dropped": p.send_dropped}})
         return out
