@@ -56,7 +56,10 @@ class WebRTCAudioIn(Node):
             x = np.frombuffer(f.planes[0], np.int16, n)  # a view; ~15x cheaper than to_ndarray
             if f.layout.name == "mono":
                 return [x.astype(np.float32) * _SCALE]
-            return [(x[0::2].astype(np.float32) + x[1::2]) * _DOWNMIX]
+            y = x.astype(np.float32)  # one contiguous cast, then strided float adds
+            mono = y[0::2] + y[1::2]
+            mono *= _DOWNMIX
+            return [mono]
         return [o.to_ndarray().reshape(-1) for o in self._resampler.resample(f)]
 
     async def _read(self, track: object) -> None:
