@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import select
 import signal
 import subprocess
@@ -169,6 +170,32 @@ def test_a_cancelled_session_leaves_no_worker() -> None:
             await task
 
     clock.run(main())
+    assert children() == before
+
+
+def test_close_during_a_call_ends_the_call_and_the_worker() -> None:
+    """A cancelled session's teardown closes the worker while its last call may still be
+    in flight in an executor thread: that call fails at once, nothing is left."""
+    import threading
+
+    audio = timeline(0.4, "it cost a hundred and five dollars for lunch", 0.4)
+    before = children()
+    rec = RecognizerProcess()
+    rec.set_grammar(build_grammar())
+    errors: list[BaseException] = []
+
+    def long_call() -> None:
+        try:
+            rec.feed(np.tile(audio, 4), 0)  # one call of several seconds of speech
+        except BaseException as exc:
+            errors.append(exc)
+
+    caller = threading.Thread(target=long_call)
+    caller.start()
+    rec.close()
+    caller.join()
+    assert len(errors) == 1 and isinstance(errors[0], WorkerError)
+    assert re.search(r"died during feed\(\)|feed\(\) after close\(\)", str(errors[0]))
     assert children() == before
 
 
