@@ -47,6 +47,7 @@ class KVPool:
         self.kv_dtype = kv_dtype or dtype  #: of K and V
         self.rows = 0
         self._free: list[int] = []
+        self._tables: dict[tuple[int, torch.dtype], torch.Tensor] = {}
         self.k = self.v = self.emb = self.pos = torch.empty(0)
         self._allocate(rows)
 
@@ -117,6 +118,42 @@ class KVPool:
         key_new = torch.where(key_pos < 0, never, key_pos)
         key_old = torch.where(key_pos < self.sink, never, key_pos)
         return (key_new <= query_pos) & (key_old > query_pos - self.window)
+
+    def window_bias(self, lo: int, hi: int, first: torch.Tensor, m: int,
+                    dtype: torch.dtype, idle: torch.Tensor | None = None) -> torch.Tensor:
+        """The rule of ``visible`` as an additive attention bias (0 / -inf) ``(B, 1, m, C)``
+        for rows ``lo..hi`` whose queries ``t < m`` are at positions ``first[b] + t``.
+
+        A key is seen by an interval of those queries, ``[a, b)`` (``a``: the first at or
+        after it, ``b``: the first too far past it), so the bias is ONE gather from a small
+        table of the ``(m + 1) ** 2`` interval patterns, instead of comparing every query
+        with every key. The result is a view with the query axis outermost (attention reads
+        it as it is). Rows flagged ``idle`` (padding: no query of theirs is used) see
+        slot 0, so that no row of the attention is empty."""
+        key = self.pos[lo:hi]
+        never = torch.iinfo(key.dtype).max // 2
+        start = first[:, None]
+        a = torch.where(key < 0, never, key).sub_(start).clamp_(0, m)
+        b = torch.where(key < self.sink, never, key).sub_(start).add_(self.window).clamp_(0, m)
+        idx = a.mul_(m + 1).add_(b)
+        if idle is not None:
+            idx[:, 0].masked_fill_(idle, m)  # the interval [0, m): every query
+        table = self._interval_table(m, dtype)
+        bias = table.index_select(1, idx.view(-1)).view(m, hi - lo, 1, -1)
+        return bias.permute(1, 2, 0, 3)
+
+    def _interval_table(self, m: int, dtype: torch.dtype) -> torch.Tensor:
+        """``table[t, a * (m + 1) + b]``: 0 where ``a <= t < b``, else -inf."""
+        key = (m, dtype)
+        table = self._tables.get(key)
+        if table is None:
+            t = torch.arange(m, device=self.device)[:, None]
+            ab = torch.arange(m + 1, device=self.device)
+            a, b = ab.repeat_interleave(m + 1), ab.repeat(m + 1)
+            table = torch.where((a <= t) & (t < b), 0.0, float("-inf")).to(dtype)
+            if m <= 64:  # the sizes of steps and decoding; a prefill's are built each time
+                self._tables[key] = table
+        return table
 
     def kept(self, row: int, before: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The tokens a next query at position ``before`` can see: (embeddings, positions),

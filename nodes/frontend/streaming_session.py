@@ -27,10 +27,20 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nodes.models.tiny_duplex import ACTIONS, CacheView, TinyDuplexLM
+from nodes.models.tiny_duplex import ACTIONS, TinyDuplexLM
 from nodes.types import TOK_EOS, TOK_SILENT, FusedTurn
 
+from .batch_forward import (
+    Item,
+    contiguous_positions,
+    embed_steps,
+    forward_batch,
+    forward_flat,
+)
 from .kv_cache import KVPool
+
+__all__ = ["DELEGATE", "SILENT", "SPEAK", "StepResult", "StreamingSession", "decode_batch",
+           "forward_batch", "new_pool", "step_batch"]
 
 SILENT, SPEAK, DELEGATE = range(3)
 
@@ -132,7 +142,7 @@ class StreamingSession:
         self.stale = False
         self.reprefills += 1
         if len(pos):
-            (h,) = forward_batch(self.model, self.pool, [(self, emb, pos)])
+            (h,) = forward_batch(self.model, self.pool, [(self, emb, pos)], last_only=True)
             self._hist = [h[-1]]
 
 
@@ -144,113 +154,6 @@ def new_pool(model: TinyDuplexLM, rows: int = 1) -> KVPool:
                   d_model=c.d_model, sink=c.sink_tokens, window=c.window_tokens,
                   slack=c.max_chunk_tokens, rows=rows, device=model.device, dtype=dtype,
                   kv_dtype=dtype if c.kv_dtype == "model" else getattr(torch, c.kv_dtype))
-
-
-Item = tuple[StreamingSession, torch.Tensor, torch.Tensor | None]
-
-
-def forward_batch(model: TinyDuplexLM, pool: KVPool, items: Sequence[Item]
-                  ) -> list[torch.Tensor]:
-    """Append embeddings ``x (m_i, d)`` to each session (at positions ``pos`` or, when
-    None, right after its sequence, behind its deferred own tokens) in batched forwards of
-    at most ``pool.slack`` tokens per session; returns each session's final hidden states
-    ``(m_i, d)`` (of ``x``: not of the deferred tokens written with it).
-
-    Stale sessions are re-prefilled first. If a forward raises, the sessions in it are
-    marked stale (their tokens before this call, deferred ones included, are kept) and the
-    error propagates.
-    """
-    for s, _, _ in items:
-        if s.stale:
-            s._reprefill()
-    dev, slack = pool.device, pool.slack
-    plans = []
-    for s, x, pos in items:
-        skip = 0
-        if pos is None:
-            if s.deferred:
-                skip = len(s.deferred)
-                ids = torch.tensor(s.deferred, dtype=torch.long, device=dev)
-                x = torch.cat([model.embed_outputs(ids).to(x.dtype), x])
-            pos = torch.arange(s.length, s.length + x.shape[0], device=dev)
-        plans.append((s, x, pos, skip))
-    outs: list[list[torch.Tensor]] = [[] for _ in items]
-    longest = max((x.shape[0] for _, x, _, _ in plans), default=0)
-    for off in range(0, longest, slack):
-        rnd = [(s, x[off:off + slack], p[off:off + slack])
-               for s, x, p, _ in plans if x.shape[0] > off]
-        hs = _forward_round(model, pool, rnd)
-        k = 0
-        for i, (_, x, _, _) in enumerate(plans):
-            if x.shape[0] > off:
-                outs[i].append(hs[k])
-                k += 1
-    results = []
-    for (s, _, pos, skip), hs in zip(plans, outs, strict=True):
-        h = torch.cat(hs) if len(hs) != 1 else hs[0]
-        if len(pos):
-            s.length = max(s.length, int(pos[-1]) + 1)
-            s._hist = [h[-1]]
-        if skip:
-            s.deferred = []
-            h = h[skip:]
-        results.append(h)
-    return results
-
-
-def _forward_round(model: TinyDuplexLM, pool: KVPool,
-                   rnd: list[tuple[StreamingSession, torch.Tensor, torch.Tensor]]
-                   ) -> list[torch.Tensor]:
-    """One batched forward over pool rows ``lo..hi`` (a view of the cache, never a copy);
-    rows without a session of ``rnd`` are padding. Built with a constant number of torch
-    calls, whatever the number of sessions."""
-    dev = pool.device
-    order = sorted(range(len(rnd)), key=lambda i: rnd[i][0].row)
-    if order != list(range(len(rnd))):  # row-major, as ``real`` enumerates the batch
-        hs = _forward_round(model, pool, [rnd[i] for i in order])
-        out = [hs[0]] * len(rnd)
-        for k, i in enumerate(order):
-            out[i] = hs[k]
-        return out
-    row_list = [s.row for s, _, _ in rnd]
-    lens = [x.shape[0] for _, x, _ in rnd]
-    lo, hi, m = min(row_list), max(row_list) + 1, max(lens)
-    flat_x = torch.cat([x for _, x, _ in rnd]) if len(rnd) > 1 else rnd[0][1]
-    positions = torch.cat([p for _, _, p in rnd]) if len(rnd) > 1 else rnd[0][2]
-    row_t = torch.tensor(row_list, device=dev)
-    if min(lens) == m:  # every session writes m tokens (decoding: one each)
-        rows = row_t.repeat_interleave(m)
-        cols = torch.arange(m, device=dev).repeat(len(rnd))
-    else:
-        lens_t = torch.tensor(lens, device=dev)
-        rows = row_t.repeat_interleave(lens_t)
-        starts = torch.cumsum(lens_t, 0) - lens_t
-        cols = torch.arange(len(flat_x), device=dev) - starts.repeat_interleave(lens_t)
-    if len(rnd) == hi - lo and min(lens) == m and row_list == list(range(lo, hi)):
-        x_b, pos_b = flat_x.view(hi - lo, m, -1), positions.view(hi - lo, m)
-        real = torch.ones(hi - lo, m, dtype=torch.bool, device=dev)
-    else:
-        x_b = torch.zeros(hi - lo, m, pool.d_model, device=dev, dtype=flat_x.dtype)
-        pos_b = torch.zeros(hi - lo, m, dtype=torch.long, device=dev)
-        real = torch.zeros(hi - lo, m, dtype=torch.bool, device=dev)
-        x_b[rows - lo, cols], pos_b[rows - lo, cols], real[rows - lo, cols] = (
-            flat_x, positions, True)
-    slots = pool.slots(positions)
-    # Positions and kept embeddings first: the mask reads them. The slots overwritten held
-    # positions no query of this round can see (the cache's slack guarantees it).
-    pool.pos[rows, slots] = positions
-    pool.emb[rows, slots] = flat_x.to(pool.dtype)
-    mask = pool.visible(pool.pos[lo:hi, None, None, :], pos_b[:, None, :, None])
-    mask[..., 0] |= ~real[:, None, :]  # padding queries attend somewhere (no NaN rows)
-    view = CacheView(pool, lo, hi, rows, slots, real, mask)
-    try:
-        h = model.forward_cached(x_b, pos_b, view)
-    except BaseException:
-        pool.pos[rows, slots] = -1  # this round never happened
-        for s, _, _ in rnd:
-            s.stale = True
-        raise
-    return [h[r - lo, :n] for r, n in zip(row_list, lens, strict=True)]
 
 
 def _after_input(sessions: Sequence[StreamingSession]) -> None:
@@ -359,14 +262,23 @@ def step_batch(model: TinyDuplexLM, pool: KVPool, sessions: Sequence[StreamingSe
     """Step each session through its pending turns in one batched forward, then decode
     the last turn's output slots. Earlier pending turns (missed ticks) are coalesced: their
     input goes in with their OUTPUT slots filled with ``TOK_SILENT`` (the model did not
-    speak while it missed them)."""
+    speak while it missed them).
+
+    Every session's new positions (its deferred own tokens, then its turns) are embedded in
+    ONE call, and only the hidden state the step reads (each session's last input position)
+    comes out of the last layer."""
     with torch.no_grad():
-        items: list[Item] = []
-        for s, pending in zip(sessions, turns, strict=True):
-            parts = [model.embed_turn(t, [TOK_SILENT] * t.output_slots) for t in pending[:-1]]
-            parts.append(model.embed_turn(pending[-1]))
-            items.append((s, torch.cat(parts) if len(parts) > 1 else parts[0], None))
-        forward_batch(model, pool, items)
+        for s in sessions:
+            if s.stale:
+                s._reprefill()
+        x, lens = embed_steps(model, sessions, turns)
+        positions = contiguous_positions([s.length for s in sessions], lens)
+        hs = forward_flat(model, pool, sessions, x, lens, positions.to(pool.device),
+                          last_only=True, contiguous=True)
+        for s, h, n in zip(sessions, hs, lens, strict=True):
+            s.length += n
+            s._hist = [h[-1]]
+            s.deferred = []
         _after_input(sessions)
         tokens = decode_batch(model, pool, sessions, [t[-1].output_slots for t in turns],
                               defer=True)

@@ -39,15 +39,27 @@ from .tiny_duplex_config import ACTIONS, TinyDuplexConfig
 
 __all__ = ["ACTIONS", "CacheView", "TinyDuplexConfig", "TinyDuplexLM"]
 
+#: RoPE of positions ``(B, m)``: ``cos + i sin`` as one complex tensor ``(B, m, 1, Dh/2)``
+#: (float32/float64 models), or the pair ``(cos, sin)`` (half-precision models).
+Rotation = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
 class CacheView:
     """What one cached forward needs from the cache: where the batch's rows start in the
     pool, where each real token is written, and the visibility rule."""
 
     def __init__(self, pool: Any, lo: int, hi: int, rows: torch.Tensor, slots: torch.Tensor,
-                 real: torch.Tensor, mask: torch.Tensor) -> None:
+                 real: torch.Tensor | None, mask: torch.Tensor) -> None:
         self.pool, self.lo, self.hi = pool, lo, hi
-        self.rows, self.slots, self.real = rows, slots, real  # real tokens only
-        self.mask = mask  # (B, 1, m, C) bool
+        self.rows, self.slots = rows, slots  # of the real tokens, batch-row-major
+        #: flat indices (into ``B * m``) of the real tokens; None when every one is real
+        self.real = real
+        self.mask = mask  # (B, 1, m, C) additive (0 / -inf), in the cache's dtype
+
+    def real_of(self, t: torch.Tensor) -> torch.Tensor:
+        """The real tokens' rows of ``t (B, m, ...)``, in the order of ``rows``/``slots``."""
+        flat = t.flatten(0, 1)
+        return flat if self.real is None else flat.index_select(0, self.real)
 
 
 class Block(nn.Module):
@@ -61,14 +73,14 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(d)
         self.mlp = nn.Sequential(nn.Linear(d, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, d))
 
-    def qkv_rope(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    def qkv_rope(self, x: torch.Tensor, rot: Rotation
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, m, _ = x.shape
-        q, k, v = self.qkv(self.norm1(x)).split(
-            [self.h * self.dh, self.hkv * self.dh, self.hkv * self.dh], dim=-1)
-        q = _rope(q.view(b, m, self.h, self.dh), cos, sin)
-        k = _rope(k.view(b, m, self.hkv, self.dh), cos, sin)
-        return q, k, v.view(b, m, self.hkv, self.dh)  # (B, m, heads, Dh)
+        qkv = self.qkv(self.norm1(x))
+        nq = (self.h + self.hkv) * self.dh  # queries and keys are rotated in one pass
+        qk = _rope(qkv[..., :nq].view(b, m, self.h + self.hkv, self.dh), rot)
+        q, k = qk.split([self.h, self.hkv], dim=2)
+        return q, k, qkv[..., nq:].view(b, m, self.hkv, self.dh)  # (B, m, heads, Dh)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
                ) -> torch.Tensor:
@@ -101,10 +113,14 @@ FOLD_MAX_TOKENS = 4
 def attn_bias(visible: torch.Tensor, dtype: torch.dtype, groups: int = 1) -> torch.Tensor:
     """Boolean visibility ``(B, 1, m, C)`` as the additive mask (0 or -inf) that
     ``Block.attend`` takes (torch's CPU attention is markedly faster with it than with a
-    boolean one); repeated for the ``groups`` query heads per KV head when ``m`` is at most
-    ``FOLD_MAX_TOKENS`` (then ``attend`` folds the heads)."""
-    bias = torch.where(visible, 0.0, float("-inf")).to(dtype)
-    b, _, m, c = visible.shape
+    boolean one), folded for ``groups`` (``fold_bias``)."""
+    return fold_bias(torch.where(visible, 0.0, float("-inf")).to(dtype), groups)
+
+
+def fold_bias(bias: torch.Tensor, groups: int) -> torch.Tensor:
+    """An additive mask ``(B, 1, m, C)`` repeated for the ``groups`` query heads per KV head
+    when ``m`` is at most ``FOLD_MAX_TOKENS`` (then ``Block.attend`` folds the heads)."""
+    b, _, m, c = bias.shape
     if groups > 1 and m == 1:  # decoding: a view (stride 0 over the heads), no copy
         bias = bias.expand(b, 1, groups, c)
     elif groups > 1 and m <= FOLD_MAX_TOKENS:
@@ -112,10 +128,17 @@ def attn_bias(visible: torch.Tensor, dtype: torch.dtype, groups: int = 1) -> tor
     return bias
 
 
-def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
-    return out.flatten(-2)
+def _rope(x: torch.Tensor, rot: Rotation) -> torch.Tensor:
+    """Rotate the pairs ``(x[2j], x[2j+1])`` of ``x (B, m, heads, Dh)``. As a complex
+    product it is one kernel instead of seven, with the same products and sums (up to
+    float rounding: the kernel may fuse a multiply-add; tested against the real form)."""
+    if isinstance(rot, tuple):
+        cos, sin = rot
+        x1, x2 = x[..., 0::2], x[..., 1::2]
+        out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+        return out.flatten(-2)
+    pairs = torch.view_as_complex(x.unflatten(-1, (-1, 2)))
+    return torch.view_as_real(pairs * rot).flatten(-2)
 
 
 class TinyDuplexLM(nn.Module):
@@ -204,26 +227,39 @@ class TinyDuplexLM(nn.Module):
 
     # -- transformer -------------------------------------------------------------------------
 
-    def _angles(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _angles(self, pos: torch.Tensor) -> Rotation:
         ang = pos.to(torch.float64)[..., None] * self.inv_freq  # (B, m, Dh/2)
         dt = self.text.weight.dtype
-        return ang.cos().to(dt)[:, :, None], ang.sin().to(dt)[:, :, None]  # (B, m, 1, Dh/2)
+        cos, sin = ang.cos().to(dt)[:, :, None], ang.sin().to(dt)[:, :, None]
+        if dt in (torch.float32, torch.float64):
+            return torch.complex(cos, sin)  # (B, m, 1, Dh/2)
+        return cos, sin
 
-    def forward_cached(self, x: torch.Tensor, pos: torch.Tensor, view: CacheView
-                       ) -> torch.Tensor:
+    def forward_cached(self, x: torch.Tensor, pos: torch.Tensor, view: CacheView,
+                       keep: torch.Tensor | None = None) -> torch.Tensor:
         """Run new tokens ``x (B, m, d)`` at absolute positions ``pos (B, m)`` against the
         pool rows ``view.lo..view.hi`` (batch row b is pool row lo + b): write each real
-        token's K/V into its slot, then attend over the row's cache in place."""
-        cos, sin = self._angles(pos)
+        token's K/V into its slot, then attend over the row's cache in place.
+
+        Returns the final hidden states ``(B, m, d)``; with ``keep (B,)`` only those of
+        query ``keep[b]`` of each row, ``(B, 1, d)``: the last layer then attends and runs
+        its MLP for those queries alone (the other positions only need their K/V there,
+        which every layer still writes), so the kept states are the same."""
+        rot = self._angles(pos)
         pool = view.pool
         lo, hi = view.lo, view.hi
-        real = view.real
         kvd = pool.k.dtype  # attention runs in the cache's dtype
-        mask = attn_bias(view.mask, kvd, self.cfg.n_heads // self.cfg.n_kv_heads)
+        groups = self.cfg.n_heads // self.cfg.n_kv_heads
+        mask = fold_bias(view.mask, groups)
+        last = len(self.blocks) - 1
         for i, blk in enumerate(self.blocks):
-            q, k, v = blk.qkv_rope(x, cos, sin)
-            pool.k[i, view.rows, :, view.slots] = k[real].to(kvd)
-            pool.v[i, view.rows, :, view.slots] = v[real].to(kvd)
+            q, k, v = blk.qkv_rope(x, rot)
+            pool.k[i, view.rows, :, view.slots] = view.real_of(k).to(kvd)
+            pool.v[i, view.rows, :, view.slots] = view.real_of(v).to(kvd)
+            if i == last and keep is not None and x.shape[1] > 1:
+                b = torch.arange(x.shape[0], device=x.device)
+                q, x = q[b, keep][:, None], x[b, keep][:, None]
+                mask = fold_bias(view.mask[b, :, keep][:, :, None], groups)
             att = blk.attend(q.to(kvd), pool.k[i, lo:hi], pool.v[i, lo:hi], mask)
             x = blk.finish(x, att.to(x.dtype))
         return self.norm(x)
@@ -232,11 +268,11 @@ class TinyDuplexLM(nn.Module):
                           ) -> torch.Tensor:
         """One uncached forward over a whole sequence ``x (n, d)`` (tests compare the
         streaming path to it). ``visible(key_pos, query_pos)`` is the cache's rule."""
-        cos, sin = self._angles(pos[None])
+        rot = self._angles(pos[None])
         mask = attn_bias(visible(pos[None, None, :], pos[None, :, None])[None], x.dtype)
         x = x[None]
         for blk in self.blocks:
-            q, k, v = blk.qkv_rope(x, cos, sin)
+            q, k, v = blk.qkv_rope(x, rot)
             x = blk.finish(x, blk.attend(q, k.transpose(1, 2), v.transpose(1, 2), mask))
         return self.norm(x)[0]
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from nodes.frontend.batch_forward import embed_steps
 from nodes.frontend.streaming_session import (
     SILENT,
     SPEAK,
@@ -172,9 +173,10 @@ def count_forwards(model: TinyDuplexLM, monkeypatch: pytest.MonkeyPatch) -> list
     calls: list[int] = []
     forward = model.forward_cached
 
-    def counted(x: torch.Tensor, pos: torch.Tensor, view: object) -> torch.Tensor:
+    def counted(x: torch.Tensor, pos: torch.Tensor, view: object,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
         calls.append(x.shape[1])
-        return forward(x, pos, view)
+        return forward(x, pos, view, keep)
 
     monkeypatch.setattr(model, "forward_cached", counted)
     return calls
@@ -284,3 +286,35 @@ def test_a_bfloat16_cache_steps_and_batched_equals_solo() -> None:
         h16 = StreamingSession(model, make_pool(model)).append(ts[0])
         h32 = StreamingSession(full, make_pool(full)).append(ts[0])
     torch.testing.assert_close(h16, h32, atol=0.05, rtol=0.05)
+
+
+def test_last_only_forward_gives_the_last_hidden_state_of_the_full_one(
+        model: TinyDuplexLM) -> None:
+    ts = turns(3, seed=4)
+    pool = make_pool(model)
+    full, last = StreamingSession(model, pool), StreamingSession(model, pool)
+    with torch.no_grad():
+        for t in ts:
+            x = model.embed_turn(t, [TOK_SILENT] * t.output_slots)
+            (h_full,) = forward_batch(model, pool, [(full, x, None)])
+            (h_last,) = forward_batch(model, pool, [(last, x, None)], last_only=True)
+            assert h_last.shape == (1, model.cfg.d_model)
+            torch.testing.assert_close(h_last[0], h_full[-1], atol=1e-5, rtol=1e-5)
+    assert full.length == last.length
+
+
+def test_one_embedding_call_for_a_batch_equals_embedding_each_turn(
+        model: TinyDuplexLM) -> None:
+    """A step's new positions (deferred own tokens, missed turns, the latest input) of
+    several sessions, embedded together, are what embedding each part apart gives."""
+    pool = make_pool(model)
+    a, b = StreamingSession(model, pool), StreamingSession(model, pool)
+    a.deferred = [TOK_SILENT] * 3
+    pa, pb = turns(2, seed=5), turns(1, seed=6)
+    x, lens = embed_steps(model, [a, b], [pa, pb])
+    apart = [model.embed_outputs(torch.tensor(a.deferred)),
+             model.embed_turn(pa[0], [TOK_SILENT] * pa[0].output_slots),
+             model.embed_turn(pa[1]), model.embed_turn(pb[0])]
+    assert lens == [apart[0].shape[0] + apart[1].shape[0] + apart[2].shape[0],
+                    apart[3].shape[0]]
+    torch.testing.assert_close(x, torch.cat(apart), atol=1e-6, rtol=0)

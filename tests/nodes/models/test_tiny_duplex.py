@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nodes.frontend.synthetic import synthetic_turn
-from nodes.models.tiny_duplex import TinyDuplexConfig, TinyDuplexLM
+from nodes.models.tiny_duplex import TinyDuplexConfig, TinyDuplexLM, _rope
 from nodes.types import Modality
 
 CFG = TinyDuplexConfig(d_model=32, n_heads=4, n_kv_heads=2, d_ff=64, window_tokens=64,
@@ -47,3 +47,18 @@ def test_turn_embedding_follows_the_sequence_order() -> None:
 def test_config_rejects_impossible_shapes(bad: dict) -> None:
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({**msgspec.to_builtins(CFG), **bad}, TinyDuplexConfig)
+
+
+def test_rope_as_one_complex_product_equals_the_cos_sin_form() -> None:
+    """Up to float rounding (the complex kernel may fuse a multiply-add)."""
+    m = TinyDuplexLM(CFG)
+    pos = torch.arange(3 * 7).view(3, 7) * 977 + 3_600 * 5 * 30
+    rot = m._angles(pos)
+    assert isinstance(rot, torch.Tensor) and rot.is_complex()
+    x = torch.randn(3, 7, CFG.n_heads + CFG.n_kv_heads, CFG.head_dim)
+    expect = _rope(x, (rot.real.contiguous(), rot.imag.contiguous()))
+    torch.testing.assert_close(_rope(x, rot), expect, atol=1e-6, rtol=1e-6)
+    # a strided view (queries and keys sliced out of the qkv projection) too
+    wide = torch.randn(3, 7, (CFG.n_heads + 2 * CFG.n_kv_heads) * CFG.head_dim)
+    view = wide[..., : x.shape[2] * CFG.head_dim].view(x.shape)
+    assert torch.equal(_rope(view, rot), _rope(view.contiguous(), rot))
