@@ -66,6 +66,10 @@ class ModelSession(Protocol):
 
     def statistics(self) -> dict[str, Any]: ...
 
+    # Optional, for models with replies due at a time of their own (timers):
+    # ``next_due() -> int | None`` (media time, ns) and ``fire(now) -> list[StepOutput]``.
+    # The node sleeps until ``next_due()`` and calls ``fire`` then, between micro-turns.
+
 
 class FrontEndModel(Protocol):
     Options: type[msgspec.Struct]

@@ -14,6 +14,8 @@ emits an ``Action`` (every micro-turn, ``silent`` included), the model's words a
 When the model yields the floor it originates an ``Interrupt``; an ``Interrupt`` arriving
 from upstream (barge-in) makes the model drop its not-yet-spoken output, and outputs of
 steps that were in flight are not emitted. ``results`` (back-end answers) go to the model.
+A model with replies due at a time of its own (a timer: ``next_due``/``fire``) is woken at
+that media time exactly, not at the next micro-turn, so a reminder is not up to 200 ms late.
 
 The node imports no torch; the torch model imports it when a session opens.
 """
@@ -82,6 +84,7 @@ class FrontEnd(Node):
         self._last_pts = 0
         self._last_index = 0
         self.errors = 0
+        self._due_changed = asyncio.Event()
         vocab = getattr(self.session, "vocabulary", None)
         if vocab is not None and self.vocabulary.connected:
             v = vocab()
@@ -106,11 +109,38 @@ class FrontEnd(Node):
         self._last_pts = max(self._last_pts, msg.pts)
         for out in hear(msg):
             await self._emit_output(self._last_pts, self._last_index, out)
+        self._due_changed.set()
 
     async def on_results(self, result: BackendResult) -> None:
         self.session.add_result(result)
 
     async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            if hasattr(self.session, "next_due"):
+                tg.create_task(self._fire_when_due())
+            await self._drain_steps()
+
+    async def _fire_when_due(self) -> None:
+        """Sleep until the model's next reply of its own is due (media time), then fire it;
+        re-plan whenever a hypothesis or a step may have set a new one."""
+        while True:
+            self._due_changed.clear()
+            due = self.session.next_due()  # type: ignore[attr-defined]
+            changed = asyncio.ensure_future(self._due_changed.wait())
+            if due is None:
+                await changed
+                continue
+            timer = asyncio.ensure_future(self.clock.sleep_until(self.context.t0 + due))
+            try:
+                await asyncio.wait({changed, timer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                changed.cancel()
+                timer.cancel()
+            if timer.done() and not timer.cancelled():
+                for out in self.session.fire(due):  # type: ignore[attr-defined]
+                    await self._emit_output(due, self._last_index, out)
+
+    async def _drain_steps(self) -> None:
         while True:
             seq, turn, task = await self._inflight.get()
             try:
@@ -124,6 +154,7 @@ class FrontEnd(Node):
                 out = None
             if out is not None and seq > self._stale_before:
                 await self._emit(turn, out)
+            self._due_changed.set()
             self._inflight.task_done()
 
     async def on_end(self) -> None:

@@ -113,6 +113,15 @@ class ReflexSession:
         self.now = max(self.now, getattr(msg, "end", 0) or msg.pts)
         return self._outputs(self.policy.hear(msg, self.now))
 
+    def next_due(self) -> int | None:
+        """Media time of the next reply due by itself (a timer): the front end node wakes
+        the model then (``fire``), between micro-turns."""
+        return self.policy.next_due()
+
+    def fire(self, now: int) -> list[Any]:
+        self.now = max(self.now, now)
+        return self._outputs(self.policy.fire(now))
+
     def interrupt(self) -> None:
         self.policy.interrupt(self.now)
 

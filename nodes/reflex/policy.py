@@ -127,6 +127,16 @@ class ReflexPolicy:
                                           data={"request": res.id}), now))
         return out
 
+    def next_due(self) -> int | None:
+        """The media time at which a skill has a reply due by itself (a timer), if any."""
+        return min((d for s in [*self.skills, *self.fallback]
+                    if (d := s.next_due()) is not None), default=None)
+
+    def fire(self, now: int) -> list[Decision]:
+        """What the skills have due at ``now`` (between micro-turns: a timer's time)."""
+        return [self._decide(r, now) for skill in [*self.skills, *self.fallback]
+                for r in skill.tick(now)]
+
     def interrupt(self, now: int) -> None:
         """The model was cut off (barge-in from elsewhere): it is not speaking any more."""
         self.speaking_until = min(self.speaking_until, now)

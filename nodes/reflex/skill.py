@@ -61,7 +61,15 @@ class Skill:
         return None
 
     def tick(self, now: int) -> list[Reply]:
+        """Replies due by media time ``now`` (timers). Called every micro-turn and at
+        each time ``next_due`` asked for."""
         return []
+
+    def next_due(self) -> int | None:
+        """The media time of the next reply ``tick`` will give by itself (a timer), or
+        None: the front end wakes the skill exactly then instead of at the next
+        micro-turn, so that a reminder is said on time, not up to a micro-turn late."""
+        return None
 
     def vocabulary(self) -> dict[str, tuple[str, ...]]:
         return {"phrases": self.phrases, "number_contexts": self.number_contexts,

@@ -136,6 +136,14 @@ class Count(Skill):
         return [Reply(f"{total} {noun} so far.", last.end, self.name, data={"count": total})]
 
 
+def settled(utt: Utterance, i: int) -> bool:
+    """Is word ``i``'s end time settled? In a partial hypothesis the last word still ends
+    wherever decoding has got to (up to a micro-turn after the word really ended); once
+    another word follows it, or the utterance is final, its end is the decoder's
+    alignment."""
+    return utt.final or i < len(utt.words) - 1
+
+
 class Stopwatch(Skill):
     """"start the stopwatch" ... "stop" -> the elapsed media time, from the end of
     "stopwatch" to the start of "stop"."""
@@ -152,7 +160,11 @@ class Stopwatch(Skill):
         i = find_phrase(utt.words, "start the stopwatch")
         if i is not None:
             end = utt.words[i + 2]
-            if self.seen.find(end.start) is None and self.confirm(end.start, "start", utt.final):
+            if self.seen.find(end.start) is not None:
+                if self.started is not None and settled(utt, i + 2):
+                    self.started = end.end  # a partial's last word ends where decoding is
+                return []
+            if self.confirm(end.start, "start", utt.final):
                 self.seen.add(end.start)
                 self.started = end.end
                 return [Reply("Stopwatch started.", end.end, self.name)]
@@ -182,7 +194,7 @@ class Timer(Skill):
 
     def __init__(self, params: msgspec.Struct | None = None) -> None:
         super().__init__(params)
-        self.pending: list[tuple[int, int, str]] = []  # (due, set at, what)
+        self.pending: list[tuple[int, int, str, int]] = []  # (due, set at, what, mention)
         self.seen = Mentions()
 
     def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
@@ -201,23 +213,30 @@ class Timer(Skill):
                 return []
             unit_word = utt.words[span.end]
             if self.seen.find(unit_word.start) is not None:
+                if settled(utt, span.end):  # a truer end of the request: re-plan the timer
+                    self.pending = [(unit_word.end + span.value * scale if abs(k - unit_word.start)
+                                     <= self.seen.tolerance else due, at, what, k)
+                                    for due, at, what, k in self.pending]
                 return []
             if not self.confirm(unit_word.start, (span.value, unit), utt.final):
                 return []
             self.seen.add(unit_word.start)
             what = f"{int_to_words(span.value)} {unit if span.value != 1 else unit.rstrip('s')}"
             due = unit_word.end + span.value * scale
-            self.pending.append((due, unit_word.end, what))
+            self.pending.append((due, unit_word.end, what, unit_word.start))
             return [Reply(f"Timer set for {what}.", unit_word.end, self.name,
                           data={"due": due})]
         return None
+
+    def next_due(self) -> int | None:
+        return min((p[0] for p in self.pending), default=None)
 
     def tick(self, now: int) -> list[Reply]:
         fired = [p for p in self.pending if p[0] <= now]
         self.pending = [p for p in self.pending if p[0] > now]
         return [Reply(f"{what[0].upper()}{what[1:]} {'are' if what.endswith('s') else 'is'} up.",
                       due, self.name, data={"due": due, "set": at})
-                for due, at, what in fired]
+                for due, at, what, _ in fired]
 
 
 _QUESTION = ("what", "who", "how", "why", "when", "where", "which", "can", "could", "would",

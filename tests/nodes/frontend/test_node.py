@@ -164,3 +164,28 @@ def test_two_sessions_share_one_stepper_and_one_forward_per_tick() -> None:
     for r in results:
         assert [a.turn for a in r.of("f.actions", Action)] == [0, 1, 2, 3]
     assert (st.batches, st.steps, st.coalesced, st.sessions) == (4, 8, 0, 0)
+
+
+def test_a_timer_fires_at_its_due_time_between_micro_turns() -> None:
+    """The reflex's timer is said at its media time exactly, not at the next micro-turn."""
+    from nodes.types import Heard
+
+    S = 1000 * MS
+    words = (("remind", 100 * MS, 300 * MS), ("me", 300 * MS, 400 * MS),
+             ("in", 400 * MS, 500 * MS), ("two", 500 * MS, 700 * MS),
+             ("seconds", 700 * MS, 1130 * MS))
+    said = Heard(pts=1130 * MS, text="remind me in two seconds", final=True, start=100 * MS,
+                 end=1130 * MS, words=words)
+    later = Heard(pts=4 * S, text="okay", final=True, start=3800 * MS, end=4 * S,
+                  words=(("okay", 3800 * MS, 4 * S),))
+    # Turns stop at 2 s (no step comes near the due time); a later hypothesis keeps the
+    # session going past it.
+    r = run_node(FrontEnd, {"model": "reflex"},
+                 {"turns": [synthetic_turn(i) for i in range(10)], "heard": [said, later]},
+                 pace="pts")
+    fired = [(a, t) for a, t in zip(r.of("actions"), r.times["actions"], strict=True)
+             if isinstance(a, Action) and a.text == "Two seconds are up."]
+    assert len(fired) == 1
+    action, at = fired[0]
+    assert action.pts == 3130 * MS  # end of "seconds" + 2 s, not a micro-turn boundary
+    assert at == 3130 * MS

@@ -164,3 +164,27 @@ def test_skill_vocabulary_feeds_the_grammar() -> None:
                       number_contexts=[c for s in skills for c in s.number_contexts],
                       words=[w for s in skills for w in s.words])
     assert "stopwatch" in g and "dollars" in g and "giraffes" in g
+
+
+def test_timer_due_and_stopwatch_start_come_from_the_settled_word_end() -> None:
+    """A partial's last word ends where decoding has got to, not where the word ended:
+    once a later hypothesis settles that end, the timer and the stopwatch use it."""
+    p = policy("timer", "stopwatch")
+    partial = heard("remind me in ten seconds", 0, final=False)
+    late = partial.words[-1][2] + 150 * MS  # decoding ran on past the word
+    words = (*partial.words[:-1], (partial.words[-1][0], partial.words[-1][1], late))
+    step(p, 8, Heard(pts=0, text=partial.text, final=False, start=0, end=late, words=words))
+    assert p.next_due() == late + 10 * S
+    step(p, 9, heard("remind me in ten seconds", 0))  # the final: the true end
+    assert p.next_due() == 5 * 300 * MS - 20 * MS + 10 * S
+    assert [d.text for d in p.fire(p.next_due())] == ["Ten seconds are up."]
+    assert p.next_due() is None
+
+    sw = policy("stopwatch")
+    start = heard("start the stopwatch", 20 * S, final=False)
+    words = (*start.words[:-1], (start.words[-1][0], start.words[-1][1], 21 * S))
+    step(sw, 105, Heard(pts=20 * S, text=start.text, final=False, start=20 * S, end=21 * S,
+                        words=words))
+    step(sw, 106, heard("start the stopwatch", 20 * S))  # "stopwatch" ends at 20.88 s
+    d = step(sw, 150, heard("stop", 30 * S))
+    assert d[0].data["elapsed"] == 30 * S - (20 * S + 880 * MS)
