@@ -79,8 +79,10 @@ def assistant_graph(wav_in: Path, wav_out: Path, graph_path: Path = GRAPH) -> tu
     return Graph(g.name, nodes, edges, g.path), roles
 
 
-async def run_clip(clip: Clip, workdir: Path, graph_path: Path = GRAPH) -> dict[str, Any]:
-    """One clip through its own session on the real clock: what came out, and when."""
+async def run_clip(clip: Clip, workdir: Path, graph_path: Path = GRAPH,
+                   clock: Any = None) -> dict[str, Any]:
+    """One clip through its own session on the real clock (or ``clock``): what came out,
+    and when."""
     from flow import Interrupt, RealClock, Session
     from flow.testing import harness
 
@@ -93,7 +95,7 @@ async def run_clip(clip: Clip, workdir: Path, graph_path: Path = GRAPH) -> dict[
              if e.dst == front and e.dst_port in ("turns", "heard")}
     wanted = [f"{front}.actions", *feeds.values()]
     wrapped, stores, times = harness(graph, None, wanted)
-    session = Session(wrapped, clock=RealClock())
+    session = Session(wrapped, clock=clock or RealClock())
     await session.run()
     said: list[tuple[int, str, str]] = []  # (media time it was decided, kind, text)
     interrupts: list[int] = []
@@ -134,6 +136,26 @@ async def run_clips(clips: list[Clip], concurrency: int, graph_path: Path = GRAP
                     return {**score(clip, {}), "error": repr(exc)[:300]}
             return score(clip, got)
         return list(await asyncio.gather(*(one(c) for c in clips)))
+
+
+def run_clips_virtual(clips: list[Clip], graph_path: Path = GRAPH) -> list[dict[str, Any]]:
+    """Every clip on its own ``FakeClock``, one after another: what is heard and said is
+    what the real clock gives when the machine keeps up, but recognition, stepping and
+    synthesis cost no media time, so reaction times leave out compute. For development:
+    fast and deterministic."""
+    from flow.clock import FakeClock
+
+    out = []
+    with tempfile.TemporaryDirectory(prefix="interaction-") as tmp:
+        for clip in clips:
+            clock = FakeClock(deadlock_after=None)
+            try:
+                got = clock.run(run_clip(clip, Path(tmp), graph_path, clock))
+            except Exception as exc:
+                out.append({**score(clip, {}), "error": repr(exc)[:300]})
+                continue
+            out.append(score(clip, got))
+    return out
 
 
 def misses(result: dict[str, Any], after: int = 0) -> tuple[int, int]:
@@ -238,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="largest number of concurrent sessions tried (0: skip the search)")
     ap.add_argument("--graph", type=Path, default=GRAPH)
     ap.add_argument("--clips-out", type=Path, help="also write each clip's result (JSON lines)")
+    ap.add_argument("--clock", choices=("real", "fake"), default="real",
+                    help="fake: each clip on a virtual clock, one at a time (development: "
+                         "correctness as on the real clock, reaction times without compute; "
+                         "no cadence search)")
     args = ap.parse_args(argv)
     chosen = [s for s in args.scenarios.split(",") if s]
     unknown = sorted(set(chosen) - set(SCENARIOS))
@@ -249,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                               "graph": os.path.relpath(args.graph, ROOT),
                               "n_per_scenario": args.n, "held_out_voices": list(HELD_OUT)}
     at_cadence = None
-    if args.cadence_max > 0:
+    result["clock"] = args.clock
+    if args.cadence_max > 0 and args.clock == "real":
         # Speech starts after WARMUP of noise: a session's start-up (loading the recogniser)
         # is reported as startup_lag_ms, not counted as steady-state misses.
         short = generate("currency", 4, args.seed + 1000, lead=WARMUP / 1e9)
@@ -260,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     concurrency = args.concurrency or max(1, at_cadence or 1)
     result["concurrency"] = concurrency
     clips = [c for sc in chosen for c in generate(sc, args.n, args.seed)]
-    scored = run_loop(run_clips(clips, concurrency, args.graph))
+    if args.clock == "fake":
+        scored = run_clips_virtual(clips, args.graph)
+    else:
+        scored = run_loop(run_clips(clips, concurrency, args.graph))
     result.update(summarize(scored))
     if args.clips_out:
         with open(args.clips_out, "w") as f:
