@@ -12,7 +12,8 @@ and the stalls of several sessions add up (bench/README.md, ``## webrtc``). In i
 process the decoder runs beside the loop, on another core when there is one.
 
 Contract: one long-lived process per ``RecognizerProcess``, a fresh interpreter (never a
-fork of this process, which has threads) holding its own ``Recognizer(**kwargs)``. Every
+fork of this process, which has threads) running ``worker_main``, which holds its own
+``Recognizer(**kwargs)`` and imports nothing else of microturn's. Every
 method is a blocking round trip over a ``multiprocessing.Pipe``: call them from a thread
 (``clock.run_blocking``), where the wait in ``recv`` releases the GIL. Audio travels as
 raw float32 bytes, hypotheses come back as plain tuples and are rebuilt as
@@ -31,12 +32,11 @@ Ctrl-C in the terminal is the parent's to handle).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import subprocess
 import sys
 import threading
-import traceback
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,14 +45,13 @@ from flow.errors import FlowError
 
 if TYPE_CHECKING:
     from .recognizer import Hypothesis
+    from .worker_main import HypTuple
 
 #: Waits for the worker (real seconds). Loading the model takes ~0.5 s on an idle core;
 #: a loaded 2-core machine starting many sessions at once needs far more.
 START_TIMEOUT = 120.0
 CALL_TIMEOUT = 60.0  #: a feed takes milliseconds; a minute means the worker is stuck
 CLOSE_TIMEOUT = 2.0
-
-_HypTuple = tuple[str, tuple[tuple[str, int, int], ...], int, int, bool]
 
 
 class WorkerError(FlowError, RuntimeError):
@@ -72,7 +71,8 @@ class RecognizerProcess:
         self._conn, child = multiprocessing.Pipe(duplex=True)
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, str(child.fileno()), *sys.path],
+                [sys.executable, "-c", _BOOT, str(child.fileno()),
+                 os.path.dirname(os.path.abspath(__file__)), *sys.path],
                 pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL)  # stdout may be a benchmark's one JSON line
         except BaseException:
@@ -186,88 +186,34 @@ class RecognizerProcess:
         return f"exit code {code}"
 
 
-def _hypotheses(raw: list[_HypTuple]) -> list[Hypothesis]:
+def _hypotheses(raw: list[HypTuple]) -> list[Hypothesis]:
     from .recognizer import Hypothesis, Word
 
     return [Hypothesis(text, tuple(Word(*w) for w in words), start, end, final)
             for text, words, start, end, final in raw]
 
 
-def _plain(hyps: list[Hypothesis]) -> list[_HypTuple]:
-    return [(h.text, tuple((w.text, w.start, w.end) for w in h.words), h.start, h.end,
-             h.final) for h in hyps]
-
-
-#: The worker's command line: ``python -c _BOOT FD PATH...``. A fresh interpreter rather
-#: than multiprocessing's ``spawn``, which re-runs the parent's ``__main__`` script in the
-#: child: that fails for a script without an ``if __name__ == "__main__"`` guard (measured:
-#: "An attempt has been made to start a new process before ... bootstrapping") and costs
-#: the script's imports. The parent's ``sys.path`` comes along so the same code is found.
-_BOOT = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-         "sys.path[:] = sys.argv[2:] + sys.path; "
-         f"from {__name__} import main; main(int(sys.argv[1]))")
-
-
-def main(fd: int) -> None:
-    """The worker process: serve the connection on file descriptor ``fd``. SIGINT is
-    ignored (set first thing in ``_BOOT``): a Ctrl-C is the parent's to handle, and the
-    worker ends when the parent closes the pipe."""
-    conn = Connection(fd)
-    try:
-        _serve(conn)
-    finally:
-        conn.close()
-
-
-def _serve(conn: Connection) -> None:
-    """Build the Recognizer (the first message carries its arguments), then answer calls
-    until EOF."""
-    try:
-        _, kwargs = conn.recv()
-    except (EOFError, OSError):
-        return
-    try:
-        from .recognizer import Recognizer
-
-        rec = Recognizer(**kwargs)
-    except Exception as exc:
-        _reply_error(conn, exc)
-        return
-    if not _reply(conn, ("ok", rec.sample_rate)):
-        return
-    while True:
-        try:
-            op, *args = conn.recv()
-        except (EOFError, OSError):
-            return  # the parent closed its end, or died
-        try:
-            if op == "feed":
-                raw, pts = args
-                result: Any = _plain(rec.feed(np.frombuffer(raw, np.float32), pts))
-            elif op == "flush":
-                result = _plain(rec.flush())
-            elif op == "set_grammar":
-                rec.set_grammar(args[0])
-                result = None
-            elif op == "unknown_words":
-                result = rec.unknown_words(set(args[0]))
-            else:
-                raise ValueError(f"unknown call {op!r}")
-        except Exception as exc:
-            if not _reply_error(conn, exc):
-                return
-            continue
-        if not _reply(conn, ("ok", result)):
-            return
-
-
-def _reply(conn: Connection, msg: tuple[str, Any]) -> bool:
-    try:
-        conn.send(msg)
-    except OSError:
-        return False  # the parent is gone
-    return True
-
-
-def _reply_error(conn: Connection, exc: Exception) -> bool:
-    return _reply(conn, ("error", (type(exc).__name__, str(exc), traceback.format_exc())))
+#: The worker's command line: ``python -c _BOOT FD PACKAGE_DIR PATH...``.
+#:
+#: A fresh interpreter rather than multiprocessing's ``spawn``, which re-runs the parent's
+#: ``__main__`` script in the child: that fails for a script without an ``if __name__ ==
+#: "__main__"`` guard (measured: "An attempt has been made to start a new process before
+#: ... bootstrapping") and costs the script's imports. The parent's ``sys.path`` comes
+#: along so the same code is found. The packages above ``worker_main`` are stood in for by
+#: empty modules with their real ``__path__``: their ``__init__`` imports the engine
+#: (``flow``, 0.1 s idle and 0.3-0.4 s on a loaded machine, a third of a worker's start),
+#: which the worker does not use.
+_BOOT = """\
+import os, signal, sys, types
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+fd, here = int(sys.argv[1]), sys.argv[2]
+sys.path[:0] = sys.argv[3:]
+name, folder = "__PACKAGE__", here
+while name:
+    package = types.ModuleType(name)
+    package.__path__ = [folder]
+    sys.modules[name] = package
+    name, folder = name.rpartition(".")[0], os.path.dirname(folder)
+from __PACKAGE__.worker_main import main
+main(fd)
+""".replace("__PACKAGE__", __package__ or "nodes.asr")
