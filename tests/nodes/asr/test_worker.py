@@ -173,6 +173,28 @@ def test_a_cancelled_session_leaves_no_worker() -> None:
     assert children() == before
 
 
+def test_a_session_cancelled_while_the_model_loads_leaves_no_worker() -> None:
+    graph = Graph.build("ears", {"ears": ("asr.pocketsphinx", {"worker_process": True})}, [])
+    clock = FakeClock()
+    before = children()
+
+    async def main() -> None:
+        session = Session(graph, clock=clock)
+        task = asyncio.create_task(session.run())
+        ears = session.nodes["ears"]
+        for _ in range(100):  # a few turns of the loop: setup() launches, then awaits the model
+            if getattr(ears, "_worker", None) is not None:
+                break
+            await asyncio.sleep(0)
+        assert len(children() - before) == 1
+        session.stop()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    clock.run(main())
+    assert children() == before
+
+
 def test_close_during_a_call_ends_the_call_and_the_worker() -> None:
     """A cancelled session's teardown closes the worker while its last call may still be
     in flight in an executor thread: that call fails at once, nothing is left."""
