@@ -134,12 +134,23 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def runqueue_wait(pid: int) -> float:
+    """Seconds the main thread of ``pid`` has spent runnable but waiting for a CPU
+    (``/proc/PID/schedstat``; 0 where the kernel does not keep it)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 async def hold(url: str, n: int, seconds: float, server: Server, window: float) -> dict:
     """Run n streaming load clients for ``seconds``, in windows of ``window`` seconds after
     a 2 s warm-up. Per session and window: at the client, frames/s received and the
     longest gap; at the server, frames/s its outgoing track sent and how many went out
     more than two frames (40 ms) late; and each window the server's RSS and task count,
-    the CPU used by the server and by this process (the clients), and the load average."""
+    the CPU used by the server and by this process (the clients), the share of the time
+    the server's loop thread was ready to run but waiting for a CPU, and the load
+    average."""
     clients = await asyncio.gather(*(LoadClient.connect(url, within=60) for _ in range(n)))
     gc.freeze()  # the clients live for the whole run: keep full collections short
     await asyncio.sleep(2.0)
@@ -157,10 +168,12 @@ async def hold(url: str, n: int, seconds: float, server: Server, window: float) 
         w0 = clients[0].clock.now()
         t0 = time.monotonic()
         cpu0 = (cpu_seconds(server.proc.pid), cpu_seconds())
+        wait0 = runqueue_wait(server.proc.pid)
         await asyncio.sleep(min(window, t_end - time.monotonic()))
         w1 = clients[0].clock.now()
         dt = time.monotonic() - t0
         cpu1 = (cpu_seconds(server.proc.pid), cpu_seconds())
+        wait1 = runqueue_wait(server.proc.pid)
         h = await server.health()
         now = {s["id"]: s for s in await server.sessions()}
         w = {"rates": [], "gaps": [], "srates": [], "late": [], "client_ok": 0,
@@ -193,6 +206,7 @@ async def hold(url: str, n: int, seconds: float, server: Server, window: float) 
             "tasks": h["tasks"], "sessions": h["sessions"],
             "server_cpu": round((cpu1[0] - cpu0[0]) / dt, 2),
             "clients_cpu": round((cpu1[1] - cpu0[1]) / dt, 2),
+            "server_runq_wait": round((wait1 - wait0) / dt, 3),
             "load_avg": round(os.getloadavg()[0], 2),
             "server_ok": w["server_ok"], "client_ok": w["client_ok"],
             "server_min_fps": round(min(w["srates"]), 1),
