@@ -51,6 +51,7 @@ GRAMMAR_CONFIG: dict[str, Any] = {
     "wip": 0.01, "bestpath": False, "beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60,
     "cmninit": "60,-0.4,1.1,11,-17.7,4.3,-12.2,-11.3,-7.9,-0.8,7.9,-10.3,4.8",
 }
+GRAMMAR_CACHE = 4  #: compiled grammars kept for switching back (``Recognizer._activate``)
 _ALT = re.compile(r"\(\d+\)$")
 _NOT_WORDS = frozenset({"<s>", "</s>", "<sil>", "[noise]", "[speech]", "<unk>"})
 
@@ -124,6 +125,10 @@ class Recognizer:
         self._vad = EnergyVad()
         self._frame = 30 * sample_rate // 1000  # samples per VAD frame
         self._grammar_n = 0
+        #: compiled grammars by their text, most recently used last: compiling one takes
+        #: 0.3-0.8 s, and a dialog switches back and forth between a few (a stopwatch's
+        #: idle and running phrases), so a switch back is only an activation
+        self._searches: dict[str, str] = {}
         self._confirm = confirm_units
         self._look = look * sample_rate // S
         self._units: frozenset[str] = frozenset()
@@ -162,15 +167,25 @@ class Recognizer:
         else:
             self._activate(jsgf)
 
+    @property
+    def grammars_compiled(self) -> int:
+        """How many grammars this decoder has compiled (a switch back to a cached one does
+        not count)."""
+        return self._grammar_n
+
     def _activate(self, jsgf: str) -> None:
-        self._grammar_n += 1
-        name = f"g{self._grammar_n}"
-        self._decoder.add_jsgf_string(name, jsgf)
+        name = self._searches.pop(jsgf, None)
+        if name is None:
+            self._grammar_n += 1
+            name = f"g{self._grammar_n}"
+            self._decoder.add_jsgf_string(name, jsgf)
+        self._searches[jsgf] = name
         self._decoder.activate_search(name)
         self._units = amount_units(jsgf)
         self._searchable = True
-        if self._grammar_n > 1:
-            self._decoder.remove_search(f"g{self._grammar_n - 1}")
+        while len(self._searches) > GRAMMAR_CACHE:
+            old = next(iter(self._searches))
+            self._decoder.remove_search(self._searches.pop(old))
 
     # -- audio -------------------------------------------------------------------------------
 

@@ -85,12 +85,21 @@ class FrontEnd(Node):
         self._last_index = 0
         self.errors = 0
         self._due_changed = asyncio.Event()
+        self._sent_vocabulary: SetVocabulary | None = None
+        await self._sync_vocabulary()
+
+    async def _sync_vocabulary(self) -> None:
+        """Send the model's vocabulary to the recogniser at start and whenever it changes
+        (a skill's state decides what it can hear)."""
         vocab = getattr(self.session, "vocabulary", None)
-        if vocab is not None and self.vocabulary.connected:
-            v = vocab()
-            await self.vocabulary.send(SetVocabulary(
-                phrases=tuple(v["phrases"]), number_contexts=tuple(v["number_contexts"]),
-                words=tuple(v["words"])))
+        if vocab is None or not self.vocabulary.connected:
+            return
+        v = vocab()
+        msg = SetVocabulary(phrases=tuple(v["phrases"]),
+                            number_contexts=tuple(v["number_contexts"]), words=tuple(v["words"]))
+        if msg != self._sent_vocabulary:
+            self._sent_vocabulary = msg
+            await self.vocabulary.send(msg)
 
     async def on_turns(self, turn: FusedTurn) -> None:
         heard = heard_text(turn)
@@ -110,6 +119,7 @@ class FrontEnd(Node):
         for out in hear(msg):
             await self._emit_output(self._last_pts, self._last_index, out)
         self._due_changed.set()
+        await self._sync_vocabulary()
 
     async def on_results(self, result: BackendResult) -> None:
         self.session.add_result(result)
@@ -139,6 +149,7 @@ class FrontEnd(Node):
             if timer.done() and not timer.cancelled():
                 for out in self.session.fire(due):  # type: ignore[attr-defined]
                     await self._emit_output(due, self._last_index, out)
+                await self._sync_vocabulary()
 
     async def _drain_steps(self) -> None:
         while True:
@@ -154,6 +165,7 @@ class FrontEnd(Node):
                 out = None
             if out is not None and seq > self._stale_before:
                 await self._emit(turn, out)
+                await self._sync_vocabulary()
             self._due_changed.set()
             self._inflight.task_done()
 

@@ -71,14 +71,18 @@ def build_skills(options: ReflexOptions) -> list[Skill]:
 
 
 def skills_vocabulary(skills: list[Skill]) -> dict[str, list[str]]:
-    """What the recogniser's grammar needs to hear these skills, on top of the scenario
-    language it knows by default (which was tuned on the built-in skills)."""
+    """What the recogniser's grammar needs to hear these skills now, on top of the scenario
+    language it knows by default (which was tuned on the built-in skills); of the default
+    phrases, those a skill owns are in only when the skill listens for them now."""
     from ..asr.grammar import DEFAULT_NUMBER_CONTEXTS, DEFAULT_PHRASES, DEFAULT_WORDS
 
-    return {"phrases": sorted(set(DEFAULT_PHRASES) | {p for s in skills for p in s.phrases}),
+    now = [s.vocabulary() for s in skills]
+    owned = {p for s in skills for p in s.phrases}  # the skills say which of theirs, now
+    return {"phrases": sorted((set(DEFAULT_PHRASES) - owned) | {p for v in now
+                                                                for p in v["phrases"]}),
             "number_contexts": sorted(set(DEFAULT_NUMBER_CONTEXTS)
-                                      | {c for s in skills for c in s.number_contexts}),
-            "words": sorted(set(DEFAULT_WORDS) | {w for s in skills for w in s.words})}
+                                      | {c for v in now for c in v["number_contexts"]}),
+            "words": sorted(set(DEFAULT_WORDS) | {w for v in now for w in v["words"]})}
 
 
 class ReflexModel:

@@ -72,6 +72,9 @@ class Skill:
         return None
 
     def vocabulary(self) -> dict[str, tuple[str, ...]]:
+        """What it listens for now (a subset of the class's ``phrases``, ...). A skill whose
+        state changes what it can hear (a running stopwatch hears "stop") overrides this;
+        the front end sends the recogniser a new grammar when the answer changes."""
         return {"phrases": self.phrases, "number_contexts": self.number_contexts,
                 "words": self.words}
 

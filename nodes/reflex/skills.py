@@ -149,12 +149,23 @@ class Stopwatch(Skill):
     "stopwatch" to the start of "stop"."""
 
     name = "stopwatch"
-    phrases = ("start the stopwatch", "stop the stopwatch", "stop")
+    #: every phrase it may listen for; ``vocabulary`` says which ones now
+    phrases = ("start the stopwatch", "stop the stopwatch", "stop", "start", "stopwatch")
+    IDLE = ("start the stopwatch",)
+    RUNNING = ("stop the stopwatch", "stop")
 
     def __init__(self, params: msgspec.Struct | None = None) -> None:
         super().__init__(params)
         self.started: int | None = None
         self.seen = Mentions()
+
+    def vocabulary(self) -> dict[str, tuple[str, ...]]:
+        """Only what makes sense now: "start the stopwatch" while none runs, "stop" while
+        one does. For this recogniser "start" and "stop" are a near pair (it heard "stop
+        the stopwatch" for half the starts when both were in its grammar); the dialog state
+        tells them apart, as a voice menu's active grammar does."""
+        return {"phrases": self.IDLE if self.started is None else self.RUNNING,
+                "number_contexts": (), "words": ()}
 
     def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
         i = find_phrase(utt.words, "start the stopwatch")

@@ -77,6 +77,21 @@ def test_grammar_change_takes_effect_at_the_next_utterance() -> None:
     assert after == ["hello computer"]
 
 
+def test_switching_back_to_a_grammar_reuses_its_compiled_search() -> None:
+    """A dialog goes back and forth between a few grammars (a stopwatch idle / running):
+    compiling one takes most of a second, so a switch back is only an activation."""
+    idle = build_grammar(phrases=["start the stopwatch"], number_contexts=[], words=[],
+                         fillers=["okay"])
+    running = build_grammar(phrases=["stop", "stop the stopwatch"], number_contexts=[],
+                            words=[], fillers=["okay"])
+    rec = Recognizer(jsgf=idle)
+    for g in (running, idle, running, idle):
+        rec.set_grammar(g)
+    assert rec.grammars_compiled == 2  # each once
+    heard = [h.text for h in decode(rec, timeline(0.4, "start the stopwatch", 0.6)) if h.final]
+    assert heard == ["start the stopwatch"]
+
+
 def test_digital_silence_and_a_faint_floor_are_not_speech() -> None:
     rec = Recognizer(jsgf=build_grammar())
     quiet = np.random.default_rng(1).normal(0, 0.001, RATE * 3).astype(np.float32)

@@ -15,6 +15,8 @@ from nodes.types import Action, BackendResult, DelegateRequest, FusedTurn
 
 from .conftest import SMALL
 
+S = 1000 * MS
+
 OPTIONS = {"config": msgspec.to_builtins(SMALL), "phase_ms": 100, "threads": 1}
 
 
@@ -169,8 +171,6 @@ def test_two_sessions_share_one_stepper_and_one_forward_per_tick() -> None:
 def test_a_timer_fires_at_its_due_time_between_micro_turns() -> None:
     """The reflex's timer is said at its media time exactly, not at the next micro-turn."""
     from nodes.types import Heard
-
-    S = 1000 * MS
     words = (("remind", 100 * MS, 300 * MS), ("me", 300 * MS, 400 * MS),
              ("in", 400 * MS, 500 * MS), ("two", 500 * MS, 700 * MS),
              ("seconds", 700 * MS, 1130 * MS))
@@ -189,3 +189,18 @@ def test_a_timer_fires_at_its_due_time_between_micro_turns() -> None:
     action, at = fired[0]
     assert action.pts == 3130 * MS  # end of "seconds" + 2 s, not a micro-turn boundary
     assert at == 3130 * MS
+
+
+def test_the_vocabulary_follows_the_skills_state() -> None:
+    """The recogniser is told what the reflex can hear now: "stop" once a stopwatch runs."""
+    from nodes.asr import SetVocabulary
+    from nodes.types import Heard
+
+    start = Heard(pts=1 * S, text="start the stopwatch", final=True, start=0, end=1 * S,
+                  words=(("start", 0, 300 * MS), ("the", 300 * MS, 400 * MS),
+                         ("stopwatch", 400 * MS, 1 * S)))
+    r = run_node(FrontEnd, {"model": "reflex"}, {"heard": [start]}, pace="pts")
+    sent = r.of("vocabulary", SetVocabulary)
+    assert len(sent) == 2
+    assert "start the stopwatch" in sent[0].phrases and "stop" not in sent[0].phrases
+    assert "stop" in sent[1].phrases and "start the stopwatch" not in sent[1].phrases

@@ -3,6 +3,7 @@ from __future__ import annotations
 from flow import TextDelta
 from nodes.reflex.policy import ReflexPolicy, TurnInput
 from nodes.reflex.skills import BUILTIN, Count, Currency, Stopwatch, Timer, say_amount
+from nodes.reflex.transcript import Transcript
 from nodes.types import BackendResult, Heard
 
 S = 1_000_000_000
@@ -188,3 +189,20 @@ def test_timer_due_and_stopwatch_start_come_from_the_settled_word_end() -> None:
     step(sw, 106, heard("start the stopwatch", 20 * S))  # "stopwatch" ends at 20.88 s
     d = step(sw, 150, heard("stop", 30 * S))
     assert d[0].data["elapsed"] == 30 * S - (20 * S + 880 * MS)
+
+
+def test_the_stopwatch_listens_for_start_or_stop_as_its_state_says() -> None:
+    from nodes.reflex.model import skills_vocabulary
+
+    sw, timer = Stopwatch(), Timer()
+    sw.confirm.enabled = False
+    idle = skills_vocabulary([sw, timer])["phrases"]
+    assert "start the stopwatch" in idle
+    assert "stop" not in idle and "stop the stopwatch" not in idle
+    assert "remind me in {number} seconds" in idle
+    sw.hear(Transcript().update(heard("start the stopwatch", 0)), Transcript())
+    running = skills_vocabulary([sw, timer])["phrases"]
+    assert "stop" in running and "stop the stopwatch" in running
+    assert "start the stopwatch" not in running
+    sw.hear(Transcript().update(heard("stop", 5 * S)), Transcript())
+    assert skills_vocabulary([sw, timer])["phrases"] == idle
