@@ -132,6 +132,13 @@ class BackEnd(Node):
             await self.results.send(BackendResult(pts=self.now(), id=req.id, text="",
                                                   final=True, error=str(exc)))
             return
+        except Exception as exc:  # a provider's own bug or an unwrapped library error
+            self.failed += 1
+            self.log.warning("session %s node %s: provider %s failed: %r", self.context.id,
+                             self.id, self.params.provider, exc)
+            await self.results.send(BackendResult(pts=self.now(), id=req.id, text="",
+                                                  final=True, error=f"provider failed: {exc!r}"))
+            return
         self.answered += 1
         await self.results.send(BackendResult(pts=self.now(), id=req.id, text=buffer.strip(),
                                               final=True))

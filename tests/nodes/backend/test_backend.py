@@ -104,3 +104,24 @@ def test_provider_error_type_is_a_flow_error() -> None:
     assert issubclass(ProviderError, FlowError)
     assert TextDelta  # the front end speaks results as TextDeltas
     assert MS
+
+
+class Buggy:
+    """A provider that fails with a plain exception (a library error it did not wrap)."""
+
+    name = "buggy"
+
+    def __init__(self, params: BackEndParams, clock: Clock) -> None:
+        pass
+
+    async def answer(self, request: DelegateRequest) -> AsyncIterator[str]:
+        raise ConnectionResetError("peer reset")
+        yield ""
+
+
+def test_a_provider_that_raises_anything_ends_in_an_error_result(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(PROVIDERS, "buggy", Buggy)
+    r = run_node(BackEnd, {"provider": "buggy"}, inputs={"requests": [ask(3, "hello")]})
+    (res,) = r.of("results", BackendResult)
+    assert res.id == 3 and res.final and "peer reset" in (res.error or "")

@@ -1,0 +1,154 @@
+"""The assistant end to end on generated speech: espeak-ng says the scenario, the WAV goes
+through graphs/assistant.yaml (source.file -> chunker -> pocketsphinx ears and tokenizer ->
+reflex front end <-> back end -> espeak -> sink.wav) and the reply is read off the output
+timeline, exactly as bench/interaction.py scores it. Nothing is injected past the ears.
+
+Each clip runs on a FakeClock: what is heard and said is what the real clock gives when the
+machine keeps up, deterministically; compute costs no media time (the real-time figures are
+bench/interaction.py's). Clips are in dev voices (bench/scenarios.py's DEV_VOICES), which
+the ears hear right; accuracy over many voices is the benchmark's business, not a test's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.interaction import GRAPH, run_clip
+from bench.interaction_score import PERIOD, score
+from bench.scenarios import Clip, Composed, Pause, Say, compose
+from flow.clock import Clock, FakeClock
+from nodes.backend.node import PROVIDERS, BackEndParams
+from nodes.types import DelegateRequest
+
+S = 1_000_000_000
+MS = 1_000_000
+APOLOGY = "Sorry, I could not get an answer to that."
+
+
+def make(scenario: str, parts: list[Say | Pause], truth: Callable[[Composed], dict[str, Any]],
+         voice: str = "en-us", rate: int = 160, tail: float = 3.0) -> Clip:
+    c = compose(parts, voice=voice, rate=rate, noise_seed=7, tail=tail)
+    return Clip(f"{scenario}-e2e", scenario, voice, rate, False, c.audio, c.text, truth(c),
+                c.spans)
+
+
+def run(clip: Clip, tmp_path: Path, graph: Path = GRAPH) -> tuple[dict[str, Any], list[str]]:
+    """The clip through the assistant: (its score, what the assistant said, in order)."""
+    clock = FakeClock(deadlock_after=None)
+    got = clock.run(run_clip(clip, tmp_path, graph, clock))
+    return score(clip, got), [text for _, kind, text in got["said"] if kind == "speak"]
+
+
+def test_amounts_are_converted_while_the_user_talks(tmp_path: Path) -> None:
+    clip = make("currency", [Say("it cost"), Say("a hundred and five dollars", mark="amount"),
+                             Say("for lunch"), Pause(1.0), Say("i paid"),
+                             Say("twenty dollars", mark="second"), Say("for the ticket")],
+                lambda c: {"trigger": c.marks["amount"][1], "amount": 105})
+    result, said = run(clip, tmp_path)
+    assert "105 dollars is 96 euros 60." in said
+    assert "20 dollars is 18 euros 40." in said
+    assert not any(s.startswith("Sorry") for s in said)
+    assert result["reaction_ms"] is not None and result["reaction_ms"] < 400
+
+
+def test_animals_are_counted_exactly(tmp_path: Path) -> None:
+    clip = make("count", [Say("we saw a dog near the farm"), Pause(0.6),
+                          Say("there were a horse and a cow in the park"), Pause(0.6),
+                          Say("how many animals", mark="question"), Say("so far", gap=0.05)],
+                lambda c: {"trigger": c.marks["question"][1], "count": 3})
+    result, said = run(clip, tmp_path)
+    assert said == ["3 animals so far."]
+    assert result["correct"]
+
+
+def test_stopwatch_is_right_within_a_micro_turn(tmp_path: Path) -> None:
+    def truth(c: Composed) -> dict[str, Any]:
+        started, stopped = c.marks["start"][1], c.marks["stop"][0]
+        return {"trigger": c.marks["stop"][1], "started": started, "stopped": stopped,
+                "elapsed": stopped - started}
+    clip = make("stopwatch", [Say("start the stopwatch", mark="start"), Pause(2.0),
+                              Say("we saw a dog near the farm", gap=0), Pause(1.5),
+                              Say("stop", mark="stop", gap=0)], truth)
+    result, said = run(clip, tmp_path)
+    assert said[0] == "Stopwatch started."
+    assert result["correct"], result
+    assert abs(result["extra"]["error_ms"]) <= PERIOD / MS
+
+
+def test_a_timer_fires_within_a_micro_turn_mid_conversation(tmp_path: Path) -> None:
+    clip = make("timer", [Say("remind me in six seconds", mark="request"), Pause(3.0),
+                          Say("and then we saw a cat in the park", gap=0)],
+                lambda c: {"trigger": c.marks["request"][1], "seconds": 6,
+                           "due": c.marks["request"][1] + 6 * S}, tail=5.0)
+    result, said = run(clip, tmp_path)
+    assert said == ["Timer set for six seconds.", "Six seconds are up."]
+    assert result["correct"], result
+    assert abs(result["extra"]["fire_error_ms"]) <= PERIOD / MS
+
+
+def test_a_delegated_question_is_acknowledged_then_answered(tmp_path: Path) -> None:
+    clip = make("delegation", [Say("what is eleven plus two", mark="question")],
+                lambda c: {"trigger": c.marks["question"][1], "answer": 13,
+                           "query": "what is eleven plus two"}, tail=5.0)
+    result, said = run(clip, tmp_path)
+    assert said[0] == "Let me check."
+    assert "11 plus 2 is 13." in said
+    assert result["correct"], result
+
+
+def test_barge_in_silences_the_reply_within_a_micro_turn(tmp_path: Path) -> None:
+    clip = make("bargein", [Say("it cost"), Say("four thousand six hundred and fifty dollars",
+                                                mark="amount"),
+                            Pause(1.2), Say("okay and then we saw a dog in the park",
+                                            mark="bargein", gap=0)],
+                lambda c: {"trigger": c.marks["amount"][1], "amount": 4650,
+                           "onset": c.marks["bargein"][0]})
+    result, said = run(clip, tmp_path)
+    assert said[0].startswith("4650 dollars is")
+    extra = result["extra"]
+    assert extra["speaking_at_onset"] and extra["interrupted"], extra
+    assert result["correct"], result  # silent within one micro-turn of the user's voice
+
+
+class Stall:
+    """A back end that never answers (its answer would take an hour)."""
+
+    def __init__(self, params: BackEndParams, clock: Clock) -> None:
+        self.clock = clock
+
+    async def answer(self, request: DelegateRequest) -> AsyncIterator[str]:
+        await self.clock.sleep(3600 * S)
+        yield "too late"
+
+
+class Broken:
+    """A back end whose service fails."""
+
+    def __init__(self, params: BackEndParams, clock: Clock) -> None:
+        pass
+
+    async def answer(self, request: DelegateRequest) -> AsyncIterator[str]:
+        raise ConnectionError("503 from the provider")
+        yield ""
+
+
+@pytest.mark.parametrize(("provider", "cls"), [("stall", Stall), ("broken", Broken)])
+def test_a_back_end_timeout_or_error_is_a_spoken_apology(
+        provider: str, cls: type, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(PROVIDERS, provider, cls)
+    text = GRAPH.read_text()
+    assert "{provider: tools, timeout: 10s}" in text
+    graph = tmp_path / "assistant.yaml"
+    graph.write_text(text.replace("{provider: tools, timeout: 10s}",
+                                  f"{{provider: {provider}, timeout: 2s}}"))
+    clip = make("delegation", [Say("what is eleven plus two", mark="question")],
+                lambda c: {"trigger": c.marks["question"][1], "answer": 13,
+                           "query": "what is eleven plus two"}, tail=5.0)
+    result, said = run(clip, tmp_path, graph)
+    assert said[0] == "Let me check."
+    assert APOLOGY in said
+    assert "error" not in result  # the session ended normally
