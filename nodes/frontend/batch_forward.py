@@ -68,12 +68,12 @@ def forward_batch(model: TinyDuplexLM, pool: KVPool, items: Sequence[Item],
     if contiguous:
         positions = contiguous_positions(starts, lens)
     else:
-        positions = torch.cat([
-            p.to(torch.long) if p is not None else torch.arange(b, b + n)
-            for p, b, n in zip(explicit, starts, lens, strict=True)]).to(pool.device)
-    hs = forward_flat(model, pool, [s for s, _, _ in items], flat, lens,
-                  positions.to(pool.device), last_only, contiguous)
-    ends = (positions if positions.device.type == "cpu" else positions.cpu()).numpy()
+        positions = np.concatenate([
+            p.cpu().numpy().astype(np.int64) if p is not None else np.arange(b, b + n)
+            for p, b, n in zip(explicit, starts, lens, strict=True)])
+    hs = forward_flat(model, pool, [s for s, _, _ in items], flat, lens, positions,
+                      last_only, contiguous)
+    ends = positions
     off = 0
     for (s, _, _), h, n, skip in zip(items, hs, lens, skips, strict=True):
         off += n
@@ -87,18 +87,20 @@ def forward_batch(model: TinyDuplexLM, pool: KVPool, items: Sequence[Item],
     return [h[skip:] if skip else h for h, skip in zip(hs, skips, strict=True)]
 
 
-def contiguous_positions(starts: Sequence[int], lens: Sequence[int]) -> torch.Tensor:
+def contiguous_positions(starts: Sequence[int], lens: Sequence[int]) -> np.ndarray:
     """Positions ``starts[i] .. starts[i] + lens[i]`` of each session, concatenated."""
     lens_a = np.asarray(lens, dtype=np.int64)
     shift = np.asarray(starts, dtype=np.int64) - (np.cumsum(lens_a) - lens_a)
-    return torch.from_numpy(np.arange(int(lens_a.sum()), dtype=np.int64)
-                            + np.repeat(shift, lens_a))
+    positions: np.ndarray = np.arange(int(lens_a.sum()), dtype=np.int64)
+    positions += np.repeat(shift, lens_a)
+    return positions
 
 
 def forward_flat(model: TinyDuplexLM, pool: KVPool, sessions: Sequence[StreamingSession],
-             flat: torch.Tensor, lens: Sequence[int], positions: torch.Tensor,
-             last_only: bool, contiguous: bool) -> list[torch.Tensor]:
-    """Run each session's segment of ``flat`` (``lens[i]`` tokens at ``positions``;
+                 flat: torch.Tensor, lens: Sequence[int], positions: np.ndarray,
+                 last_only: bool, contiguous: bool) -> list[torch.Tensor]:
+    """Run each session's segment of ``flat`` (``lens[i]`` tokens at ``positions``, int64
+    on the host;
     ``contiguous``: each segment's are consecutive) in rounds of at most ``pool.slack``
     tokens per session. Returns each session's hidden states ``(lens[i], d)``, or ``(1, d)``
     of its last token with ``last_only``."""
@@ -112,11 +114,11 @@ def forward_flat(model: TinyDuplexLM, pool: KVPool, sessions: Sequence[Streaming
     for off in range(0, int(lens_a.max()), slack):
         part = [i for i in range(len(sessions)) if lens[i] > off]
         n = [min(slack, lens[i] - off) for i in part]
-        idx = torch.from_numpy(np.concatenate([
-            np.arange(begins[i] + off, begins[i] + off + k)
-            for i, k in zip(part, n, strict=True)])).to(flat.device)
-        hs = _forward_round(model, pool, [sessions[i] for i in part], flat[idx], n,
-                            positions[idx], last_only, contiguous)
+        idx = np.concatenate([np.arange(begins[i] + off, begins[i] + off + k)
+                              for i, k in zip(part, n, strict=True)])
+        hs = _forward_round(model, pool, [sessions[i] for i in part],
+                            flat[torch.from_numpy(idx).to(flat.device)], n, positions[idx],
+                            last_only, contiguous)
         for i, h in zip(part, hs, strict=True):
             outs[i].append(h)
     if last_only:
@@ -125,7 +127,7 @@ def forward_flat(model: TinyDuplexLM, pool: KVPool, sessions: Sequence[Streaming
 
 
 def _forward_round(model: TinyDuplexLM, pool: KVPool, sessions: Sequence[StreamingSession],
-                   flat_x: torch.Tensor, lens: Sequence[int], positions: torch.Tensor,
+                   flat_x: torch.Tensor, lens: Sequence[int], positions: np.ndarray,
                    last_only: bool, contiguous: bool) -> list[torch.Tensor]:
     """One batched forward over pool rows ``lo..hi`` (a view of the cache, never a copy);
     rows without a session of the round are padding. Built with a constant number of torch
@@ -136,11 +138,10 @@ def _forward_round(model: TinyDuplexLM, pool: KVPool, sessions: Sequence[Streami
         order = sorted(range(len(sessions)), key=row_list.__getitem__)
         lens_a = np.asarray(lens, dtype=np.int64)
         begins = np.cumsum(lens_a) - lens_a
-        idx = torch.from_numpy(np.concatenate(
-            [np.arange(begins[i], begins[i] + lens[i]) for i in order])).to(dev)
-        hs = _forward_round(model, pool, [sessions[i] for i in order], flat_x[idx],
-                            [lens[i] for i in order], positions[idx], last_only,
-                            contiguous)
+        idx = np.concatenate([np.arange(begins[i], begins[i] + lens[i]) for i in order])
+        hs = _forward_round(model, pool, [sessions[i] for i in order],
+                            flat_x[torch.from_numpy(idx).to(dev)], [lens[i] for i in order],
+                            positions[idx], last_only, contiguous)
         out = [hs[0]] * len(sessions)
         for k, i in enumerate(order):
             out[i] = hs[k]
@@ -148,10 +149,11 @@ def _forward_round(model: TinyDuplexLM, pool: KVPool, sessions: Sequence[Streami
     lo, hi, m = row_list[0], row_list[-1] + 1, max(lens)
     lens_a = np.asarray(lens, dtype=np.int64)
     rows_a = np.repeat(np.asarray(row_list, dtype=np.int64), lens_a)
-    rows = torch.from_numpy(rows_a).to(dev)
-    slots = pool.slots(positions)
+    # rows, slots and positions of the real tokens: one transfer
+    rows, slots, pos_t = torch.from_numpy(
+        np.stack((rows_a, pool.slots(positions), positions))).to(dev).unbind(0)
     if len(sessions) == hi - lo and int(lens_a.min()) == m:  # every row, m tokens each
-        x_b, pos_b = flat_x.view(hi - lo, m, -1), positions.view(hi - lo, m)
+        x_b, pos_b = flat_x.view(hi - lo, m, -1), pos_t.view(hi - lo, m)
         real = None
     else:
         cols = np.arange(len(rows_a)) - np.repeat(np.cumsum(lens_a) - lens_a, lens_a)
@@ -160,12 +162,12 @@ def _forward_round(model: TinyDuplexLM, pool: KVPool, sessions: Sequence[Streami
         x_b = flat_x.new_zeros(((hi - lo) * m, pool.d_model))
         x_b[real] = flat_x
         x_b = x_b.view(hi - lo, m, -1)
-        pos_b = torch.zeros((hi - lo) * m, dtype=torch.long, device=dev)
-        pos_b[real] = positions
-        pos_b = pos_b.view(hi - lo, m)
+        pos_a = np.zeros((hi - lo) * m, dtype=np.int64)
+        pos_a[real_a] = positions
+        pos_b = torch.from_numpy(pos_a.reshape(hi - lo, m)).to(dev)
     # Positions and kept embeddings first: the mask reads them. The slots overwritten held
     # positions no query of this round can see (the cache's slack guarantees it).
-    pool.pos[rows, slots] = positions
+    pool.pos[rows, slots] = pos_t
     pool.emb[rows, slots] = flat_x.to(pool.dtype)
     if contiguous:  # each session's queries are consecutive positions
         idle = None

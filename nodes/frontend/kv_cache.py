@@ -21,9 +21,12 @@ for empty): the tokens a session keeps, from which a wiped KV cache is re-prefil
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import torch
+
+T = TypeVar("T", torch.Tensor, np.ndarray)
 
 
 class KVPool:
@@ -103,11 +106,12 @@ class KVPool:
         self.emb[idx] = self.emb[rev]
         self.pos[idx] = self.pos[rev]
 
-    def slots(self, positions: torch.Tensor) -> torch.Tensor:
-        """Slot index of each absolute position."""
+    def slots(self, positions: T) -> T:
+        """Slot index of each absolute position (a tensor, or a numpy array)."""
         ring = self.window + self.slack
-        return torch.where(positions < self.sink, positions,
-                           self.sink + (positions - self.sink) % ring)
+        where = np.where if isinstance(positions, np.ndarray) else torch.where
+        return where(positions < self.sink, positions,  # type: ignore[return-value]
+                     self.sink + (positions - self.sink) % ring)
 
     def visible(self, key_pos: torch.Tensor, query_pos: torch.Tensor) -> torch.Tensor:
         """Which keys each query attends to: ``key_pos (..., 1, C)`` against ``query_pos

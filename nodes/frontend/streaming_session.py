@@ -273,8 +273,8 @@ def step_batch(model: TinyDuplexLM, pool: KVPool, sessions: Sequence[StreamingSe
                 s._reprefill()
         x, lens = embed_steps(model, sessions, turns)
         positions = contiguous_positions([s.length for s in sessions], lens)
-        hs = forward_flat(model, pool, sessions, x, lens, positions.to(pool.device),
-                          last_only=True, contiguous=True)
+        hs = forward_flat(model, pool, sessions, x, lens, positions, last_only=True,
+                          contiguous=True)
         for s, h, n in zip(sessions, hs, lens, strict=True):
             s.length += n
             s._hist = [h[-1]]
