@@ -9,9 +9,9 @@ exercises every scenario of ``graphs/assistant.yaml``, in this order:
 1. currency while talking on: three amounts in a row ("... a hundred and five dollars ..."),
    each to be converted at once while the speaker goes on;
 2. a story with five animals, then "how many animals so far";
-3. a timer ("remind me in fifteen seconds") that comes due in the middle of the next part;
+3. a timer ("remind me in twelve seconds") that comes due in the middle of the next part;
 4. the stopwatch: "start the stopwatch", talk (with another amount), then "stop";
-5. a delegated question: "what is twelve times seven" (acknowledged at once, answered when
+5. a delegated question: "what is nine times eight" (acknowledged at once, answered when
    the speaker is quiet);
 6. barge-in: a large amount, and while its conversion is being said the speaker talks again
    ("okay thanks"): the reply must stop within a micro-turn.
@@ -59,7 +59,7 @@ PARTS = (
     Pause(0.8),
     Say("how many animals so far", mark="count"),
     Pause(2.5),
-    Say("remind me in fifteen seconds", mark="timer"),
+    Say("remind me in twelve seconds", mark="timer"),
     Pause(2.5),
     Say("start the stopwatch", mark="stopwatch"),
     Pause(2.0),
@@ -69,7 +69,7 @@ PARTS = (
     Pause(4.5),
     Say("stop", mark="stop"),
     Pause(2.5),
-    Say("what is twelve times seven", mark="question"),
+    Say("what is nine times eight", mark="question"),
     Pause(4.5),
     Say("the ticket was two thousand four hundred and fifty dollars", mark="amount5"),
     Pause(1.2),
@@ -92,15 +92,15 @@ def ground_truth(marks: dict[str, tuple[int, int]], duration: int) -> dict:
         {"scenario": "currency", "trigger_s": end(f"amount{i}"), "amount": amount}
         for i, amount in ((1, 4), (2, 25), (3, 105))]
     events.append({"scenario": "count", "trigger_s": end("count"), "count": 5})
-    events.append({"scenario": "timer", "trigger_s": end("timer"), "seconds": 15,
-                   "due_s": _s(marks["timer"][1] + 15 * S)})
+    events.append({"scenario": "timer", "trigger_s": end("timer"), "seconds": 12,
+                   "due_s": _s(marks["timer"][1] + 12 * S)})
     events.append({"scenario": "stopwatch", "trigger_s": end("stopwatch"), "action": "start"})
     events.append({"scenario": "currency", "trigger_s": end("amount4"), "amount": 12})
     events.append({"scenario": "stopwatch", "trigger_s": end("stop"), "action": "stop",
                    "stop_start_s": _s(marks["stop"][0]),
                    "elapsed_s": _s(marks["stop"][0] - marks["stopwatch"][1])})
     events.append({"scenario": "delegation", "trigger_s": end("question"),
-                   "query": "what is twelve times seven", "answer": 84})
+                   "query": "what is nine times eight", "answer": 72})
     events.append({"scenario": "bargein", "trigger_s": end("amount5"), "amount": 2450,
                    "onset_s": _s(marks["bargein"][0])})
     events.sort(key=lambda e: e["trigger_s"])
