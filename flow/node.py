@@ -137,6 +137,12 @@ class Node:
             if not inspect.iscoroutinefunction(getattr(cls, method)):
                 raise NodeDefinitionError(
                     f"node {cls.__qualname__}: {method}() must be 'async def'")
+        for attr in cls.__dict__:  # a node's own helper must not replace the engine's
+            if (attr.startswith("_") and not attr.startswith("__") and attr in _ENGINE_NAMES
+                    and cls.__dict__[attr] is not Node.__dict__.get(attr)):
+                raise NodeDefinitionError(
+                    f"node {cls.__qualname__}: {attr!r} would replace flow.Node's own "
+                    f"{attr}, which the engine runs the node with: give it another name")
         if inspect.iscoroutinefunction(cls.on_interrupt):
             raise NodeDefinitionError(
                 f"node {cls.__qualname__}: on_interrupt() must be a plain 'def': it runs at "
@@ -416,6 +422,12 @@ _CALM_CALLS = 32
 
 #: Edges an Interrupt still has to cross, while one is being spread (see _forward).
 _spreading: deque[tuple[Edge, Interrupt]] | None = None
+
+
+#: Node's private names (methods and attributes the engine uses): a subclass that defines
+#: one of its own breaks the node in ways that are hard to see, so it is refused.
+_ENGINE_NAMES = frozenset(n for n in vars(Node) if n.startswith("_") and not n.startswith("__")
+                           and n != "_inline_out")  # set per class by __init_subclass__
 
 
 class StartGate:

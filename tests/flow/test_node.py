@@ -494,3 +494,12 @@ def test_a_very_deep_chain_neither_recurses_too_deep_nor_loses_a_message() -> No
     session, _ = run_session(nodes, edges)
     tail = session.nodes["tail"]
     assert tail.got == [0, 1, 2, 3, 4] and tail.interrupted == 1  # type: ignore[attr-defined]
+
+
+def test_a_node_helper_that_would_replace_the_engines_own_is_refused() -> None:
+    """A plugin's ``_drain`` (or any of Node's private names) would silently replace the
+    engine's and hang the session; it is a definition error that names it."""
+    with pytest.raises(NodeDefinitionError, match=r"'_drain' would replace flow\.Node's own"):
+        class Shadowing(Node):
+            async def _drain(self) -> None:
+                pass
