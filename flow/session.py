@@ -45,6 +45,8 @@ class Session:
         self._task: asyncio.Task[Any] | None = None
         self.started = False
         self.finished = False
+        #: set once every node is set up and media time has started (the start gate)
+        self.opened = asyncio.Event()
 
     async def run(self) -> None:
         """Run until every node has finished (end of input drains the graph). Raises
@@ -57,6 +59,7 @@ class Session:
 
         def anchor() -> None:  # media time starts once every node is set up
             self.context.t0 = self.context.clock.now()
+            self.opened.set()
 
         gate = StartGate(len(self.nodes), anchor)
         try:

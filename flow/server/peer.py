@@ -46,6 +46,8 @@ class Peer:
         self._bucket = TokenBucket(message_rate, message_burst)
         self._last_refusal = -S
         self.channel: Any = None
+        self._hello: protocol.Hello | None = None  # sent once the channel and session are up
+        self._session_open = False
         self.received = 0  #: client messages accepted
         self.refused = 0  #: client messages refused (size, rate, format)
         self.texts_dropped = 0
@@ -109,10 +111,22 @@ class Peer:
                 fut.set_result(None)
 
     def attach_channel(self, channel: Any, hello: protocol.Hello | None = None) -> None:
-        """Use ``channel`` (the client's ``events`` data channel) both ways."""
+        """Use ``channel`` (the client's ``events`` data channel) both ways. ``hello`` is
+        sent once the session is open too (``session_open``): a client may start talking
+        when it arrives, and nothing is lost because the graph was still setting up."""
         self.channel = channel
         channel.on("message", self.on_message)
-        if hello is not None:
+        self._hello = hello
+        self._send_hello()
+
+    def session_open(self) -> None:
+        """Every node of the session is set up (media time has started)."""
+        self._session_open = True
+        self._send_hello()
+
+    def _send_hello(self) -> None:
+        if self._session_open and self.channel is not None and self._hello is not None:
+            hello, self._hello = self._hello, None
             self.send(hello)
 
     def on_message(self, data: str | bytes) -> None:

@@ -200,7 +200,13 @@ class SessionManager:
                 # never the teardown below.
                 served.graph = asyncio.create_task(served.session.run(),
                                                    name=f"serve/{served.id}/graph")
-                await served.graph
+                opened = asyncio.create_task(served.session.opened.wait())
+                opened.add_done_callback(
+                    lambda t: None if t.cancelled() else served.peer.session_open())
+                try:
+                    await served.graph
+                finally:
+                    opened.cancel()
                 served.reason = served.reason or "graph ended"
         except NodeFailed as exc:
             served.reason = "node failed"

@@ -173,3 +173,21 @@ def test_ctrl_c_stops_a_running_session_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted; teardown: count,total" in out
     assert "Traceback" not in err
+
+
+def test_a_session_is_opened_when_every_node_is_set_up() -> None:
+    clock = FakeClock()
+    seen: list[bool] = []
+
+    class SlowSetup(Node):
+        out: Out[Message]
+
+        async def setup(self) -> None:
+            await self.clock.sleep(2000 * MS)
+
+        async def run(self) -> None:
+            seen.append(session.opened.is_set())
+
+    session = Session(Graph.build("t", {"a": (SlowSetup, {})}, []), clock=clock)
+    clock.run(session.run())
+    assert seen == [True] and session.opened.is_set()

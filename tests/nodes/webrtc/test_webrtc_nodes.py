@@ -325,3 +325,24 @@ def test_inbox_drops_oldest_and_ends() -> None:
         return [await box.get(), await box.get(), await box.get(), box.dropped]
 
     assert FakeClock().run(main()) == [3, 4, None, 3]
+
+
+def test_hello_waits_for_the_channel_and_the_session_both() -> None:
+    """A client starts talking at ``hello``: it must not come while the graph is still
+    setting up (the ears loading their model would miss the first words)."""
+    hello = protocol.Hello(session="s1", graph="g")
+    for order in ("channel first", "session first"):
+        peer = Peer(None, clock=FakeClock())
+        ch = FakeChannel()
+        if order == "channel first":
+            peer.attach_channel(ch, hello)
+            assert ch.sent == []
+            peer.session_open()
+        else:
+            peer.session_open()
+            assert ch.sent == []
+            peer.attach_channel(ch, hello)
+        assert ch.sent == [hello]
+        peer.session_open()
+        assert ch.sent == [hello]  # once
+
