@@ -151,6 +151,7 @@ async def hold(url: str, n: int, seconds: float, server: Server, window: float) 
     the CPU used by the server and by this process (the clients), the share of the time
     the server's loop thread was ready to run but waiting for a CPU, and the load
     average."""
+    closed_before = await server.closed()
     clients = await asyncio.gather(*(LoadClient.connect(url, within=60) for _ in range(n)))
     gc.freeze()  # the clients live for the whole run: keep full collections short
     await asyncio.sleep(2.0)
@@ -213,7 +214,8 @@ async def hold(url: str, n: int, seconds: float, server: Server, window: float) 
             "server_max_late": round(max(w["late"]), 4),
             "client_min_fps": round(min(w["rates"]), 1),
             "client_max_gap_ms": round(max(w["gaps"]), 1)})
-    closed_early = await server.closed()
+    closed_early = {k: v - closed_before.get(k, 0) for k, v in (await server.closed()).items()
+                    if v > closed_before.get(k, 0)}  # during this run, not earlier levels
     await asyncio.gather(*(c.close() for c in clients))
     return {"sessions": n, "windows": windows, "closed_early": closed_early,
             "client_windows_at_cadence": client_ok, "server_windows_at_cadence": server_ok,
