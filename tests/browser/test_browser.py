@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flow import MS, Event, Graph, In, Node, Out, Policy, S, Ticker, VideoFrame
+from flow import MS, Event, Graph, In, Node, Out, Policy, Ticker, VideoFrame
 from flow.graph import EdgeDecl
 from flow.server.testing import serving
 from nodes.espeak import synthesize
-from tests.server.test_roundtrip import Parrot
+from tests.server.test_listening import LISTENING_EDGES, LISTENING_NODES
 
 SEEN: list[tuple[int, int]] = []
 
@@ -49,25 +49,15 @@ class Frames(Node):
 
 
 def browser_graph() -> Graph:
-    """The microphone -> the embedded ears -> parrot -> espeak -> the speaker; typed text
-    into the parrot too; heard/said/actions/metrics as events; the camera into a frame
-    counter."""
+    """The listening graph of the server tests (microphone -> the embedded ears -> parrot ->
+    espeak -> the speaker; typed text into the parrot too; heard/said as events), plus the
+    parrot's actions and a metrics meter as events and the camera into a frame counter."""
     return Graph.build("browser", {
-        "mic": ("webrtc.audio_in", {"sample_rate": 16000}),
-        "ears": ("asr.pocketsphinx", {}),
-        "typed": ("webrtc.text_in", {}),
-        "parrot": (Parrot, {}),
-        "voice": ("speech.espeak", {"sample_rate": 24000}),
-        "speaker": ("webrtc.audio_out", {}),
-        "events": ("webrtc.events_out", {}),
+        **LISTENING_NODES,
         "cam": ("webrtc.video_in", {"fps": 5, "width": 160, "height": 120}),
         "frames": (Frames, {}),
         "meter": (Meter, {}),
-    }, [EdgeDecl("mic", "audio", "ears", "audio", policy=Policy.DROP_OLDEST, max_time=S),
-        "ears.heard -> events.events", "ears.heard -> parrot.text",
-        "meter.out -> events.events", "parrot.actions -> events.events",
-        "typed.text -> events.events", "typed.text -> parrot.text", "parrot.said -> voice.text",
-        "voice.audio -> speaker.audio", "parrot.said -> events.events",
+    }, [*LISTENING_EDGES, "meter.out -> events.events", "parrot.actions -> events.events",
         EdgeDecl("cam", "video", "frames", "video", policy=Policy.LATEST)])
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

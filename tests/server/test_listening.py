@@ -20,22 +20,27 @@ from .test_roundtrip import Parrot
 pytestmark = pytest.mark.slow
 
 
+#: The microphone -> the embedded ears -> parrot -> espeak -> the speaker; what was heard
+#: and said go to the browser as events. Typed text joins the parrot too.
+LISTENING_NODES = {
+    "mic": ("webrtc.audio_in", {"sample_rate": 16000}),
+    "ears": ("asr.pocketsphinx", {}),
+    "typed": ("webrtc.text_in", {}),
+    "parrot": (Parrot, {}),
+    "voice": ("speech.espeak", {"sample_rate": 24000}),
+    "speaker": ("webrtc.audio_out", {}),
+    "events": ("webrtc.events_out", {}),
+}
+LISTENING_EDGES = [
+    EdgeDecl("mic", "audio", "ears", "audio", policy=Policy.DROP_OLDEST, max_time=S),
+    "ears.heard -> events.events", "ears.heard -> parrot.text",
+    "typed.text -> events.events", "typed.text -> parrot.text",
+    "parrot.said -> voice.text", "voice.audio -> speaker.audio",
+    "parrot.said -> events.events"]
+
+
 def listening_graph() -> Graph:
-    """The microphone -> the embedded ears -> parrot -> espeak -> the speaker; what was
-    heard and said go to the browser as events. Typed text joins the parrot too."""
-    return Graph.build("listening", {
-        "mic": ("webrtc.audio_in", {"sample_rate": 16000}),
-        "ears": ("asr.pocketsphinx", {}),
-        "typed": ("webrtc.text_in", {}),
-        "parrot": (Parrot, {}),
-        "voice": ("speech.espeak", {"sample_rate": 24000}),
-        "speaker": ("webrtc.audio_out", {}),
-        "events": ("webrtc.events_out", {}),
-    }, [EdgeDecl("mic", "audio", "ears", "audio", policy=Policy.DROP_OLDEST, max_time=S),
-        "ears.heard -> events.events", "ears.heard -> parrot.text",
-        "typed.text -> events.events", "typed.text -> parrot.text",
-        "parrot.said -> voice.text", "voice.audio -> speaker.audio",
-        "parrot.said -> events.events"])
+    return Graph.build("listening", dict(LISTENING_NODES), list(LISTENING_EDGES))
 
 
 async def test_spoken_phrase_is_heard_and_answered_and_the_round_trip_measured() -> None:
