@@ -29,20 +29,6 @@ def test_partials_then_final_with_media_times() -> None:
         assert t >= h.end - PERIOD
 
 
-def test_vocabulary_changes_while_running() -> None:
-    say = timeline(0.4, "hello computer", 1.0)
-    feed = chunks(say) + chunks(say, first=len(say) // (RATE // 5))
-    change = SetVocabulary(pts=feed[len(say) // (RATE // 5)].pts - PERIOD // 2,
-                           keywords=("hello computer",))
-    params = {"phrases": ["start the stopwatch"], "fillers": ["okay"]}
-    result = run_node("asr.pocketsphinx", params,
-                      inputs={"chunks": feed, "control": [change]}, pace="pts")
-    finals = [h.text for h in result.of("heard", Heard) if h.final]
-    assert len(finals) == 2
-    assert finals[0] != "hello computer"
-    assert finals[1] == "hello computer"
-
-
 def test_audio_frames_int16_work_like_chunks() -> None:
     audio = timeline(0.4, "start the stopwatch", 0.6)
     pcm = (audio * 32767).astype(np.int16)

@@ -88,14 +88,18 @@ def test_node_in_a_worker_matches_the_node_in_a_thread() -> None:
         "no wait it was thirty dollars"]
 
 
-def test_vocabulary_change_reaches_the_worker() -> None:
+@pytest.mark.parametrize("worker_process", [True, False])
+def test_vocabulary_changes_while_running(worker_process: bool) -> None:
+    """A SetVocabulary reaches the decoder (in its worker, or in this process) and takes
+    effect at the next utterance."""
     say = timeline(0.4, "hello computer", 1.0)
     n = len(say) // CHUNK
     feed = chunks(say) + chunks(say, first=n)
     # "blorptastic" is not in the dictionary: dropped with a warning, the rest applies.
     change = SetVocabulary(pts=feed[n].pts - PERIOD // 2,
                            keywords=("hello computer", "blorptastic"))
-    params = {"phrases": ["start the stopwatch"], "fillers": ["okay"], "worker_process": True}
+    params = {"phrases": ["start the stopwatch"], "fillers": ["okay"],
+              "worker_process": worker_process}
     before = children()
     result = run_node("asr.pocketsphinx", params,
                       inputs={"chunks": feed, "control": [change]}, pace="pts")
