@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # requirement can pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test check bench install browser-deps clean
+.PHONY: demo test check bench install browser-deps ears-model clean
 
 $(STAMP): pyproject.toml examples/plugin/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,15 +22,21 @@ $(STAMP): pyproject.toml examples/plugin/pyproject.toml
 
 install: $(STAMP)
 
+# The ears' acoustic model adapted to espeak speech (graphs/assistant.yaml's input is
+# espeak): built once per machine into ~/.cache/microturn (about a minute), so that no
+# session or test waits for it. See docs/ears.md.
+ears-model: $(STAMP)
+	@$(PY) -m nodes.asr.espeak_model >/dev/null
+
 # Until the assistant graph exists: examples/hello.txt spoken by espeak-ng into a WAV.
-demo: $(STAMP)
+demo: $(STAMP) ears-model
 	@mkdir -p out
 	@echo "demo: examples/media/demo.wav played in real time into graphs/assistant.yaml (about 65 s)"
 	$(VENV)/bin/microturn run graphs/assistant.yaml --stats
 	@echo "demo: the replies, on the input's timeline, are in $(CURDIR)/out/demo.wav"
 	@echo "      listen: aplay out/demo.wav (Linux), afplay out/demo.wav (macOS), or open it in a browser"
 
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps ears-model
 	$(PY) -m pytest
 
 # Debian's chromium for the browser test, when missing (CI runs as root).

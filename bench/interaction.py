@@ -276,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
                               "n_per_scenario": args.n, "held_out_voices": list(HELD_OUT)}
     at_cadence = None
     result["clock"] = args.clock
+    from flow.loader import load_graph
+
+    ears = [d.params.acoustic_model for d in load_graph(args.graph).nodes.values()
+            if d.type_name == "asr.pocketsphinx"]
+    result["acoustic_model"] = ears[0] if ears else None
     if args.cadence_max > 0 and args.clock == "real":
         # Speech starts after WARMUP of noise: a session's start-up (loading the recogniser)
         # is reported as startup_lag_ms, not counted as steady-state misses.

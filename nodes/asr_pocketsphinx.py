@@ -31,6 +31,7 @@ An ``Interrupt`` does not drop what the user is saying (barge-in is the user tal
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -70,6 +71,10 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     confirm_units: bool = True
     #: decode in a worker process (off this interpreter's GIL); false: in a thread
     worker_process: bool = True
+    #: ``default``: the English model the wheel ships (for microphones); ``espeak``: that
+    #: model adapted to espeak-ng speech (built once per machine, nodes.asr.espeak_model);
+    #: or a model directory made by ``microturn adapt-ears`` (docs/ears.md)
+    acoustic_model: str = "default"
 
 
 class Vocabulary(msgspec.Struct, frozen=True):
@@ -124,6 +129,7 @@ class PocketsphinxEars(Node):
             raise ParamError(f"node {self.id!r}: the pocketsphinx English model needs "
                              f"16000 Hz, got {p.sample_rate} - at with.sample_rate "
                              "(resample before the ears)")
+        model = await self._acoustic_model(p.acoustic_model)
         self.vocabulary = Vocabulary(
             DEFAULT_PHRASES if p.phrases is None else p.phrases,
             DEFAULT_NUMBER_CONTEXTS if p.number_contexts is None else p.number_contexts,
@@ -132,7 +138,7 @@ class PocketsphinxEars(Node):
         kwargs: dict[str, Any] = dict(
             open_vocabulary=p.grammar == "open", sample_rate=p.sample_rate, pause=pause,
             max_utterance=max_utt, beam=None if p.grammar == "open" else p.beam,
-            confirm_units=p.confirm_units)
+            confirm_units=p.confirm_units, acoustic_model=model)
         if p.worker_process:
             from .asr.worker import RecognizerProcess
 
@@ -153,6 +159,24 @@ class PocketsphinxEars(Node):
                     "spellings; numbers as words)")
             await self.clock.run_blocking(self.rec.set_grammar, self.vocabulary.jsgf())
         self.last_partial = ""
+
+    async def _acoustic_model(self, name: str) -> str | None:
+        if name == "default":
+            return None
+        if name == "espeak":
+            from .asr.espeak_model import cache_dir, ensure
+
+            if not (cache_dir() / "means").exists():
+                self.log.warning("node %s: building the acoustic model adapted to espeak "
+                                 "speech, once for this machine (30-60 s)", self.id)
+            return str(await self.clock.run_blocking(ensure))
+        where, missing = await self.clock.run_blocking(_model_directory, name)
+        if missing:
+            raise ParamError(
+                f"node {self.id!r}: acoustic_model {name!r} is not a model directory "
+                f"(no {', '.join(missing)} in {where}) - at with.acoustic_model (default, "
+                "espeak, or a directory made by `python -m nodes.asr.adapt`)")
+        return where
 
     async def on_chunks(self, chunk: Chunk) -> None:
         await self._decode(chunk.audio, chunk.sample_rate, chunk.pts)
@@ -214,3 +238,9 @@ def _without(v: Vocabulary, bad: set[str]) -> Vocabulary:
     return Vocabulary(keep(v.phrases), keep(v.number_contexts), keep(v.words),
                       keep(v.keywords), keep(v.fillers))
 
+
+def _model_directory(path: str) -> tuple[str, list[str]]:
+    """The absolute path of a model directory, and the files it lacks."""
+    where = Path(path).expanduser().resolve()
+    need = ("mdef", "means", "variances", "feat.params")
+    return str(where), [f for f in need if not (where / f).is_file()]

@@ -104,18 +104,22 @@ class Recognizer:
     the first ``feed``. ``beam``: the search beam (``GRAMMAR_CONFIG`` has 1e-60;
     pocketsphinx's default 1e-48 costs half the CPU and makes more errors). ``pause``:
     silence that ends an utterance (ns). ``onset``: speech needed to open one.
-    ``max_utterance``: an utterance is cut (final) after this.
+    ``max_utterance``: an utterance is cut (final) after this. ``acoustic_model``: a model
+    directory (``nodes.asr.adapt``); None: the English model the wheel ships.
     """
 
     def __init__(self, *, jsgf: str | None = None, open_vocabulary: bool = False,
                  sample_rate: int = 16000,
                  pause: int = 240 * MS, onset: int = 60 * MS, preroll: int = 200 * MS,
                  max_utterance: int = 20 * S, beam: float | None = None,
-                 confirm_units: bool = True, look: int = 150 * MS) -> None:
+                 confirm_units: bool = True, look: int = 150 * MS,
+                 acoustic_model: str | None = None) -> None:
         if sample_rate != 16000:
             raise ValueError(f"the pocketsphinx model needs 16000 Hz audio, got {sample_rate} Hz")
         self.sample_rate = sample_rate
         config: dict[str, Any] = {"samprate": sample_rate, "logfn": os.devnull}
+        if acoustic_model is not None:  # a model directory (nodes.asr.adapt)
+            config["hmm"] = acoustic_model
         self._searchable = open_vocabulary
         if not open_vocabulary:
             config.update(GRAMMAR_CONFIG, lm=None)

@@ -34,6 +34,17 @@ _ARITH = re.compile(
     r"to the power of)\s+(?P<b>[\w\s-]+)")
 
 
+def _operand(words: str, *, leading: bool) -> float | None:
+    """The number that starts (``leading``) or ends the words, the longest that parses:
+    "nineteen please" -> 19, "so what is seven" -> 7 (talk around a question stays)."""
+    parts = words.split()
+    for k in range(len(parts), 0, -1):
+        value = _number(" ".join(parts[:k] if leading else parts[-k:]))
+        if value is not None:
+            return value
+    return None
+
+
 def _number(words: str) -> float | None:
     words = words.strip().removeprefix("what is ").removeprefix("what's ").strip()
     try:
@@ -68,7 +79,8 @@ class ToolsProvider:
         text = re.sub(r"[^\w\s.-]", " ", request.query.lower())
         m = _ARITH.search(text)
         if m:
-            a, b = _number(m.group("a").split(" is ")[-1]), _number(m.group("b"))
+            a = _operand(m.group("a").split(" is ")[-1], leading=False)
+            b = _operand(m.group("b"), leading=True)
             if a is not None and b is not None:
                 try:
                     from .tools import calculate

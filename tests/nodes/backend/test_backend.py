@@ -36,6 +36,14 @@ def test_arithmetic_in_words_is_answered_offline() -> None:
     assert res.text == "12 times 7 is 84."
 
 
+@pytest.mark.parametrize("query", ["what is seven times nineteen please",
+                                   "okay so what is seven times nineteen it"])
+def test_talk_around_the_arithmetic_is_left_out(query: str) -> None:
+    r = run_node(BackEnd, {}, inputs={"requests": [ask(4, query)]})
+    (res,) = r.of("results", BackendResult)
+    assert res.text == "7 times 19 is 133." and res.error is None
+
+
 def test_unanswerable_question_is_an_error_result_not_a_crash() -> None:
     r = run_node(BackEnd, {}, inputs={"requests": [ask(2, "what is the meaning of life")]})
     (res,) = r.of("results", BackendResult)

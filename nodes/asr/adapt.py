@@ -1,0 +1,351 @@
+"""Adapt pocketsphinx's English acoustic model to a voice, a microphone or a synthesiser.
+
+    from nodes.asr.adapt import adapt
+    report = adapt(pairs, "models/my-voice")   # pairs: (float32 16 kHz audio, transcript)
+    # then: ears: {use: asr.pocketsphinx, with: {acoustic_model: models/my-voice}}
+
+The classic CMU Sphinx recipe (``bw``, ``mllr_solve``, ``map_adapt`` from sphinxtrain) in
+numpy, on the model the ``pocketsphinx`` wheel ships (``en-us``: phonetically tied
+mixtures, one codebook of 128 Gaussians per base phone and feature stream):
+
+1. **Align.** pocketsphinx force-aligns each transcript to its audio (``set_align_text``,
+   then a phone-level pass); the decoder's own cepstra are logged (``mfclogdir``) and turned
+   into its features (mean-normalised cepstra, deltas, double deltas: ``1s_c_d_dd``, three
+   streams of 13).
+2. **MLLR.** One affine transform per stream of all the Gaussian means, by maximum
+   likelihood (Leggetter & Woodland 1995): moves the whole model towards the new channel
+   with few parameters, so every Gaussian moves, seen in the data or not.
+3. **MAP.** Each Gaussian mean then moves towards the mean of the frames it explains,
+   weighted by how many there are against a prior weight ``tau`` (Gauvain & Lee 1994):
+   Gaussians with much data follow the data, those with little stay near step 2.
+
+Frame posteriors use the codebook of the aligned base phone without the senones' mixture
+weights (an approximation that keeps this in numpy; the alignment itself is exact).
+Variances, mixture weights and transitions are kept. The result is a model directory (the
+base model's files with new ``means``) for ``Recognizer(acoustic_model=...)``.
+
+Measured (docs/ears.md, "Fourth round"): adapting to espeak speech from 44 voice variants
+of four English accents, then decoding accents and variants it never saw, took WER from
+0.28 to 0.07.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import struct
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pocketsphinx
+
+BASE_MODEL = Path(pocketsphinx.get_model_path()) / "en-us" / "en-us"
+VAR_FLOOR = 1e-4  #: pocketsphinx's -varfloor: unused Gaussians have zero variance on file
+MLLR_ITERATIONS = 2  #: EM steps of the transform (posteriors from the last one's means)
+NOISE_PHONES = ("SIL", "+NSN+", "+SPN+")  #: not adapted: silence is the input's own floor
+_MAGIC = 0x11223344
+
+
+# -- model files ------------------------------------------------------------------------------
+
+def read_gaussians(path: str | os.PathLike) -> list[np.ndarray]:
+    """A sphinx ``means``/``variances`` file: one array per feature stream, shaped
+    (codebooks, densities, stream length), float64."""
+    data = Path(path).read_bytes()
+    at = data.find(b"endhdr\n")
+    if not data.startswith(b"s3\n") or at < 0:
+        raise ValueError(f"{path}: not a sphinx parameter file")
+    at += 7
+    (magic,) = struct.unpack_from("<I", data, at)
+    order = "<" if magic == _MAGIC else ">"
+    at += 4
+    n_cb, n_feat, n_den = struct.unpack_from(order + "3i", data, at)
+    at += 12
+    lengths = struct.unpack_from(f"{order}{n_feat}i", data, at)
+    at += 4 * n_feat + 4
+    flat = np.frombuffer(data, order + "f4", n_cb * n_den * sum(lengths), at)
+    per_cb = flat.reshape(n_cb, -1)
+    out, col = [], 0
+    for length in lengths:
+        out.append(per_cb[:, col:col + n_den * length].reshape(n_cb, n_den, length)
+                   .astype(np.float64))
+        col += n_den * length
+    return out
+
+
+def write_gaussians(streams: list[np.ndarray], path: str | os.PathLike) -> None:
+    """Write ``streams`` (as ``read_gaussians`` gives them) as a sphinx parameter file."""
+    n_cb, n_den = streams[0].shape[:2]
+    lengths = [s.shape[2] for s in streams]
+    head = b"s3\nversion 1.0\n"
+    head += b" " * (-(len(head) + 7) % 4) + b"endhdr\n"  # data 4-byte aligned, like sphinx's
+    body = struct.pack("<I3i", _MAGIC, n_cb, len(streams), n_den)
+    body += struct.pack(f"<{len(lengths)}i", *lengths)
+    body += struct.pack("<i", n_cb * n_den * sum(lengths))
+    flat = np.concatenate([s.reshape(n_cb, -1) for s in streams], axis=1).astype("<f4")
+    Path(path).write_bytes(head + body + flat.tobytes())
+
+
+def base_phones(model: Path = BASE_MODEL) -> list[str]:
+    """The model's base (CI) phones in codebook order, from its binary ``mdef``."""
+    data = (model / "mdef").read_bytes()
+    at = data.find(b"+NSN+\x00")
+    if not data.startswith(b"BMDF") or at < 0:
+        raise ValueError(f"{model}/mdef: not a binary pocketsphinx model definition")
+    names = []
+    for raw in data[at:].split(b"\x00"):
+        if not raw:
+            break
+        names.append(raw.decode("ascii"))
+    return names
+
+
+# -- features -----------------------------------------------------------------------------------
+
+def features(cepstra: np.ndarray) -> list[np.ndarray]:
+    """The decoder's ``1s_c_d_dd`` streams from 13-dimensional cepstra: mean-normalised
+    cepstra, deltas over +-2 frames, and double deltas (edges repeat the end frames)."""
+    c = cepstra - cepstra.mean(axis=0)
+    n = len(c)
+    p = np.concatenate([np.repeat(c[:1], 3, 0), c, np.repeat(c[-1:], 3, 0)])
+    delta = p[5:5 + n] - p[1:1 + n]
+    ddelta = (p[6:6 + n] - p[2:2 + n]) - (p[4:4 + n] - p[0:n])
+    return [c, delta, ddelta]
+
+
+def _read_mfc(path: str) -> np.ndarray:
+    data = Path(path).read_bytes()
+    (count,) = struct.unpack_from("<i", data)
+    order = "<" if count * 4 + 4 == len(data) else ">"
+    return np.frombuffer(data, order + "f4", offset=4).reshape(-1, 13).astype(np.float64)
+
+
+class Aligner:
+    """Forced alignment of transcripts to audio: per frame, the codebook (base phone)."""
+
+    def __init__(self, model: Path = BASE_MODEL, **config: object) -> None:
+        from .recognizer import GRAMMAR_CONFIG
+
+        self._dir = tempfile.mkdtemp(prefix="microturn-align-")
+        self._phones = {name: k for k, name in enumerate(base_phones(model))}
+        self._decoder = pocketsphinx.Decoder(
+            hmm=str(model), logfn=os.devnull, mfclogdir=self._dir, bestpath=False,
+            cmninit=GRAMMAR_CONFIG["cmninit"], **config)
+
+    def close(self) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def unknown_words(self, text: str) -> list[str]:
+        return sorted({w for w in text.split() if self._decoder.lookup_word(w) is None})
+
+    def align(self, audio: np.ndarray, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(cepstra, codebook per frame, -1 where none) or None when ``text`` does not
+        align to ``audio`` (too far from what was said)."""
+        for old in glob.glob(os.path.join(self._dir, "*")):
+            os.remove(old)
+        pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+        dec = self._decoder
+        try:
+            dec.set_align_text(text)
+            dec.start_utt()
+            dec.process_raw(pcm, full_utt=True)
+            dec.end_utt()
+            if dec.hyp() is None:  # (hyp() after the phone pass crashes pocketsphinx 5.1)
+                return None
+            dec.set_alignment()
+            dec.start_utt()
+            dec.process_raw(pcm, full_utt=True)
+            dec.end_utt()
+        except RuntimeError:  # pocketsphinx: no path through the alignment
+            return None
+        alignment = dec.get_alignment()
+        logged = sorted(glob.glob(os.path.join(self._dir, "*.mfc")), key=os.path.getmtime)
+        if alignment is None or not logged:
+            return None
+        cepstra = _read_mfc(logged[-1])
+        labels = np.full(len(cepstra), -1)
+        for phone in alignment.phones():  # flat iteration (nested phone->state crashes 5.1)
+            labels[phone.start:phone.start + phone.duration] = \
+                self._phones.get(phone.name.split()[0], -1)
+        return cepstra, labels
+
+
+# -- statistics and estimation ----------------------------------------------------------------
+
+class Stats:
+    """Per Gaussian: occupancy and the posterior-weighted sum of the frames."""
+
+    def __init__(self, means: list[np.ndarray], variances: list[np.ndarray],
+                 skip: Iterable[int] = ()) -> None:
+        self.means, self.variances = means, variances
+        self.skip = frozenset(skip)
+        self.occupancy = [np.zeros(m.shape[:2]) for m in means]
+        self.first = [np.zeros(m.shape) for m in means]
+        self.frames = 0
+
+    def add(self, cepstra: np.ndarray, labels: np.ndarray) -> None:
+        streams = features(cepstra)
+        self.frames += len(cepstra)
+        for s, x in enumerate(streams):
+            for cb in np.unique(labels):
+                if cb < 0 or cb in self.skip:
+                    continue
+                self.add_frames(s, int(cb), x[labels == cb])
+
+    def add_frames(self, stream: int, codebook: int, x: np.ndarray) -> None:
+        mu, var = self.means[stream][codebook], self.variances[stream][codebook]
+        ll = -0.5 * ((((x[:, None, :] - mu[None]) ** 2) / var[None]).sum(-1)
+                     + np.log(var).sum(-1)[None])
+        post = np.exp(ll - ll.max(axis=1, keepdims=True))
+        post /= post.sum(axis=1, keepdims=True)
+        self.occupancy[stream][codebook] += post.sum(axis=0)
+        self.first[stream][codebook] += post.T @ x
+
+
+def solve_mllr(stats: Stats, of: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """One transform per stream of the means ``of`` (default: those the statistics were
+    gathered with), ``W`` = [b | A] (rows: output dimensions), maximising the likelihood of
+    the data (diagonal covariances: one linear system per row). One EM step: gather again
+    with the transformed means and solve again (``of`` the same) to converge."""
+    out = []
+    for s, means in enumerate(stats.means if of is None else of):
+        dim = means.shape[2]
+        mu = means.reshape(-1, dim)
+        var = stats.variances[s].reshape(-1, dim)
+        occ = stats.occupancy[s].reshape(-1)
+        first = stats.first[s].reshape(-1, dim)
+        xi = np.concatenate([np.ones((len(mu), 1)), mu], axis=1)
+        w = np.zeros((dim, dim + 1))
+        for i in range(dim):
+            g = (xi * (occ / var[:, i])[:, None]).T @ xi
+            k = xi.T @ (first[:, i] / var[:, i])
+            w[i] = np.linalg.solve(g + 1e-6 * np.eye(dim + 1), k)
+        out.append(w)
+    return out
+
+
+def apply_mllr(means: list[np.ndarray], transforms: list[np.ndarray]) -> list[np.ndarray]:
+    return [m @ w[:, 1:].T + w[:, 0] for m, w in zip(means, transforms, strict=True)]
+
+
+def map_means(stats: Stats, prior: list[np.ndarray], tau: float) -> list[np.ndarray]:
+    """MAP means: (tau * prior + sum of frames) / (tau + occupancy), per Gaussian."""
+    return [(tau * p + f) / (tau + o[..., None])
+            for p, f, o in zip(prior, stats.first, stats.occupancy, strict=True)]
+
+
+# -- the whole recipe ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AdaptReport:
+    path: Path
+    utterances: int  #: given
+    aligned: int  #: used (the others did not align to their transcripts)
+    frames: int  #: 10 ms frames of speech and silence used
+    mean_shift: float  #: RMS change of the means the data reached, in standard deviations
+
+
+def adapt(pairs: Iterable[tuple[np.ndarray, str]], out: str | os.PathLike, *,
+          tau: float = 20.0, base: Path = BASE_MODEL) -> AdaptReport:
+    """Adapt ``base`` to ``pairs`` (16 kHz mono float32 audio, its transcript in
+    dictionary words) and write the model directory ``out``. Raises ``ValueError`` for a
+    transcript word the dictionary does not know, or when nothing aligns."""
+    means = read_gaussians(base / "means")
+    variances = [np.maximum(v, VAR_FLOOR) for v in read_gaussians(base / "variances")]
+    phones = base_phones(base)
+    skip = [phones.index(p) for p in NOISE_PHONES if p in phones]
+    aligner = Aligner(base)
+    data = []
+    given = 0
+    try:
+        for audio, text in pairs:
+            given += 1
+            words = " ".join(text.lower().split())
+            unknown = aligner.unknown_words(words)
+            if unknown:
+                raise ValueError(f"utterance {given}: not in the pronunciation dictionary: "
+                                 f"{', '.join(unknown)}")
+            got = aligner.align(np.asarray(audio, np.float32), words)
+            if got is not None:
+                data.append(got)
+    finally:
+        aligner.close()
+    if not data:
+        raise ValueError(f"none of {given} utterances aligned to its transcript")
+    moved = means
+    for _ in range(MLLR_ITERATIONS):
+        stats = Stats(moved, variances, skip)
+        for cepstra, labels in data:
+            stats.add(cepstra, labels)
+        moved = apply_mllr(means, solve_mllr(stats, of=means))
+    final = Stats(moved, variances, skip)
+    for cepstra, labels in data:
+        final.add(cepstra, labels)
+    adapted = map_means(final, moved, tau)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in base.iterdir():
+        if f.name != "means":
+            shutil.copyfile(f, out / f.name)
+    write_gaussians(adapted, out / "means")
+    seen = [o > 1.0 for o in final.occupancy]  # densities the data reached
+    shift = np.sqrt(np.mean(np.concatenate(
+        [(((a - m) ** 2) / v)[k].reshape(-1)
+         for a, m, v, k in zip(adapted, means, variances, seen, strict=True)])))
+    return AdaptReport(out, given, len(data), final.frames, float(shift))
+
+
+# -- command line -------------------------------------------------------------------------------
+
+def _read_audio(path: Path) -> np.ndarray:
+    """Any file PyAV decodes, as 16 kHz mono float32."""
+    import av
+
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+    out = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            out += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    out += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(
+        prog="python -m nodes.asr.adapt",
+        description="Adapt the ears' English acoustic model to recordings: every audio file "
+                    "in DIR (wav, flac, ogg, ...) with a NAME.txt transcript beside it.")
+    ap.add_argument("recordings", type=Path, metavar="DIR")
+    ap.add_argument("out", type=Path, metavar="OUT", help="the model directory to write")
+    ap.add_argument("--tau", type=float, default=20.0,
+                    help="MAP prior weight: frames a Gaussian needs to move halfway (20)")
+    args = ap.parse_args(argv)
+    pairs = []
+    for text in sorted(args.recordings.glob("*.txt")):
+        audio = [p for p in text.parent.glob(text.stem + ".*") if p.suffix != ".txt"]
+        if audio:
+            pairs.append((audio[0], text.read_text().strip()))
+    if not pairs:
+        print(f"error: no audio with a .txt transcript beside it in {args.recordings}",
+              file=sys.stderr)
+        return 2
+    try:
+        report = adapt(((_read_audio(a), t) for a, t in pairs), args.out, tau=args.tau)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{report.path}: {report.aligned} of {report.utterances} recordings used, "
+          f"{report.frames / 100:.0f} s; means moved {report.mean_shift:.2f} standard "
+          f"deviations (RMS). Use: acoustic_model: {report.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""Acoustic adaptation (nodes.asr.adapt) and the espeak-adapted model: estimation, files,
+and the node's ``acoustic_model`` parameter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flow import FlowError
+from flow.testing import run_node
+from nodes.asr import adapt, espeak_model
+from nodes.asr.recognizer import Recognizer
+from nodes.types import Heard
+
+from .conftest import chunks, speech, timeline
+
+
+def _base() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    means = adapt.read_gaussians(adapt.BASE_MODEL / "means")
+    variances = [np.maximum(v, adapt.VAR_FLOOR)
+                 for v in adapt.read_gaussians(adapt.BASE_MODEL / "variances")]
+    return means, variances
+
+
+def test_parameter_files_round_trip(tmp_path: Path) -> None:
+    means, _ = _base()
+    assert [m.shape for m in means] == [(42, 128, 13)] * 3  # PTM: a codebook per base phone
+    adapt.write_gaussians(means, tmp_path / "means")
+    again = adapt.read_gaussians(tmp_path / "means")
+    assert all(np.array_equal(a, b) for a, b in zip(means, again, strict=True))
+    phones = adapt.base_phones()
+    assert len(phones) == 42 and phones[:3] == ["+NSN+", "+SPN+", "AA"] and "SIL" in phones
+
+
+def test_mllr_recovers_a_known_transform() -> None:
+    """Frames drawn from the model's Gaussians after a known affine map of their means:
+    the estimated transform is that map."""
+    means, variances = _base()
+    rng = np.random.default_rng(3)
+    truth = []
+    for _ in means:
+        a = np.eye(13) * 0.8 + rng.normal(0, 0.05, (13, 13))
+        truth.append(np.concatenate([rng.normal(0, 5.0, (13, 1)), a], axis=1))
+    frames = []
+    for s, w in enumerate(truth):
+        for cb in range(3, 40):
+            used = np.flatnonzero(variances[s][cb].min(axis=1) > 1e-2)  # not unused slots
+            k = rng.choice(used, 400)
+            mu = means[s][cb][k] @ w[:, 1:].T + w[:, 0]
+            frames.append((s, cb, mu + rng.normal(0, 1, mu.shape) * np.sqrt(variances[s][cb][k])))
+    want = adapt.apply_mllr(means, truth)
+
+    def error(moved: list[np.ndarray]) -> float:  # RMS over used densities, in std devs
+        return float(np.sqrt(np.mean([(((m - w) ** 2) / v)[3:40][v[3:40].min(-1) > 1e-2].mean()
+                                      for m, w, v in zip(moved, want, variances, strict=True)])))
+
+    moved, errors = means, [error(means)]
+    for _ in range(3):  # EM: each step gathers with the last step's means
+        stats = adapt.Stats(moved, variances)
+        for s, cb, x in frames:
+            stats.add_frames(s, cb, x)
+        moved = adapt.apply_mllr(means, adapt.solve_mllr(stats, of=means))
+        errors.append(error(moved))
+    # Measured: 0.64 -> 0.22 -> 0.11 -> 0.07 standard deviations (deterministic data).
+    assert errors[0] > 0.5  # the map moved the means by over half a standard deviation
+    assert errors == sorted(errors, reverse=True)  # every EM step gets closer
+    assert errors[2] < errors[0] / 4  # two steps (what adapt() does) remove most of it
+    assert errors[-1] < 0.1
+
+
+def test_map_moves_a_gaussian_by_its_share_of_the_data() -> None:
+    means, variances = _base()
+    stats = adapt.Stats(means, variances)
+    stats.occupancy[0][5, 7] = 30.0
+    stats.first[0][5, 7] = 30.0 * (means[0][5, 7] + 2.0)
+    moved = adapt.map_means(stats, means, tau=10.0)
+    assert np.allclose(moved[0][5, 7], means[0][5, 7] + 2.0 * 30 / 40)
+    untouched = np.ones(means[0].shape[:2], bool)
+    untouched[5, 7] = False
+    assert np.array_equal(moved[0][untouched], means[0][untouched])
+    assert all(np.array_equal(m, b) for m, b in zip(moved[1:], means[1:], strict=True))
+
+
+def test_adapted_model_directory_decodes(tmp_path: Path) -> None:
+    texts = ["start the stopwatch", "remind me in ten seconds", "we saw a cat near the farm",
+             "it cost twenty dollars", "how many animals so far", "stop the stopwatch"]
+    rng = np.random.default_rng(0)
+
+    def floor(audio: np.ndarray) -> np.ndarray:  # a noise floor, as a microphone has
+        return (audio + rng.normal(0, 0.0005, audio.size)).astype(np.float32)
+
+    pad = np.zeros(4000, np.float32)
+    pairs = [(floor(np.concatenate([pad, speech(t, "en-gb-x-rp"), pad])), t) for t in texts]
+    pairs.append((floor(np.zeros(16000, np.float32)), "a hundred and twenty dollars"))
+    report = adapt.adapt(pairs, tmp_path / "model")
+    assert (report.utterances, report.aligned) == (7, 6)
+    assert report.frames > 500 and 0 < report.mean_shift < 5
+    rec = Recognizer(acoustic_model=str(tmp_path / "model"))
+    from nodes.asr.grammar import build_grammar
+
+    rec.set_grammar(build_grammar())
+    audio = timeline(0.4, "remind me in ten seconds", 0.8, voice="en-gb-x-rp")
+    finals = [h.text for c in chunks(audio) for h in rec.feed(c.audio, c.pts) if h.final]
+    assert finals + [h.text for h in rec.flush()] == ["remind me in ten seconds"]
+
+
+def test_a_transcript_word_outside_the_dictionary_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"utterance 1: .*dictionary: blorptastic"):
+        adapt.adapt([(speech("hello"), "hello blorptastic")], tmp_path / "m")
+
+
+def test_espeak_model_never_hears_the_held_out_voices() -> None:
+    from bench import ears, scenarios
+
+    held = set(scenarios.HELD_OUT) | set(ears.HELD_OUT)
+    accents = {v.split("+")[0] for v in held}
+    variants = {"+" + v.split("+")[1] for v in held if "+" in v}
+    assert not accents & set(espeak_model.ACCENTS)
+    assert not variants & set(espeak_model.VARIANTS)
+    assert not held & set(espeak_model.voices())
+
+
+def test_node_rejects_a_directory_that_is_no_model(tmp_path: Path) -> None:
+    with pytest.raises(FlowError, match=r"acoustic_model .* is not a model directory .*"
+                                        r"no mdef, means.*at with.acoustic_model"):
+        run_node("asr.pocketsphinx", {"acoustic_model": str(tmp_path)}, inputs={"chunks": []})
+
+
+def test_node_decodes_with_the_espeak_model() -> None:
+    audio = timeline(0.4, "what is the count", 0.6)
+    result = run_node("asr.pocketsphinx", {"acoustic_model": "espeak"},
+                      inputs={"chunks": chunks(audio)}, pace="pts")
+    assert [h.text for h in result.of("heard", Heard) if h.final] == ["what is the count"]
+    assert (espeak_model.cache_dir() / "means").is_file()
+
+
+def test_command_line_adapts_recordings_in_a_directory(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    from bench.scenarios import write_wav
+
+    rng = np.random.default_rng(1)
+    for i, text in enumerate(["start the stopwatch", "it cost twenty dollars"]):
+        audio = np.concatenate([np.zeros(4000, np.float32), speech(text, "en"),
+                                np.zeros(4000, np.float32)])
+        write_wav(tmp_path / f"u{i}.wav", audio + rng.normal(0, 0.0005, audio.size))
+        (tmp_path / f"u{i}.txt").write_text(text + "\n")
+    assert adapt.main([str(tmp_path), str(tmp_path / "model")]) == 0
+    assert "2 of 2 recordings used" in capsys.readouterr().out
+    assert (tmp_path / "model" / "means").is_file()
+    assert adapt.main([str(tmp_path / "model"), str(tmp_path / "m2")]) == 2  # no transcripts
+    assert "no audio with a .txt transcript" in capsys.readouterr().err
