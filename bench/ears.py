@@ -96,16 +96,24 @@ def decode(rec: Recognizer, audio: np.ndarray, pts0: int) -> tuple[list, float, 
 
 
 def run(voices: tuple[str, ...], clips: int, grammar: str, seed: int,
-        confirm: bool = True) -> dict:
+        confirm: bool = True, acoustic_model: str = "default") -> dict:
     from nodes.espeak import synthesize
 
     jsgf = build_grammar() if grammar == "scenario" else None
+    model = None
+    if acoustic_model == "espeak":
+        from nodes.asr.espeak_model import ensure
+
+        model = str(ensure())
+    elif acoustic_model != "default":
+        model = acoustic_model
     per_voice: dict[str, dict] = {}
     cpu_total, chunks_total = 0.0, 0
     partial_lags: list[float] = []
     final_lags: list[float] = []
     for voice in voices:
-        rec = Recognizer(jsgf=jsgf, open_vocabulary=jsgf is None, confirm_units=confirm)
+        rec = Recognizer(jsgf=jsgf, open_vocabulary=jsgf is None, confirm_units=confirm,
+                         acoustic_model=model)
         errs = nref = amt_ok = amt_n = said_ok = said_n = 0
         pts0 = 0
         for text, rate in corpus(voice, clips, seed):
@@ -155,7 +163,8 @@ def run(voices: tuple[str, ...], clips: int, grammar: str, seed: int,
                 "amount_said_exact": round(so / max(sn, 1), 4), "amount_clips": sn,
                 "clips": sum(v["clips"] for v in vs), "amounts": a}
 
-    result = {"bench": "ears", "grammar": grammar, "confirm_units": confirm, **pool(voices),
+    result = {"bench": "ears", "grammar": grammar, "confirm_units": confirm,
+              "acoustic_model": acoustic_model, **pool(voices),
               "tuned": pool(TUNED), "held_out": pool(HELD_OUT),
               "ms_per_chunk": round(1000 * cpu_total / max(chunks_total, 1), 2),
               "amount_partial_lag_ms_p50": _p50(partial_lags),
@@ -175,11 +184,14 @@ def main() -> None:
     ap.add_argument("--grammar", choices=("scenario", "open"), default="scenario")
     ap.add_argument("--voices", choices=("all", "tuned", "held-out"), default="all")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--acoustic-model", default="default",
+                    help="default, espeak (adapted to espeak speech), or a model directory")
     ap.add_argument("--no-confirm", action="store_true",
                     help="partials tell an amount at once (the first round's behaviour)")
     args = ap.parse_args()
     voices = {"all": TUNED + HELD_OUT, "tuned": TUNED, "held-out": HELD_OUT}[args.voices]
-    print(json.dumps(run(voices, args.clips, args.grammar, args.seed, not args.no_confirm)))
+    print(json.dumps(run(voices, args.clips, args.grammar, args.seed, not args.no_confirm,
+                         args.acoustic_model)))
 
 
 if __name__ == "__main__":
