@@ -39,7 +39,7 @@ from .numbers import int_to_words
 RECIPE = 4  #: bump when the voices, texts or estimation change
 ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland")
 VARIANTS = ("", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m8", "+f2", "+f3", "+f5")
-PER_VOICE = 36  #: utterances per voice: 1584 in all (about 1 h 15 min of speech)
+PER_VOICE = 36  #: utterances per voice: 1584 in all (71 minutes of speech)
 SEED = 101
 TAU = 20.0
 NOISE_RMS = 0.0005  #: the noise floor the recogniser sees under real input

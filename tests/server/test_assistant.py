@@ -29,7 +29,8 @@ LIVE_GRAPH = "graphs/assistant_webrtc.yaml"
 FILE_ENDS = {"mic", "out", "console"}
 LIVE_ENDS = {"mic", "camera", "typed", "speaker", "events"}
 #: The parameters a live source and a buffered live output call for (see the YAML).
-LIVE_PARAMS = {"chunker": {"pace": "realtime", "wait": "200ms"}, "voice": {"lead": "80ms"}}
+LIVE_PARAMS = {"chunker": {"pace": "realtime", "wait": "200ms"}, "voice": {"lead": "80ms"},
+               "ears": {"acoustic_model": "default"}}  # people, not espeak, at the mic
 EXPECTED_SAID = "20 dollars is 18 euros 40."
 
 
