@@ -8,12 +8,16 @@ phrases) fixes most of it (see docs/ears.md for the measurements).
 The language is a free sequence of items::
 
     <item> = <phrase> | <number> <context> | <word> | <filler>
+    <word> = <determiner> <singular> | <plural>
 
 ``phrases`` are whole command sentences ("start the stopwatch"); a phrase may contain
 ``{number}`` where a number expression goes ("remind me in {number} seconds").
 ``number_contexts`` are the words a number may come right before ("dollars"): elsewhere a
 number word is not expected. ``words`` are the content words the skills listen for (animal
-names). ``fillers`` are the glue around them, words or short phrases. All text is lower-case
+names): a singular one is heard only after a determiner ("a dog", "the owl": English has no
+bare singular count noun), a plural one (ending in "s", or a known irregular plural) also
+alone ("dogs and cats"). Without that, any misheard syllable in a story could become an
+animal (measured: docs/ears.md, fourth round). ``fillers`` are the glue around them, words or short phrases. All text is lower-case
 words that the pronunciation dictionary knows; ``vocabulary_words`` lists them for that
 check.
 """
@@ -52,6 +56,12 @@ DEFAULT_FILLERS = (
     "on the farm", "it was", "that was", "what is", "how much", "a", "and", "the", "i", "we",
     "it", "then", "so", "okay", "also", "well", "yes", "no", "wait", "please", "thanks",
 )
+
+#: Words a singular content word may follow.
+DETERMINERS = ("a", "an", "the", "my", "another")
+#: Plurals that do not end in "s" (and words that are their own plural).
+IRREGULAR_PLURALS = frozenset({"mice", "sheep", "deer", "geese", "fish", "children", "people",
+                               "oxen", "teeth", "feet", "men", "women"})
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*")
 _AMOUNT_RULE = re.compile(r"^<amount> = <number> \((.*)\);$", re.M)
@@ -98,7 +108,11 @@ def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
         rules.append(f"<amount> = <number> ({' | '.join(contexts)});")
         items.append("<amount>")
     if content:
-        rules.append(f"<word> = {' | '.join(content)};")
+        singular = [w for w in content if not _plural(w)]
+        plural = [w for w in content if _plural(w)]
+        alts = ([f"({' | '.join(DETERMINERS)}) ({' | '.join(singular)})"] if singular else [])
+        alts += [f"({' | '.join(plural)})"] if plural else []
+        rules.append(f"<word> = {' | '.join(alts)};")
         items.append("<word>")
     if glue:
         rules.append(f"<filler> = {' | '.join(glue)};")
@@ -110,6 +124,10 @@ def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
     return (f"#JSGF V1.0;\ngrammar {name};\n"
             f"public <utterance> = <item>+;\n<item> = {' | '.join(items)};\n"
             f"{body}\n{numbers}")
+
+
+def _plural(word: str) -> bool:
+    return (word.endswith("s") and not word.endswith("ss")) or word in IRREGULAR_PLURALS
 
 
 def amount_units(jsgf: str) -> frozenset[str]:
@@ -127,6 +145,8 @@ def vocabulary_words(phrases: Iterable[str] = (), number_contexts: Iterable[str]
     for group in (number_contexts, words, fillers):
         for t in group:
             out.update(normalize(t))
+    if any(not _plural(w) for t in words for w in normalize(t)):
+        out.update(DETERMINERS)
     numbered = bool(out & {w for c in number_contexts for w in normalize(c)})
     for p in phrases:
         numbered |= "{number}" in p

@@ -14,9 +14,17 @@ def test_numbers_only_before_their_contexts() -> None:
     assert "public <utterance> = <item>+;" in g
     assert "<amount> = <number> (dollars);" in g
     assert "remind me in <number> seconds" in g
-    assert "<word> = zebra;" in g  # lower-cased, merged
+    assert "<word> = (a | an | the | my | another) (zebra);" in g  # lower-cased, merged
     assert "<filler> = i paid | okay;" in g  # fillers may be phrases
     assert "<number> =" in g
+
+
+def test_a_singular_word_needs_a_determiner_a_plural_does_not() -> None:
+    g = build_grammar(phrases=[], number_contexts=[], words=["dog", "dogs", "mice", "glass"],
+                      fillers=["okay"])
+    assert "<word> = (a | an | the | my | another) (dog | glass) | (dogs | mice);" in g
+    assert {"a", "an", "the"} <= vocabulary_words(words=["dog"])
+    assert "the" not in vocabulary_words(words=["dogs"])
 
 
 def test_no_number_rules_without_a_use_for_them() -> None:
