@@ -17,9 +17,9 @@ number word is not expected. ``words`` are the content words the skills listen f
 names): a singular one is heard only after a determiner ("a dog", "the owl": English has no
 bare singular count noun), a plural one (ending in "s", or a known irregular plural) also
 alone ("dogs and cats"). Without that, any misheard syllable in a story could become an
-animal (measured: docs/ears.md, fourth round). ``fillers`` are the glue around them, words or short phrases. All text is lower-case
-words that the pronunciation dictionary knows; ``vocabulary_words`` lists them for that
-check.
+animal (measured: docs/ears.md, fourth round). ``fillers`` are the glue around them,
+words or short phrases. All text is lower-case words that the pronunciation dictionary
+knows; ``vocabulary_words`` lists them for that check.
 """
 
 from __future__ import annotations
