@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,15 +127,17 @@ def build(out: Path) -> None:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
-    report = adapt(utterances(), tmp, tau=TAU)
     try:
+        report = adapt(utterances(), tmp, tau=TAU)
         tmp.rename(out)
     except OSError:  # another builder won the race: theirs is the same model
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
         if not (out / "means").exists():
             raise
+        return
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     print(f"ears: adapted model for espeak speech in {out} ({report.aligned} of "
           f"{report.utterances} utterances, {report.frames} frames)", file=sys.stderr)
 
@@ -144,15 +147,18 @@ def ensure() -> Path:
     espeak-ng's output depends on what the process synthesised before)."""
     out = cache_dir()
     if not (out / "means").exists():
-        subprocess.run([sys.executable, "-m", "nodes.asr.espeak_model"], check=True,
-                       cwd=Path(__file__).resolve().parents[2])
+        done = subprocess.run([sys.executable, "-m", "nodes.asr.espeak_model"],
+                              cwd=Path(__file__).resolve().parents[2])
+        if done.returncode != 0 or not (out / "means").exists():
+            raise RuntimeError(
+                f"building the acoustic model adapted to espeak speech into {out} failed "
+                f"(exit status {done.returncode}; its error is printed above). "
+                "acoustic_model: default needs no build.")
     return out
 
 
 if __name__ == "__main__":
     target = cache_dir()
-    if (target / "means").exists():
-        print(target)
-    else:
+    if not (target / "means").exists():
         build(target)
-        print(target)
+    print(target)
