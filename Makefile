@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml examples/plugin/pyproject.toml
 install: $(STAMP)
 
 # The ears' acoustic model adapted to espeak speech (graphs/assistant.yaml's input is
-# espeak): built once per machine into ~/.cache/microturn (about a minute), so that no
+# espeak): built once per machine into ~/.cache/microturn (about two minutes), so that no
 # session or test waits for it. See docs/ears.md.
 ears-model: $(STAMP)
 	@$(PY) -m nodes.asr.espeak_model >/dev/null

@@ -168,7 +168,7 @@ class PocketsphinxEars(Node):
 
             if not (cache_dir() / "means").exists():
                 self.log.warning("node %s: building the acoustic model adapted to espeak "
-                                 "speech, once for this machine (30-60 s)", self.id)
+                                 "speech, once for this machine (about two minutes)", self.id)
             return str(await self.clock.run_blocking(ensure))
         where, missing = await self.clock.run_blocking(_model_directory, name)
         if missing:

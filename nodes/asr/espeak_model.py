@@ -6,7 +6,7 @@ trained on (docs/ears.md: "-teen" heard as "-ty", "seven" as "two"). This module
 once per machine, that model adapted (``nodes.asr.adapt``) to espeak speech of the
 scenario language, and caches it:
 
-    path = ensure()          # builds in a fresh interpreter the first time (~30-60 s)
+    path = ensure()          # builds in a fresh interpreter the first time (~2 min)
 
 Voices: four English accents (``ACCENTS``) times eleven voice variants (``VARIANTS``).
 The accents and variants of the benchmarks' held-out voices (en-us-nyc+f4, en-029,
