@@ -24,9 +24,10 @@ weights (an approximation that keeps this in numpy; the alignment itself is exac
 Variances, mixture weights and transitions are kept. The result is a model directory (the
 base model's files with new ``means``) for ``Recognizer(acoustic_model=...)``.
 
-Measured (docs/ears.md, "Fourth round"): adapting to espeak speech from 44 voice variants
-of four English accents, then decoding accents and variants it never saw, took WER from
-0.28 to 0.07.
+Measured (docs/ears.md, "Fourth round"): adapted to espeak speech of 44 voices in four
+English accents (``nodes.asr.espeak_model``), the ears' word error rate on four espeak
+voices whose accents and variants it never heard went from 0.457 to 0.106, and amounts
+heard exactly right from 42 % to 86 % (``bench/ears.py``, 96 clips).
 """
 
 from __future__ import annotations
