@@ -11,6 +11,7 @@ import select
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 import pytest
@@ -159,39 +160,17 @@ def test_a_worker_that_dies_ends_its_session_only() -> None:
     assert children() == before
 
 
-def test_a_cancelled_session_leaves_no_worker() -> None:
-    audio = timeline(0.4, "start the stopwatch", 0.6)
-    graph = Graph.build("ears", {"ears": ("asr.pocketsphinx", {"worker_process": True})}, [])
-    clock = FakeClock()
-    before = children()
-
-    async def main() -> None:
-        g, _, _ = harness(graph, {"ears.chunks": chunks(audio)}, pace="pts")
-        session = Session(g, clock=clock)
-        task = asyncio.create_task(session.run())
-        await clock.sleep_until(S // 2)
-        assert len(children() - before) == 1
-        session.stop()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    clock.run(main())
-    assert children() == before
-
-
-def test_a_session_cancelled_while_the_model_loads_leaves_no_worker() -> None:
-    graph = Graph.build("ears", {"ears": ("asr.pocketsphinx", {"worker_process": True})}, [])
+def _stop_once_the_worker_runs(graph: Graph, started: Callable[[Session], Awaitable[None]],
+                               ) -> None:
+    """Run ``graph`` until ``started`` returns, check its one worker is up, stop the
+    session: it ends cancelled and no worker is left."""
     clock = FakeClock()
     before = children()
 
     async def main() -> None:
         session = Session(graph, clock=clock)
         task = asyncio.create_task(session.run())
-        ears = session.nodes["ears"]
-        for _ in range(100):  # a few turns of the loop: setup() launches, then awaits the model
-            if getattr(ears, "_worker", None) is not None:
-                break
-            await asyncio.sleep(0)
+        await started(session)
         assert len(children() - before) == 1
         session.stop()
         with pytest.raises(asyncio.CancelledError):
@@ -199,6 +178,30 @@ def test_a_session_cancelled_while_the_model_loads_leaves_no_worker() -> None:
 
     clock.run(main())
     assert children() == before
+
+
+def test_a_cancelled_session_leaves_no_worker() -> None:
+    audio = timeline(0.4, "start the stopwatch", 0.6)
+    graph = Graph.build("ears", {"ears": ("asr.pocketsphinx", {"worker_process": True})}, [])
+    g, _, _ = harness(graph, {"ears.chunks": chunks(audio)}, pace="pts")
+
+    async def decoding(session: Session) -> None:
+        await session.context.clock.sleep_until(S // 2)
+
+    _stop_once_the_worker_runs(g, decoding)
+
+
+def test_a_session_cancelled_while_the_model_loads_leaves_no_worker() -> None:
+    graph = Graph.build("ears", {"ears": ("asr.pocketsphinx", {"worker_process": True})}, [])
+
+    async def launched(session: Session) -> None:
+        ears = session.nodes["ears"]
+        for _ in range(100):  # a few turns of the loop: setup() launches, then awaits the model
+            if getattr(ears, "_worker", None) is not None:
+                break
+            await asyncio.sleep(0)
+
+    _stop_once_the_worker_runs(graph, launched)
 
 
 def test_close_during_a_call_ends_the_call_and_the_worker() -> None:
