@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nodes.asr.grammar import build_grammar, normalize
 from nodes.asr.numbers import find_numbers, int_to_words
-from nodes.asr.recognizer import Recognizer
+from nodes.asr.recognizer import GRAMMAR_CONFIG, Recognizer
 
 RATE = 16000
 CHUNK = RATE // 5  # 200 ms
@@ -96,7 +96,8 @@ def decode(rec: Recognizer, audio: np.ndarray, pts0: int) -> tuple[list, float, 
 
 
 def run(voices: tuple[str, ...], clips: int, grammar: str, seed: int,
-        confirm: bool = True, acoustic_model: str = "default") -> dict:
+        confirm: bool = True, acoustic_model: str = "default",
+        beam: float | None = None) -> dict:
     from nodes.espeak import synthesize
 
     jsgf = build_grammar() if grammar == "scenario" else None
@@ -113,7 +114,7 @@ def run(voices: tuple[str, ...], clips: int, grammar: str, seed: int,
     final_lags: list[float] = []
     for voice in voices:
         rec = Recognizer(jsgf=jsgf, open_vocabulary=jsgf is None, confirm_units=confirm,
-                         acoustic_model=model)
+                         acoustic_model=model, beam=beam)
         errs = nref = amt_ok = amt_n = said_ok = said_n = 0
         pts0 = 0
         for text, rate in corpus(voice, clips, seed):
@@ -164,7 +165,8 @@ def run(voices: tuple[str, ...], clips: int, grammar: str, seed: int,
                 "clips": sum(v["clips"] for v in vs), "amounts": a}
 
     result = {"bench": "ears", "grammar": grammar, "confirm_units": confirm,
-              "acoustic_model": acoustic_model, **pool(voices),
+              "acoustic_model": acoustic_model, "beam": beam or GRAMMAR_CONFIG["beam"],
+              **pool(voices),
               "tuned": pool(TUNED), "held_out": pool(HELD_OUT),
               "ms_per_chunk": round(1000 * cpu_total / max(chunks_total, 1), 2),
               "amount_partial_lag_ms_p50": _p50(partial_lags),
@@ -186,12 +188,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--acoustic-model", default="default",
                     help="default, espeak (adapted to espeak speech), or a model directory")
+    ap.add_argument("--beam", type=float, default=None,
+                    help="search beam (default: the recogniser's, 1e-60)")
     ap.add_argument("--no-confirm", action="store_true",
                     help="partials tell an amount at once (the first round's behaviour)")
     args = ap.parse_args()
     voices = {"all": TUNED + HELD_OUT, "tuned": TUNED, "held-out": HELD_OUT}[args.voices]
     print(json.dumps(run(voices, args.clips, args.grammar, args.seed, not args.no_confirm,
-                         args.acoustic_model)))
+                         args.acoustic_model, args.beam)))
 
 
 if __name__ == "__main__":
