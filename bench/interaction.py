@@ -278,9 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     result["clock"] = args.clock
     from flow.loader import load_graph
 
-    ears = [d.params.acoustic_model for d in load_graph(args.graph).nodes.values()
+    ears = [d.params for d in load_graph(args.graph).nodes.values()
             if d.type_name == "asr.pocketsphinx"]
-    result["acoustic_model"] = ears[0] if ears else None
+    result["acoustic_model"] = ears[0].acoustic_model if ears else None
+    result["ears_beam"] = ears[0].beam if ears else None
     if args.cadence_max > 0 and args.clock == "real":
         # Speech starts after WARMUP of noise: a session's start-up (loading the recogniser)
         # is reported as startup_lag_ms, not counted as steady-state misses.
