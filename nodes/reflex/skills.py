@@ -197,7 +197,9 @@ class Stopwatch(Skill):
 
 class Timer(Skill):
     """"remind me in ten seconds" -> "Ten seconds are up." ten seconds after the end of
-    the request, however the conversation goes meanwhile."""
+    the request, however the conversation goes meanwhile. A later hypothesis that hears
+    another duration in the same request ("four minutes", then "eight seconds") resets
+    the timer and says so ("Sorry, timer set for eight seconds.")."""
 
     name = "timer"
     phrases = ("remind me in {number} seconds", "remind me in {number} minutes",
@@ -223,21 +225,35 @@ class Timer(Skill):
             if scale is None:
                 return []
             unit_word = utt.words[span.end]
-            if self.seen.find(unit_word.start) is not None:
+            heard = (span.value, unit)
+            before = self.seen.get(unit_word.start)
+            if before == heard:
                 if settled(utt, span.end):  # a truer end of the request: re-plan the timer
-                    self.pending = [(unit_word.end + span.value * scale if abs(k - unit_word.start)
-                                     <= self.seen.tolerance else due, at, what, k)
-                                    for due, at, what, k in self.pending]
+                    self._plan(unit_word.start, unit_word.end + span.value * scale)
                 return []
-            if not self.confirm(unit_word.start, (span.value, unit), utt.final):
+            if not self.confirm(unit_word.start, heard, utt.final):
                 return []
-            self.seen.add(unit_word.start)
+            self.seen.add(unit_word.start, heard)
             what = f"{int_to_words(span.value)} {unit if span.value != 1 else unit.rstrip('s')}"
             due = unit_word.end + span.value * scale
-            self.pending.append((due, unit_word.end, what, unit_word.start))
-            return [Reply(f"Timer set for {what}.", unit_word.end, self.name,
-                          data={"due": due})]
+            correction = before is not None  # the same request, heard otherwise
+            if not (correction and self._plan(unit_word.start, due, what)):
+                self.pending.append((due, unit_word.end, what, unit_word.start))
+            text = f"Sorry, timer set for {what}." if correction else f"Timer set for {what}."
+            return [Reply(text, unit_word.end, self.name, data={"due": due})]
         return None
+
+    def _plan(self, mention: int, due: int, what: str | None = None) -> bool:
+        """Move the pending timer of the request at ``mention`` to ``due`` (and rename
+        it); False if there is none (it already fired)."""
+        near, found = self.seen.tolerance, False
+        planned = []
+        for d, at, w, k in self.pending:
+            if abs(k - mention) <= near:
+                d, w, found = due, what or w, True
+            planned.append((d, at, w, k))
+        self.pending = planned
+        return found
 
     def next_due(self) -> int | None:
         return min((p[0] for p in self.pending), default=None)

@@ -123,6 +123,22 @@ def test_timer_fires_at_its_time_even_mid_conversation() -> None:
     assert (40, "5 dollars is 4 euros 60.") in fired
 
 
+def test_a_timer_heard_otherwise_later_is_corrected_not_kept_under_its_old_name() -> None:
+    """Two partials agree on "four minutes", the final says "eight seconds": the timer
+    is reset to eight seconds, the user is told, and it fires under the right name."""
+    p = policy("timer", confirm=True)
+    early = heard("set a timer for four minutes", 0, final=False)
+    assert step(p, 8, early) == []
+    d = step(p, 9, early)
+    assert [x.text for x in d] == ["Timer set for four minutes."]
+    d = step(p, 10, heard("set a timer for eight seconds", 0))
+    assert [x.text for x in d] == ["Sorry, timer set for eight seconds."]
+    end = 6 * 300 * MS - 20 * MS  # end of "seconds"
+    assert p.next_due() == end + 8 * S
+    assert [x.text for x in p.fire(end + 8 * S)] == ["Eight seconds are up."]
+    assert p.next_due() is None  # one timer, not two
+
+
 def test_delegation_acknowledges_and_speaks_the_answer_when_user_is_quiet() -> None:
     p = policy()
     d = step(p, 10, heard("what is twelve times seven", 0))
