@@ -227,8 +227,8 @@ class PocketsphinxEars(Node):
         if hyp.final and not hyp.text and not self.last_partial:
             return  # an utterance of nothing: nobody was told it began
         self.last_partial = "" if hyp.final else hyp.text
-        await self.heard.send(Heard(
-            pts=hyp.end, text=hyp.text, role="user", final=hyp.final, start=hyp.start,
+        await self.heard.send(Heard(  # pts: when it was known (a final: after its pause)
+            pts=hyp.at, text=hyp.text, role="user", final=hyp.final, start=hyp.start,
             end=hyp.end, words=tuple((w.text, w.start, w.end) for w in hyp.words)))
 
 

@@ -72,6 +72,10 @@ class Hypothesis(NamedTuple):
     start: int  #: media time the utterance began (ns)
     end: int  #: media time of the audio decoded so far / of the utterance's end
     final: bool
+    #: media time of the end of the audio fed when it was made: ``end`` for a partial; for
+    #: a final, the end of the feed that completed the pause closing the utterance (its
+    #: ``end`` keeps only a little of the pause)
+    at: int
 
 
 class EnergyVad:
@@ -314,10 +318,11 @@ class Recognizer:
         # search has nothing (a word cut off, an accent the grammar does not fit), and the
         # partial path is a better final than none (measured: 3 of 8 en-029 clips came out
         # empty without it).
-        fallback = self._hypothesis(final=True)
+        at = max(self._next or 0, cut) * S // self.sample_rate
+        fallback = self._hypothesis(final=True, at=at)
         self._decoder.end_utt()
         self._in_utt = False
-        hyp = self._hypothesis(final=True)
+        hyp = self._hypothesis(final=True, at=at)
         if not hyp.text:
             hyp = fallback._replace(end=hyp.end)
         self._after_utterance()
@@ -330,13 +335,14 @@ class Recognizer:
             self._activate(self._pending_grammar)
             self._pending_grammar = None
 
-    def _hypothesis(self, *, final: bool) -> Hypothesis:
+    def _hypothesis(self, *, final: bool, at: int | None = None) -> Hypothesis:
         t0 = self._utt_start * S // self.sample_rate
         words = self._words()
         end = self._fed * S // self.sample_rate
         if not final and self._confirm:
             words = self._confirmed(words)
-        return Hypothesis(" ".join(w.text for w in words), tuple(words), t0, end, final)
+        return Hypothesis(" ".join(w.text for w in words), tuple(words), t0, end, final,
+                          end if at is None else at)
 
     def _words(self) -> list[Word]:
         """The decoder's best path so far, as words with media times."""

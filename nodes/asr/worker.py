@@ -189,8 +189,8 @@ class RecognizerProcess:
 def _hypotheses(raw: list[HypTuple]) -> list[Hypothesis]:
     from .recognizer import Hypothesis, Word
 
-    return [Hypothesis(text, tuple(Word(*w) for w in words), start, end, final)
-            for text, words, start, end, final in raw]
+    return [Hypothesis(text, tuple(Word(*w) for w in words), start, end, final, at)
+            for text, words, start, end, final, at in raw]
 
 
 #: The worker's command line: ``python -c _BOOT FD PACKAGE_DIR PATH...``.

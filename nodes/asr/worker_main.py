@@ -21,7 +21,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .recognizer import Hypothesis
 
-HypTuple = tuple[str, tuple[tuple[str, int, int], ...], int, int, bool]
+HypTuple = tuple[str, tuple[tuple[str, int, int], ...], int, int, bool, int]
 
 
 def main(fd: int) -> None:
@@ -79,7 +79,7 @@ def plain(hyps: list[Hypothesis]) -> list[HypTuple]:
     """Hypotheses as plain tuples: cheap to pickle, and unpickling them in the parent
     needs no import of the recogniser's module."""
     return [(h.text, tuple((w.text, w.start, w.end) for w in h.words), h.start, h.end,
-             h.final) for h in hyps]
+             h.final, h.at) for h in hyps]
 
 
 def _reply(conn: Connection, msg: tuple[str, Any]) -> bool:

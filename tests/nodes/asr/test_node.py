@@ -27,6 +27,10 @@ def test_partials_then_final_with_media_times() -> None:
     # Emitted as the micro-turns are decoded: never before the audio they describe.
     for h, t in zip(heard, result.times["heard"], strict=True):
         assert t >= h.end - PERIOD
+    # pts is when it was known: a micro-turn's end; for a final, past the word it ends on
+    # (the pause that closed it had to be heard), so a deadline counted from pts is fair.
+    assert all(h.pts % PERIOD == 0 and h.pts >= h.end for h in heard)
+    assert all(h.pts > h.end for h in finals)
 
 
 def test_audio_frames_int16_work_like_chunks() -> None:

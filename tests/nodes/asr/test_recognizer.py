@@ -64,6 +64,13 @@ def test_partials_each_micro_turn_then_a_final_at_the_pause(scenario: Recognizer
     # The final comes within two micro-turns of the end of the speech.
     end_of_speech = finals[0][1].words[-1].end
     assert (first_final_turn + 1) * PERIOD - end_of_speech <= 2 * PERIOD
+    # Each hypothesis says when it was made (``at``): the end of the audio fed by then. A
+    # partial's is the end of what it decoded; a final's is the end of the micro-turn
+    # that completed the pause, past the little of the pause it keeps (``end``).
+    for k, hs in enumerate(per_turn):
+        for h in hs:
+            assert h.at == (k + 1) * PERIOD, (k, h.text)
+            assert h.at == h.end or (h.final and h.at > h.end), (k, h.text)
 
 
 def test_grammar_change_takes_effect_at_the_next_utterance() -> None:
