@@ -30,7 +30,7 @@ FILE_ENDS = {"mic", "out", "console"}
 LIVE_ENDS = {"mic", "camera", "typed", "speaker", "events"}
 #: The parameters a live source and a buffered live output call for (see the YAML).
 LIVE_PARAMS = {"chunker": {"pace": "realtime", "wait": "200ms"}, "voice": {"lead": "80ms"},
-               # people, not espeak, at the mic; and the default beam, for sessions per machine
+               # people, not espeak, at the mic; and the default beam, the cheaper search
                "ears": {"acoustic_model": "default", "beam": 1e-60}}
 EXPECTED_SAID = "20 dollars is 18 euros 40."
 
