@@ -191,7 +191,10 @@ def test_ctrl_c_stops_cleanly_with_status_130():
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "run", str(GRAPHS / "forever.yaml"), "--stats"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # A shell without job control starts background jobs with SIGINT ignored, and a
+        # Python started so never installs its handler: give the child the default back.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "said: tick\n"  # running
