@@ -28,7 +28,7 @@ install: $(STAMP)
 ears-model: $(STAMP)
 	@$(PY) -m nodes.asr.espeak_model >/dev/null
 
-# Until the assistant graph exists: examples/hello.txt spoken by espeak-ng into a WAV.
+# The main job: graphs/assistant.yaml hears the bundled monologue in real time and answers.
 demo: $(STAMP) ears-model
 	@mkdir -p out
 	@echo "demo: examples/media/demo.wav played in real time into graphs/assistant.yaml (about 65 s)"
