@@ -16,7 +16,8 @@ them. A node ends when every push-style input has ended (then ``on_end()`` runs,
 whose inputs are all pull-style or that has none, when ``run()`` returns. Edges marked
 ``feedback`` do not keep a node alive when it has other inputs. Its outputs are then
 closed with ``EndOfStream``, its inputs detached (anything still sent to it is discarded
-and counted), and ``teardown()`` runs, also after an error or cancellation.
+and counted), and ``teardown()`` runs, also after an error or cancellation; once begun, it
+runs to its end (a cancellation meanwhile waits for it).
 
 ``on_interrupt(msg)`` is called synchronously when an ``Interrupt`` reaches the node (drop
 what the interruption makes stale there; one that arrives before ``setup()`` has finished
@@ -205,7 +206,9 @@ class Node:
 
     async def teardown(self) -> None:
         """Release resources. Runs after success, errors and cancellation alike, also when
-        ``setup()`` failed or was cancelled part-way: release only what was acquired."""
+        ``setup()`` failed or was cancelled part-way: release only what was acquired. It
+        runs to its end (cancelling the node meanwhile waits for it), so keep it bounded:
+        close with a timeout."""
 
     # -- helpers for node bodies -------------------------------------------------------------
 
@@ -406,12 +409,34 @@ class Node:
                 for edge in port._edges:
                     edge.detach()
             try:
-                await self.teardown()
+                await self._teardown_to_the_end()
             except Exception as exc:
                 if not failed:
                     raise NodeFailed(self.id, exc, self.context.id) from exc
                 self.log.warning("session %s node %s: teardown failed too: %r",
                                  self.context.id, self.id, exc)
+
+    async def _teardown_to_the_end(self) -> None:
+        """``teardown()``, run to its end even if this task is cancelled meanwhile: a client
+        hangs up, its input ends, the node drains and starts releasing what it holds, and
+        then the server cancels the session. Cut short, the release would be lost (a
+        blocking ``close`` still queued for an executor thread is cancelled there and never
+        runs: a leaked worker process). A cancellation that arrives during teardown is
+        raised once teardown has finished; only cancelling teardown's own task (the event
+        loop shutting down) ends it early."""
+        job = asyncio.get_running_loop().create_task(
+            self.teardown(), name=f"{self.context.id}/{self.id}/teardown")
+        cancelled = False
+        while not job.done():
+            try:
+                await asyncio.shield(job)
+            except asyncio.CancelledError:
+                if job.cancelled():
+                    raise
+                cancelled = True
+        job.result()  # teardown's own error, if any
+        if cancelled:
+            raise asyncio.CancelledError
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"

@@ -115,6 +115,47 @@ def test_stop_cancels_every_node_and_runs_every_teardown() -> None:
     assert not any(n.running for n in session.statistics().nodes)
 
 
+class SlowRelease(Node):
+    """Holds a resource whose release takes a while: a blocking close in an executor thread
+    (like the ears' worker process), then a wait on the clock. The session is stopped
+    (``services["stop"]``) just as the release begins."""
+
+    inp: In[Frame]
+
+    async def on_inp(self, msg: Frame) -> None:
+        pass
+
+    async def teardown(self) -> None:
+        torn = self.context.services["torn"]
+        torn.append(f"{self.id}: releasing")
+        self.context.services["stop"]()
+        await self.clock.run_blocking(torn.append, f"{self.id}: closed")
+        await self.clock.sleep(50 * MS)
+        torn.append(f"{self.id}: done")
+
+
+def test_teardown_runs_to_its_end_when_the_session_is_stopped_meanwhile() -> None:
+    """The client hangs up: the input ends, the graph drains, and a node is releasing what
+    it holds when the server stops the session. The stop waits for that release to finish
+    instead of cutting it short (a blocking close still queued for an executor thread
+    would be cancelled there and never run: a leaked worker process)."""
+    clock = FakeClock()
+
+    async def main() -> tuple[Session, set[asyncio.Task[Any]]]:
+        session = Session(Graph.build("held", {"count": (Count, {"n": 3}),
+                                               "hold": (SlowRelease, {})},
+                                      ["count.out -> hold.inp"]),
+                          clock=clock, services={**services(), "stop": lambda: session.stop()})
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.create_task(session.run())
+        return session, asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+
+    session, leaked = clock.run(main())
+    assert leaked == set()
+    assert session.context.services["torn"] == [
+        "count", "hold: releasing", "hold: closed", "hold: done"]
+
+
 def test_a_session_runs_once() -> None:
     session = Session(GRAPH, clock=FakeClock(), services=services())
     session.context.clock.run(session.run())  # type: ignore[attr-defined]
