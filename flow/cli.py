@@ -11,6 +11,16 @@ To add one, add a line to ``COMMANDS``, as the WebRTC server's ``serve`` does::
 
     "serve": ("flow.server.cli", "serve a graph to browsers over WebRTC"),
 
+An installed package adds one without touching this file, through the
+``microturn.commands`` entry-point group (name = the module; its docstring's first line
+is the help), as the ears' ``adapt-ears`` does::
+
+    [project.entry-points."microturn.commands"]
+    "adapt-ears" = "nodes.asr.adapt"
+
+A built-in name cannot be taken over by a package (the built-in stays, and the package's
+command is listed as shadowed).
+
 Exit statuses: 0 success; 1 a node failed while running; 2 a usage or graph error (every
 problem printed on stderr as ``file:line: message``); 130 interrupted by Ctrl-C. A
 ``FlowError`` raised by ``run`` is printed as one ``error: ...`` line, never a traceback.
@@ -20,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import logging
 import os
 import sys
@@ -37,13 +48,52 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("flow.server.cli", "serve a graph to browsers over WebRTC"),
 }
 
+log = logging.getLogger("microturn.cli")
+
+#: The entry-point group through which installed packages add subcommands.
+COMMANDS_GROUP = "microturn.commands"
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _command_name(argv: Sequence[str]) -> str | None:
+def installed_commands() -> dict[str, tuple[str, str]]:
+    """Subcommands that installed packages declare (``microturn.commands``): name ->
+    (module, help). Nothing is imported: the help says which package a command is from
+    until the command runs (its module's docstring then describes it)."""
+    found: dict[str, tuple[str, str]] = {}
+    for ep in importlib.metadata.entry_points(group=COMMANDS_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "an installed package"
+        found.setdefault(ep.name, (ep.value.partition(":")[0].strip(), f"(from {dist})"))
+    return found
+
+
+def all_commands() -> dict[str, tuple[str, str]]:
+    """``COMMANDS``, then the installed packages' commands whose names are still free."""
+    table = dict(COMMANDS)
+    for name, (module, help_text) in installed_commands().items():
+        if name in table:
+            log.warning("the %r command of %s is shadowed by the built-in one", name,
+                        help_text.strip("()").removeprefix("from "))
+            continue
+        table[name] = (module, help_text)
+    return table
+
+
+def _package_help(module_name: str, origin: str) -> str:
+    """A package's command's help: its module docstring's first line, and where it is from
+    (imports the module: only for the one command that runs, or to list them all)."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        return f"unavailable: {exc} {origin}"
+    first = (module.__doc__ or "").strip().partition("\n")[0].rstrip(".")
+    return f"{first} {origin}" if first else origin
+
+
+def _command_name(argv: Sequence[str], table: dict[str, tuple[str, str]]) -> str | None:
     """The subcommand named on the command line (the first word that is one)."""
     for word in argv:
-        if word in COMMANDS:
+        if word in table:
             return word
         if not word.startswith("-"):
             return None
@@ -58,16 +108,27 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, ModuleTy
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v: info, -vv: debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    chosen = _command_name(argv)
+    table = all_commands()
+    chosen = _command_name(argv, table)
     module = None
-    for name, (module_name, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        if name == chosen:
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError as exc:
-                raise FlowError(f"the {name!r} command is unavailable: {exc}") from exc
-            module.add_arguments(p)
+    for name, (module_name, help_text) in table.items():
+        if name != chosen:
+            if chosen is None and name not in COMMANDS:  # the list of commands is shown
+                help_text = _package_help(module_name, help_text)
+            sub.add_parser(name, help=help_text, description=help_text)
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise FlowError(f"the {name!r} command is unavailable: {exc}") from exc
+        missing = [f"{f}()" for f in ("add_arguments", "run")
+                   if not callable(getattr(module, f, None))]
+        if missing:
+            raise FlowError(f"the {name!r} command is unavailable: its module {module_name} "
+                            f"has no {' or '.join(missing)} (see flow/cli.py)")
+        if name not in COMMANDS:
+            help_text = _package_help(module_name, help_text)
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     return parser, module
 
 

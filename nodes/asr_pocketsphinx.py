@@ -175,7 +175,7 @@ class PocketsphinxEars(Node):
             raise ParamError(
                 f"node {self.id!r}: acoustic_model {name!r} is not a model directory "
                 f"(no {', '.join(missing)} in {where}) - at with.acoustic_model (default, "
-                "espeak, or a directory made by `python -m nodes.asr.adapt`)")
+                "espeak, or a directory made by `microturn adapt-ears`)")
         return where
 
     async def on_chunks(self, chunk: Chunk) -> None:

@@ -4,6 +4,9 @@
     report = adapt(pairs, "models/my-voice")   # pairs: (float32 16 kHz audio, transcript)
     # then: ears: {use: asr.pocketsphinx, with: {acoustic_model: models/my-voice}}
 
+From the command line: ``microturn adapt-ears recordings/ models/my-voice`` (audio files
+with a ``.txt`` transcript beside each; ``python -m nodes.asr.adapt`` is the same).
+
 The classic CMU Sphinx recipe (``bw``, ``mllr_solve``, ``map_adapt`` from sphinxtrain) in
 numpy, on the model the ``pocketsphinx`` wheel ships (``en-us``: phonetically tied
 mixtures, one codebook of 128 Gaussians per base phone and feature stream):
@@ -32,10 +35,12 @@ heard exactly right from 42 % to 86 % (``bench/ears.py``, 96 clips).
 
 from __future__ import annotations
 
+import argparse
 import glob
 import os
 import shutil
 import struct
+import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -315,19 +320,22 @@ def _read_audio(path: Path) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import sys
+DESCRIPTION = ("Adapt the ears' English acoustic model to recordings: every audio file in "
+               "DIR (wav, flac, ogg, ...) with a NAME.txt transcript beside it.")
 
-    ap = argparse.ArgumentParser(
-        prog="python -m nodes.asr.adapt",
-        description="Adapt the ears' English acoustic model to recordings: every audio file "
-                    "in DIR (wav, flac, ogg, ...) with a NAME.txt transcript beside it.")
-    ap.add_argument("recordings", type=Path, metavar="DIR")
-    ap.add_argument("out", type=Path, metavar="OUT", help="the model directory to write")
-    ap.add_argument("--tau", type=float, default=20.0,
-                    help="MAP prior weight: frames a Gaussian needs to move halfway (20)")
-    args = ap.parse_args(argv)
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``microturn adapt-ears`` (the ``microturn.commands`` entry point) and ``main``."""
+    parser.description = DESCRIPTION
+    parser.add_argument("recordings", type=Path, metavar="DIR")
+    parser.add_argument("out", type=Path, metavar="OUT", help="the model directory to write")
+    parser.add_argument("--tau", type=float, default=20.0,
+                        help="MAP prior weight: frames a Gaussian needs to move halfway (20)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Adapt from ``args.recordings`` into ``args.out``; prints where the model went. Bad
+    input (no transcripts, words the dictionary lacks) is one ``error:`` line and 2."""
     pairs = []
     for text in sorted(args.recordings.glob("*.txt")):
         audio = [p for p in text.parent.glob(text.stem + ".*") if p.suffix != ".txt"]
@@ -346,6 +354,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{report.frames / 100:.0f} s; means moved {report.mean_shift:.2f} standard "
           f"deviations (RMS). Use: acoustic_model: {report.path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nodes.asr.adapt``: the same as ``microturn adapt-ears``."""
+    parser = argparse.ArgumentParser(prog="python -m nodes.asr.adapt")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -3,12 +3,15 @@ subcommand's output. Node types come from a private registry (``graphs/nodes.py`
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -179,6 +182,50 @@ def test_a_subcommand_is_one_table_entry(capsys, monkeypatch):
     monkeypatch.setitem(cli.COMMANDS, "gone", ("no_such_module_for_microturn", "missing"))
     status, _, err = run(capsys, "gone")
     assert status == 2 and err.startswith("error: the 'gone' command is unavailable: No module")
+
+
+def packages_declare(monkeypatch: pytest.MonkeyPatch, **commands: str) -> None:
+    """Installed packages declare ``commands`` (name -> module) in microturn.commands."""
+    eps = [importlib.metadata.EntryPoint(name, value, cli.COMMANDS_GROUP)
+           for name, value in commands.items()]
+    real = importlib.metadata.entry_points
+
+    def entry_points(**select: str) -> Any:
+        if select.get("group") == cli.COMMANDS_GROUP:
+            return importlib.metadata.EntryPoints(eps)
+        return real(**select)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+
+
+def test_an_installed_package_adds_a_subcommand_through_entry_points(capsys, monkeypatch):
+    packages_declare(monkeypatch, hello="tests.flow.graphs.command")
+    assert run(capsys, "hello", "world", "--times", "2")[:2] == (7, "hello world hello world\n")
+    status, out, _ = run(capsys, "--help")
+    listed = " ".join(out.split())  # argparse wraps the help
+    assert status == 0
+    assert re.search(r"hello A subcommand module, to test .* \(from an installed package\)",
+                     listed)
+
+
+def test_a_package_cannot_take_over_a_built_in_subcommand(capsys, monkeypatch, caplog):
+    packages_declare(monkeypatch, check="tests.flow.graphs.command")
+    status, out, _ = run(capsys, "check", str(GRAPHS / "say.yaml"))
+    assert status == 0 and "ok" in out  # the built-in ran
+    assert "the 'check' command of an installed package is shadowed" in caplog.text
+
+
+def test_a_broken_package_subcommand_is_one_error_line(capsys, monkeypatch):
+    packages_declare(monkeypatch, gone="no_such_module_for_microturn",
+                     odd="tests.flow.graphs.nodes")
+    status, _, err = run(capsys, "gone")
+    assert status == 2 and err.startswith("error: the 'gone' command is unavailable: No module")
+    status, _, err = run(capsys, "odd")
+    assert status == 2
+    assert err == ("error: the 'odd' command is unavailable: its module tests.flow.graphs.nodes "
+                   "has no add_arguments() or run() (see flow/cli.py)\n")
+    status, out, _ = run(capsys, "--help")  # listing the commands still works
+    assert status == 0 and re.search(r"gone\s+unavailable: No module", out)
 
 
 @pytest.mark.slow

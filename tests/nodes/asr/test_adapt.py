@@ -138,7 +138,10 @@ def test_node_decodes_with_the_espeak_model() -> None:
 
 def test_command_line_adapts_recordings_in_a_directory(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
+    """``microturn adapt-ears``: found through the installed ``microturn.commands`` entry
+    point, as a third-party package's command would be; ``python -m nodes.asr.adapt`` too."""
     from bench.scenarios import write_wav
+    from flow import cli
 
     rng = np.random.default_rng(1)
     for i, text in enumerate(["start the stopwatch", "it cost twenty dollars"]):
@@ -146,8 +149,11 @@ def test_command_line_adapts_recordings_in_a_directory(tmp_path: Path,
                                 np.zeros(4000, np.float32)])
         write_wav(tmp_path / f"u{i}.wav", audio + rng.normal(0, 0.0005, audio.size))
         (tmp_path / f"u{i}.txt").write_text(text + "\n")
-    assert adapt.main([str(tmp_path), str(tmp_path / "model")]) == 0
+    assert cli.main(["adapt-ears", str(tmp_path), str(tmp_path / "model")]) == 0
     assert "2 of 2 recordings used" in capsys.readouterr().out
     assert (tmp_path / "model" / "means").is_file()
     assert adapt.main([str(tmp_path / "model"), str(tmp_path / "m2")]) == 2  # no transcripts
     assert "no audio with a .txt transcript" in capsys.readouterr().err
+    assert cli.main(["--help"]) == 0
+    listed = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert "adapt-ears Adapt pocketsphinx's English acoustic model to a voice" in listed
