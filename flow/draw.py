@@ -14,7 +14,7 @@ def edge_label(e: EdgeDecl) -> str:
     since capacity is what bounds the latency an edge can add."""
     policy = e.policy.value if isinstance(e.policy, Policy) else str(e.policy)
     # a `latest` edge holds one message whatever its declared capacity
-    limits = policy if e.policy is Policy.LATEST else f"{policy}/{e.capacity}"
+    limits = policy if e.policy is Policy.LATEST else f"{policy}/{e.limit}"
     if e.max_time is not None:
         limits += f", {format_duration(e.max_time)}"
     if e.feedback:

@@ -8,7 +8,9 @@ Each edge has a policy for when it is full:
 - ``latest``: only the newest message is kept (video frames, state).
 
 Capacity is a message count and, optionally, a media duration (``max_time``): the queued
-messages' ``duration`` must fit in it (one message always fits in an empty edge).
+messages' ``duration`` must fit in it (one message always fits in an empty edge). An edge
+declared with a ``max_time`` and no count is bounded by the time (its count is only a
+safety net, ``TIMED_CAPACITY``); otherwise the count defaults to ``DEFAULT_CAPACITY``.
 
 Fast path: on a ``block`` edge whose queue is empty, a message for an idle push-style
 consumer is handed to its handler directly in the producer's task, without a task switch
@@ -62,6 +64,15 @@ class Policy(enum.StrEnum):
 
 
 DEFAULT_CAPACITY = 16
+#: The count bound of an edge that gives ``max_time`` and no capacity: only a safety net
+#: (against messages without a duration), so that the time bound is the one that applies;
+#: 16 would cut 20 ms audio frames at 320 ms, whatever ``max_time`` said.
+TIMED_CAPACITY = 1024
+
+
+def default_capacity(max_time: int | None) -> int:
+    """The capacity of an edge that declares none: 16, or 1024 under a ``max_time``."""
+    return DEFAULT_CAPACITY if max_time is None else TIMED_CAPACITY
 
 
 class EdgeStatistics(msgspec.Struct, frozen=True):
@@ -117,9 +128,11 @@ class Edge:
     )
 
     def __init__(self, src: Out[Any], dst: In[Any], clock: Clock, *,
-                 policy: Policy | str = Policy.BLOCK, capacity: int = DEFAULT_CAPACITY,
+                 policy: Policy | str = Policy.BLOCK, capacity: int | None = None,
                  max_time: int | None = None, feedback: bool = False) -> None:
         self.policy = Policy(policy)
+        if capacity is None:
+            capacity = default_capacity(max_time)
         if capacity < 1:
             raise ValueError(f"edge capacity must be at least 1, got {capacity}")
         self.src = src

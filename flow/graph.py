@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from .edge import DEFAULT_CAPACITY, Policy
+from .edge import Policy, default_capacity
 from .errors import GraphError
 from .node import Node
 from .params import convert_params
@@ -37,10 +37,16 @@ class EdgeDecl:
     dst: str
     dst_port: str
     policy: Policy = Policy.BLOCK
-    capacity: int = DEFAULT_CAPACITY
+    #: None: 16, or 1024 with a ``max_time`` (which is then the bound that applies)
+    capacity: int | None = None
     max_time: int | None = None
     feedback: bool = False
     line: int | None = None
+
+    @property
+    def limit(self) -> int:
+        """The message count this edge holds at most."""
+        return default_capacity(self.max_time) if self.capacity is None else self.capacity
 
     def __str__(self) -> str:
         return f"{self.src}.{self.src_port} -> {self.dst}.{self.dst_port}"
@@ -245,7 +251,7 @@ def _edge_problems(graph: Graph, e: EdgeDecl) -> list[str]:
             f"type mismatch: {e.src}.{e.src_port} is Out[{out_spec.type_name}] but "
             f"{e.dst}.{e.dst_port} is In[{in_spec.type_name}] ({out_spec.type_name} is not a "
             f"{in_spec.type_name})")
-    if e.capacity < 1:
+    if e.capacity is not None and e.capacity < 1:
         problems.append(f"capacity must be at least 1, got {e.capacity}")
     if e.max_time is not None and e.max_time <= 0:
         problems.append(f"max_time must be positive, got {e.max_time}ns")

@@ -15,7 +15,8 @@ The format, exactly (other keys are errors)::
 Edge fields: ``policy`` (block, drop_oldest, drop_newest, latest; default block, and
 drop_oldest for a feedback edge, since a cycle of blocking edges can deadlock),
 ``capacity`` (messages, >= 1, default 16), ``max_time`` (a duration with a unit: ``400ms``,
-``1.5s``), ``feedback`` (true declares the edge that closes a cycle).
+``1.5s``; given without a capacity, it is the bound: the count is then only a safety net of
+1024), ``feedback`` (true declares the edge that closes a cycle).
 
 Every problem is reported at once, in file order, each as ``path:LINE: message`` naming the
 node id, port or field, the bad value and a hint; ``load_graph`` raises one ``GraphError``
@@ -37,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from .edge import DEFAULT_CAPACITY, Policy
+from .edge import Policy
 from .errors import GraphError
 from .graph import (
     NODE_ID,
@@ -306,11 +307,11 @@ class _Loader:
                 self.error((*at, "policy"), f"{label}: unknown policy {show(value)}"
                                             f"{_hint(str(value), POLICIES)} (policies: "
                                             f"{', '.join(POLICIES)})")
-        capacity = item.get("capacity", DEFAULT_CAPACITY)
-        if type(capacity) is not int or capacity < 1:
+        capacity = item.get("capacity")  # None: the default for its max_time
+        if capacity is not None and (type(capacity) is not int or capacity < 1):
             self.error((*at, "capacity"), f"{label}: 'capacity' must be a whole number of "
                                           f"messages >= 1; got {describe(capacity)}")
-            capacity = DEFAULT_CAPACITY
+            capacity = None
         max_time: int | None = None
         if item.get("max_time") is not None:
             max_time = self.duration((*at, "max_time"), label, item["max_time"])

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from .edge import DEFAULT_CAPACITY, Policy
+from .edge import DEFAULT_CAPACITY, TIMED_CAPACITY, Policy
 from .params import DURATION_PATTERN
 from .registry import NodeTypeLoadError, Registry, default_registry
 
@@ -119,7 +119,8 @@ def _edge_schema() -> dict[str, Any]:
                                               "drop_newest or latest"},
                     "capacity": {"type": "integer", "minimum": 1,
                                  "default": DEFAULT_CAPACITY,
-                                 "description": "messages queued at most"},
+                                 "description": "messages queued at most (with max_time "
+                                                f"and no capacity: {TIMED_CAPACITY})"},
                     "max_time": {"type": "string", "pattern": DURATION_PATTERN,
                                  "description": "media duration queued at most, e.g. 400ms"},
                     "feedback": {"type": "boolean", "default": False,

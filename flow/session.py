@@ -40,7 +40,7 @@ class Session:
         for e in graph.edges:
             src = self.nodes[e.src]._out[e.src_port]
             dst = self.nodes[e.dst]._in[e.dst_port]
-            self.edges.append(Edge(src, dst, ctx.clock, policy=e.policy, capacity=e.capacity,
+            self.edges.append(Edge(src, dst, ctx.clock, policy=e.policy, capacity=e.limit,
                                    max_time=e.max_time, feedback=e.feedback))
         self._task: asyncio.Task[Any] | None = None
         self.started = False

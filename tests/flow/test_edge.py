@@ -117,6 +117,23 @@ def test_max_time_caps_queued_media_duration() -> None:
     assert (st.peak_depth, st.dropped, st.max_time) == (3, 7, 60 * MS)
 
 
+def test_max_time_without_a_capacity_is_the_bound_that_applies() -> None:
+    """``max_time: 1s`` on 20 ms frames holds 50 of them: the default count (16) would
+    have cut it to 320 ms. With an explicit capacity, the tighter bound wins."""
+    timed = EdgeDecl("src", "out", "sink", "inp", policy="drop_oldest",  # type: ignore[arg-type]
+                     max_time=1000 * MS)
+    assert (timed.capacity, timed.limit) == (None, 1024)
+    s = run({"src": (Src, {"n": 80, "dur": 20 * MS}), "sink": (Sink, {})}, [timed])
+    assert seqs(s) == list(range(30, 80))
+    st = edge(s, "src.out -> sink.inp").statistics()
+    assert (st.peak_depth, st.dropped, st.capacity) == (50, 30, 1024)
+    counted = EdgeDecl("src", "out", "sink", "inp", policy="drop_oldest",  # type: ignore[arg-type]
+                       capacity=16, max_time=1000 * MS)
+    s = run({"src": (Src, {"n": 80, "dur": 20 * MS}), "sink": (Sink, {})}, [counted])
+    assert seqs(s) == list(range(64, 80))
+    assert EdgeDecl("src", "out", "sink", "inp").limit == 16
+
+
 def test_max_time_backpressure_and_oversized_message() -> None:
     # A 100 ms frame fits an empty 60 ms edge; blocking keeps every frame.
     s = run({"src": (Src, {"n": 6, "dur": 100 * MS}), "sink": (Sink, {"work": 5 * MS})},

@@ -58,7 +58,15 @@ def test_a_valid_graph_loads_with_its_lines_policies_and_durations():
     assert plain.policy is Policy.BLOCK and plain.line == 7 and plain.max_time is None
     assert rich.policy is Policy.DROP_OLDEST and rich.capacity == 4
     assert rich.max_time == 400 * MS and rich.line == 8
+    assert (plain.capacity, plain.limit) == (None, 16)  # the default count
     assert g.lines == {"graph": 1, "nodes": 2, "edges": 6}
+
+
+def test_an_edge_with_a_max_time_and_no_capacity_is_bounded_by_the_time():
+    g = load(VALID.replace("capacity: 4, ", ""))
+    timed = g.edges[1]
+    assert timed.capacity is None and timed.max_time == 400 * MS
+    assert timed.limit == 1024  # a safety net only: 400 ms is the bound that applies
 
 
 def test_the_graph_name_defaults_to_the_file_stem(tmp_path: Path):
