@@ -18,8 +18,8 @@ is the help), as the ears' ``adapt-ears`` does::
     [project.entry-points."microturn.commands"]
     "adapt-ears" = "nodes.asr.adapt"
 
-A built-in name cannot be taken over by a package (the built-in stays, and the package's
-command is listed as shadowed).
+A built-in name cannot be taken over by a package (the built-in stays; a warning names the
+package).
 
 Exit statuses: 0 success; 1 a node failed while running; 2 a usage or graph error (every
 problem printed on stderr as ``file:line: message``); 130 interrupted by Ctrl-C. A
@@ -58,24 +58,23 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 def installed_commands() -> dict[str, tuple[str, str]]:
     """Subcommands that installed packages declare (``microturn.commands``): name ->
-    (module, help). Nothing is imported: the help says which package a command is from
-    until the command runs (its module's docstring then describes it)."""
+    (module, the package it comes from). Nothing is imported."""
     found: dict[str, tuple[str, str]] = {}
     for ep in importlib.metadata.entry_points(group=COMMANDS_GROUP):
         dist = ep.dist.name if ep.dist is not None else "an installed package"
-        found.setdefault(ep.name, (ep.value.partition(":")[0].strip(), f"(from {dist})"))
+        found.setdefault(ep.name, (ep.value.partition(":")[0].strip(), dist))
     return found
 
 
 def all_commands() -> dict[str, tuple[str, str]]:
-    """``COMMANDS``, then the installed packages' commands whose names are still free."""
+    """``COMMANDS``, then the installed packages' commands whose names are still free; a
+    package's help says where it is from until its module is imported (``_package_help``)."""
     table = dict(COMMANDS)
-    for name, (module, help_text) in installed_commands().items():
+    for name, (module, dist) in installed_commands().items():
         if name in table:
-            log.warning("the %r command of %s is shadowed by the built-in one", name,
-                        help_text.strip("()").removeprefix("from "))
+            log.warning("the %r command of %s is shadowed by the built-in one", name, dist)
             continue
-        table[name] = (module, help_text)
+        table[name] = (module, f"(from {dist})")
     return table
 
 
