@@ -17,6 +17,7 @@ import functools
 import selectors
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -34,12 +35,15 @@ class Clock:
     async def sleep(self, duration: int) -> None:
         await self.sleep_until(self.now() + duration)
 
-    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run_blocking(self, fn: Callable[..., T], *args: Any,
+                           executor: Executor | None = None) -> T:
         """Run ``fn(*args)`` off the event-loop thread (for work that would stall cadence:
-        synthesis, recognition, model steps). Under a fake clock, virtual time stands still
-        until it returns, so results stay deterministic."""
+        synthesis, recognition, model steps), on ``executor`` (default: the loop's shared
+        pool; a node whose calls must never queue behind other sessions' work brings its
+        own). Under a fake clock, virtual time stands still until it returns, so results
+        stay deterministic."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, functools.partial(fn, *args))
+        return await loop.run_in_executor(executor, functools.partial(fn, *args))
 
 
 class RealClock(Clock):
@@ -168,10 +172,11 @@ class FakeClock(Clock):
         if self._now < t:  # float rounding woke us a hair early: time is exact here
             self._now = t
 
-    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run_blocking(self, fn: Callable[..., T], *args: Any,
+                           executor: Executor | None = None) -> T:
         self._blocking_jobs += 1
         try:
-            return await super().run_blocking(fn, *args)
+            return await super().run_blocking(fn, *args, executor=executor)
         finally:
             self._blocking_jobs -= 1
 

@@ -24,15 +24,18 @@ each node decodes in its own worker process (``nodes.asr.worker``), started and 
 ``setup()`` and ended in ``teardown()``: pocketsphinx holds the GIL while it decodes, so in
 a thread (``worker_process: false``) its 30-80 ms per micro-turn stall the event loop of
 every session in the process. Figures: docs/ears.md. A worker that fails or dies ends this
-session with ``WorkerError`` (other sessions go on). Accuracy on espeak voices:
-docs/ears.md.
+session with ``WorkerError`` (other sessions go on). The recogniser's calls run on the
+node's own thread, never queued behind other sessions' work in the shared pool. Accuracy
+on espeak voices: docs/ears.md.
 An ``Interrupt`` does not drop what the user is saying (barge-in is the user talking).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
 import numpy as np
@@ -50,6 +53,8 @@ from .asr.grammar import (
     vocabulary_words,
 )
 from .types import Chunk, Heard
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from .asr.recognizer import Hypothesis, Recognizer
@@ -130,6 +135,7 @@ class PocketsphinxEars(Node):
                              f"16000 Hz, got {p.sample_rate} - at with.sample_rate "
                              "(resample before the ears)")
         model = await self._acoustic_model(p.acoustic_model)
+        self._calls = ThreadPoolExecutor(1, thread_name_prefix=f"ears-{self.context.id}")
         self.vocabulary = Vocabulary(
             DEFAULT_PHRASES if p.phrases is None else p.phrases,
             DEFAULT_NUMBER_CONTEXTS if p.number_contexts is None else p.number_contexts,
@@ -145,19 +151,18 @@ class PocketsphinxEars(Node):
             # Launched here (a few ms), loaded in a thread: a cancelled setup() still
             # leaves self._worker for teardown() to end.
             self._worker = RecognizerProcess(**kwargs)
-            await self.clock.run_blocking(self._worker.wait_ready)
+            await self._recognise(self._worker.wait_ready)
             self.rec: Recognizer | RecognizerProcess = self._worker
         else:
-            self.rec = await self.clock.run_blocking(lambda: Recognizer(**kwargs))
+            self.rec = await self._recognise(lambda: Recognizer(**kwargs))
         if p.grammar == "scenario":
-            unknown = await self.clock.run_blocking(self.rec.unknown_words,
-                                                    self.vocabulary.all_words())
+            unknown = await self._recognise(self.rec.unknown_words, self.vocabulary.all_words())
             if unknown:
                 raise ParamError(
                     f"node {self.id!r}: not in the pronunciation dictionary: "
                     f"{', '.join(unknown)} - at with.words/keywords/phrases (use known "
                     "spellings; numbers as words)")
-            await self.clock.run_blocking(self.rec.set_grammar, self.vocabulary.jsgf())
+            await self._recognise(self.rec.set_grammar, self.vocabulary.jsgf())
         self.last_partial = ""
 
     async def _acoustic_model(self, name: str) -> str | None:
@@ -194,7 +199,7 @@ class PocketsphinxEars(Node):
 
     async def on_control(self, msg: SetVocabulary) -> None:
         new = self.vocabulary.updated(msg, self.params.words)
-        unknown = await self.clock.run_blocking(self.rec.unknown_words, new.all_words())
+        unknown = await self._recognise(self.rec.unknown_words, new.all_words())
         if unknown:
             # A running session goes on: drop what cannot be pronounced, say so once.
             self.log.warning("session %s node %s: ignoring words not in the dictionary: %s",
@@ -202,23 +207,34 @@ class PocketsphinxEars(Node):
             new = _without(new, set(unknown))
         self.vocabulary = new
         if self.params.grammar == "scenario":
-            await self.clock.run_blocking(self.rec.set_grammar, new.jsgf())
+            await self._recognise(self.rec.set_grammar, new.jsgf())
 
     async def on_end(self) -> None:
-        for hyp in await self.clock.run_blocking(self.rec.flush):
+        for hyp in await self._recognise(self.rec.flush):
             await self._emit(hyp)
 
     async def teardown(self) -> None:
         worker = getattr(self, "_worker", None)  # None: in-thread, or setup() failed early
         if worker is not None:
+            # On the shared pool, not the node's thread: a call stuck there must not hold
+            # up the close that kills it.
             await self.clock.run_blocking(worker.close)
+        calls = getattr(self, "_calls", None)
+        if calls is not None:
+            calls.shutdown(wait=False)
+
+    async def _recognise(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on this node's own thread: the recogniser's calls (a round trip to
+        the worker, or in-thread decoding) never queue behind other sessions' blocking work
+        in the loop's shared pool, nor hold one of its threads."""
+        return await self.clock.run_blocking(fn, *args, executor=self._calls)
 
     async def _decode(self, samples: np.ndarray, sample_rate: int, pts: int) -> None:
         if sample_rate != self.rec.sample_rate:
             raise ParamError(f"node {self.id!r}: input is {sample_rate} Hz but the ears need "
                              f"{self.rec.sample_rate} Hz (set the chunker's sample_rate to "
                              f"{self.rec.sample_rate})")
-        for hyp in await self.clock.run_blocking(self.rec.feed, samples, pts):
+        for hyp in await self._recognise(self.rec.feed, samples, pts):
             await self._emit(hyp)
 
     async def _emit(self, hyp: Hypothesis) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
-from flow import AudioFrame, FlowError, NodeFailed, ParamError
-from flow.testing import run_node
+from flow import AudioFrame, FakeClock, FlowError, Graph, NodeFailed, ParamError, Session
+from flow.testing import harness, run_node
 from nodes.asr import SetVocabulary
 from nodes.types import Chunk, Heard
 
@@ -82,3 +87,31 @@ def test_default_beam_still_hears_a_command() -> None:
     audio = timeline(0.4, "start the stopwatch", 0.6)
     result = run_node("asr.pocketsphinx", {"beam": 1e-48}, inputs={"chunks": chunks(audio)})
     assert [h.text for h in result.of("heard", Heard) if h.final] == ["start the stopwatch"]
+
+
+def test_recognition_never_waits_behind_the_shared_thread_pool() -> None:
+    """Every thread of the loop's shared pool is busy (other sessions synthesising, say):
+    the ears still hear, on their own thread. Only their close uses the shared pool."""
+    audio = timeline(0.4, "start the stopwatch", 0.8)
+    graph = Graph.build("t", {"node": ("asr.pocketsphinx", {})}, [])
+    wrapped, stores, _ = harness(graph, {"node.chunks": chunks(audio)}, ["node.heard"])
+    clock = FakeClock()
+    busy = threading.Event()
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(1))
+        occupied = loop.run_in_executor(None, busy.wait)
+        task = asyncio.create_task(Session(wrapped, clock=clock).run())
+        give_up = time.monotonic() + 60  # real seconds: only bounds a failing run
+        try:
+            while not any(h.final for h in stores["node.heard"]):  # type: ignore[attr-defined]
+                assert time.monotonic() < give_up, "the ears waited for the shared pool"
+                await asyncio.sleep(0)
+        finally:
+            busy.set()
+        await occupied
+        await task
+        return [h.text for h in stores["node.heard"] if h.final]  # type: ignore[attr-defined]
+
+    assert clock.run(main()) == ["start the stopwatch"]
