@@ -260,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="largest number of concurrent sessions tried (0: skip the search)")
     ap.add_argument("--graph", type=Path, default=GRAPH)
     ap.add_argument("--clips-out", type=Path, help="also write each clip's result (JSON lines)")
+    ap.add_argument("--voices", choices=("all", "held-out", "dev"), default="all",
+                    help="run only the clips of these voices; every clip of the chosen "
+                         "scenarios is still generated, in order, so with all scenarios each "
+                         "is the same audio as in a full run (espeak carries state from one "
+                         "synthesis to the next)")
     ap.add_argument("--clock", choices=("real", "fake"), default="real",
                     help="fake: each clip on a virtual clock, one at a time (development: "
                          "correctness as on the real clock, reaction times without compute; "
@@ -293,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     concurrency = args.concurrency or max(1, at_cadence or 1)
     result["concurrency"] = concurrency
     clips = [c for sc in chosen for c in generate(sc, args.n, args.seed)]
+    if args.voices != "all":
+        clips = [c for c in clips if c.held_out == (args.voices == "held-out")]
+    result["voices"] = args.voices
     if args.clock == "fake":
         scored = run_clips_virtual(clips, args.graph)
     else:
