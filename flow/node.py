@@ -207,8 +207,8 @@ class Node:
     async def teardown(self) -> None:
         """Release resources. Runs after success, errors and cancellation alike, also when
         ``setup()`` failed or was cancelled part-way: release only what was acquired. It
-        runs to its end (cancelling the node meanwhile waits for it), so keep it bounded:
-        close with a timeout."""
+        runs to its end (cancelling the node meanwhile waits for it, up to
+        ``TEARDOWN_GRACE``, 10 s), so keep it bounded: close with a timeout."""
 
     # -- helpers for node bodies -------------------------------------------------------------
 
@@ -422,20 +422,34 @@ class Node:
         then the server cancels the session. Cut short, the release would be lost (a
         blocking ``close`` still queued for an executor thread is cancelled there and never
         runs: a leaked worker process). A cancellation that arrives during teardown is
-        raised once teardown has finished; only cancelling teardown's own task (the event
-        loop shutting down) ends it early."""
+        raised once teardown has finished, or once ``TEARDOWN_GRACE`` (on the session's
+        clock) has passed after it: a teardown that hangs is then abandoned with a warning,
+        so that it cannot hold a server's shutdown forever. Cancelling teardown's own task
+        (the event loop shutting down) ends it at once."""
         job = asyncio.get_running_loop().create_task(
             self.teardown(), name=f"{self.context.id}/{self.id}/teardown")
-        cancelled = False
+        deadline: int | None = None
         while not job.done():
             try:
-                await asyncio.shield(job)
+                if deadline is None:
+                    await asyncio.shield(job)
+                    continue
+                left = deadline - self.clock.now()
+                if left <= 0:
+                    job.cancel()
+                    self.log.warning("session %s node %s: teardown still running %g s after "
+                                     "the session was cancelled; abandoned",
+                                     self.context.id, self.id, TEARDOWN_GRACE / 1e9)
+                    break
+                await asyncio.wait([job], timeout=left / 1e9)
             except asyncio.CancelledError:
                 if job.cancelled():
                     raise
-                cancelled = True
-        job.result()  # teardown's own error, if any
-        if cancelled:
+                if deadline is None:
+                    deadline = self.clock.now() + TEARDOWN_GRACE
+        if job.done() and not job.cancelled():
+            job.result()  # teardown's own error, if any
+        if deadline is not None:
             raise asyncio.CancelledError
 
     def __repr__(self) -> str:
@@ -444,6 +458,9 @@ class Node:
 
 #: Handlers in a row that must return without suspending before inline delivery resumes.
 _CALM_CALLS = 32
+#: How long a node's teardown may go on after its session was cancelled (ns, on the
+#: session's clock) before it is abandoned.
+TEARDOWN_GRACE = 10_000_000_000
 
 #: Edges an Interrupt still has to cross, while one is being spread (see _forward).
 _spreading: deque[tuple[Edge, Interrupt]] | None = None

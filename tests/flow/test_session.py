@@ -15,6 +15,7 @@ import msgspec
 import pytest
 
 from flow import MS, FakeClock, Graph, In, Message, Node, Out, Session
+from flow.node import TEARDOWN_GRACE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,6 +155,46 @@ def test_teardown_runs_to_its_end_when_the_session_is_stopped_meanwhile() -> Non
     assert leaked == set()
     assert session.context.services["torn"] == [
         "count", "hold: releasing", "hold: closed", "hold: done"]
+
+
+class HungRelease(Node):
+    """A teardown that never finishes (a close without a timeout)."""
+
+    inp: In[Frame]
+
+    async def on_inp(self, msg: Frame) -> None:
+        pass
+
+    async def teardown(self) -> None:
+        self.context.services["torn"].append(f"{self.id}: releasing")
+        self.context.services["stop"]()
+        await self.clock.sleep(3600 * 1000 * MS)
+        self.context.services["torn"].append(f"{self.id}: done")
+
+
+def test_a_teardown_that_hangs_is_abandoned_after_the_grace(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Waiting for teardown under cancellation is bounded: after ``TEARDOWN_GRACE`` (10 s)
+    the hung teardown is abandoned with a warning and the session ends cancelled."""
+    clock = FakeClock()
+
+    async def main() -> tuple[Session, int, set[asyncio.Task[Any]]]:
+        session = Session(Graph.build("hung", {"count": (Count, {"n": 3}),
+                                               "hold": (HungRelease, {})},
+                                      ["count.out -> hold.inp"]),
+                          clock=clock, services={**services(), "stop": lambda: session.stop()})
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.create_task(session.run())
+        ended = clock.now()
+        await asyncio.sleep(0)  # the abandoned teardown takes its cancellation
+        return session, ended, asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+
+    session, ended, leaked = clock.run(main())
+    assert leaked == set()
+    assert session.context.services["torn"] == ["count", "hold: releasing"]
+    assert ended == 30 * MS + TEARDOWN_GRACE  # the three frames, then the grace
+    assert "node hold: teardown still running 10 s after the session was cancelled; " \
+           "abandoned" in caplog.text
 
 
 def test_a_session_runs_once() -> None:
