@@ -135,26 +135,35 @@ class SlowRelease(Node):
         torn.append(f"{self.id}: done")
 
 
+def stopped_in_teardown(holder: type[Node]) -> tuple[Session, int, set[asyncio.Task[Any]]]:
+    """Three frames into ``holder``, whose teardown stops the session: the session, when
+    it ended (virtual ns), and the tasks left behind."""
+    clock = FakeClock()
+
+    async def main() -> tuple[Session, int, set[asyncio.Task[Any]]]:
+        session = Session(Graph.build("held", {"count": (Count, {"n": 3}),
+                                               "hold": (holder, {})},
+                                      ["count.out -> hold.inp"]),
+                          clock=clock, services={**services(), "stop": lambda: session.stop()})
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.create_task(session.run())
+        ended = clock.now()
+        await asyncio.sleep(0)  # an abandoned teardown takes its cancellation
+        return session, ended, asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+
+    return clock.run(main())
+
+
 def test_teardown_runs_to_its_end_when_the_session_is_stopped_meanwhile() -> None:
     """The client hangs up: the input ends, the graph drains, and a node is releasing what
     it holds when the server stops the session. The stop waits for that release to finish
     instead of cutting it short (a blocking close still queued for an executor thread
     would be cancelled there and never run: a leaked worker process)."""
-    clock = FakeClock()
-
-    async def main() -> tuple[Session, set[asyncio.Task[Any]]]:
-        session = Session(Graph.build("held", {"count": (Count, {"n": 3}),
-                                               "hold": (SlowRelease, {})},
-                                      ["count.out -> hold.inp"]),
-                          clock=clock, services={**services(), "stop": lambda: session.stop()})
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.create_task(session.run())
-        return session, asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
-
-    session, leaked = clock.run(main())
+    session, ended, leaked = stopped_in_teardown(SlowRelease)
     assert leaked == set()
     assert session.context.services["torn"] == [
         "count", "hold: releasing", "hold: closed", "hold: done"]
+    assert ended == 30 * MS + 50 * MS  # the three frames, then the whole release
 
 
 class HungRelease(Node):
@@ -176,20 +185,7 @@ def test_a_teardown_that_hangs_is_abandoned_after_the_grace(
         caplog: pytest.LogCaptureFixture) -> None:
     """Waiting for teardown under cancellation is bounded: after ``TEARDOWN_GRACE`` (10 s)
     the hung teardown is abandoned with a warning and the session ends cancelled."""
-    clock = FakeClock()
-
-    async def main() -> tuple[Session, int, set[asyncio.Task[Any]]]:
-        session = Session(Graph.build("hung", {"count": (Count, {"n": 3}),
-                                               "hold": (HungRelease, {})},
-                                      ["count.out -> hold.inp"]),
-                          clock=clock, services={**services(), "stop": lambda: session.stop()})
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.create_task(session.run())
-        ended = clock.now()
-        await asyncio.sleep(0)  # the abandoned teardown takes its cancellation
-        return session, ended, asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
-
-    session, ended, leaked = clock.run(main())
+    session, ended, leaked = stopped_in_teardown(HungRelease)
     assert leaked == set()
     assert session.context.services["torn"] == ["count", "hold: releasing"]
     assert ended == 30 * MS + TEARDOWN_GRACE  # the three frames, then the grace
