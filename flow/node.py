@@ -50,6 +50,7 @@ from .delivery import IDLE, Deliverer, Finish, deliverer
 from .errors import EndOfInput, NodeDefinitionError, NodeFailed, first_error
 from .messages import Interrupt, Message
 from .ports import In, Out, PortSpec
+from .shielded import finish
 
 if TYPE_CHECKING:
     from .edge import Edge
@@ -417,39 +418,13 @@ class Node:
                                  self.context.id, self.id, exc)
 
     async def _teardown_to_the_end(self) -> None:
-        """``teardown()``, run to its end even if this task is cancelled meanwhile: a client
-        hangs up, its input ends, the node drains and starts releasing what it holds, and
-        then the server cancels the session. Cut short, the release would be lost (a
-        blocking ``close`` still queued for an executor thread is cancelled there and never
-        runs: a leaked worker process). A cancellation that arrives during teardown is
-        raised once teardown has finished, or once ``TEARDOWN_GRACE`` (on the session's
-        clock) has passed after it: a teardown that hangs is then abandoned with a warning,
-        so that it cannot hold a server's shutdown forever. Cancelling teardown's own task
-        (the event loop shutting down) ends it at once."""
-        job = asyncio.get_running_loop().create_task(
-            self.teardown(), name=f"{self.context.id}/{self.id}/teardown")
-        deadline: int | None = None
-        while not job.done():
-            try:
-                if deadline is None:
-                    await asyncio.shield(job)
-                    continue
-                left = deadline - self.clock.now()
-                if left <= 0:
-                    job.cancel()
-                    self.log.warning("session %s node %s: teardown still running %g s after "
-                                     "the session was cancelled; abandoned",
-                                     self.context.id, self.id, TEARDOWN_GRACE / 1e9)
-                    break
-                await asyncio.wait([job], timeout=left / 1e9)
-            except asyncio.CancelledError:
-                if job.cancelled():
-                    raise
-                if deadline is None:
-                    deadline = self.clock.now() + TEARDOWN_GRACE
-        if job.done() and not job.cancelled():
-            job.result()  # teardown's own error, if any
-        if deadline is not None:
+        """``teardown()`` run to its end even if the node is cancelled meanwhile, or
+        abandoned with a warning ``TEARDOWN_GRACE`` after that (``flow.shielded``)."""
+        name = f"{self.context.id}/{self.id}/teardown"
+        if not await finish(self.teardown(), self.clock, TEARDOWN_GRACE, name=name):
+            self.log.warning("session %s node %s: teardown still running %g s after the "
+                             "session was cancelled; abandoned",
+                             self.context.id, self.id, TEARDOWN_GRACE / 1e9)
             raise asyncio.CancelledError
 
     def __repr__(self) -> str:
