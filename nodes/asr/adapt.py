@@ -18,14 +18,19 @@ mixtures, one codebook of 128 Gaussians per base phone and feature stream):
 2. **MLLR.** One affine transform per stream of all the Gaussian means, by maximum
    likelihood (Leggetter & Woodland 1995): moves the whole model towards the new channel
    with few parameters, so every Gaussian moves, seen in the data or not.
-3. **MAP.** Each Gaussian mean then moves towards the mean of the frames it explains,
-   weighted by how many there are against a prior weight ``tau`` (Gauvain & Lee 1994):
-   Gaussians with much data follow the data, those with little stay near step 2.
+3. **MAP means.** Each Gaussian mean then moves towards the mean of the frames it
+   explains, weighted by how many there are against a prior weight ``tau`` (Gauvain &
+   Lee 1994): Gaussians with much data follow the data, those with little stay near step 2.
+4. **MAP mixture weights.** In this model a senone (a tied HMM state) owns nothing but
+   its mixture weights over its base phone's shared codebook, so they are what tells the
+   states of a phone in its contexts apart. Each senone's weights move towards the share of
+   its aligned frames each Gaussian explains (with the means of step 3 and the senone's
+   own weights), against a prior weight ``tau_weights`` (frames), as ``map_adapt`` does.
 
-Frame posteriors use the codebook of the aligned base phone without the senones' mixture
-weights (an approximation that keeps this in numpy; the alignment itself is exact).
-Variances, mixture weights and transitions are kept. The result is a model directory (the
-base model's files with new ``means``) for ``Recognizer(acoustic_model=...)``.
+For the means, frame posteriors use the codebook of the aligned base phone without the
+senones' mixture weights (an approximation that keeps this in numpy; the alignment itself
+is exact). Variances and transitions are kept. The result is a model directory (the base
+model's files with new ``means`` and ``sendump``) for ``Recognizer(acoustic_model=...)``.
 
 Measured (docs/ears.md, "Fourth round"): adapted to espeak speech of 44 voices in four
 English accents (``nodes.asr.espeak_model``), the ears' word error rate on four espeak
@@ -45,6 +50,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pocketsphinx
@@ -53,7 +59,11 @@ BASE_MODEL = Path(pocketsphinx.get_model_path()) / "en-us" / "en-us"
 VAR_FLOOR = 1e-4  #: pocketsphinx's -varfloor: unused Gaussians have zero variance on file
 MLLR_ITERATIONS = 2  #: EM steps of the transform (posteriors from the last one's means)
 NOISE_PHONES = ("SIL", "+NSN+", "+SPN+")  #: not adapted: silence is the input's own floor
+TAU = 20.0  #: MAP prior of a mean, in frames
+TAU_WEIGHTS = 100.0  #: MAP prior of a senone's mixture weights, in frames (0: keep them)
 _MAGIC = 0x11223344
+#: a sendump byte v is the weight 1.0001 ** -(v << 10): -log base 1.0001, shifted 10 bits
+_SENDUMP_STEP = 1024 * np.log(1.0001)
 
 
 # -- model files ------------------------------------------------------------------------------
@@ -96,6 +106,42 @@ def write_gaussians(streams: list[np.ndarray], path: str | os.PathLike) -> None:
     Path(path).write_bytes(head + body + flat.tobytes())
 
 
+@dataclass(frozen=True)
+class MixtureWeights:
+    """A ``sendump`` file: the senones' mixture weights, quantised to a byte each."""
+
+    header: bytes  #: the file up to its data, kept as it was
+    weights: np.ndarray  #: probabilities, (streams, densities, senones), float64
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> MixtureWeights:
+        data = Path(path).read_bytes()
+        at = 0
+        try:
+            while True:  # length-prefixed header strings, ended by a length of 0
+                (n,) = struct.unpack_from("<i", data, at)
+                if not 0 <= n < 10_000:
+                    raise ValueError
+                at += 4 + n
+                if n == 0:
+                    break
+            n_den, n_sen = struct.unpack_from("<2i", data, at)
+        except (struct.error, ValueError):
+            raise ValueError(f"{path}: not a little-endian sphinx sendump file") from None
+        at += 8
+        n_feat, rest = divmod(len(data) - at, max(n_den * n_sen, 1))
+        if n_den <= 0 or n_sen <= 0 or rest or not n_feat:
+            raise ValueError(f"{path}: not a little-endian sphinx sendump file")
+        quantised = np.frombuffer(data, np.uint8, n_feat * n_den * n_sen, at)
+        weights = np.exp(-quantised.astype(np.float64) * _SENDUMP_STEP)
+        return cls(data[:at], weights.reshape(n_feat, n_den, n_sen))
+
+    def write(self, path: str | os.PathLike) -> None:
+        quantised = np.round(-np.log(np.maximum(self.weights, 1e-300)) / _SENDUMP_STEP)
+        body = np.clip(quantised, 0, 255).astype(np.uint8).tobytes()
+        Path(path).write_bytes(self.header + body)
+
+
 def base_phones(model: Path = BASE_MODEL) -> list[str]:
     """The model's base (CI) phones in codebook order, from its binary ``mdef``."""
     data = (model / "mdef").read_bytes()
@@ -130,8 +176,14 @@ def _read_mfc(path: str) -> np.ndarray:
     return np.frombuffer(data, order + "f4", offset=4).reshape(-1, 13).astype(np.float64)
 
 
+class Aligned(NamedTuple):
+    cepstra: np.ndarray  #: (frames, 13)
+    codebooks: np.ndarray  #: per frame, the aligned base phone's codebook (-1: none)
+    senones: np.ndarray  #: per frame, the aligned senone (-1: none)
+
+
 class Aligner:
-    """Forced alignment of transcripts to audio: per frame, the codebook (base phone)."""
+    """Forced alignment of transcripts to audio: per frame, the base phone and the senone."""
 
     def __init__(self, model: Path = BASE_MODEL, **config: object) -> None:
         from .recognizer import GRAMMAR_CONFIG
@@ -148,9 +200,9 @@ class Aligner:
     def unknown_words(self, text: str) -> list[str]:
         return sorted({w for w in text.split() if self._decoder.lookup_word(w) is None})
 
-    def align(self, audio: np.ndarray, text: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """(cepstra, codebook per frame, -1 where none) or None when ``text`` does not
-        align to ``audio`` (too far from what was said)."""
+    def align(self, audio: np.ndarray, text: str) -> Aligned | None:
+        """The frames and what they align to, or None when ``text`` does not align to
+        ``audio`` (too far from what was said)."""
         for old in glob.glob(os.path.join(self._dir, "*")):
             os.remove(old)
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
@@ -174,10 +226,14 @@ class Aligner:
             return None
         cepstra = _read_mfc(logged[-1])
         labels = np.full(len(cepstra), -1)
-        for phone in alignment.phones():  # flat iteration (nested phone->state crashes 5.1)
+        senones = np.full(len(cepstra), -1)
+        # flat iterations: nested word -> phone -> state crashes pocketsphinx 5.1
+        for phone in alignment.phones():
             labels[phone.start:phone.start + phone.duration] = \
                 self._phones.get(phone.name.split()[0], -1)
-        return cepstra, labels
+        for state in alignment.states():  # a state's name is its senone's number
+            senones[state.start:state.start + state.duration] = int(state.name)
+        return Aligned(cepstra, labels, senones)
 
 
 # -- statistics and estimation ----------------------------------------------------------------
@@ -210,6 +266,46 @@ class Stats:
         post /= post.sum(axis=1, keepdims=True)
         self.occupancy[stream][codebook] += post.sum(axis=0)
         self.first[stream][codebook] += post.T @ x
+
+
+class WeightStats:
+    """Per senone and Gaussian of its codebook: the frames' posterior counts, with the
+    senone's own mixture weights (``weights``: streams, densities, senones)."""
+
+    def __init__(self, means: list[np.ndarray], variances: list[np.ndarray],
+                 weights: np.ndarray, skip: Iterable[int] = ()) -> None:
+        self.means, self.variances = means, variances
+        self.log_weights = np.log(np.maximum(weights, 1e-30))
+        self.skip = frozenset(skip)
+        #: (streams, senones, densities): senone-major, so that adding is one scatter
+        self.counts = np.zeros((weights.shape[0], weights.shape[2], weights.shape[1]))
+
+    def add(self, cepstra: np.ndarray, codebooks: np.ndarray, senones: np.ndarray) -> None:
+        keep = (codebooks >= 0) & (senones >= 0) & ~np.isin(codebooks, list(self.skip))
+        for s, x in enumerate(features(cepstra)):
+            for cb in np.unique(codebooks[keep]):
+                at = keep & (codebooks == cb)
+                self.add_frames(s, int(cb), senones[at], x[at])
+
+    def add_frames(self, stream: int, codebook: int, senones: np.ndarray,
+                   x: np.ndarray) -> None:
+        mu, var = self.means[stream][codebook], self.variances[stream][codebook]
+        ll = -0.5 * ((((x[:, None, :] - mu[None]) ** 2) / var[None]).sum(-1)
+                     + np.log(var).sum(-1)[None])
+        ll += self.log_weights[stream][:, senones].T
+        post = np.exp(ll - ll.max(axis=1, keepdims=True))
+        post /= post.sum(axis=1, keepdims=True)
+        np.add.at(self.counts[stream], senones, post)
+
+
+def map_weights(stats: WeightStats, prior: np.ndarray, tau: float) -> np.ndarray:
+    """MAP mixture weights: (tau * prior + counts) / (tau + frames), per senone and
+    stream, with the prior renormalised (the file's bytes round each weight); a senone
+    without frames keeps its prior as it was."""
+    counts = stats.counts.transpose(0, 2, 1)  # (streams, densities, senones)
+    frames = counts.sum(axis=1, keepdims=True)
+    moved = (tau * prior / prior.sum(axis=1, keepdims=True) + counts) / (tau + frames)
+    return np.where(frames > 0, moved, prior)
 
 
 def solve_mllr(stats: Stats, of: list[np.ndarray] | None = None) -> list[np.ndarray]:
@@ -253,13 +349,17 @@ class AdaptReport:
     aligned: int  #: used (the others did not align to their transcripts)
     frames: int  #: 10 ms frames of speech and silence used
     mean_shift: float  #: RMS change of the means the data reached, in standard deviations
+    senones: int  #: senones whose mixture weights were adapted (0: weights kept)
 
 
 def adapt(pairs: Iterable[tuple[np.ndarray, str]], out: str | os.PathLike, *,
-          tau: float = 20.0, base: Path = BASE_MODEL) -> AdaptReport:
+          tau: float = TAU, tau_weights: float = TAU_WEIGHTS,
+          base: Path = BASE_MODEL) -> AdaptReport:
     """Adapt ``base`` to ``pairs`` (16 kHz mono float32 audio, its transcript in
-    dictionary words) and write the model directory ``out``. Raises ``ValueError`` for a
-    transcript word the dictionary does not know, or when nothing aligns."""
+    dictionary words) and write the model directory ``out``. ``tau``: the means' MAP prior
+    in frames; ``tau_weights``: the mixture weights' (0 keeps them; ``base`` needs a
+    ``sendump`` otherwise). Raises ``ValueError`` for a transcript word the dictionary does
+    not know, or when nothing aligns."""
     means = read_gaussians(base / "means")
     variances = [np.maximum(v, VAR_FLOOR) for v in read_gaussians(base / "variances")]
     phones = base_phones(base)
@@ -285,24 +385,35 @@ def adapt(pairs: Iterable[tuple[np.ndarray, str]], out: str | os.PathLike, *,
     moved = means
     for _ in range(MLLR_ITERATIONS):
         stats = Stats(moved, variances, skip)
-        for cepstra, labels in data:
-            stats.add(cepstra, labels)
+        for got in data:
+            stats.add(got.cepstra, got.codebooks)
         moved = apply_mllr(means, solve_mllr(stats, of=means))
     final = Stats(moved, variances, skip)
-    for cepstra, labels in data:
-        final.add(cepstra, labels)
+    for got in data:
+        final.add(got.cepstra, got.codebooks)
     adapted = map_means(final, moved, tau)
+    weights, senones = None, 0
+    if tau_weights > 0:
+        mixture = MixtureWeights.read(base / "sendump")
+        counted = WeightStats(adapted, variances, mixture.weights, skip)
+        for got in data:
+            counted.add(*got)
+        weights = MixtureWeights(mixture.header, map_weights(counted, mixture.weights,
+                                                             tau_weights))
+        senones = int((counted.counts[0].sum(axis=1) > 0).sum())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for f in base.iterdir():
-        if f.name != "means":
+        if f.name not in ("means", "sendump") or (f.name == "sendump" and weights is None):
             shutil.copyfile(f, out / f.name)
     write_gaussians(adapted, out / "means")
+    if weights is not None:
+        weights.write(out / "sendump")
     seen = [o > 1.0 for o in final.occupancy]  # densities the data reached
     shift = np.sqrt(np.mean(np.concatenate(
         [(((a - m) ** 2) / v)[k].reshape(-1)
          for a, m, v, k in zip(adapted, means, variances, seen, strict=True)])))
-    return AdaptReport(out, given, len(data), final.frames, float(shift))
+    return AdaptReport(out, given, len(data), final.frames, float(shift), senones)
 
 
 # -- command line -------------------------------------------------------------------------------
@@ -329,8 +440,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.add_argument("recordings", type=Path, metavar="DIR")
     parser.add_argument("out", type=Path, metavar="OUT", help="the model directory to write")
-    parser.add_argument("--tau", type=float, default=20.0,
-                        help="MAP prior weight: frames a Gaussian needs to move halfway (20)")
+    parser.add_argument("--tau", type=float, default=TAU,
+                        help="MAP prior weight of the means: frames a Gaussian needs to move "
+                             "halfway (%(default)g)")
+    parser.add_argument("--tau-weights", type=float, default=TAU_WEIGHTS,
+                        help="MAP prior weight of each senone's mixture weights, in frames; "
+                             "0 keeps them (%(default)g)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -346,13 +461,15 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        report = adapt(((_read_audio(a), t) for a, t in pairs), args.out, tau=args.tau)
+        report = adapt(((_read_audio(a), t) for a, t in pairs), args.out, tau=args.tau,
+                       tau_weights=args.tau_weights)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{report.path}: {report.aligned} of {report.utterances} recordings used, "
           f"{report.frames / 100:.0f} s; means moved {report.mean_shift:.2f} standard "
-          f"deviations (RMS). Use: acoustic_model: {report.path}")
+          f"deviations (RMS), mixture weights of {report.senones} senones adapted. "
+          f"Use: acoustic_model: {report.path}")
     return 0
 
 

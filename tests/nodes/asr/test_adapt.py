@@ -83,6 +83,66 @@ def test_map_moves_a_gaussian_by_its_share_of_the_data() -> None:
     assert all(np.array_equal(m, b) for m, b in zip(moved[1:], means[1:], strict=True))
 
 
+def test_mixture_weights_round_trip(tmp_path: Path) -> None:
+    shipped = adapt.MixtureWeights.read(adapt.BASE_MODEL / "sendump")
+    assert shipped.weights.shape == (3, 128, 5126)  # streams, codebook densities, senones
+    totals = shipped.weights.sum(axis=1)  # each senone's weights: a distribution
+    assert totals.min() > 0.9 and totals.max() < 1.0 + 1e-9  # (less a byte's rounding)
+    shipped.write(tmp_path / "sendump")
+    assert (tmp_path / "sendump").read_bytes() == (adapt.BASE_MODEL / "sendump").read_bytes()
+    (tmp_path / "means").write_bytes((adapt.BASE_MODEL / "means").read_bytes())
+    with pytest.raises(ValueError, match="not a little-endian sphinx sendump"):
+        adapt.MixtureWeights.read(tmp_path / "means")
+
+
+def test_map_moves_a_senones_weights_by_its_share_of_the_data() -> None:
+    means, variances = _base()
+    prior = adapt.MixtureWeights.read(adapt.BASE_MODEL / "sendump").weights
+    stats = adapt.WeightStats(means, variances, prior)
+    stats.counts[1][300, 7] = 50.0  # stream 1 of senone 300: 50 frames, all on Gaussian 7
+    moved = adapt.map_weights(stats, prior, tau=100.0)
+    normal = prior / prior.sum(axis=1, keepdims=True)
+    want = normal[1][:, 300] * 100 / 150
+    want[7] += 50 / 150
+    assert np.allclose(moved[1][:, 300], want) and np.isclose(moved[1][:, 300].sum(), 1.0)
+    others = np.ones(prior.shape, bool)
+    others[1, :, 300] = False
+    assert np.array_equal(moved[others], prior[others])  # no frames: the prior as it was
+
+
+def test_weight_counts_go_to_the_gaussian_that_explains_the_frames() -> None:
+    means, variances = _base()
+    prior = adapt.MixtureWeights.read(adapt.BASE_MODEL / "sendump").weights
+    stats = adapt.WeightStats(means, variances, prior)
+    cb, k = 10, int(np.argsort(-prior[0][:, 400])[1])  # not the senone's likeliest one
+    rng = np.random.default_rng(5)
+    x = means[0][cb][k] + rng.normal(0, 0.05, (40, 13)) * np.sqrt(variances[0][cb][k])
+    stats.add_frames(0, cb, np.full(40, 400), x)
+    assert stats.counts[0][400].sum() == pytest.approx(40.0)
+    assert stats.counts[0][400, k] > 30  # most of each frame goes to the Gaussian it sits on
+    assert stats.counts[0][:400].sum() == 0 and stats.counts[1].sum() == 0
+
+
+def test_aligned_frames_carry_their_phone_and_senone() -> None:
+    aligner = adapt.Aligner()
+    try:
+        pad = np.zeros(4000, np.float32)
+        audio = np.concatenate([pad, speech("start the stopwatch", "en-us"), pad])
+        got = aligner.align(audio + np.random.default_rng(0).normal(0, 5e-4, audio.size)
+                            .astype(np.float32), "start the stopwatch")
+    finally:
+        aligner.close()
+    assert got is not None
+    phones = adapt.base_phones()
+    assert len(got.cepstra) == len(got.codebooks) == len(got.senones)
+    assert (got.senones >= 0).all() and (got.codebooks >= 0).all()
+    starts = np.r_[True, got.codebooks[1:] != got.codebooks[:-1]]
+    spoken = [phones[c] for c in got.codebooks[starts]]
+    assert spoken[0] == "SIL" and spoken[-1] == "SIL" and spoken[1:4] == ["S", "T", "AA"]
+    changes = np.count_nonzero(got.senones[1:] != got.senones[:-1])
+    assert changes >= 2 * (len(spoken) - 2)  # several states (senones) per phone
+
+
 def test_adapted_model_directory_decodes(tmp_path: Path) -> None:
     texts = ["start the stopwatch", "remind me in ten seconds", "we saw a cat near the farm",
              "it cost twenty dollars", "how many animals so far", "stop the stopwatch"]
@@ -97,6 +157,11 @@ def test_adapted_model_directory_decodes(tmp_path: Path) -> None:
     report = adapt.adapt(pairs, tmp_path / "model")
     assert (report.utterances, report.aligned) == (7, 6)
     assert report.frames > 500 and 0 < report.mean_shift < 5
+    assert report.senones > 50  # the senones of these sentences' phones in their contexts
+    weights = adapt.MixtureWeights.read(tmp_path / "model" / "sendump").weights
+    shipped = adapt.MixtureWeights.read(adapt.BASE_MODEL / "sendump").weights
+    changed = np.abs(weights - shipped).max(axis=(0, 1)) > 0.01
+    assert 0 < changed.sum() <= report.senones  # only the senones the data reached
     rec = Recognizer(acoustic_model=str(tmp_path / "model"))
     from nodes.asr.grammar import build_grammar
 
