@@ -71,15 +71,58 @@ class Inbox(Generic[T]):
 
 class Stamper:
     """Media time of live audio: contiguous ``pts`` from the sample count, anchored at the
-    first frame's arrival; re-anchored when arrival drifts more than ``max_drift`` from the
-    count (the client paused its microphone, packets were lost)."""
+    first frame's arrival.
 
-    def __init__(self, sample_rate: int, *, max_drift: int = 200 * MS) -> None:
+    When the frames carry their source's timestamps (RTP: aiortc's decoded frames have the
+    packet's timestamp as ``pts``), tell each one to ``source()`` before stamping it. The
+    count then follows the sender's clock: frames that arrive late (a stall of the event
+    loop, then a burst) stay contiguous, where re-anchoring at their arrival used to cut
+    the audio there (an utterance in the ears closes at a gap); packets lost on the way
+    are a gap of their length, which up to ``fill`` is returned for the caller to fill
+    with silence (a jitter buffer's concealment: one lost packet does not cut an utterance
+    in two), and a longer gap or a timestamp that goes back (a new stream) re-anchors the
+    next frame at its arrival. Without source timestamps, arrival is all there is: the
+    stamper re-anchors when arrival drifts more than ``max_drift`` from the count (the
+    client paused its microphone, packets were lost). Either way, frames that run more
+    than ``max_drift`` ahead of their arrival (the backlog queued while a session opened,
+    read at once) re-anchor at their arrival."""
+
+    def __init__(self, sample_rate: int, *, max_drift: int = 200 * MS,
+                 fill: int = 200 * MS) -> None:
         self.sample_rate = sample_rate
         self.max_drift = max_drift
+        self.fill = fill
         self._base: int | None = None
         self._n = 0
+        self._ticks: int | None = None  # the source timestamp expected next
+        self._timed = False  # frames carry source timestamps: lateness never re-anchors
+        self._reanchor = False
         self.reanchors = 0
+        self.filled = 0  #: samples of silence asked for, over lost packets
+
+    def source(self, ticks: int | None, length: int, rate: int) -> int:
+        """The next frame starts at source timestamp ``ticks`` (in 1/``rate`` s, modulo
+        2**32 as RTP's are; None: not known) and covers ``length`` of them. Returns the
+        samples (at ``sample_rate``) of silence to stamp and send before it."""
+        expected = self._ticks
+        if ticks is None:  # (a frame without a timestamp: assume it follows on)
+            self._ticks = None if expected is None else (expected + length) % 2**32
+            return 0
+        self._timed = True
+        self._ticks = (ticks + length) % 2**32
+        if expected is None:
+            return 0
+        ahead = (ticks - expected) % 2**32
+        if ahead >= 2**31:  # before what came already
+            if 2**32 - ahead > length:  # more than a frame's overlap: a new stream
+                self._reanchor = True
+            return 0
+        gap = ahead * self.sample_rate // rate
+        if gap * S // self.sample_rate > self.fill:
+            self._reanchor = True
+            return 0
+        self.filled += gap
+        return gap
 
     def stamp(self, arrival: int, n: int) -> int:
         """``pts`` of ``n`` samples whose last one arrived at media time ``arrival``."""
@@ -87,8 +130,10 @@ class Stamper:
         if self._base is None:
             self._base = start
         pts = self._base + self._n * S // self.sample_rate
-        if abs(pts - start) > self.max_drift:
+        late = start - pts > self.max_drift and not self._timed
+        if self._reanchor or late or pts - start > self.max_drift:
             self.reanchors += 1
+            self._reanchor = False
             self._base, self._n, pts = start, 0, start
         self._n += n
         return pts

@@ -5,8 +5,10 @@ and resamples them to mono float32 at ``sample_rate`` with PyAV's resampler (lib
 at 48 kHz, int16 frames are converted with numpy instead, to the same values as
 libswresample's (its stereo downmix is ``(L + R) * sqrt(1/2)``), at a third of the cost.
 A reader drains the track continuously into a bounded inbox (``max_queue`` frames, oldest
-dropped) so that a slow graph never builds lag. ``pts`` is contiguous media time (see
-``Stamper``). The output ends when the client's track ends or the peer closes.
+dropped) so that a slow graph never builds lag. ``pts`` is contiguous media time that
+follows the sender's RTP timestamps (``Stamper``): audio that arrives late or in a burst
+stays contiguous, packets lost on the way are filled with silence up to 200 ms (a longer
+gap is a gap). The output ends when the client's track ends or the peer closes.
 """
 
 from __future__ import annotations
@@ -67,8 +69,13 @@ class WebRTCAudioIn(Node):
 
         try:
             while True:
-                frame = await track.recv()  # type: ignore[attr-defined]
+                frame: Any = await track.recv()  # type: ignore[attr-defined]
                 self.peer.touch()
+                gap = self.stamper.source(frame.pts, frame.samples, frame.sample_rate)
+                if gap:  # packets lost on the way: silence keeps the timeline whole
+                    pts = self.stamper.stamp(self.now(), gap)
+                    self.inbox.put(AudioFrame(pts=pts, samples=np.zeros(gap, np.float32),
+                                              sample_rate=self.params.sample_rate))
                 for samples in self.convert(frame):
                     if not len(samples):
                         continue

@@ -316,6 +316,65 @@ def test_stamper_contiguous_then_reanchors_after_a_gap() -> None:
     assert s.stamp(2 * S, 320) == 2 * S - 20 * MS and s.reanchors == 1
 
 
+def test_stamper_follows_source_timestamps_through_a_stall() -> None:
+    """RTP-timed frames that arrive 500 ms late, then in a burst, stay contiguous (arrival
+    alone would re-anchor there and cut an utterance in two)."""
+    s = Stamper(16000)
+    arrivals = [20 * MS, 40 * MS, 560 * MS, 561 * MS, 562 * MS, 600 * MS]
+    pts = []
+    for k, arrival in enumerate(arrivals):
+        assert s.source(960 * k, 960, 48000) == 0
+        pts.append(s.stamp(arrival, 320))
+    assert pts == [k * 20 * MS for k in range(6)] and s.reanchors == 0
+
+
+def test_stamper_fills_lost_packets_and_reanchors_after_a_long_gap() -> None:
+    s = Stamper(16000)
+    assert (s.source(2**32 - 960, 960, 48000), s.stamp(20 * MS, 320)) == (0, 0)
+    assert (s.source(0, 960, 48000), s.stamp(40 * MS, 320)) == (0, 20 * MS)  # wrapped
+    # Two packets lost: 40 ms of silence to fill, then the frame, all contiguous.
+    assert s.source(960 * 3, 960, 48000) == 640 and s.filled == 640
+    assert s.stamp(100 * MS, 640) == 40 * MS and s.stamp(100 * MS, 320) == 80 * MS
+    # A second without packets (a muted sender): a gap; the next frame starts at arrival.
+    assert s.source(960 * 4 + 48000, 960, 48000) == 0
+    assert s.stamp(1200 * MS, 320) == 1180 * MS and s.reanchors == 1
+    # A timestamp far behind (a new stream) re-anchors too; a resent frame does not.
+    assert s.source(960 * 4 + 48000, 960, 48000) == 0
+    assert s.stamp(1220 * MS, 320) == 1200 * MS and s.reanchors == 1
+    assert s.source(5, 960, 48000) == 0
+    assert s.stamp(1300 * MS, 320) == 1280 * MS and s.reanchors == 2
+
+
+class StallingTrack(FakeTrack):
+    """Frame 10 and the ones queued behind it come 400 ms late, then all at once."""
+
+    async def recv(self) -> object:
+        if len(self.frames) == 20:
+            await self.clock.sleep_until(self.clock.now() + 400 * MS)
+            self._next = self.clock.now()  # the backlog is read at once from here on
+            self.period = 0
+        return await super().recv()
+
+
+def test_audio_in_keeps_time_through_a_stall_and_fills_a_lost_packet() -> None:
+    """The node stamps by the frames' RTP timestamps: a frame lost on the way becomes
+    20 ms of silence in place, and frames held up for 400 ms stay contiguous."""
+    frames = tone_frames(31)
+    del frames[5]  # lost on the way
+    clock = FakeClock()
+    peer = Peer(None, clock=clock)
+    peer.add_track(StallingTrack("audio", frames, clock, 20 * MS))
+    r = run_node("webrtc.audio_in", {"sample_rate": 48000}, clock=clock,
+                 services={"webrtc": peer})
+    got = r.of("audio", AudioFrame)
+    assert len(got) == 31  # 30 frames and the silence in place of the lost one
+    for a, b in itertools.pairwise(got):
+        assert b.pts - a.pts == a.duration
+    assert not got[5].samples.any() and got[5].duration == 20 * MS
+    assert all(f.samples.any() for f in got[:5] + got[6:])
+    assert got[-1].pts - got[0].pts == 30 * 20 * MS  # the stall left no gap
+
+
 def test_inbox_drops_oldest_and_ends() -> None:
     async def main() -> list:
         box: Inbox[int] = Inbox(2)
