@@ -84,8 +84,8 @@ class Stamper:
     next frame at its arrival. Without source timestamps, arrival is all there is: the
     stamper re-anchors when arrival drifts more than ``max_drift`` from the count (the
     client paused its microphone, packets were lost). Either way, frames that run more
-    than ``max_drift`` ahead of their arrival (the backlog queued while a session opened,
-    read at once) re-anchor at their arrival."""
+    than ``max_drift`` ahead of their arrival re-anchor at their arrival (a backlog read
+    at once: ``anchor()`` it at the end of its arrival instead)."""
 
     def __init__(self, sample_rate: int, *, max_drift: int = 200 * MS,
                  fill: int = 200 * MS) -> None:
@@ -123,6 +123,10 @@ class Stamper:
             return 0
         self.filled += gap
         return gap
+
+    def anchor(self, end: int, n: int) -> None:
+        """The next ``n`` samples (a backlog read at once) end at media time ``end``."""
+        self._base, self._n = end - n * S // self.sample_rate, 0
 
     def stamp(self, arrival: int, n: int) -> int:
         """``pts`` of ``n`` samples whose last one arrived at media time ``arrival``."""

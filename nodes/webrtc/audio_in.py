@@ -8,7 +8,9 @@ A reader drains the track continuously into a bounded inbox (``max_queue`` frame
 dropped) so that a slow graph never builds lag. ``pts`` is contiguous media time that
 follows the sender's RTP timestamps (``Stamper``): audio that arrives late or in a burst
 stays contiguous, packets lost on the way are filled with silence up to 200 ms (a longer
-gap is a gap). The output ends when the client's track ends or the peer closes.
+gap is a gap), and what aiortc queued while the session was being set up is stamped back
+from its arrival, as it was spoken (before the session's start: negative ``pts``).
+The output ends when the client's track ends or the peer closes.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import msgspec
 import numpy as np
 
 from flow import AudioFrame, Node, Out
+from flow.units import MS
 
 from ._common import Inbox, Stamper, peer_of
 
 #: int16 stereo -> float mono, as libswresample downmixes: (L + R) * sqrt(1/2) / 32768
 _DOWNMIX = np.float32(np.sqrt(0.5) / 32768)
 _SCALE = np.float32(1 / 32768)
+#: frames that come within this of each other at the start came at once (a backlog)
+BURST = 5 * MS
 
 
 class WebRTCAudioIn(Node):
@@ -67,25 +72,49 @@ class WebRTCAudioIn(Node):
     async def _read(self, track: object) -> None:
         from aiortc.mediastreams import MediaStreamError
 
+        # The first frames, while they come at once: what aiortc queued before the session
+        # opened (the graph was being set up). They are stamped back from the last one's
+        # arrival, as spoken, instead of running ahead of the clock.
+        backlog: list[Any] | None = []
+        last = 0
         try:
             while True:
                 frame: Any = await track.recv()  # type: ignore[attr-defined]
+                now = self.now()
                 self.peer.touch()
-                gap = self.stamper.source(frame.pts, frame.samples, frame.sample_rate)
-                if gap:  # packets lost on the way: silence keeps the timeline whole
-                    pts = self.stamper.stamp(self.now(), gap)
-                    self.inbox.put(AudioFrame(pts=pts, samples=np.zeros(gap, np.float32),
-                                              sample_rate=self.params.sample_rate))
-                for samples in self.convert(frame):
-                    if not len(samples):
+                if backlog is not None:
+                    if frame.pts is not None and (not backlog or now - last < BURST):
+                        backlog.append(frame)
+                        last = now
                         continue
-                    pts = self.stamper.stamp(self.now(), len(samples))
-                    self.inbox.put(AudioFrame(pts=pts, samples=samples,
-                                              sample_rate=self.params.sample_rate))
+                    self._take_backlog(backlog, last)
+                    backlog = None
+                self._take(frame, now)
         except MediaStreamError:
             pass
         finally:
+            if backlog:
+                self._take_backlog(backlog, last)
             self.inbox.close()
+
+    def _convert_timed(self, frame: Any) -> list[np.ndarray]:
+        """``frame``'s samples, after the silence that fills a gap before it (if any)."""
+        gap = self.stamper.source(frame.pts, frame.samples, frame.sample_rate)
+        out = [np.zeros(gap, np.float32)] if gap else []
+        return out + [x for x in self.convert(frame) if len(x)]
+
+    def _take(self, frame: Any, arrival: int) -> None:
+        for samples in self._convert_timed(frame):
+            self._put(self.stamper.stamp(arrival, len(samples)), samples)
+
+    def _take_backlog(self, frames: list[Any], arrival: int) -> None:
+        parts = [x for f in frames for x in self._convert_timed(f)]
+        self.stamper.anchor(arrival, sum(len(x) for x in parts))
+        for samples in parts:
+            self._put(self.stamper.stamp(arrival, len(samples)), samples)
+
+    def _put(self, pts: int, samples: np.ndarray) -> None:
+        self.inbox.put(AudioFrame(pts=pts, samples=samples, sample_rate=self.params.sample_rate))
 
     async def run(self) -> None:
         track = await self.peer.track("audio")

@@ -375,6 +375,37 @@ def test_audio_in_keeps_time_through_a_stall_and_fills_a_lost_packet() -> None:
     assert got[-1].pts - got[0].pts == 30 * 20 * MS  # the stall left no gap
 
 
+class BackloggedTrack(FakeTrack):
+    """The first 25 frames wait in the track until 1 s (the session being set up), then
+    come at once; the rest at their pace."""
+
+    sent = 0
+
+    async def recv(self) -> object:
+        if not self.frames:
+            raise MediaStreamError
+        k, self.sent = self.sent, self.sent + 1
+        await self.clock.sleep_until(1000 * MS + max(0, k - 24) * self.period)
+        return self.frames.pop(0)
+
+
+def test_audio_in_stamps_the_backlog_of_a_session_start_back_from_its_arrival() -> None:
+    """Frames queued while a session was set up are read at once: they are stamped as
+    spoken, ending when they arrived, and the live frames after them follow on."""
+    clock = FakeClock()
+    peer = Peer(None, clock=clock)
+    track = BackloggedTrack("audio", tone_frames(40), clock, 20 * MS)
+    peer.add_track(track)
+    r = run_node("webrtc.audio_in", {"sample_rate": 48000}, clock=clock,
+                 services={"webrtc": peer})
+    got = r.of("audio", AudioFrame)
+    assert len(got) == 40
+    for a, b in itertools.pairwise(got):
+        assert b.pts - a.pts == a.duration
+    assert got[24].pts + 20 * MS == 1000 * MS  # the last queued frame ended as it came
+    assert got[0].pts == 500 * MS and got[-1].pts + 20 * MS == 1300 * MS  # live: on time
+
+
 def test_inbox_drops_oldest_and_ends() -> None:
     async def main() -> list:
         box: Inbox[int] = Inbox(2)
