@@ -22,15 +22,12 @@ import msgspec
 import numpy as np
 
 from flow import AudioFrame, Node, Out
-from flow.units import MS
 
 from ._common import Inbox, Stamper, peer_of
 
 #: int16 stereo -> float mono, as libswresample downmixes: (L + R) * sqrt(1/2) / 32768
 _DOWNMIX = np.float32(np.sqrt(0.5) / 32768)
 _SCALE = np.float32(1 / 32768)
-#: frames that come within this of each other at the start came at once (a backlog)
-BURST = 5 * MS
 
 
 class WebRTCAudioIn(Node):
@@ -69,33 +66,40 @@ class WebRTCAudioIn(Node):
             return [mono]
         return [o.to_ndarray().reshape(-1) for o in self._resampler.resample(f)]
 
-    async def _read(self, track: object) -> None:
+    async def _read(self, track: Any) -> None:
         from aiortc.mediastreams import MediaStreamError
 
-        # The first frames, while they come at once: what aiortc queued before the session
-        # opened (the graph was being set up). They are stamped back from the last one's
-        # arrival, as spoken, instead of running ahead of the clock.
-        backlog: list[Any] | None = []
-        last = 0
         try:
+            frame: Any = await track.recv()
+            self.peer.touch()
+            if frame.pts is not None:
+                frame = await self._take_backlog(track, frame)
             while True:
-                frame: Any = await track.recv()  # type: ignore[attr-defined]
-                now = self.now()
+                self._take(frame, self.now())
+                frame = await track.recv()
                 self.peer.touch()
-                if backlog is not None:
-                    if frame.pts is not None and (not backlog or now - last < BURST):
-                        backlog.append(frame)
-                        last = now
-                        continue
-                    self._take_backlog(backlog, last)
-                    backlog = None
-                self._take(frame, now)
         except MediaStreamError:
             pass
         finally:
-            if backlog:
-                self._take_backlog(backlog, last)
             self.inbox.close()
+
+    async def _take_backlog(self, track: Any, first: Any) -> Any:
+        """Stamp ``first`` and the frames queued behind it (aiortc queued them while the
+        session was being set up) back from now, as they were spoken, instead of running
+        ahead of the clock; returns the first frame that was not queued yet."""
+        frames = [first]
+        while True:
+            later = asyncio.ensure_future(track.recv())
+            await asyncio.sleep(0)  # one step: a queued frame is taken without waiting
+            if not later.done() or later.exception() is not None:  # (ended: raised below)
+                break
+            frames.append(later.result())
+        now = self.now()
+        parts = [x for f in frames for x in self._convert_timed(f)]
+        self.stamper.anchor(now, sum(len(x) for x in parts))
+        for samples in parts:
+            self._put(self.stamper.stamp(now, len(samples)), samples)
+        return await later
 
     def _convert_timed(self, frame: Any) -> list[np.ndarray]:
         """``frame``'s samples, after the silence that fills a gap before it (if any)."""
@@ -105,12 +109,6 @@ class WebRTCAudioIn(Node):
 
     def _take(self, frame: Any, arrival: int) -> None:
         for samples in self._convert_timed(frame):
-            self._put(self.stamper.stamp(arrival, len(samples)), samples)
-
-    def _take_backlog(self, frames: list[Any], arrival: int) -> None:
-        parts = [x for f in frames for x in self._convert_timed(f)]
-        self.stamper.anchor(arrival, sum(len(x) for x in parts))
-        for samples in parts:
             self._put(self.stamper.stamp(arrival, len(samples)), samples)
 
     def _put(self, pts: int, samples: np.ndarray) -> None:
