@@ -48,15 +48,12 @@ DEFAULT_WORDS = (
 )
 #: Glue between the content: mostly whole phrases, since every single word a grammar loop
 #: allows is one more thing a misheard syllable can become (measured: a loop over ~100
-#: single glue words doubled the word error rate of phrases made of them). "the" is not
-#: glue on its own (only before a content word, and inside phrases): alone it let "there
-#: was a monkey" become "the a wolves a monkey", an animal too many (docs/ears.md, eighth
-#: round). "a" stays: without it a stray schwa became "a <animal>".
+#: single glue words doubled the word error rate of phrases made of them).
 DEFAULT_FILLERS = (
     "i paid", "it cost", "it costs", "the ticket was", "the bill was", "my coffee cost",
     "we spent", "and then", "for lunch", "for dinner", "for the ticket", "we saw",
     "then i saw", "there was", "there were", "near the farm", "in the park", "in the garden",
-    "on the farm", "it was", "that was", "what is", "how much", "a", "and", "i", "we",
+    "on the farm", "it was", "that was", "what is", "how much", "a", "and", "the", "i", "we",
     "it", "then", "so", "okay", "also", "well", "yes", "no", "wait", "please", "thanks",
 )
 

@@ -27,15 +27,6 @@ def test_a_singular_word_needs_a_determiner_a_plural_does_not() -> None:
     assert "the" not in vocabulary_words(words=["dogs"])
 
 
-def test_the_default_glue_has_no_lone_the() -> None:
-    """"the" is heard before a content word or inside a phrase, never as glue on its own."""
-    g = build_grammar()
-    glue = next(line for line in g.splitlines() if line.startswith("<filler> ="))
-    alts = {a.strip(" ;") for a in glue.removeprefix("<filler> =").split("|")}
-    assert "the" not in alts and "a" in alts
-    assert "in the park" in alts and "(a | an | the | my | another)" in g
-
-
 def test_no_number_rules_without_a_use_for_them() -> None:
     g = build_grammar(phrases=["hello computer"], number_contexts=[], words=[], fillers=[])
     assert "<number>" not in g
