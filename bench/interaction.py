@@ -45,9 +45,11 @@ WARMUP = 3 * 1_000_000_000  #: media time before speech in the cadence trials (n
 _DROP = ("sink.console", "sink.events")
 
 
-def assistant_graph(wav_in: Path, wav_out: Path, graph_path: Path = GRAPH) -> tuple[Any, dict]:
+def assistant_graph(wav_in: Path, wav_out: Path, graph_path: Path = GRAPH,
+                    ears: dict[str, Any] | None = None) -> tuple[Any, dict]:
     """The assistant graph reading ``wav_in`` in real time and writing ``wav_out``, and the
-    ids of its nodes by role."""
+    ids of its nodes by role. ``ears``: parameters that replace the recogniser's
+    (``{"acoustic_model": path}`` for ``bench/standin.py``)."""
     import msgspec
 
     from flow.graph import EdgeDecl, Graph
@@ -71,6 +73,8 @@ def assistant_graph(wav_in: Path, wav_out: Path, graph_path: Path = GRAPH) -> tu
             roles["frontend"] = nid
         elif d.type_name == "chunker":
             roles["chunker"] = nid
+        elif d.type_name == "asr.pocketsphinx" and ears:
+            params = msgspec.structs.replace(params, **ears)
         nodes[nid] = type(d)(d.id, d.type_name, d.cls, params, d.line)
     edges: list[EdgeDecl] = [e for e in g.edges if e.src in nodes and e.dst in nodes]
     missing = {"source", "wav", "frontend"} - set(roles)
@@ -80,7 +84,7 @@ def assistant_graph(wav_in: Path, wav_out: Path, graph_path: Path = GRAPH) -> tu
 
 
 async def run_clip(clip: Clip, workdir: Path, graph_path: Path = GRAPH,
-                   clock: Any = None) -> dict[str, Any]:
+                   clock: Any = None, ears: dict[str, Any] | None = None) -> dict[str, Any]:
     """One clip through its own session on the real clock (or ``clock``): what came out,
     and when."""
     from flow import Interrupt, RealClock, Session
@@ -89,7 +93,7 @@ async def run_clip(clip: Clip, workdir: Path, graph_path: Path = GRAPH,
     here = Path(tempfile.mkdtemp(prefix=f"{clip.name}-", dir=workdir))  # clips may repeat
     wav_in, wav_out = here / "in.wav", here / "out.wav"
     write_wav(wav_in, clip.audio)
-    graph, roles = assistant_graph(wav_in, wav_out, graph_path)
+    graph, roles = assistant_graph(wav_in, wav_out, graph_path, ears)
     front = roles["frontend"]
     feeds = {e.dst_port: f"{e.src}.{e.src_port}" for e in graph.edges
              if e.dst == front and e.dst_port in ("turns", "heard")}
@@ -138,7 +142,8 @@ async def run_clips(clips: list[Clip], concurrency: int, graph_path: Path = GRAP
         return list(await asyncio.gather(*(one(c) for c in clips)))
 
 
-def run_clips_virtual(clips: list[Clip], graph_path: Path = GRAPH) -> list[dict[str, Any]]:
+def run_clips_virtual(clips: list[Clip], graph_path: Path = GRAPH,
+                      ears: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every clip on its own ``FakeClock``, one after another: what is heard and said is
     what the real clock gives when the machine keeps up, but recognition, stepping and
     synthesis cost no media time, so reaction times leave out compute. For development:
@@ -150,7 +155,7 @@ def run_clips_virtual(clips: list[Clip], graph_path: Path = GRAPH) -> list[dict[
         for clip in clips:
             clock = FakeClock(deadlock_after=None)
             try:
-                got = clock.run(run_clip(clip, Path(tmp), graph_path, clock))
+                got = clock.run(run_clip(clip, Path(tmp), graph_path, clock, ears))
             except Exception as exc:
                 out.append({**score(clip, {}), "error": repr(exc)[:300]})
                 continue

@@ -310,21 +310,28 @@ TAILS = {"currency": 3.0, "count": 3.0, "stopwatch": 3.0, "timer": 3.0, "delegat
          "bargein": 3.0}
 
 
-def plan(scenario: str, i: int, seed: int) -> tuple[random.Random, str, int]:
+def plan(scenario: str, i: int, seed: int,
+         voices: Sequence[str] | None = None) -> tuple[random.Random, str, int]:
     """The random stream, voice and rate of clip ``i`` of a scenario. Every third clip
-    (``i % 3 == 2``) has a held-out voice, so that even a quick run reports on them."""
+    (``i % 3 == 2``) has a held-out voice, so that even a quick run reports on them.
+    ``voices``: take the voices from this list in turn instead (``bench/standin.py``);
+    the texts and rates are the same either way."""
     rng = random.Random(f"{seed}:{scenario}:{i}")
+    if voices:
+        return rng, voices[i % len(voices)], rng.randint(130, 200)
     k = i // 3 * 2 + i % 3 + SCENARIOS.index(scenario)
     voice = (HELD_OUT[(i // 3 + SCENARIOS.index(scenario)) % len(HELD_OUT)] if i % 3 == 2
              else DEV_VOICES[k % len(DEV_VOICES)])
     return rng, voice, rng.randint(130, 200)
 
 
-def make_clip(scenario: str, i: int, seed: int = 1, lead: float = LEAD) -> Clip:
-    """Clip ``i`` of a scenario; ``lead``: seconds of noise floor before the first word."""
+def make_clip(scenario: str, i: int, seed: int = 1, lead: float = LEAD,
+              voices: Sequence[str] | None = None) -> Clip:
+    """Clip ``i`` of a scenario; ``lead``: seconds of noise floor before the first word;
+    ``voices``: see ``plan``."""
     if scenario not in _MAKERS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
-    rng, voice, rate = plan(scenario, i, seed)
+    rng, voice, rate = plan(scenario, i, seed, voices)
     parts, truth = _MAKERS[scenario](rng)
     noise = zlib.crc32(f"{seed}:{scenario}:{i}".encode())
     c = compose(parts, voice=voice, rate=rate, noise_seed=noise, lead=lead,
@@ -339,9 +346,9 @@ def make_clip(scenario: str, i: int, seed: int = 1, lead: float = LEAD) -> Clip:
 
 
 def generate(scenario: str, n: int, seed: int = 1, start: int = 0,
-             lead: float = LEAD) -> list[Clip]:
-    """Clips ``start`` .. ``start + n - 1`` of a scenario."""
-    return [make_clip(scenario, i, seed, lead) for i in range(start, start + n)]
+             lead: float = LEAD, voices: Sequence[str] | None = None) -> list[Clip]:
+    """Clips ``start`` .. ``start + n - 1`` of a scenario (``voices``: see ``plan``)."""
+    return [make_clip(scenario, i, seed, lead, voices) for i in range(start, start + n)]
 
 
 def write_wav(path: str | Path | BinaryIO, audio: np.ndarray, sample_rate: int = RATE) -> None:

@@ -16,6 +16,11 @@ speech the adaptation never heard (a test checks the lists stay apart).
 For a microphone keep the default model, or adapt one to your own recordings
 (docs/ears.md, "Adapting the ears").
 
+A model built without some of the accents (``ensure(without=...)``, or ``python -m
+nodes.asr.espeak_model --without en-gb-scotland``) stands in for an unseen accent when
+deciding a change to the recipe or the grammar: ``bench/standin.py`` scores it on the
+accents it left out.
+
 Cache: ``$MICROTURN_CACHE`` or ``~/.cache/microturn``, a directory named for this recipe's
 version and the pocketsphinx and espeak-ng versions; written to a temporary directory and
 renamed into place, so concurrent builders (test workers) never see half a model.
@@ -29,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -62,8 +67,23 @@ _COMMANDS = ("start the stopwatch", "okay start the stopwatch", "stop", "stop th
 _OPS = ("times", "plus", "minus")
 
 
-def voices() -> list[str]:
-    return [accent + variant for accent in ACCENTS for variant in VARIANTS]
+def accents(without: Iterable[str] = ()) -> tuple[str, ...]:
+    """``ACCENTS`` less ``without``: a model built without some accents is the stand-in
+    for an unseen accent that ``bench/standin.py`` scores on the accents left out.
+    ``ValueError`` for an accent that is not one of ``ACCENTS``, or for leaving out all."""
+    left = set(without)
+    unknown = sorted(left - set(ACCENTS))
+    if unknown:
+        raise ValueError(f"not an accent of the espeak model: {', '.join(unknown)} "
+                         f"(its accents: {', '.join(ACCENTS)})")
+    kept = tuple(a for a in ACCENTS if a not in left)
+    if not kept:
+        raise ValueError("cannot leave out every accent of the espeak model")
+    return kept
+
+
+def voices(without: Iterable[str] = ()) -> list[str]:
+    return [accent + variant for accent in accents(without) for variant in VARIANTS]
 
 
 def _amount(rng: random.Random) -> str:
@@ -103,33 +123,38 @@ def corpus(voice: str, n: int = PER_VOICE, seed: int = SEED) -> list[tuple[str, 
     return [(_sentence(i % 6, rng), rng.randint(130, 200)) for i in range(n)]
 
 
-def utterances() -> Iterator[tuple[np.ndarray, str]]:
+def utterances(without: Iterable[str] = ()) -> Iterator[tuple[np.ndarray, str]]:
     from ..espeak import synthesize
 
     rng = np.random.default_rng(SEED)
     pad = np.zeros(4000, np.float32)  # 250 ms of floor either side
-    for voice in voices():
+    for voice in voices(without):
         for text, rate in corpus(voice):
             speech = synthesize(text, voice=voice, rate=rate, sample_rate=16000)
             audio = np.concatenate((pad, np.asarray(speech, np.float32), pad))
             yield audio + rng.normal(0.0, NOISE_RMS, audio.size).astype(np.float32), text
 
 
-def cache_dir() -> Path:
+def cache_dir(without: Iterable[str] = ()) -> Path:
+    """Where the model (built ``without`` some accents) is cached."""
     root = os.environ.get("MICROTURN_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "microturn")
     ps, espeak = (metadata.version(d) for d in ("pocketsphinx", "espeakng-loader"))
-    return Path(root) / f"ears-espeak-r{RECIPE}-ps{ps}-espeak{espeak}"
+    left = sorted(set(ACCENTS) - set(accents(without)))
+    suffix = "".join(f"-without-{a}" for a in left)
+    return Path(root) / f"ears-espeak-r{RECIPE}-ps{ps}-espeak{espeak}{suffix}"
 
 
-def build(out: Path) -> None:
+def build(out: Path, without: Iterable[str] = ()) -> None:
     """Build the model into ``out`` (atomically: a temporary sibling, then a rename)."""
     from .adapt import adapt
+
+    without = tuple(without)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
     try:
-        report = adapt(utterances(), tmp, tau=TAU, tau_weights=TAU_WEIGHTS)
+        report = adapt(utterances(without), tmp, tau=TAU, tau_weights=TAU_WEIGHTS)
         tmp.rename(out)
     except OSError:  # another builder won the race: theirs is the same model
         shutil.rmtree(tmp, ignore_errors=True)
@@ -144,13 +169,17 @@ def build(out: Path) -> None:
           f"{report.senones} senones)", file=sys.stderr)
 
 
-def ensure() -> Path:
+def ensure(without: Iterable[str] = ()) -> Path:
     """The model's directory, built first if this machine has none (in a fresh interpreter:
-    espeak-ng's output depends on what the process synthesised before)."""
-    out = cache_dir()
+    espeak-ng's output depends on what the process synthesised before). ``without``:
+    accents to leave out of the adaptation (a stand-in model; see ``accents``)."""
+    out = cache_dir(without)
     if not (out / "means").exists():
-        done = subprocess.run([sys.executable, "-m", "nodes.asr.espeak_model"],
-                              cwd=Path(__file__).resolve().parents[2])
+        left = ",".join(sorted(set(without)))
+        done = subprocess.run([sys.executable, "-m", "nodes.asr.espeak_model",
+                               *(["--without", left] if left else [])],
+                              cwd=Path(__file__).resolve().parents[2],
+                              stdout=subprocess.DEVNULL)  # it prints the path: not into our output
         if done.returncode != 0 or not (out / "means").exists():
             raise RuntimeError(
                 f"building the acoustic model adapted to espeak speech into {out} failed "
@@ -160,7 +189,17 @@ def ensure() -> Path:
 
 
 if __name__ == "__main__":
-    target = cache_dir()
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m nodes.asr.espeak_model",
+                                 description="Build the acoustic model adapted to espeak "
+                                             "speech (once per machine) and print its path.")
+    ap.add_argument("--without", default="", help="accents to leave out, comma-separated")
+    left_out = [a for a in ap.parse_args().without.split(",") if a]
+    try:
+        target = cache_dir(left_out)
+    except ValueError as exc:
+        ap.error(str(exc))
     if not (target / "means").exists():
-        build(target)
+        build(target, left_out)
     print(target)

@@ -1,0 +1,104 @@
+"""bench/standin.py: the leave-accents-out stand-in the ears' recipe is decided on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from bench import standin
+from bench.interaction import GRAPH, assistant_graph
+from bench.scenarios import HELD_OUT, generate
+from nodes.asr import espeak_model
+
+
+def test_the_voices_are_the_left_out_accents_in_six_variants() -> None:
+    assert standin.standin_voices(["en-gb-scotland"]) == [
+        "en-gb-scotland", "en-gb-scotland+m5", "en-gb-scotland+iven",
+        "en-gb-scotland+grandma", "en-gb-scotland+robert", "en-gb-scotland+klatt"]
+    assert standin.standin_voices(["en", "en-gb-x-rp"]) == [
+        "en", "en+m5", "en+iven", "en-gb-x-rp+grandma", "en-gb-x-rp+robert",
+        "en-gb-x-rp+klatt"]
+    with pytest.raises(ValueError, match="at least one"):
+        standin.standin_voices([])
+
+
+def test_the_stand_in_variants_are_not_all_adaptation_variants() -> None:
+    unseen = {v for v in standin.VARIANTS if v not in espeak_model.VARIANTS}
+    assert {"+iven", "+grandma", "+robert", "+klatt"} <= unseen
+
+
+def test_a_model_without_accents_has_its_own_cache_and_voices() -> None:
+    without = espeak_model.cache_dir(["en-gb-scotland"])
+    assert without != espeak_model.cache_dir()
+    assert without.name.endswith("-without-en-gb-scotland")
+    assert espeak_model.cache_dir(["en", "en-gb-x-rp"]) == \
+        espeak_model.cache_dir(["en-gb-x-rp", "en"])  # the order does not matter
+    voices = espeak_model.voices(["en-gb-scotland"])
+    assert voices and not any(v.startswith("en-gb-scotland") for v in voices)
+    assert len(voices) == len(espeak_model.voices()) - len(espeak_model.VARIANTS)
+
+
+def test_leaving_out_an_unknown_accent_or_every_accent_is_an_error() -> None:
+    with pytest.raises(ValueError, match="not an accent of the espeak model: en-xx"):
+        espeak_model.accents(["en-xx"])
+    with pytest.raises(ValueError, match="every accent"):
+        espeak_model.accents(espeak_model.ACCENTS)
+
+
+def test_clips_in_given_voices_say_the_same_at_the_same_rates() -> None:
+    plain = generate("count", 2, seed=3)
+    voiced = generate("count", 2, seed=3, voices=["en-gb-scotland+klatt", "en+iven"])
+    assert [c.voice for c in voiced] == ["en-gb-scotland+klatt", "en+iven"]
+    assert [(c.text, c.rate, c.truth["count"]) for c in voiced] == \
+        [(c.text, c.rate, c.truth["count"]) for c in plain]
+    assert not any(c.held_out for c in voiced)
+    assert not set(standin.standin_voices(["en-gb-scotland"])) & set(HELD_OUT)
+
+
+def test_the_ears_of_the_assistant_graph_take_the_given_model(tmp_path: Path) -> None:
+    graph, _ = assistant_graph(tmp_path / "in.wav", tmp_path / "out.wav", GRAPH,
+                               ears={"acoustic_model": "/models/stand-in"})
+    ears = [d.params for d in graph.nodes.values() if d.type_name == "asr.pocketsphinx"]
+    assert [p.acoustic_model for p in ears] == ["/models/stand-in"]
+    assert ears[0].beam == 1e-80  # the graph's other settings stay
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--leave-out", "en-xx"], "not an accent of the espeak model: en-xx"),
+    (["--scenarios", "weather"], "unknown scenario(s) weather"),
+    (["--n", "0"], "nothing to run"),
+])
+def test_bad_arguments_are_named(argv: list[str], message: str,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        standin.main(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_run_prints_one_json_line_scored_with_the_stand_in_model(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The plumbing end to end, with the full espeak model standing in for a stand-in one
+    (building one takes minutes): two stopwatch clips on the virtual clock."""
+    model = espeak_model.ensure()
+    asked: list[list[str]] = []
+
+    def ensure(without: Iterable[str] = ()) -> Path:
+        asked.append(list(without))
+        return model
+
+    monkeypatch.setattr(espeak_model, "ensure", ensure)
+    assert standin.main(["--leave-out", "en-gb-scotland", "--scenarios", "stopwatch",
+                         "--n", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    r = json.loads(lines[0])
+    assert asked == [["en-gb-scotland"]]
+    assert (r["model"], r["left_out"], r["total"], r["errors"]) == \
+        (str(model), ["en-gb-scotland"], 2, 0)
+    assert r["voices"][0] == "en-gb-scotland"
+    assert r["per_scenario"]["stopwatch"]["total"] == 2
+    assert 0 <= r["correct"] <= 2
