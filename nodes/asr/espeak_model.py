@@ -173,6 +173,7 @@ def ensure(without: Iterable[str] = ()) -> Path:
     """The model's directory, built first if this machine has none (in a fresh interpreter:
     espeak-ng's output depends on what the process synthesised before). ``without``:
     accents to leave out of the adaptation (a stand-in model; see ``accents``)."""
+    without = tuple(without)
     out = cache_dir(without)
     if not (out / "means").exists():
         left = ",".join(sorted(set(without)))
