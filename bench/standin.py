@@ -25,12 +25,11 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.interaction import GRAPH, run_clips_virtual  # noqa: E402
+from bench.interaction import GRAPH, run_clips_virtual, summarize  # noqa: E402
 from bench.scenarios import SCENARIOS, generate  # noqa: E402
 
 #: The variants of the stand-in voices; iven, grandma, robert and klatt are not among the
@@ -81,11 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     built = time.monotonic()
     clips = [c for sc in chosen for c in generate(sc, args.n, args.seed, voices=voices)]
     scored = run_clips_virtual(clips, args.graph, ears={"acoustic_model": str(model)})
-    per: dict[str, dict[str, Any]] = {}
-    for r in scored:
-        row = per.setdefault(r["scenario"], {"correct": 0, "total": 0})
-        row["correct"] += bool(r.get("correct"))
-        row["total"] += 1
     if args.clips_out:
         with open(args.clips_out, "w") as f:
             for r in scored:
@@ -93,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({
         "bench": "standin", "left_out": left_out, "voices": voices, "model": str(model),
         "graph": os.path.relpath(args.graph, ROOT),
-        "seed": args.seed, "n_per_scenario": args.n,
-        "correct": sum(r["correct"] for r in per.values()), "total": len(scored),
-        "errors": sum(1 for r in scored if "error" in r), "per_scenario": per,
+        "seed": args.seed, "n_per_scenario": args.n, **summarize(scored),
         "build_s": round(built - t0, 1), "run_s": round(time.monotonic() - built, 1)}))
     return 0
 
