@@ -6,6 +6,8 @@
 
 From the command line: ``microturn adapt-ears recordings/ models/my-voice`` (audio files
 with a ``.txt`` transcript beside each; ``python -m nodes.asr.adapt`` is the same).
+``--base espeak`` (or ``--base DIR``) starts from the ears' espeak model (or a model this
+wrote) instead of the shipped one: to fit one voice more closely.
 
 The classic CMU Sphinx recipe (``bw``, ``mllr_solve``, ``map_adapt`` from sphinxtrain) in
 numpy, on the model the ``pocketsphinx`` wheel ships (``en-us``: phonetically tied
@@ -361,7 +363,11 @@ def adapt(pairs: Iterable[tuple[np.ndarray, str]], out: str | os.PathLike, *,
     dictionary words) and write the model directory ``out``. ``tau``: the means' MAP prior
     in frames; ``tau_weights``: the mixture weights' (0 keeps them; ``base`` needs a
     ``sendump`` otherwise). Raises ``ValueError`` for a transcript word the dictionary does
-    not know, or when nothing aligns."""
+    not know, when nothing aligns, or when ``out`` is ``base``. ``base`` may be a model
+    this wrote: adapting the ears' espeak model further to one voice is how docs/ears.md
+    (ninth round) measured what a few sentences of a voice are worth."""
+    if Path(out).resolve() == Path(base).resolve():
+        raise ValueError(f"the output {out} is the base model itself: write another directory")
     means = read_gaussians(base / "means")
     variances = [np.maximum(v, VAR_FLOOR) for v in read_gaussians(base / "variances")]
     phones = base_phones(base)
@@ -448,6 +454,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tau-weights", type=float, default=TAU_WEIGHTS,
                         help="MAP prior weight of each senone's mixture weights, in frames; "
                              "0 keeps them (%(default)g)")
+    parser.add_argument("--base", default="default", metavar="MODEL",
+                        help="the model to start from: default (the English model the wheel "
+                             "ships), espeak (the ears' model for espeak-ng speech, built "
+                             "once per machine), or a model directory, such as one this "
+                             "command wrote (%(default)s)")
+
+
+#: what a model directory needs to be a base for ``adapt`` (``sendump`` only with weights)
+BASE_FILES = ("mdef", "means", "variances", "transition_matrices", "feat.params")
+
+
+def base_model(name: str, *, weights: bool = True) -> Path:
+    """The directory of ``--base``: ``default``, ``espeak`` (built first if this machine
+    has none) or a model directory. ``ValueError`` naming what is missing otherwise."""
+    if name == "default":
+        return BASE_MODEL
+    if name == "espeak":
+        from .espeak_model import ensure
+
+        return ensure()
+    path = Path(name)
+    if not path.is_dir():
+        raise ValueError(f"--base {name}: no such model directory (default, espeak, or a "
+                         "directory made by `microturn adapt-ears`)")
+    missing = [f for f in BASE_FILES + (("sendump",) if weights else ())
+               if not (path / f).is_file()]
+    if missing:
+        raise ValueError(f"--base {name}: not a model directory (no {', '.join(missing)})")
+    return path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -463,8 +498,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
+        base = base_model(args.base, weights=args.tau_weights > 0)
         report = adapt(((_read_audio(a), t) for a, t in pairs), args.out, tau=args.tau,
-                       tau_weights=args.tau_weights)
+                       tau_weights=args.tau_weights, base=base)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

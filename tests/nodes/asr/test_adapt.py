@@ -205,15 +205,9 @@ def test_command_line_adapts_recordings_in_a_directory(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
     """``microturn adapt-ears``: found through the installed ``microturn.commands`` entry
     point, as a third-party package's command would be; ``python -m nodes.asr.adapt`` too."""
-    from bench.scenarios import write_wav
     from flow import cli
 
-    rng = np.random.default_rng(1)
-    for i, text in enumerate(["start the stopwatch", "it cost twenty dollars"]):
-        audio = np.concatenate([np.zeros(4000, np.float32), speech(text, "en"),
-                                np.zeros(4000, np.float32)])
-        write_wav(tmp_path / f"u{i}.wav", audio + rng.normal(0, 0.0005, audio.size))
-        (tmp_path / f"u{i}.txt").write_text(text + "\n")
+    _recordings(tmp_path, ["start the stopwatch", "it cost twenty dollars"])
     assert cli.main(["adapt-ears", str(tmp_path), str(tmp_path / "model")]) == 0
     assert "2 of 2 recordings used" in capsys.readouterr().out
     assert (tmp_path / "model" / "means").is_file()
@@ -222,3 +216,65 @@ def test_command_line_adapts_recordings_in_a_directory(tmp_path: Path,
     assert cli.main(["--help"]) == 0
     listed = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
     assert "adapt-ears Adapt pocketsphinx's English acoustic model to a voice" in listed
+
+
+def _recordings(where: Path, texts: list[str], voice: str = "en") -> None:
+    """espeak recordings with a noise floor and their transcripts, as ``adapt-ears`` reads."""
+    from bench.scenarios import write_wav
+
+    rng = np.random.default_rng(1)
+    for i, text in enumerate(texts):
+        audio = np.concatenate([np.zeros(4000, np.float32), speech(text, voice),
+                                np.zeros(4000, np.float32)])
+        write_wav(where / f"u{i}.wav", audio + rng.normal(0, 0.0005, audio.size))
+        (where / f"u{i}.txt").write_text(text + "\n")
+
+
+def test_command_line_adapts_further_from_a_base_model(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """``--base espeak``: the espeak model, not the shipped one, is where the new model
+    starts: the senones the recordings never reach keep the espeak model's weights."""
+    recordings = tmp_path / "rec"
+    recordings.mkdir()
+    _recordings(recordings, ["then i saw a rabbit in the garden", "how many animals so far"],
+                voice="en-gb-scotland+robert")
+    out = tmp_path / "robert"
+    assert adapt.main([str(recordings), str(out), "--base", "espeak"]) == 0
+    said = capsys.readouterr().out
+    assert "2 of 2 recordings used" in said and f"acoustic_model: {out}" in said
+    got = adapt.MixtureWeights.read(out / "sendump").weights
+    espeak = adapt.MixtureWeights.read(espeak_model.ensure() / "sendump").weights
+    shipped = adapt.MixtureWeights.read(adapt.BASE_MODEL / "sendump").weights
+    moved = np.abs(got - espeak).max(axis=(0, 1)) > 1e-6
+    reached = int(said.split("mixture weights of ")[1].split()[0])
+    assert 0 < moved.sum() <= reached < 500  # only what two sentences reach
+    assert (np.abs(got - shipped).max(axis=(0, 1)) > 1e-6).sum() > 1000  # espeak's own
+    assert not np.array_equal(adapt.read_gaussians(out / "means")[0],
+                              adapt.read_gaussians(espeak_model.ensure() / "means")[0])
+    rec = Recognizer(acoustic_model=str(out))
+    from nodes.asr.grammar import build_grammar
+
+    rec.set_grammar(build_grammar())
+    audio = timeline(0.4, "how many animals so far", 0.8, voice="en-gb-scotland+robert")
+    finals = [h.text for c in chunks(audio) for h in rec.feed(c.audio, c.pts) if h.final]
+    assert finals + [h.text for h in rec.flush()] == ["how many animals so far"]
+
+
+@pytest.mark.parametrize(("base", "error"), [
+    ("missing", "--base {tmp}/missing: no such model directory"),
+    ("empty", "--base {tmp}/empty: not a model directory (no mdef, means, variances"),
+    ("out", "the output {tmp}/out is the base model itself"),
+])
+def test_command_line_names_a_bad_base(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                      base: str, error: str) -> None:
+    _recordings(tmp_path, ["start the stopwatch"])
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    if base == "out":  # a model directory, to be adapted into itself
+        import shutil
+
+        shutil.copytree(adapt.BASE_MODEL, out)
+    assert adapt.main([str(tmp_path), str(out), "--base", str(tmp_path / base)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and error.format(tmp=tmp_path) in err
+    assert base == "out" or not out.exists()
