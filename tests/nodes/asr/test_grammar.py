@@ -45,3 +45,18 @@ def test_vocabulary_words_include_number_words_when_used() -> None:
 
 def test_normalize_keeps_apostrophes_drops_punctuation() -> None:
     assert normalize("It's 'OK', isn't it?") == ["it's", "ok", "isn't", "it"]
+
+
+def _alternatives(jsgf: str, rule: str) -> set[str]:
+    line = next(x for x in jsgf.splitlines() if x.startswith(f"<{rule}> = "))
+    return {a.strip() for a in line.split(" = ", 1)[1].rstrip(";").split("|")}
+
+
+def test_no_is_not_glue_on_its_own_but_starts_a_correction() -> None:
+    """"an owl" was heard as the glue "a no" (docs/ears.md, ninth round)."""
+    g = build_grammar()
+    glue = _alternatives(g, "filler")
+    assert "no" not in glue and {"yes", "okay", "a"} <= glue
+    assert "no wait it was" in _alternatives(g, "phrase")
+    with_skill = build_grammar(phrases=["no", "start the stopwatch"])  # a skill that asks
+    assert "no" in _alternatives(with_skill, "phrase")
