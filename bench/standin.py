@@ -46,6 +46,17 @@ def standin_voices(left_out: list[str]) -> list[str]:
     return [left_out[k * len(left_out) // len(VARIANTS)] + v for k, v in enumerate(VARIANTS)]
 
 
+def per_voice(scored: list[dict]) -> dict[str, dict[str, int]]:
+    """Clips right and in all, by voice: the errors gather on some voices (docs/ears.md,
+    ninth round: the variants the adaptation never used)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in scored:
+        v = out.setdefault(r["voice"], {"correct": 0, "total": 0})
+        v["correct"] += bool(r["correct"])
+        v["total"] += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from nodes.asr import espeak_model
 
@@ -88,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": "standin", "left_out": left_out, "voices": voices, "model": str(model),
         "graph": os.path.relpath(args.graph, ROOT),
         "seed": args.seed, "n_per_scenario": args.n, **summarize(scored),
+        "per_voice": per_voice(scored),
         "build_s": round(built - t0, 1), "run_s": round(time.monotonic() - built, 1)}))
     return 0
 

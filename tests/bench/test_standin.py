@@ -102,3 +102,6 @@ def test_a_run_prints_one_json_line_scored_with_the_stand_in_model(
     assert r["voices"][0] == "en-gb-scotland"
     assert r["per_scenario"]["stopwatch"]["total"] == 2
     assert 0 <= r["correct"] <= 2
+    assert {v: c["total"] for v, c in r["per_voice"].items()} == \
+        {"en-gb-scotland": 1, "en-gb-scotland+m5": 1}
+    assert sum(c["correct"] for c in r["per_voice"].values()) == r["correct"]
