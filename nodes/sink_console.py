@@ -89,7 +89,8 @@ class ConsoleSink(Node):
         said = f' "{msg.text}"' if msg.text else ""
         notes = [str(msg.data["skill"])] if msg.data.get("skill") else []
         if msg.reaction is not None and isinstance(trigger, int):
-            notes.append(f"reaction {msg.reaction / 1e6:.0f} ms")
+            # an int: a reply decided a fraction of a millisecond early reads 0, not -0
+            notes.append(f"reaction {round(msg.reaction / 1e6)} ms")
         extra = f" ({', '.join(notes)})" if notes else ""
         self._line(at, "action", f"{msg.kind}{said}{extra}")
 

@@ -57,3 +57,16 @@ def test_action_lines_show_the_trigger_time_skill_and_reaction(
     run_node("sink.console", {}, inputs={"events": [act]})
     assert capsys.readouterr().out.splitlines() == [
         '[00:05.2] action: speak "4 dollars is 3 euros 68." (currency, reaction 180 ms)']
+
+
+@pytest.mark.parametrize(("reaction", "shown"), [(-300_000, "0"), (-12 * MS, "-12"),
+                                                 (1_600_000, "2")])
+def test_a_reaction_is_whole_milliseconds_and_never_minus_zero(
+        capsys: pytest.CaptureFixture[str], reaction: int, shown: str) -> None:
+    """A reply decided a fraction of a millisecond before its trigger (the demo's timer
+    printed "reaction -0 ms") reads 0 ms; earlier than that keeps its sign."""
+    act = Action(pts=41_000 * MS, kind="speak", text="Twelve seconds are up.",
+                 reaction=reaction, data={"trigger": 41_000 * MS, "skill": "timer"})
+    run_node("sink.console", {}, inputs={"events": [act]})
+    assert capsys.readouterr().out.splitlines() == [
+        f'[00:41.0] action: speak "Twelve seconds are up." (timer, reaction {shown} ms)']
