@@ -44,12 +44,10 @@ weights as well ("Seventh round") took the assistant's answers on those voices f
 
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 import shutil
 import struct
-import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -424,99 +422,7 @@ def adapt(pairs: Iterable[tuple[np.ndarray, str]], out: str | os.PathLike, *,
     return AdaptReport(out, given, len(data), final.frames, float(shift), senones)
 
 
-# -- command line -------------------------------------------------------------------------------
+if __name__ == "__main__":  # ``python -m nodes.asr.adapt``: the command line
+    from .adapt_command import main
 
-def _read_audio(path: Path) -> np.ndarray:
-    """Any file PyAV decodes, as 16 kHz mono float32."""
-    import av
-
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
-    out = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(audio=0):
-            out += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-    out += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
-
-
-DESCRIPTION = ("Adapt the ears' English acoustic model to recordings: every audio file in "
-               "DIR (wav, flac, ogg, ...) with a NAME.txt transcript beside it.")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``microturn adapt-ears`` (the ``microturn.commands`` entry point) and ``main``."""
-    parser.description = DESCRIPTION
-    parser.add_argument("recordings", type=Path, metavar="DIR")
-    parser.add_argument("out", type=Path, metavar="OUT", help="the model directory to write")
-    parser.add_argument("--tau", type=float, default=TAU,
-                        help="MAP prior weight of the means: frames a Gaussian needs to move "
-                             "halfway (%(default)g)")
-    parser.add_argument("--tau-weights", type=float, default=TAU_WEIGHTS,
-                        help="MAP prior weight of each senone's mixture weights, in frames; "
-                             "0 keeps them (%(default)g)")
-    parser.add_argument("--base", default="default", metavar="MODEL",
-                        help="the model to start from: default (the English model the wheel "
-                             "ships), espeak (the ears' model for espeak-ng speech, built "
-                             "once per machine), or a model directory, such as one this "
-                             "command wrote (%(default)s)")
-
-
-#: what a model directory needs to be a base for ``adapt`` (``sendump`` only with weights)
-BASE_FILES = ("mdef", "means", "variances", "transition_matrices", "feat.params")
-
-
-def base_model(name: str, *, weights: bool = True) -> Path:
-    """The directory of ``--base``: ``default``, ``espeak`` (built first if this machine
-    has none) or a model directory. ``ValueError`` naming what is missing otherwise."""
-    if name == "default":
-        return BASE_MODEL
-    if name == "espeak":
-        from .espeak_model import ensure
-
-        return ensure()
-    path = Path(name)
-    if not path.is_dir():
-        raise ValueError(f"--base {name}: no such model directory (default, espeak, or a "
-                         "directory made by `microturn adapt-ears`)")
-    missing = [f for f in BASE_FILES + (("sendump",) if weights else ())
-               if not (path / f).is_file()]
-    if missing:
-        raise ValueError(f"--base {name}: not a model directory (no {', '.join(missing)})")
-    return path
-
-
-def run(args: argparse.Namespace) -> int:
-    """Adapt from ``args.recordings`` into ``args.out``; prints where the model went. Bad
-    input (no transcripts, words the dictionary lacks) is one ``error:`` line and 2."""
-    pairs = []
-    for text in sorted(args.recordings.glob("*.txt")):
-        audio = [p for p in text.parent.glob(text.stem + ".*") if p.suffix != ".txt"]
-        if audio:
-            pairs.append((audio[0], text.read_text().strip()))
-    if not pairs:
-        print(f"error: no audio with a .txt transcript beside it in {args.recordings}",
-              file=sys.stderr)
-        return 2
-    try:
-        base = base_model(args.base, weights=args.tau_weights > 0)
-        report = adapt(((_read_audio(a), t) for a, t in pairs), args.out, tau=args.tau,
-                       tau_weights=args.tau_weights, base=base)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"{report.path}: {report.aligned} of {report.utterances} recordings used, "
-          f"{report.frames / 100:.0f} s; means moved {report.mean_shift:.2f} standard "
-          f"deviations (RMS), mixture weights of {report.senones} senones adapted. "
-          f"Use: acoustic_model: {report.path}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m nodes.asr.adapt``: the same as ``microturn adapt-ears``."""
-    parser = argparse.ArgumentParser(prog="python -m nodes.asr.adapt")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

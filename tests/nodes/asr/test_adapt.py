@@ -10,7 +10,7 @@ import pytest
 
 from flow import FlowError
 from flow.testing import run_node
-from nodes.asr import adapt, espeak_model
+from nodes.asr import adapt, adapt_command, espeak_model
 from nodes.asr.recognizer import Recognizer
 from nodes.types import Heard
 
@@ -211,7 +211,8 @@ def test_command_line_adapts_recordings_in_a_directory(tmp_path: Path,
     assert cli.main(["adapt-ears", str(tmp_path), str(tmp_path / "model")]) == 0
     assert "2 of 2 recordings used" in capsys.readouterr().out
     assert (tmp_path / "model" / "means").is_file()
-    assert adapt.main([str(tmp_path / "model"), str(tmp_path / "m2")]) == 2  # no transcripts
+    no_transcripts = [str(tmp_path / "model"), str(tmp_path / "m2")]
+    assert adapt_command.main(no_transcripts) == 2
     assert "no audio with a .txt transcript" in capsys.readouterr().err
     assert cli.main(["--help"]) == 0
     listed = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
@@ -239,7 +240,7 @@ def test_command_line_adapts_further_from_a_base_model(tmp_path: Path,
     _recordings(recordings, ["then i saw a rabbit in the garden", "how many animals so far"],
                 voice="en-gb-scotland+robert")
     out = tmp_path / "robert"
-    assert adapt.main([str(recordings), str(out), "--base", "espeak"]) == 0
+    assert adapt_command.main([str(recordings), str(out), "--base", "espeak"]) == 0
     said = capsys.readouterr().out
     assert "2 of 2 recordings used" in said and f"acoustic_model: {out}" in said
     got = adapt.MixtureWeights.read(out / "sendump").weights
@@ -274,7 +275,7 @@ def test_command_line_names_a_bad_base(tmp_path: Path, capsys: pytest.CaptureFix
         import shutil
 
         shutil.copytree(adapt.BASE_MODEL, out)
-    assert adapt.main([str(tmp_path), str(out), "--base", str(tmp_path / base)]) == 2
+    assert adapt_command.main([str(tmp_path), str(out), "--base", str(tmp_path / base)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and error.format(tmp=tmp_path) in err
     assert base == "out" or not out.exists()
