@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.interaction import GRAPH, run_clips_virtual  # noqa: E402
 from bench.scenarios import SCENARIOS, generate  # noqa: E402
-from bench.standin import standin_voices  # noqa: E402
+from bench.standin import selection  # noqa: E402
 
 SEED = 999  #: the enrolment sentences' seed (the adaptation corpus uses 101)
 RATE = 16000
@@ -97,18 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--graph", type=Path, default=GRAPH)
     args = ap.parse_args(argv)
-    left_out = [a for a in args.leave_out.split(",") if a]
-    chosen = [s for s in args.scenarios.split(",") if s]
-    unknown = sorted(set(chosen) - set(SCENARIOS))
-    if unknown:
-        ap.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
-    try:
-        espeak_model.accents(left_out)
-        voices = ([v for v in args.voices.split(",") if v] if args.voices
-                  else standin_voices(left_out))
-    except ValueError as exc:
-        ap.error(str(exc))
-    if args.sentences < 1 or args.n < 1 or not chosen or not voices:
+    left_out, chosen, voices = selection(ap, args)
+    if args.sentences < 1 or args.n < 1:
         ap.error("nothing to run: give --sentences and --n of at least 1, a scenario, a voice")
 
     t0 = time.monotonic()

@@ -57,6 +57,29 @@ def per_voice(scored: list[dict]) -> dict[str, dict[str, int]]:
     return out
 
 
+def selection(ap: argparse.ArgumentParser,
+              args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
+    """``--leave-out``, ``--scenarios`` and ``--voices`` (``bench/enroll.py`` has them too)
+    as lists: the accents left out, the scenarios, the voices. A bad one ends the program
+    with ``ap.error`` (exit status 2, the message on stderr)."""
+    from nodes.asr import espeak_model
+
+    left_out = [a for a in args.leave_out.split(",") if a]
+    chosen = [s for s in args.scenarios.split(",") if s]
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        ap.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    try:
+        espeak_model.accents(left_out)
+        voices = ([v for v in args.voices.split(",") if v] if args.voices
+                  else standin_voices(left_out))
+    except ValueError as exc:
+        ap.error(str(exc))
+    if not chosen or not voices:
+        ap.error("nothing to run: give --n of at least 1, a scenario and a voice")
+    return left_out, chosen, voices
+
+
 def main(argv: list[str] | None = None) -> int:
     from nodes.asr import espeak_model
 
@@ -72,18 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--graph", type=Path, default=GRAPH)
     ap.add_argument("--clips-out", type=Path, help="also write each clip's result (JSON lines)")
     args = ap.parse_args(argv)
-    left_out = [a for a in args.leave_out.split(",") if a]
-    chosen = [s for s in args.scenarios.split(",") if s]
-    unknown = sorted(set(chosen) - set(SCENARIOS))
-    if unknown:
-        ap.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
-    try:
-        espeak_model.accents(left_out)
-        voices = ([v for v in args.voices.split(",") if v] if args.voices
-                  else standin_voices(left_out))
-    except ValueError as exc:
-        ap.error(str(exc))
-    if args.n < 1 or not chosen or not voices:
+    left_out, chosen, voices = selection(ap, args)
+    if args.n < 1:
         ap.error("nothing to run: give --n of at least 1, a scenario and a voice")
 
     t0 = time.monotonic()
