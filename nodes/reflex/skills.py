@@ -86,8 +86,9 @@ _IRREGULAR = {"mouse": "mice", "wolf": "wolves", "fox": "foxes", "sheep": "sheep
 
 
 class Count(Skill):
-    """Keeps a live count of the category's words mentioned (each mention counts once,
-    "two dogs" is one mention) and says it when asked "how many animals so far"."""
+    """Keeps a live count of the category's words mentioned and says it when asked "how
+    many animals so far". A mention counts one ("a dog", "dogs") or the number said before
+    it ("two dogs", "twenty sheep")."""
 
     name = "count"
     Params = CountParams
@@ -108,13 +109,17 @@ class Count(Skill):
 
     def _count(self, utt: Utterance) -> int:
         """Count new mentions in a final utterance; a partial one is only previewed."""
-        new = [w for w in utt.words if w.text in self.forms and self.counted.find(w.start) is None]
+        texts = [w.text for w in utt.words]
+        how_many = {span.end: span.value for span in find_numbers(texts)}
+        new = [(w, how_many.get(i, 1)) for i, w in enumerate(utt.words)
+               if w.text in self.forms and self.counted.find(w.start) is None]
+        total = sum(n for _, n in new)
         if utt.final:
-            for w in new:
+            for w, _ in new:
                 self.counted.add(w.start)
-            self.count += len(new)
+            self.count += total
             return self.count
-        return self.count + len(new)
+        return self.count + total
 
     def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
         at = None

@@ -65,6 +65,16 @@ def test_animals_are_counted_exactly(tmp_path: Path) -> None:
     assert result["correct"]
 
 
+def test_a_number_before_the_animals_is_counted(tmp_path: Path) -> None:
+    clip = make("count", [Say("we saw two dogs and a cat near the farm"), Pause(0.6),
+                          Say("there were twelve sheep in the park"), Pause(0.6),
+                          Say("how many animals", mark="question"), Say("so far", gap=0.05)],
+                lambda c: {"trigger": c.marks["question"][1], "count": 15})
+    result, said = run(clip, tmp_path)
+    assert said == ["15 animals so far."]
+    assert result["correct"]
+
+
 def test_stopwatch_is_right_within_a_micro_turn(tmp_path: Path) -> None:
     def truth(c: Composed) -> dict[str, Any]:
         started, stopped = c.marks["start"][1], c.marks["stop"][0]

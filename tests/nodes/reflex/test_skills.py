@@ -91,9 +91,24 @@ def test_count_animals_and_answer_when_asked() -> None:
     d = step(p, 10, heard("then a horse", 2 * S))
     assert d == []
     d = step(p, 20, heard("how many animals so far", 4 * S, final=False))
-    assert [x.text for x in d] == ["3 animals so far."]
+    assert [x.text for x in d] == ["4 animals so far."]  # a dog, two cats, a horse
     assert step(p, 21, heard("how many animals so far", 4 * S)) == []
-    assert isinstance(p.skills[0], Count) and p.skills[0].count == 3
+    assert isinstance(p.skills[0], Count) and p.skills[0].count == 4
+
+
+def test_a_number_before_a_plural_is_how_many_it_counts() -> None:
+    p = policy("count", "currency")
+    step(p, 3, heard("we saw twenty two sheep and one cat", 0))
+    step(p, 9, heard("then three horses and wolves", 3 * S, final=False))  # previewed only
+    d = step(p, 10, heard("how many animals", 3 * S, final=False))
+    assert [x.text for x in d] == ["23 animals so far."]
+    step(p, 15, heard("then three horses and wolves", 4 * S))
+    d = step(p, 20, heard("how many animals so far", 6 * S))
+    assert [x.text for x in d] == ["27 animals so far."]
+    # an amount is not a number of animals: "five dollars" before "dogs" in other words
+    step(p, 25, heard("it cost five dollars okay dogs", 8 * S))
+    d = step(p, 30, heard("what is the count", 10 * S))
+    assert [x.text for x in d] == ["28 animals so far."]
 
 
 def test_stopwatch_measures_media_time() -> None:
