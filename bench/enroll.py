@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.interaction import GRAPH, run_clips_virtual  # noqa: E402
-from bench.scenarios import SCENARIOS, generate  # noqa: E402
+from bench.scenarios import KNOWN, generate  # noqa: E402
 from bench.standin import selection  # noqa: E402
 
 SEED = 999  #: the enrolment sentences' seed (the adaptation corpus uses 101)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sentences", type=int, default=12, help="sentences of each voice")
     ap.add_argument("--transcripts", choices=("given", "heard"), default="given")
     ap.add_argument("--scenarios", default="count",
-                    help=f"comma-separated subset of {','.join(SCENARIOS)}")
+                    help=f"comma-separated subset of {','.join(KNOWN)}")
     ap.add_argument("--n", type=int, default=48, help="clips per scenario, over all voices")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--graph", type=Path, default=GRAPH)

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.interaction_score import MS, PERIOD, score  # noqa: E402
-from bench.scenarios import HELD_OUT, SCENARIOS, Clip, generate, read_wav, write_wav  # noqa: E402
+from bench.scenarios import HELD_OUT, KNOWN, SCENARIOS, Clip, generate, read_wav, write_wav  # noqa: E402
 
 GRAPH = ROOT / "graphs" / "assistant.yaml"
 WARMUP = 3 * 1_000_000_000  #: media time before speech in the cadence trials (ns)
@@ -226,7 +226,7 @@ def summarize(scored: list[dict[str, Any]]) -> dict[str, Any]:
                 "measured": len(reactions)}
 
     per = {}
-    for sc in SCENARIOS:
+    for sc in KNOWN:
         rows = [r for r in scored if r["scenario"] == sc]
         if not rows:
             continue
@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=3, help="clips per scenario (full run: 100)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS),
-                    help=f"comma-separated subset of {','.join(SCENARIOS)}")
+                    help=f"comma-separated subset of {','.join(KNOWN)} (default: "
+                         f"{','.join(SCENARIOS)})")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--concurrency", type=int, default=0,
                     help="sessions run at once for the accuracy and reaction run (default: "
@@ -276,9 +277,9 @@ def main(argv: list[str] | None = None) -> int:
                          "no cadence search)")
     args = ap.parse_args(argv)
     chosen = [s for s in args.scenarios.split(",") if s]
-    unknown = sorted(set(chosen) - set(SCENARIOS))
+    unknown = sorted(set(chosen) - set(KNOWN))
     if unknown:
-        ap.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+        ap.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(KNOWN)}")
     from flow.clock import run as run_loop
 
     result: dict[str, Any] = {"bench": "interaction",

@@ -101,7 +101,7 @@ def score(clip: Any, got: dict[str, Any]) -> dict[str, Any]:
         else:
             row["extra"]["amount_ok"] = right
             _bargein(row, t, segs, got.get("interrupts", []))
-    elif sc == "count":
+    elif sc in ("count", "tally"):
         counts = [int(m.group(1)) for _, _, x in after for m in _COUNT.finditer(x)]
         row["correct"] = bool(counts) and counts[0] == t["count"] and len(set(counts)) == 1
     elif sc == "stopwatch":

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.interaction import GRAPH, run_clips_virtual, summarize  # noqa: E402
-from bench.scenarios import SCENARIOS, generate  # noqa: E402
+from bench.scenarios import KNOWN, generate  # noqa: E402
 
 #: The variants of the stand-in voices; iven, grandma, robert and klatt are not among the
 #: adaptation's (``nodes.asr.espeak_model.VARIANTS``).
@@ -66,9 +66,9 @@ def selection(ap: argparse.ArgumentParser,
 
     left_out = [a for a in args.leave_out.split(",") if a]
     chosen = [s for s in args.scenarios.split(",") if s]
-    unknown = sorted(set(chosen) - set(SCENARIOS))
+    unknown = sorted(set(chosen) - set(KNOWN))
     if unknown:
-        ap.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+        ap.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(KNOWN)}")
     try:
         espeak_model.accents(left_out)
         voices = ([v for v in args.voices.split(",") if v] if args.voices
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"accents left out of the adaptation, comma-separated, of "
                          f"{','.join(espeak_model.ACCENTS)}")
     ap.add_argument("--scenarios", default="count",
-                    help=f"comma-separated subset of {','.join(SCENARIOS)}")
+                    help=f"comma-separated subset of {','.join(KNOWN)}")
     ap.add_argument("--n", type=int, default=48, help="clips per scenario")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--voices", help="comma-separated voices instead of the six stand-in ones")

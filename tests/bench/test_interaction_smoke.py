@@ -42,11 +42,13 @@ def test_bench_prints_one_json_line() -> None:
 
 def test_bench_runs_only_the_held_out_voices_when_asked() -> None:
     """``--voices held-out``: of 3 clips per scenario the third has a held-out voice; only
-    those run (virtual clock, so quick), and the JSON line says which voices ran."""
+    those run (virtual clock, so quick), and the JSON line says which voices ran. ``tally``
+    runs when asked for, though the full run leaves it out."""
     run = subprocess.run([sys.executable, str(BENCH), "--n", "3", "--clock", "fake",
-                          "--scenarios", "stopwatch,timer", "--voices", "held-out",
+                          "--scenarios", "stopwatch,timer,tally", "--voices", "held-out",
                           "--cadence-max", "0"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     r = json.loads(run.stdout)
-    assert (r["voices"], r["total"]) == ("held-out", 2)
-    assert r["held_out"]["total"] == 2 and r["dev"]["total"] == 0
+    assert (r["voices"], r["total"]) == ("held-out", 3)
+    assert r["held_out"]["total"] == 3 and r["dev"]["total"] == 0
+    assert set(r["per_scenario"]) == {"stopwatch", "timer", "tally"}
