@@ -42,13 +42,16 @@ class StepOutput(msgspec.Struct, frozen=True):
     """What the model decided in one micro-turn: ``action`` is ``silent``, ``speak`` or
     ``delegate``; ``text`` what it says (speak) or asks the back end (delegate); ``final``
     ends its utterance; ``interrupt`` asks the graph to stop what is being said (the
-    model yields the floor); ``turn`` is the latest turn the step took when it took more
-    than the one passed to ``step`` (coalesced)."""
+    model yields the floor: an ``Interrupt`` on every output, back-end requests included);
+    ``retract`` stops only what is being said (the model corrects itself: an ``Interrupt``
+    on the ``text`` output alone); ``turn`` is the latest turn the step took when it took
+    more than the one passed to ``step`` (coalesced)."""
 
     action: str
     text: str = ""
     final: bool = False
     interrupt: bool = False
+    retract: bool = False
     turn: FusedTurn | None = None
     data: dict[str, Any] = msgspec.field(default_factory=dict)
 

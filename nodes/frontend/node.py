@@ -11,7 +11,9 @@
 Each ``FusedTurn`` on ``turns`` is handed to the model's session; for every step the node
 emits an ``Action`` (every micro-turn, ``silent`` included), the model's words as
 ``TextDelta(role="model")`` when it speaks, and a ``DelegateRequest`` when it delegates.
-When the model yields the floor it originates an ``Interrupt``; an ``Interrupt`` arriving
+When the model yields the floor it originates an ``Interrupt``, and when it corrects
+itself (``retract``) it sends one on ``text`` alone, so that only what is being said
+stops; an ``Interrupt`` arriving
 from upstream (barge-in) makes the model drop its not-yet-spoken output, and outputs of
 steps that were in flight are not emitted. ``results`` (back-end answers) go to the model.
 A model with replies due at a time of its own (a timer: ``next_due``/``fire``) is woken at
@@ -192,6 +194,9 @@ class FrontEnd(Node):
     async def _emit_output(self, pts: int, index: int, out: StepOutput) -> None:
         if out.interrupt:  # first: the interrupt flushes what is queued downstream
             await self.interrupt("frontend: the model yielded the floor", pts=pts)
+        elif out.retract:  # only the speech path: the model goes on talking, corrected
+            await self.text.send(Interrupt(pts=pts, reason="frontend: the model corrects "
+                                                            "itself"))
         trigger = out.data.get("trigger")
         reaction = self.now() - (trigger if isinstance(trigger, int) else pts)
         await self.actions.send(Action(pts=pts, kind=out.action, text=out.text,

@@ -148,6 +148,9 @@ class ReflexSession:
             if d.kind == "interrupt":
                 out.append(StepOutput("silent", interrupt=True, data=data))
                 continue
+            if d.kind == "retract":
+                out.append(StepOutput("silent", retract=True, data=data))
+                continue
             if d.text:
                 out.append(StepOutput("speak", d.text, final=True, data=data))
             if d.kind == "delegate" and d.request is not None:

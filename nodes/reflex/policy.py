@@ -12,6 +12,10 @@ Turn-taking rules (documented so that they can be argued with):
 - Barge-in: the user starting to talk (voice after ``quiet_turns`` silent micro-turns)
   while the model is speaking makes the model stop at once: an interrupt decision.
   Talking *on* through a reply (the currency scenario) is not a barge-in.
+- Self-correction: a reply that corrects the one being said (a later hypothesis heard the
+  amount otherwise) first retracts it: what is being said stops at once, then the
+  correction is said. Only the last reply queued is retracted, so that nothing queued
+  behind it is lost with it; back-end work goes on.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ class TurnInput:
 
 @dataclass
 class Decision:
-    kind: str  #: "speak" | "delegate" | "interrupt"
+    kind: str  #: "speak" | "delegate" | "interrupt" | "retract"
     text: str = ""
     trigger: int = 0
     skill: str = ""
@@ -84,6 +88,7 @@ class ReflexPolicy:
         self._ids = itertools.count(1)
         self._asked: dict[int, str] = {}
         self.conversation: deque[tuple[str, str]] = deque(maxlen=16)
+        self._last_said: tuple[str, Any] | None = None  # (skill, about) of the last reply
 
     def speaking(self, now: int) -> bool:
         return now < self.speaking_until
@@ -99,7 +104,13 @@ class ReflexPolicy:
             replies = skill.hear(utt, self.transcript)
             if replies is not None:
                 claimed = True
-                out += [self._decide(r, now) for r in replies]
+                for r in replies:
+                    if r.corrects and self.speaking(now) \
+                            and self._last_said == (r.skill, r.about):
+                        out.append(Decision("retract", trigger=r.trigger, skill=r.skill,
+                                            data={"reason": "correction"}))
+                        self.speaking_until = now
+                    out.append(self._decide(r, now))
         if not claimed:
             for skill in self.fallback:
                 out += [self._decide(r, now) for r in skill.hear(utt, self.transcript) or []]
@@ -164,5 +175,6 @@ class ReflexPolicy:
             start = max(now, self.speaking_until)
             self.speaking_until = start + int(len(reply.text) / self.chars_per_second * S)
             self.conversation.append(("model", reply.text))
+            self._last_said = (reply.skill, reply.about)
         return Decision(reply.kind, reply.text, reply.trigger, reply.skill, request,
                         dict(reply.data))

@@ -30,7 +30,10 @@ SKILL_GROUP = "microturn.skills"
 class Reply:
     """Something to say (``kind="speak"``) or ask the back end (``kind="delegate"``).
     ``trigger`` is the media time of the end of the words that caused it, for measuring
-    reaction time; ``skill`` names who answered."""
+    reaction time; ``skill`` names who answered. ``about`` names what it answers (the
+    currency skill: the media time where the amount was said); a reply that ``corrects``
+    the skill's last reply about the same thing cuts that one short if it is still being
+    said (the front end retracts it), instead of waiting for it to end."""
 
     text: str
     trigger: int
@@ -38,6 +41,8 @@ class Reply:
     kind: str = "speak"
     query: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    about: Any = None
+    corrects: bool = False
 
 
 class Skill:

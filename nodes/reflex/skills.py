@@ -29,7 +29,8 @@ class CurrencyParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Currency(Skill):
     """"... twenty dollars ..." -> "20 dollars is 18 euros 40", said at once, while the
     user keeps talking. A later hypothesis that changes the amount of the same mention
-    (or "no wait it was ...") gets a correction."""
+    (or "no wait it was ...") gets a correction, which cuts the wrong answer short if it
+    is still being said."""
 
     name = "currency"
     Params = CurrencyParams
@@ -43,6 +44,7 @@ class Currency(Skill):
             self.rates[word.rstrip("s")] = rate  # "one dollar"
         self.number_contexts = tuple(self.rates)  # type: ignore[misc]
         self.said = Mentions()
+        self._last: int | None = None  # the mention of the last amount answered
 
     def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
         words = utt.words
@@ -58,18 +60,26 @@ class Currency(Skill):
             # ("two thousand dollars" -> "two thousand four hundred and fifty dollars")
             # is the same mention, corrected, not a second one.
             key = words[span.start].start
-            before = self.said.get(key)
-            if before == span.value or not self.confirm(key, span.value, utt.final):
+            before = self.said.get(key)  # (amount, the mention's first key) if answered
+            if (before is not None and before[0] == span.value) \
+                    or not self.confirm(key, span.value, utt.final):
                 continue
-            correction = before is not None or find_phrase(words[max(0, span.start - 4):span.start],
-                                                           "no wait it was") is not None
-            self.said.add(key, span.value)
+            # corrected: a later hypothesis heard this mention's amount otherwise, or the
+            # user said "no wait it was ..." (then the correction is of the last amount)
+            redo = before is not None
+            told = find_phrase(words[max(0, span.start - 4):span.start], "no wait it was")
+            mention = before[1] if before is not None else key  # keys drift a little
+            about = mention if redo or told is None else self._last
+            self.said.add(key, (span.value, mention))
+            self._last = mention
             euros = span.value * self.rates[unit.text]
             base = unit.text.rstrip("s")
             plural = base if span.value == 1 else base + "s"
             text = f"{span.value} {plural} is {say_amount(euros, self.params.target)}."
+            correction = redo or told is not None
             replies.append(Reply(("Sorry, " if correction else "") + text, unit.end, self.name,
-                                 data={"amount": span.value, "converted": round(euros, 2)}))
+                                 data={"amount": span.value, "converted": round(euros, 2)},
+                                 about=about, corrects=correction))
         return replies if claimed else None
 
 
@@ -231,21 +241,23 @@ class Timer(Skill):
                 return []
             unit_word = utt.words[span.end]
             heard = (span.value, unit)
-            before = self.seen.get(unit_word.start)
-            if before == heard:
+            before = self.seen.get(unit_word.start)  # (heard, the request's first key)
+            if before is not None and before[0] == heard:
                 if settled(utt, span.end):  # a truer end of the request: re-plan the timer
                     self._plan(unit_word.start, unit_word.end + span.value * scale)
                 return []
             if not self.confirm(unit_word.start, heard, utt.final):
                 return []
-            self.seen.add(unit_word.start, heard)
+            mention = before[1] if before is not None else unit_word.start
+            self.seen.add(unit_word.start, (heard, mention))
             what = f"{int_to_words(span.value)} {unit if span.value != 1 else unit.rstrip('s')}"
             due = unit_word.end + span.value * scale
             correction = before is not None  # the same request, heard otherwise
             if not (correction and self._plan(unit_word.start, due, what)):
                 self.pending.append((due, unit_word.end, what, unit_word.start))
             text = f"Sorry, timer set for {what}." if correction else f"Timer set for {what}."
-            return [Reply(text, unit_word.end, self.name, data={"due": due})]
+            return [Reply(text, unit_word.end, self.name, data={"due": due}, about=mention,
+                          corrects=correction)]
         return None
 
     def _plan(self, mention: int, due: int, what: str | None = None) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bench.interaction import GRAPH, run_clip
-from bench.interaction_score import PERIOD, score
+from bench.interaction_score import PERIOD, score, segments
 from bench.scenarios import Clip, Composed, Pause, Say, compose
 from flow.clock import Clock, FakeClock
 from nodes.backend.node import PROVIDERS, BackEndParams
@@ -73,6 +73,25 @@ def test_a_number_before_the_animals_is_counted(tmp_path: Path) -> None:
     result, said = run(clip, tmp_path)
     assert said == ["15 animals so far."]
     assert result["correct"]
+
+
+def test_a_correction_cuts_the_wrong_answer_short(tmp_path: Path) -> None:
+    from nodes.espeak import synthesize
+
+    clip = make("currency", [Say("it cost"), Say("twenty dollars", mark="amount"),
+                             Say("no wait it was thirty dollars", gap=0.1), Say("for lunch")],
+                lambda c: {"trigger": c.marks["amount"][1], "amount": 30}, rate=170, tail=4.0)
+    clock = FakeClock(deadlock_after=None)
+    got = clock.run(run_clip(clip, tmp_path, GRAPH, clock))
+    (t1, _, first), (t2, _, second) = [s for s in got["said"] if s[1] == "speak"]
+    assert (first, second) == ("20 dollars is 18 euros 40.", "Sorry, 30 dollars is 27 euros 60.")
+    # the first answer was still being said when the correction came (graphs/assistant.yaml
+    # speaks en-us at 175 words a minute): it stopped there, and the correction followed
+    lengths = [synthesize(t, voice="en-us", rate=175, sample_rate=16000).size * S // 16000
+               for t in (first, second)]
+    assert t2 < t1 + lengths[0]
+    runs = segments(got["out"], got["out_rate"])
+    assert runs[-1][1] < runs[0][0] + sum(lengths) - PERIOD, (runs, lengths)
 
 
 def test_stopwatch_is_right_within_a_micro_turn(tmp_path: Path) -> None:

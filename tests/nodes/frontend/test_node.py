@@ -50,15 +50,17 @@ class Scripted:
 
     class Options(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         reply: str = "hello"
+        retract: bool = False  #: at turn 3, retract what is being said instead
 
     @classmethod
     async def open(cls, options, context):
-        return ScriptedSession(options.reply)
+        return ScriptedSession(options.reply, options.retract)
 
 
 class ScriptedSession:
-    def __init__(self, reply: str) -> None:
+    def __init__(self, reply: str, retract: bool = False) -> None:
         self.reply = reply
+        self.retract = retract
         self.interrupted = 0
         self.results: list[BackendResult] = []
 
@@ -69,6 +71,8 @@ class ScriptedSession:
         if heard:
             return StepOutput("speak", self.reply, final=True)
         if turn.index == 3:
+            if self.retract:
+                return StepOutput("silent", retract=True)
             return StepOutput("silent", interrupt=True)
         return StepOutput("silent")
 
@@ -104,6 +108,22 @@ def test_a_registered_model_drives_text_delegate_and_interrupt(scripted: None) -
     assert req.context == (("user", "hey"), ("model", "yo"), ("user", "ask"))
     # It yielded the floor at turn 3: the interrupt goes out before that turn's action.
     assert [type(m).__name__ for m in r.outputs["actions"]][-2:] == ["Interrupt", "Action"]
+
+
+def test_a_retraction_interrupts_what_is_said_and_nothing_else(scripted: None) -> None:
+    ts = [synthetic_turn(0, text="hey"), synthetic_turn(1, text="ask"), synthetic_turn(2),
+          synthetic_turn(3), synthetic_turn(4, text="again")]
+    r = run_node(FrontEnd, {"model": "scripted", "options": {"reply": "yo", "retract": True}},
+                 {"turns": ts}, pace="pts")
+    kinds = {port: [type(m).__name__ for m in msgs] for port, msgs in r.outputs.items()}
+    # the speech path is flushed between the two replies...
+    assert kinds["text"][:3] == ["TextDelta", "Interrupt", "TextDelta"]
+    assert [m.reason for m in r.outputs["text"] if type(m).__name__ == "Interrupt"] == [
+        "frontend: the model corrects itself"]
+    # ...but the back end's request and the actions log are not interrupted
+    assert "Interrupt" not in kinds["actions"] and "Interrupt" not in kinds.get("delegate", [])
+    assert [a.kind for a in r.of("actions", Action)] == ["speak", "delegate", "silent",
+                                                         "silent", "speak"]
 
 
 def test_bad_options_fail_at_graph_load_naming_the_field() -> None:

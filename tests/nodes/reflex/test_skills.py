@@ -71,17 +71,47 @@ def test_currency_corrects_a_changed_amount_and_no_wait() -> None:
     p = policy("currency")
     step(p, 5, heard("thirteen dollars", 0, final=False))
     d = step(p, 6, heard("thirty dollars", 0, final=True))
-    assert [x.text for x in d] == ["Sorry, 30 dollars is 27 euros 60."]
-    d = step(p, 20, heard("no wait it was a hundred and five dollars", 4 * S))
-    assert [x.text for x in d] == ["Sorry, 105 dollars is 96 euros 60."]
+    # the wrong answer is still being said: it is retracted, then corrected
+    assert [(x.kind, x.text) for x in d] == [("retract", ""),
+                                             ("speak", "Sorry, 30 dollars is 27 euros 60.")]
+    d = step(p, 50, heard("no wait it was a hundred and five dollars", 9 * S))
+    # long since said: nothing to retract
+    assert [(x.kind, x.text) for x in d] == [("speak", "Sorry, 105 dollars is 96 euros 60.")]
 
 
 def test_a_growing_amount_is_the_same_mention_corrected() -> None:
     p = policy("currency")
     assert [x.text for x in step(p, 5, heard("two thousand dollars", 0, final=False))] == [
         "2000 dollars is 1840 euros."]
-    d = step(p, 9, heard("two thousand four hundred and fifty dollars", 0))
-    assert [x.text for x in d] == ["Sorry, 2450 dollars is 2254 euros."]
+    # word times move a little between hypotheses: still the same mention
+    d = step(p, 9, heard("two thousand four hundred and fifty dollars", 40 * MS))
+    assert [(x.kind, x.text) for x in d] == [("retract", ""),
+                                             ("speak", "Sorry, 2450 dollars is 2254 euros.")]
+    assert d[0].data == {"reason": "correction"}
+    assert p.speaking_since == 10 * 200 * MS  # the correction is said from now
+
+
+def test_no_wait_retracts_the_last_amount_while_it_is_said() -> None:
+    p = policy("currency")
+    step(p, 5, heard("twenty dollars", 0, final=False))
+    d = step(p, 7, heard("twenty dollars no wait it was thirty dollars", 0, final=False))
+    assert [(x.kind, x.text) for x in d] == [("retract", ""),
+                                             ("speak", "Sorry, 30 dollars is 27 euros 60.")]
+
+
+def test_only_the_last_reply_queued_is_retracted() -> None:
+    p = policy("currency", "count")
+    step(p, 5, heard("thirteen dollars", 0, final=False))
+    step(p, 6, heard("a dog how many animals", 2 * S, final=False))  # queued behind it
+    d = step(p, 7, heard("thirty dollars", 0, final=True))
+    # retracting would flush the count's answer with it: the correction waits its turn
+    assert [(x.kind, x.text) for x in d] == [("speak", "Sorry, 30 dollars is 27 euros 60.")]
+    # another skill's reply, or another amount's, is never retracted by a correction
+    q = policy("currency")
+    step(q, 5, heard("thirteen dollars", 0, final=False))
+    step(q, 6, heard("thirteen dollars and nine dollars", 0, final=False))
+    d = step(q, 7, heard("thirty dollars and nine dollars", 0, final=True))
+    assert [x.kind for x in d] == ["speak"]
 
 
 def test_count_animals_and_answer_when_asked() -> None:
@@ -147,7 +177,9 @@ def test_a_timer_heard_otherwise_later_is_corrected_not_kept_under_its_old_name(
     d = step(p, 9, early)
     assert [x.text for x in d] == ["Timer set for four minutes."]
     d = step(p, 10, heard("set a timer for eight seconds", 0))
-    assert [x.text for x in d] == ["Sorry, timer set for eight seconds."]
+    # "Timer set for four minutes." is still being said: retracted, then corrected
+    assert [(x.kind, x.text) for x in d] == [("retract", ""),
+                                             ("speak", "Sorry, timer set for eight seconds.")]
     end = 6 * 300 * MS - 20 * MS  # end of "seconds"
     assert p.next_due() == end + 8 * S
     assert [x.text for x in p.fire(end + 8 * S)] == ["Eight seconds are up."]
