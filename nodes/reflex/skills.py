@@ -98,7 +98,8 @@ _IRREGULAR = {"mouse": "mice", "wolf": "wolves", "fox": "foxes", "sheep": "sheep
 class Count(Skill):
     """Keeps a live count of the category's words mentioned and says it when asked "how
     many animals so far". A mention counts one ("a dog", "dogs") or the number said before
-    it ("two dogs", "twenty sheep")."""
+    it ("two dogs", "twenty sheep"); "the dog" after a dog was mentioned is that dog again
+    and counts nothing ("we saw a dog, then the dog ran off" is one animal)."""
 
     name = "count"
     Params = CountParams
@@ -108,26 +109,34 @@ class Count(Skill):
         cat = self.params.category
         self.phrases = (f"how many {cat} so far", f"how many {cat}",  # type: ignore[misc]
                         "what is the count")
-        forms: set[str] = set()
-        for w in self.params.words:
-            forms |= {w, _IRREGULAR.get(w, w + "s")}
-        self.forms = forms
-        self.words = tuple(sorted(forms))  # type: ignore[misc]
+        #: every form of a word -> the word ("dogs" -> "dog")
+        self.forms = {f: w for w in self.params.words for f in (w, _IRREGULAR.get(w, w + "s"))}
+        self.words = tuple(sorted(self.forms))  # type: ignore[misc]
         self.counted = Mentions(tolerance=150_000_000)
         self.answered = Mentions()
         self.count = 0
+        self.known: set[str] = set()  # the words mentioned so far, for "the dog"
 
     def _count(self, utt: Utterance) -> int:
         """Count new mentions in a final utterance; a partial one is only previewed."""
         texts = [w.text for w in utt.words]
         how_many = {span.end: span.value for span in find_numbers(texts)}
-        new = [(w, how_many.get(i, 1)) for i, w in enumerate(utt.words)
-               if w.text in self.forms and self.counted.find(w.start) is None]
+        known = set(self.known)
+        new = []
+        for i, w in enumerate(utt.words):
+            word = self.forms.get(w.text)
+            if word is None:
+                continue
+            again = i > 0 and texts[i - 1] == "the" and word in known
+            known.add(word)
+            if self.counted.find(w.start) is None:
+                new.append((w, 0 if again else how_many.get(i, 1)))
         total = sum(n for _, n in new)
         if utt.final:
             for w, _ in new:
                 self.counted.add(w.start)
             self.count += total
+            self.known = known
             return self.count
         return self.count + total
 

@@ -141,6 +141,19 @@ def test_a_number_before_a_plural_is_how_many_it_counts() -> None:
     assert [x.text for x in d] == ["28 animals so far."]
 
 
+def test_the_animal_mentioned_before_is_not_counted_again() -> None:
+    p = policy("count")
+    step(p, 3, heard("we saw a dog and two cats", 0))
+    step(p, 9, heard("then the dog and the cats ran off", 2 * S))  # the same three
+    d = step(p, 12, heard("the horse and a dog how many animals", 4 * S))
+    # "the horse" is the first horse: counted; "a dog" is another dog
+    assert [x.text for x in d] == ["5 animals so far."]
+    # within one utterance, and in a partial hypothesis too
+    q = policy("count")
+    d = step(q, 3, heard("a fox and then the fox how many animals", 0, final=False))
+    assert [x.text for x in d] == ["1 animal so far."]
+
+
 def test_stopwatch_measures_media_time() -> None:
     p = policy("stopwatch")
     d = step(p, 5, heard("start the stopwatch", 0))
