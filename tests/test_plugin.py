@@ -96,6 +96,31 @@ def test_the_cli_finds_and_checks_the_plugin(graph_file: Path):
     assert (done.returncode, done.stderr) == (0, "")
 
 
+def test_the_plugin_skill_is_found_and_heard_end_to_end(tmp_path: Path):
+    """The plugin's ``distance`` skill through the ``microturn.skills`` entry point, in the
+    assistant graph, on espeak speech: the skill's "miles" reach the ears' grammar, so the
+    number before it is heard, and the reply is said."""
+    from bench.interaction import GRAPH, run_clip
+    from bench.scenarios import Clip, Say, compose
+    from flow.clock import FakeClock
+    from nodes.reflex.skill import load_skill
+
+    cls = load_skill("distance")
+    assert f"{cls.__module__}.{cls.__name__}" == "microturn_miles.skill.Distance"
+    text = GRAPH.read_text().replace("skills: [currency, count, stopwatch, timer, delegate]",
+                                     "skills: [currency, count, distance, delegate]")
+    assert "distance" in text
+    graph = tmp_path / "assistant_miles.yaml"
+    graph.write_text(text)
+    c = compose([Say("and then we drove"), Say("forty miles", mark="miles"), Say("okay thanks")],
+                voice="en-us", rate=160, noise_seed=3, tail=3.0)
+    clip = Clip("miles", "distance", "en-us", 160, False, c.audio, c.text,
+                {"trigger": c.marks["miles"][1]}, c.spans)
+    clock = FakeClock(deadlock_after=None)
+    got = clock.run(run_clip(clip, tmp_path, graph, clock))
+    assert [t for _, kind, t in got["said"] if kind == "speak"] == ["40 miles is 64.4 kilometres."]
+
+
 def test_the_plugin_own_tests_pass():
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            str(PLUGIN / "tests")], capture_output=True, text=True, cwd=ROOT,
