@@ -105,7 +105,7 @@ class ReflexPolicy:
             if replies is not None:
                 claimed = True
                 for r in replies:
-                    if r.corrects and self.speaking(now) \
+                    if r.corrects and r.about is not None and self.speaking(now) \
                             and self._last_said == (r.skill, r.about):
                         out.append(Decision("retract", trigger=r.trigger, skill=r.skill,
                                             data={"reason": "correction"}))
