@@ -14,7 +14,8 @@ emits an ``Action`` (every micro-turn, ``silent`` included), the model's words a
 When the model yields the floor it originates an ``Interrupt``, and when it corrects
 itself (``retract``) it sends one on ``text`` alone, so that only what is being said
 stops; an ``Interrupt`` arriving from upstream (barge-in) makes the model drop its
-not-yet-spoken output, and outputs of steps that were in flight are not emitted. ``results`` (back-end answers) go to the model.
+not-yet-spoken output, and outputs of steps that were in flight are not emitted.
+``results`` (back-end answers) go to the model.
 A model with replies due at a time of its own (a timer: ``next_due``/``fire``) is woken at
 that media time exactly, not at the next micro-turn, so a reminder is not up to 200 ms late.
 
