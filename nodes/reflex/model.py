@@ -105,7 +105,9 @@ class ReflexSession:
         self.decisions = 0
 
     def vocabulary(self) -> dict[str, list[str]]:
-        return skills_vocabulary(self.skills)
+        on = [s for s in [*self.policy.skills, *self.policy.fallback]
+              if self.policy.ask(s, "vocabulary") is not None]  # a failing one goes off
+        return skills_vocabulary(on)
 
     async def step(self, turn: FusedTurn) -> list[Any]:
         self.now = max(self.now, turn.pts + self.period)
@@ -136,7 +138,7 @@ class ReflexSession:
         pass
 
     def statistics(self) -> dict[str, Any]:
-        return {"decisions": self.decisions}
+        return {"decisions": self.decisions, "skills_failed": dict(self.policy.failed)}
 
     def _outputs(self, decisions: list[Decision]) -> list[Any]:
         from ..frontend.models import StepOutput

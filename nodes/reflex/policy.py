@@ -16,11 +16,14 @@ Turn-taking rules (documented so that they can be argued with):
   amount otherwise) first retracts it: what is being said stops at once, then the
   correction is said. Only the last reply queued is retracted, so that nothing queued
   behind it is lost with it; back-end work goes on.
+- A skill that raises is switched off for the rest of the session (logged as a warning
+  with its traceback, listed in ``failed``); the other skills and the session go on.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -33,6 +36,7 @@ from .skill import Reply, Skill
 from .transcript import Transcript
 
 S = 1_000_000_000
+log = logging.getLogger("microturn.reflex")
 
 
 @dataclass
@@ -89,6 +93,8 @@ class ReflexPolicy:
         self._asked: dict[int, str] = {}
         self.conversation: deque[tuple[str, str]] = deque(maxlen=16)
         self._last_said: tuple[str, Any] | None = None  # (skill, about) of the last reply
+        #: skills switched off after raising: name -> what they raised
+        self.failed: dict[str, str] = {}
 
     def speaking(self, now: int) -> bool:
         return now < self.speaking_until
@@ -100,8 +106,8 @@ class ReflexPolicy:
         if utt.final and utt.words:
             self.conversation.append(("user", utt.raw or utt.text))
         claimed = False
-        for skill in self.skills:
-            replies = skill.hear(utt, self.transcript)
+        for skill in list(self.skills):
+            replies = self.ask(skill, "hear", utt, self.transcript)
             if replies is not None:
                 claimed = True
                 for r in replies:
@@ -112,8 +118,9 @@ class ReflexPolicy:
                         self.speaking_until = now
                     out.append(self._decide(r, now))
         if not claimed:
-            for skill in self.fallback:
-                out += [self._decide(r, now) for r in skill.hear(utt, self.transcript) or []]
+            for skill in list(self.fallback):
+                out += [self._decide(r, now)
+                        for r in self.ask(skill, "hear", utt, self.transcript) or []]
         return out
 
     def step(self, turn: TurnInput) -> list[Decision]:
@@ -127,8 +134,7 @@ class ReflexPolicy:
             self.speaking_until = now
         for msg in turn.heard:
             out += self.hear(msg, now)
-        for skill in [*self.skills, *self.fallback]:
-            out += [self._decide(r, now) for r in skill.tick(now)]
+        out += self.fire(now)
         for res in turn.results:
             self.add_result(res)
         user_busy = turn.voice or self.transcript.current is not None
@@ -141,12 +147,26 @@ class ReflexPolicy:
     def next_due(self) -> int | None:
         """The media time at which a skill has a reply due by itself (a timer), if any."""
         return min((d for s in [*self.skills, *self.fallback]
-                    if (d := s.next_due()) is not None), default=None)
+                    if (d := self.ask(s, "next_due")) is not None), default=None)
 
     def fire(self, now: int) -> list[Decision]:
         """What the skills have due at ``now`` (between micro-turns: a timer's time)."""
         return [self._decide(r, now) for skill in [*self.skills, *self.fallback]
-                for r in skill.tick(now)]
+                for r in self.ask(skill, "tick", now) or []]
+
+    def ask(self, skill: Skill, method: str, *args: Any) -> Any:
+        """``skill.method(*args)``; a skill that raises is switched off (a plugin's bug
+        must not end the user's session), its error logged with the traceback."""
+        try:
+            return getattr(skill, method)(*args)
+        except Exception as exc:
+            name = skill.name or type(skill).__name__
+            self.failed[name] = f"{method}(): {exc!r}"
+            self.skills = [s for s in self.skills if s is not skill]
+            self.fallback = [s for s in self.fallback if s is not skill]
+            log.warning("skill %r failed in %s() and is off for the rest of the session",
+                        name, method, exc_info=exc)
+            return None
 
     def interrupt(self, now: int) -> None:
         """The model was cut off (barge-in from elsewhere): it is not speaking any more."""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from flow import TextDelta
 from nodes.reflex.policy import ReflexPolicy, TurnInput
 from nodes.reflex.skills import BUILTIN, Count, Currency, Stopwatch, Timer, say_amount
@@ -282,3 +284,61 @@ def test_the_stopwatch_listens_for_start_or_stop_as_its_state_says() -> None:
     assert "start the stopwatch" not in running
     sw.hear(Transcript().update(heard("stop", 5 * S)), Transcript())
     assert skills_vocabulary([sw, timer])["phrases"] == idle
+
+
+class Broken(Count):
+    """A plugin's skill with a bug: it raises on "zebra"."""
+
+    name = "broken"
+
+    def hear(self, utt, transcript):  # type: ignore[no-untyped-def]
+        if "zebra" in utt.text.split():
+            raise ZeroDivisionError("a bug in the plugin")
+        return super().hear(utt, transcript)
+
+
+def test_a_skill_that_raises_is_switched_off_and_the_session_goes_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    broken = Broken()
+    broken.confirm.enabled = False
+    p = ReflexPolicy([broken, Currency(), *[BUILTIN["delegate"]()]])
+    p.skills[1].confirm.enabled = False
+    with caplog.at_level("WARNING", logger="microturn.reflex"):
+        d = step(p, 3, heard("a zebra and twenty dollars", 0))
+    assert [x.text for x in d] == ["20 dollars is 18 euros 40."]  # the others still answer
+    assert p.failed == {"broken": "hear(): ZeroDivisionError('a bug in the plugin')"}
+    assert [s.name for s in p.skills] == ["currency"]
+    (record,) = caplog.records
+    assert "skill 'broken' failed in hear()" in record.getMessage() and record.exc_info
+    # off for good: its questions now go to the back end like anything nobody claims
+    d = step(p, 10, heard("how many animals so far", 3 * S))
+    assert [x.kind for x in d] == ["delegate"]
+
+
+def test_a_failed_skill_leaves_the_grammar_and_the_statistics_say_so() -> None:
+    import asyncio
+
+    from nodes.reflex.model import ReflexModel, ReflexOptions
+    from nodes.reflex.skill import Skill
+
+    class Joker(Skill):
+        name = "joker"
+        phrases = ("tell me a joke",)
+        words = ("joke",)
+        fail = False
+
+        def vocabulary(self) -> dict[str, tuple[str, ...]]:
+            if self.fail:
+                raise RuntimeError("a bug in the plugin")
+            return super().vocabulary()
+
+    session = asyncio.run(ReflexModel.open(ReflexOptions(skills=["stopwatch"]), None))
+    joker = Joker()
+    session.policy.skills.append(joker)
+    assert "tell me a joke" in session.vocabulary()["phrases"]
+    joker.fail = True
+    vocabulary = session.vocabulary()
+    assert "tell me a joke" not in vocabulary["phrases"] and "joke" not in vocabulary["words"]
+    assert "start the stopwatch" in vocabulary["phrases"]
+    assert session.statistics()["skills_failed"] == {
+        "joker": "vocabulary(): RuntimeError('a bug in the plugin')"}
