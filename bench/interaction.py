@@ -46,10 +46,12 @@ _DROP = ("sink.console", "sink.events")
 
 
 def assistant_graph(wav_in: Path, wav_out: Path, graph_path: Path = GRAPH,
-                    ears: dict[str, Any] | None = None) -> tuple[Any, dict]:
+                    ears: dict[str, Any] | None = None,
+                    numbers: bool = False) -> tuple[Any, dict]:
     """The assistant graph reading ``wav_in`` in real time and writing ``wav_out``, and the
     ids of its nodes by role. ``ears``: parameters that replace the recogniser's
-    (``{"acoustic_model": path}`` for ``bench/standin.py``)."""
+    (``{"acoustic_model": path}`` for ``bench/standin.py``); ``numbers``: the reflex count
+    skill hears numbers before its words (``count: {numbers: true}``, for ``tally``)."""
     import msgspec
 
     from flow.graph import EdgeDecl, Graph
@@ -71,6 +73,11 @@ def assistant_graph(wav_in: Path, wav_out: Path, graph_path: Path = GRAPH,
             roles["wav"] = nid
         elif d.type_name == "frontend" or "frontend" in d.type_name:
             roles["frontend"] = nid
+            if numbers and params.model == "reflex":
+                settings = dict(params.options.get("settings", {}))
+                settings["count"] = {**settings.get("count", {}), "numbers": True}
+                params = msgspec.structs.replace(
+                    params, options={**params.options, "settings": settings})
         elif d.type_name == "chunker":
             roles["chunker"] = nid
         elif d.type_name == "asr.pocketsphinx" and ears:
@@ -93,7 +100,8 @@ async def run_clip(clip: Clip, workdir: Path, graph_path: Path = GRAPH,
     here = Path(tempfile.mkdtemp(prefix=f"{clip.name}-", dir=workdir))  # clips may repeat
     wav_in, wav_out = here / "in.wav", here / "out.wav"
     write_wav(wav_in, clip.audio)
-    graph, roles = assistant_graph(wav_in, wav_out, graph_path, ears)
+    graph, roles = assistant_graph(wav_in, wav_out, graph_path, ears,
+                                   numbers=clip.scenario == "tally")
     front = roles["frontend"]
     feeds = {e.dst_port: f"{e.src}.{e.src_port}" for e in graph.edges
              if e.dst == front and e.dst_port in ("turns", "heard")}

@@ -14,7 +14,8 @@ from the clip's first sample):
   animals so far". ``trigger``: end of "animals" (the question is answerable there);
   ``count``: animal mentions ("a dog and a cat" is two; no animal is named twice).
 - ``tally`` (only when asked for: not in ``SCENARIOS``): ``count`` with numbers, half the
-  animals said as "two dogs", "twelve sheep", ...; ``count`` is the animals in all.
+  animals said as "two dogs", "twelve sheep", ...; ``count`` is the animals in all. The
+  benchmarks run it with the count skill's ``numbers: true``.
 - ``stopwatch``: "start the stopwatch", an interval (silence or talk), "stop" (sometimes
   "stop the stopwatch"). ``trigger``: end of "stop"; ``started``: end of "stopwatch";
   ``stopped``: start of "stop"; ``elapsed``: their difference (what the reply must say,

@@ -7,9 +7,8 @@ phrases) fixes most of it (see docs/ears.md for the measurements).
 
 The language is a free sequence of items::
 
-    <item> = <phrase> | <number> <context> | <word> | /0.1/ <plural> | /0.1/ <counted> | <filler>
+    <item> = <phrase> | <number> <context> | <word> | /0.1/ <plural> | <filler>
     <word> = <determiner> <singular>
-    <counted> = <n2_99> <plural>
 
 ``phrases`` are whole command sentences ("start the stopwatch"); a phrase may contain
 ``{number}`` where a number expression goes ("remind me in {number} seconds").
@@ -20,9 +19,7 @@ bare singular count noun), a plural one (ending in "s", or a known irregular plu
 alone ("dogs and cats"). Without that, any misheard syllable in a story could become an
 animal (measured: docs/ears.md, fourth round). A bare plural is still what a stray
 syllable most easily becomes ("okay sheep how many", "the a wolves"), so it weighs a tenth
-of the other items (``BARE_PLURAL_WEIGHT``; ninth round). A number from two to ninety-nine
-may come before a plural ("two dogs", ``<counted>``), and "one" is a determiner ("one
-cat"): how many is part of the mention. ``fillers`` are the glue around them,
+of the other items (``BARE_PLURAL_WEIGHT``; ninth round). ``fillers`` are the glue around them,
 words or short phrases. All text is lower-case words that the pronunciation dictionary
 knows; ``vocabulary_words`` lists them for that check.
 """
@@ -68,12 +65,8 @@ DEFAULT_FILLERS = (
 #: on the stand-ins, 0.1 and 0.01 both mended "okay sheep how many" and broke nothing;
 #: 0.5 changed nothing (docs/ears.md, ninth round).
 BARE_PLURAL_WEIGHT = 0.1
-#: The prior of a number and a plural ("two dogs"): a bare plural with a number before
-#: it, so weighted as one. On the stand-ins 0.1 and 1 gave the same counts, clip for clip,
-#: with numbers and without (docs/ears.md, tenth round).
-COUNTED_WEIGHT = BARE_PLURAL_WEIGHT
 #: Words a singular content word may follow.
-DETERMINERS = ("a", "an", "the", "my", "another", "one")
+DETERMINERS = ("a", "an", "the", "my", "another")
 #: Plurals that do not end in "s" (and words that are their own plural).
 IRREGULAR_PLURALS = frozenset({"mice", "sheep", "deer", "geese", "fish", "children", "people",
                                "oxen", "teeth", "feet", "men", "women"})
@@ -88,8 +81,6 @@ NUMBER_RULES = f"""\
 <n10_19> = {" | ".join(TEENS)};
 <n20_99> = ({" | ".join(TENS)}) [<n1_9>];
 <n1_99> = <n1_9> | <n10_19> | <n20_99>;
-<n2_99> = <n2_9> | <n10_19> | <n20_99>;
-<n2_9> = {" | ".join(ONES[1:])};
 <n100_999> = (a | <n1_9>) hundred [[and] <n1_99>];
 <n1000_9999> = (a | <n1_9>) thousand [[and] (<n1_99> | <n1_9> hundred [[and] <n1_99>])];
 <number> = <n1_99> | <n100_999> | <n1000_9999>;
@@ -133,9 +124,6 @@ def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
         if plural:
             rules.append(f"<plural> = {' | '.join(plural)};")
             items.append("<plural>")
-            rules.append("<counted> = <n2_99> <plural>;")
-            items.append("<counted>")
-            uses_number = True
     if glue:
         rules.append(f"<filler> = {' | '.join(glue)};")
         items.append("<filler>")
@@ -150,8 +138,7 @@ def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
 
 def _weighted(item: str) -> str:
     """An alternative of ``<item>`` with its JSGF weight (all or none must have one)."""
-    weight = {"<plural>": BARE_PLURAL_WEIGHT, "<counted>": COUNTED_WEIGHT}.get(item, 1)
-    return f"/{weight:g}/ {item}"
+    return f"/{BARE_PLURAL_WEIGHT:g}/ {item}" if item == "<plural>" else f"/1/ {item}"
 
 
 def _plural(word: str) -> bool:
@@ -175,8 +162,6 @@ def vocabulary_words(phrases: Iterable[str] = (), number_contexts: Iterable[str]
             out.update(normalize(t))
     if any(not _plural(w) for t in words for w in normalize(t)):
         out.update(DETERMINERS)
-    if any(_plural(w) for t in words for w in normalize(t)):
-        out.update(ONES + TEENS + TENS)
     numbered = bool(out & {w for c in number_contexts for w in normalize(c)})
     for p in phrases:
         numbered |= "{number}" in p

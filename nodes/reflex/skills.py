@@ -89,6 +89,10 @@ class CountParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         "cat", "dog", "horse", "cow", "sheep", "pig", "goat", "duck", "rabbit", "mouse",
         "bird", "lion", "tiger", "bear", "fox", "wolf", "deer", "frog", "owl", "elephant",
         "monkey", "zebra", "giraffe", "snake", "chicken"])
+    #: let the ears hear a number before the words ("two dogs", "one cat"). Off by
+    #: default: on the 2-core machine it took the assistant from 5 sessions at cadence to
+    #: 2 (docs/ears.md, tenth round). Typed text is counted with its numbers either way.
+    numbers: bool = False
 
 
 _IRREGULAR = {"mouse": "mice", "wolf": "wolves", "fox": "foxes", "sheep": "sheep",
@@ -98,8 +102,9 @@ _IRREGULAR = {"mouse": "mice", "wolf": "wolves", "fox": "foxes", "sheep": "sheep
 class Count(Skill):
     """Keeps a live count of the category's words mentioned and says it when asked "how
     many animals so far". A mention counts one ("a dog", "dogs") or the number said before
-    it ("two dogs", "twenty sheep"); "the dog" after a dog was mentioned is that dog again
-    and counts nothing ("we saw a dog, then the dog ran off" is one animal)."""
+    it ("two dogs", "twenty sheep"; the ears hear those with ``numbers: true``); "the dog"
+    after a dog was mentioned is that dog again and counts nothing ("we saw a dog, then
+    the dog ran off" is one animal)."""
 
     name = "count"
     Params = CountParams
@@ -112,6 +117,8 @@ class Count(Skill):
         #: every form of a word -> the word ("dogs" -> "dog")
         self.forms = {f: w for w in self.params.words for f in (w, _IRREGULAR.get(w, w + "s"))}
         self.words = tuple(sorted(self.forms))  # type: ignore[misc]
+        if self.params.numbers:  # a number may come right before any form of the words
+            self.number_contexts = self.words  # type: ignore[misc]
         self.counted = Mentions(tolerance=150_000_000)
         self.answered = Mentions()
         self.count = 0

@@ -66,11 +66,18 @@ def test_animals_are_counted_exactly(tmp_path: Path) -> None:
 
 
 def test_a_number_before_the_animals_is_counted(tmp_path: Path) -> None:
+    """With ``count: {numbers: true}`` the ears hear "two dogs" (off by default: it costs
+    CPU), and the count adds the number said."""
+    graph = tmp_path / "assistant_numbers.yaml"
+    text = GRAPH.read_text().replace("count: {category: animals}",
+                                     "count: {category: animals, numbers: true}")
+    assert "numbers: true" in text
+    graph.write_text(text)
     clip = make("count", [Say("we saw two dogs and a cat near the farm"), Pause(0.6),
                           Say("there were twelve sheep in the park"), Pause(0.6),
                           Say("how many animals", mark="question"), Say("so far", gap=0.05)],
                 lambda c: {"trigger": c.marks["question"][1], "count": 15})
-    result, said = run(clip, tmp_path)
+    result, said = run(clip, tmp_path, graph)
     assert said == ["15 animals so far."]
     assert result["correct"]
 

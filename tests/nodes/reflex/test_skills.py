@@ -143,6 +143,18 @@ def test_a_number_before_a_plural_is_how_many_it_counts() -> None:
     assert [x.text for x in d] == ["28 animals so far."]
 
 
+def test_the_ears_hear_numbers_before_the_animals_only_when_asked_to() -> None:
+    from nodes.asr.grammar import build_grammar
+    from nodes.reflex.model import skills_vocabulary
+    from nodes.reflex.skills import CountParams
+
+    plain = skills_vocabulary([Count(), Currency()])
+    assert plain["number_contexts"] == ["dollar", "dollars"]  # the grammar as it was
+    numbers = skills_vocabulary([Count(CountParams(numbers=True)), Currency()])
+    assert {"dog", "dogs", "sheep", "mice", "dollars"} <= set(numbers["number_contexts"])
+    assert "<amount> = <number> (bear | bears | bird |" in build_grammar(**numbers)
+
+
 def test_the_animal_mentioned_before_is_not_counted_again() -> None:
     p = policy("count")
     step(p, 3, heard("we saw a dog and two cats", 0))
