@@ -66,6 +66,15 @@ def test_the_ears_of_the_assistant_graph_take_the_given_model(tmp_path: Path) ->
     assert ears[0].beam == 1e-80  # the graph's other settings stay
 
 
+def test_tally_clips_run_with_the_count_skill_hearing_numbers(tmp_path: Path) -> None:
+    def count_settings(**kw: bool) -> object:
+        graph, roles = assistant_graph(tmp_path / "in.wav", tmp_path / "out.wav", GRAPH, **kw)
+        return graph.nodes[roles["frontend"]].params.options["settings"]["count"]
+
+    assert count_settings() == {"category": "animals"}
+    assert count_settings(numbers=True) == {"category": "animals", "numbers": True}
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--leave-out", "en-xx"], "not an accent of the espeak model: en-xx"),
     (["--scenarios", "weather"], "unknown scenario(s) weather"),
