@@ -90,8 +90,9 @@ class CountParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         "bird", "lion", "tiger", "bear", "fox", "wolf", "deer", "frog", "owl", "elephant",
         "monkey", "zebra", "giraffe", "snake", "chicken"])
     #: let the ears hear a number before the words ("two dogs", "one cat"). Off by
-    #: default: on the 2-core machine it took the assistant from 5 sessions at cadence to
-    #: 2 (docs/ears.md, tenth round). Typed text is counted with its numbers either way.
+    #: default: the ears then spend about a fifth more CPU, and a grammar item doing the
+    #: same took the assistant from 5 sessions at cadence to 0-2 on the 2-core machine
+    #: (docs/ears.md, tenth round). Typed text is counted with its numbers either way.
     numbers: bool = False
 
 
