@@ -11,7 +11,9 @@ The language is a free sequence of items::
     <word> = <determiner> <singular>
 
 ``phrases`` are whole command sentences ("start the stopwatch"); a phrase may contain
-``{number}`` where a number expression goes ("remind me in {number} seconds").
+``{number}`` where a number expression goes ("remind me in {number} seconds"), ``{count}``
+for a number from two to ninety-nine and ``{plural}`` for any plural of ``words`` ("{count}
+{plural}": "two dogs", what the count skill adds with ``numbers: true``).
 ``number_contexts`` are the words a number may come right before ("dollars"): elsewhere a
 number word is not expected. ``words`` are the content words the skills listen for (animal
 names): a singular one is heard only after a determiner ("a dog", "the owl": English has no
@@ -87,6 +89,15 @@ NUMBER_RULES = f"""\
 """
 
 
+#: ``{count}`` in a phrase: two to ninety-nine, how many of something there were.
+COUNT_RULES = f"""\
+<n2_9> = {" | ".join(ONES[1:])};
+<n2_99> = <n2_9> | <n10_19> | <n20_99>;
+"""
+_SLOTS = {"number": "<number>", "count": "<n2_99>", "plural": "<plural>"}
+_SLOT = re.compile(r"\{(number|count|plural)\}")
+
+
 def normalize(text: str) -> list[str]:
     """Lower-case word tokens of ``text`` (punctuation dropped, apostrophes kept)."""
     return _TOKEN.findall(text.lower())
@@ -109,6 +120,7 @@ def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
     items: list[str] = []
     rules: list[str] = []
     uses_number = bool(contexts) or any("<number>" in p for p in phrase_alts)
+    uses_count = any("<n2_99>" in p for p in phrase_alts)
     if phrase_alts:
         rules.append(f"<phrase> = {' | '.join(phrase_alts)};")
         items.append("<phrase>")
@@ -129,8 +141,12 @@ def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
         items.append("<filler>")
     if not items:
         raise ValueError("build_grammar: the vocabulary is empty (no phrases, words or fillers)")
+    if any("<plural>" in p for p in phrase_alts) and "<plural>" not in items:
+        raise ValueError("build_grammar: a phrase has {plural} but no word is a plural")
     body = "\n".join(rules)
-    numbers = NUMBER_RULES if uses_number else ""
+    numbers = NUMBER_RULES if uses_number or uses_count else ""
+    if uses_count:
+        numbers += COUNT_RULES
     return (f"#JSGF V1.0;\ngrammar {name};\n"
             f"public <utterance> = <item>+;\n<item> = {' | '.join(map(_weighted, items))};\n"
             f"{body}\n{numbers}")
@@ -164,13 +180,15 @@ def vocabulary_words(phrases: Iterable[str] = (), number_contexts: Iterable[str]
         out.update(DETERMINERS)
     numbered = bool(out & {w for c in number_contexts for w in normalize(c)})
     for p in phrases:
-        numbered |= "{number}" in p
-        out.update(normalize(p.replace("{number}", " ")))
+        numbered |= "{number}" in p or "{count}" in p
+        out.update(normalize(_SLOT.sub(" ", p)))
     if numbered:
         out.update(ONES + TEENS + TENS + ("a", "and", "hundred", "thousand"))
     return out
 
 
 def _phrase(text: str) -> str:
-    parts = [" ".join(normalize(seg)) for seg in text.split("{number}")]
-    return " <number> ".join(p for p in parts).strip().replace("  ", " ")
+    pieces = _SLOT.split(text)  # text, slot name, text, ...
+    out = [_SLOTS[piece] if k % 2 else " ".join(normalize(piece))
+           for k, piece in enumerate(pieces)]
+    return " ".join(p for p in out if p)

@@ -89,10 +89,11 @@ class CountParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         "cat", "dog", "horse", "cow", "sheep", "pig", "goat", "duck", "rabbit", "mouse",
         "bird", "lion", "tiger", "bear", "fox", "wolf", "deer", "frog", "owl", "elephant",
         "monkey", "zebra", "giraffe", "snake", "chicken"])
-    #: let the ears hear a number before the words ("two dogs", "one cat"). Off by
-    #: default: the ears then spend about a fifth more CPU, and a grammar item doing the
-    #: same took the assistant from 5 sessions at cadence to 0-2 on the 2-core machine
-    #: (docs/ears.md, tenth round). Typed text is counted with its numbers either way.
+    #: let the ears hear a number before the words ("two dogs": the phrase "{count}
+    #: {plural}" in their grammar). Off by default: the ears then spend about 15 % more
+    #: CPU, and the same in the default grammar took the assistant from 5 sessions at
+    #: cadence to 0-2 on the 2-core machine (docs/ears.md, tenth round). Typed text is
+    #: counted with its numbers either way.
     numbers: bool = False
 
 
@@ -113,13 +114,13 @@ class Count(Skill):
     def __init__(self, params: CountParams | None = None) -> None:
         super().__init__(params or CountParams())
         cat = self.params.category
-        self.phrases = (f"how many {cat} so far", f"how many {cat}",  # type: ignore[misc]
-                        "what is the count")
+        self.questions = (f"how many {cat} so far", f"how many {cat}", "what is the count")
+        #: with ``numbers``, the ears' grammar also hears "two dogs", "twelve sheep"
+        self.phrases = self.questions + (("{count} {plural}",)  # type: ignore[misc]
+                                         if self.params.numbers else ())
         #: every form of a word -> the word ("dogs" -> "dog")
         self.forms = {f: w for w in self.params.words for f in (w, _IRREGULAR.get(w, w + "s"))}
         self.words = tuple(sorted(self.forms))  # type: ignore[misc]
-        if self.params.numbers:  # a number may come right before any form of the words
-            self.number_contexts = self.words  # type: ignore[misc]
         self.counted = Mentions(tolerance=150_000_000)
         self.answered = Mentions()
         self.count = 0
@@ -150,7 +151,7 @@ class Count(Skill):
 
     def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
         at = None
-        for phrase in self.phrases:
+        for phrase in self.questions:
             at = find_phrase(utt.words, phrase)
             if at is not None:
                 break

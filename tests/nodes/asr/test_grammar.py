@@ -63,3 +63,15 @@ def test_no_is_not_glue_on_its_own_but_starts_a_correction() -> None:
     assert "no wait it was" in _alternatives(g, "phrase")
     with_skill = build_grammar(phrases=["no", "start the stopwatch"])  # a skill that asks
     assert "no" in _alternatives(with_skill, "phrase")
+
+
+def test_count_and_plural_slots_in_a_phrase() -> None:
+    g = build_grammar(phrases=["{count} {plural}", "remind me in {number} seconds"],
+                      number_contexts=[], words=["dog", "dogs", "mice"], fillers=["okay"])
+    assert "<phrase> = <n2_99> <plural> | remind me in <number> seconds;" in g
+    assert "<n2_9> = two | three |" in g and "<number> =" in g
+    assert {"two", "ninety", "dogs"} <= vocabulary_words(["{count} {plural}"], words=["dogs"])
+    assert "{plural}" not in " ".join(vocabulary_words(["{count} {plural}"]))
+    with pytest.raises(ValueError, match="no word is a plural"):
+        build_grammar(phrases=["{count} {plural}"], number_contexts=[], words=["dog"],
+                      fillers=[])
