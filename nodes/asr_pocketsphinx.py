@@ -28,10 +28,21 @@ session with ``WorkerError`` (other sessions go on). The recogniser's calls run 
 node's own thread, never queued behind other sessions' work in the shared pool. Accuracy
 on espeak voices: docs/ears.md.
 An ``Interrupt`` does not drop what the user is saying (barge-in is the user talking).
+
+With ``speaker_adaptation`` the node keeps what the speaker said, as heard, and every
+``adapt_every`` of speech adapts the acoustic model to it in a child process, loads a
+recogniser with the new model beside the running one and swaps it in between two
+utterances (``nodes.asr.speaker``; a failure is a warning and the session goes on).
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,6 +63,7 @@ from .asr.grammar import (
     build_grammar,
     vocabulary_words,
 )
+from .asr.speaker import SpeakerSpeech
 from .types import Chunk, Heard
 
 T = TypeVar("T")
@@ -80,6 +92,10 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: model adapted to espeak-ng speech (built once per machine, nodes.asr.espeak_model);
     #: or a model directory made by ``microturn adapt-ears`` (docs/ears.md)
     acoustic_model: str = "default"
+    #: adapt the acoustic model to the session's speaker on what the ears heard, in a
+    #: process of its own, and swap it in between utterances (docs/ears.md)
+    speaker_adaptation: bool = False
+    adapt_every: str = "30s"  #: speech heard between two adaptations to the speaker
 
 
 class Vocabulary(msgspec.Struct, frozen=True):
@@ -127,6 +143,12 @@ class PocketsphinxEars(Node):
             pause, max_utt = parse_duration(p.pause), parse_duration(p.max_utterance)
         except ValueError as exc:
             raise ParamError(f"node {self.id!r}: {exc} - at with.pause/max_utterance") from exc
+        try:
+            every = parse_duration(p.adapt_every)
+            self._speaker = SpeakerSpeech(sample_rate=p.sample_rate, every=every) \
+                if p.speaker_adaptation else None
+        except ValueError as exc:
+            raise ParamError(f"node {self.id!r}: {exc} - at with.adapt_every") from exc
         if not 0 < p.beam < 1:
             raise ParamError(f"node {self.id!r}: beam must be between 0 and 1 (like 1e-60), "
                              f"got {p.beam} - at with.beam")
@@ -145,6 +167,8 @@ class PocketsphinxEars(Node):
             open_vocabulary=p.grammar == "open", sample_rate=p.sample_rate, pause=pause,
             max_utterance=max_utt, beam=None if p.grammar == "open" else p.beam,
             confirm_units=p.confirm_units, acoustic_model=model)
+        self._kwargs = kwargs
+        self._base = model
         if p.worker_process:
             from .asr.worker import RecognizerProcess
 
@@ -155,6 +179,15 @@ class PocketsphinxEars(Node):
             self.rec: Recognizer | RecognizerProcess = self._worker
         else:
             self.rec = await self._recognise(lambda: Recognizer(**kwargs))
+        self.adaptations = 0  #: models adapted to the speaker swapped in
+        self.adapt_seconds: list[float] = []  #: wall time of each adaptation and load
+        self._adapting: asyncio.Task[None] | None = None
+        self._child: subprocess.Popen[str] | None = None  # the adaptation's process
+        self._closing = False
+        self._adapted: tuple[Recognizer | RecognizerProcess, str, str | None] | None = None
+        self._models: str | None = None  # the speaker models' directory
+        self._in_utt = False
+        self._last: tuple[np.ndarray, int] | None = None  # the last audio fed
         if p.grammar == "scenario":
             unknown = await self._recognise(self.rec.unknown_words, self.vocabulary.all_words())
             if unknown:
@@ -214,11 +247,25 @@ class PocketsphinxEars(Node):
             await self._emit(hyp)
 
     async def teardown(self) -> None:
+        self._closing = True
+        adapting = getattr(self, "_adapting", None)
+        if adapting is not None:
+            child = self._child
+            if child is not None and child.poll() is None:
+                child.kill()  # its thread returns at once, with an error nobody reads
+            adapting.cancel()
+            await asyncio.gather(adapting, return_exceptions=True)
+        adapted = getattr(self, "_adapted", None)
+        if adapted is not None and hasattr(adapted[0], "close"):
+            await self.clock.run_blocking(adapted[0].close)
         worker = getattr(self, "_worker", None)  # None: in-thread, or setup() failed early
         if worker is not None:
             # On the shared pool, not the node's thread: a call stuck there must not hold
             # up the close that kills it.
             await self.clock.run_blocking(worker.close)
+        models = getattr(self, "_models", None)
+        if models is not None:
+            shutil.rmtree(models, ignore_errors=True)
         calls = getattr(self, "_calls", None)
         if calls is not None:
             calls.shutdown(wait=False)
@@ -234,7 +281,14 @@ class PocketsphinxEars(Node):
             raise ParamError(f"node {self.id!r}: input is {sample_rate} Hz but the ears need "
                              f"{self.rec.sample_rate} Hz (set the chunker's sample_rate to "
                              f"{self.rec.sample_rate})")
-        for hyp in await self._recognise(self.rec.feed, samples, pts):
+        if self._speaker is not None:
+            self._speaker.audio(samples, pts)
+            if self._adapted is not None and not self._in_utt:
+                await self._swap()
+            self._last = (samples, pts)
+        hyps = await self._recognise(self.rec.feed, samples, pts)
+        self._in_utt = bool(hyps) and not hyps[-1].final
+        for hyp in hyps:
             await self._emit(hyp)
 
     async def _emit(self, hyp: Hypothesis) -> None:
@@ -243,9 +297,91 @@ class PocketsphinxEars(Node):
         if hyp.final and not hyp.text and not self.last_partial:
             return  # an utterance of nothing: nobody was told it began
         self.last_partial = "" if hyp.final else hyp.text
+        if hyp.final and self._speaker is not None and \
+                self._speaker.final(hyp.text, hyp.start, hyp.end) and self._speaker.due \
+                and self._adapting is None and self._adapted is None:
+            self._adapting = asyncio.create_task(self._adapt())
         await self.heard.send(Heard(  # pts: when it was known (a final: after its pause)
             pts=hyp.at, text=hyp.text, role="user", final=hyp.final, start=hyp.start,
             end=hyp.end, words=tuple((w.text, w.start, w.end) for w in hyp.words)))
+
+    # -- adapting to the speaker ---------------------------------------------------------------
+
+    async def _adapt(self) -> None:
+        """Adapt the session's base model to what the speaker said so far, and load a
+        recogniser with it beside the running one; ``_decode`` swaps it in."""
+        from .asr.adapt import BASE_MODEL
+        from .asr.speaker import adapt_to_speaker
+
+        pairs = self._speaker.take() if self._speaker is not None else []
+        if self._models is None:
+            self._models = tempfile.mkdtemp(prefix=f"microturn-{self.id}-speaker-")
+        out = os.path.join(self._models, str(self.adaptations + 1))
+        shutil.rmtree(out, ignore_errors=True)
+        began = time.monotonic()
+        try:
+            report = await self.clock.run_blocking(
+                adapt_to_speaker, pairs, self._base or str(BASE_MODEL), out, 120.0,
+                self._started)
+            jsgf = self.vocabulary.jsgf() if self.params.grammar == "scenario" else None
+            rec = await self.clock.run_blocking(self._load, out, jsgf)
+        except Exception as exc:  # the session goes on with the model it has
+            self.log.warning("session %s node %s: adapting to the speaker failed: %s",
+                             self.context.id, self.id, exc)
+            return
+        finally:
+            self._adapting = None
+        self.adapt_seconds.append(time.monotonic() - began)
+        self.log.info("session %s node %s: adapted to the speaker on %d of %d utterances "
+                      "(%.1f s)", self.context.id, self.id, report["aligned"],
+                      report["utterances"], self.adapt_seconds[-1])
+        self._adapted = (rec, out, jsgf)
+
+    def _started(self, child: subprocess.Popen[str]) -> None:
+        self._child = child
+        if self._closing:
+            child.kill()
+
+    def _load(self, model: str, jsgf: str | None) -> Recognizer | RecognizerProcess:
+        """A recogniser like the running one with the acoustic model ``model``."""
+        kwargs = {**self._kwargs, "acoustic_model": model}
+        if self.params.worker_process:
+            from .asr.worker import RecognizerProcess
+
+            worker = RecognizerProcess(**kwargs)
+            try:
+                worker.wait_ready()
+                if jsgf is not None:
+                    worker.set_grammar(jsgf)
+            except BaseException:
+                worker.close()
+                raise
+            if self._closing:  # the session ended while it loaded
+                worker.close()
+            return worker
+        from .asr.recognizer import Recognizer
+
+        rec = Recognizer(**kwargs)
+        if jsgf is not None:
+            rec.set_grammar(jsgf)
+        return rec
+
+    async def _swap(self) -> None:
+        """Put the adapted recogniser in the running one's place, between utterances."""
+        assert self._adapted is not None
+        rec, model, jsgf = self._adapted
+        self._adapted = None
+        if self.params.grammar == "scenario" and jsgf != (now := self.vocabulary.jsgf()):
+            await self._recognise(rec.set_grammar, now)  # the vocabulary changed meanwhile
+        if self._last is not None:  # its preroll and noise floor: the audio just before
+            await self._recognise(rec.feed, *self._last)
+        old, self.rec = self.rec, rec
+        if self.params.worker_process:
+            self._worker = rec  # type: ignore[assignment]
+            await self.clock.run_blocking(old.close)  # type: ignore[union-attr]
+        self.adaptations += 1
+        previous = os.path.join(os.path.dirname(model), str(self.adaptations - 1))
+        shutil.rmtree(previous, ignore_errors=True)  # loaded: the files are not read again
 
 
 def _without(v: Vocabulary, bad: set[str]) -> Vocabulary:
