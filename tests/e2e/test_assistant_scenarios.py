@@ -11,6 +11,7 @@ the ears hear right; accuracy over many voices is the benchmark's business, not 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,27 @@ def test_animals_are_counted_exactly(tmp_path: Path) -> None:
     result, said = run(clip, tmp_path)
     assert said == ["3 animals so far."]
     assert result["correct"]
+
+
+def test_answers_go_on_across_a_swap_to_ears_adapted_to_the_speaker(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``speaker_adaptation``: the ears adapt to the speaker after 3 s of speech here and
+    swap the new model in between utterances; the story goes on being counted and the
+    amount said after the swap is converted."""
+    clip = make("count", [Say("we saw a dog near the farm"), Pause(0.6),
+                          Say("there were a horse and a cow in the park"), Pause(0.6),
+                          Say("it cost forty two dollars"), Pause(0.6),
+                          Say("then i saw a goat in the garden"), Pause(0.6),
+                          Say("how many animals", mark="question"), Say("so far", gap=0.05)],
+                lambda c: {"trigger": c.marks["question"][1], "count": 4})
+    clock = FakeClock(deadlock_after=None)
+    with caplog.at_level(logging.INFO, logger="microturn"):
+        got = clock.run(run_clip(clip, tmp_path, GRAPH, clock,
+                                 {"speaker_adaptation": True, "adapt_every": "3s"}))
+    said = [text for _, kind, text in got["said"] if kind == "speak"]
+    assert "adapted to the speaker on" in caplog.text
+    assert said == ["42 dollars is 38 euros 64.", "4 animals so far."]
+    assert score(clip, got)["correct"]
 
 
 def test_a_number_before_the_animals_is_counted(tmp_path: Path) -> None:
