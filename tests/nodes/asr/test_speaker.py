@@ -134,9 +134,15 @@ def test_a_bad_adaptation_interval_names_its_field() -> None:
 
 
 def test_a_session_that_ends_while_adapting_kills_the_adaptation(monkeypatch) -> None:
+    """On the real clock: the adaptation starts after the first utterance and would take
+    two minutes; the session ends a few seconds later and does not wait for it. (On the
+    virtual clock time stands still while it runs, so a session would wait for it.)"""
+    import asyncio
     import subprocess
     import sys
 
+    from flow import Graph, RealClock
+    from flow.testing import run_graph_async
     from nodes.asr import speaker
 
     children: list[subprocess.Popen[str]] = []
@@ -150,10 +156,13 @@ def test_a_session_that_ends_while_adapting_kills_the_adaptation(monkeypatch) ->
         raise RuntimeError("adapting to the speaker failed: killed")
 
     monkeypatch.setattr(speaker, "adapt_to_speaker", slow)
-    audio = timeline(0.4, "it cost forty two dollars for lunch")  # its final comes at the end
-    result = run_node("asr.pocketsphinx", {"acoustic_model": "espeak", "worker_process": False,
-                                           "speaker_adaptation": True, "adapt_every": "1s"},
-                      inputs={"chunks": chunks(audio)}, pace="pts")
-    assert [h.text for h in result.of("heard", Heard) if h.final] == \
-        ["it cost forty two dollars for lunch"]
+    audio = timeline(0.4, "it cost forty two dollars", 0.8,
+                     "we saw a dog near the farm and then we saw a cat in the park", 0.6)
+    graph = Graph.build("t", {"node": ("asr.pocketsphinx", {
+        "acoustic_model": "espeak", "worker_process": False, "speaker_adaptation": True,
+        "adapt_every": "1s"})}, [])
+    result = asyncio.run(run_graph_async(graph, {"node.chunks": chunks(audio)},
+                                         ["node.heard"], pace="pts", clock=RealClock()))
+    finals = [h.text for h in result.outputs["node.heard"] if h.final]
+    assert finals[:1] == ["it cost forty two dollars"] and len(finals) == 2
     assert len(children) == 1 and children[0].wait(5) == -9  # killed, not waited for
