@@ -105,8 +105,9 @@ def adapt_to_speaker(pairs: list[tuple[np.ndarray, str]], base: str | os.PathLik
                      started: Callable[[subprocess.Popen[str]], None] | None = None,
                      ) -> dict[str, int]:
     """Adapt the model ``base`` to ``pairs`` (16 kHz float audio, its words) into the new
-    directory ``out``, in a child process; blocks until it is written. Returns the
-    adaptation's report (utterances given and aligned, frames). ``RuntimeError`` with the
+    directory ``out``, in a child process at a lower priority (``NICE``); blocks until it
+    is written. Returns the adaptation's report (utterances given and aligned, frames, the
+    child's niceness). ``RuntimeError`` with the
     child's error when it fails (nothing aligned, say), or when it was killed.
     ``started(process)``: called with the child once it runs, for a caller that may have
     to kill it (a session that ends meanwhile)."""
@@ -133,16 +134,21 @@ def adapt_to_speaker(pairs: list[tuple[np.ndarray, str]], base: str | os.PathLik
     return report
 
 
+#: the adaptation's scheduling priority, below the sessions' decoding (``os.nice``)
+NICE = 10
+
+
 def _main(argv: list[str]) -> int:
     from .adapt import adapt
 
+    nice = os.nice(NICE)  # background work: the sessions' decoding goes first
     here, base, out = argv
     with np.load(Path(here) / "speech.npz") as data:
         audio = [data[f"arr_{k}"] for k in range(len(data.files))]
     texts = json.loads((Path(here) / "texts.json").read_text())
     report = adapt(zip(audio, texts, strict=True), out, base=Path(base))
     print(json.dumps({"utterances": report.utterances, "aligned": report.aligned,
-                      "frames": report.frames}))
+                      "frames": report.frames, "nice": nice}))
     return 0
 
 

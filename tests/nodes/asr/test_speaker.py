@@ -11,6 +11,7 @@ import pytest
 
 from flow import FlowError
 from flow.testing import run_node
+from nodes.asr import speaker
 from nodes.asr.speaker import SpeakerSpeech, adapt_to_speaker
 from nodes.types import Heard
 
@@ -74,6 +75,7 @@ def test_adapt_to_speaker_writes_a_model_in_another_process(tmp_path) -> None:
     pairs = [(speech(t), t) for t in texts]
     report = adapt_to_speaker(pairs, BASE_MODEL, tmp_path / "m")
     assert report["utterances"] == 2 and report["aligned"] == 2 and report["frames"] > 100
+    assert report["nice"] == min(os.nice(0) + speaker.NICE, 19)  # below the decoding
     assert {"means", "mdef", "feat.params"} <= set(os.listdir(tmp_path / "m"))
     with pytest.raises(RuntimeError, match="not in the pronunciation dictionary: blorp"):
         adapt_to_speaker([(speech("stop"), "blorp")], BASE_MODEL, tmp_path / "n")
@@ -110,8 +112,6 @@ def test_without_speaker_adaptation_nothing_is_kept() -> None:
 
 
 def test_a_failed_adaptation_is_logged_and_the_session_goes_on(monkeypatch, caplog) -> None:
-    from nodes.asr import speaker
-
     def fail(*args: object, **kwargs: object) -> dict:
         raise RuntimeError("adapting to the speaker failed: the disk is full")
 
@@ -143,7 +143,6 @@ def test_a_session_that_ends_while_adapting_kills_the_adaptation(monkeypatch) ->
 
     from flow import Graph, RealClock
     from flow.testing import run_graph_async
-    from nodes.asr import speaker
 
     children: list[subprocess.Popen[str]] = []
 
