@@ -32,6 +32,8 @@ import numpy as np
 
 S = 1_000_000_000
 MS = 1_000_000
+#: the adaptation's scheduling priority, below the sessions' decoding (``os.nice``)
+NICE = 10
 
 
 class SpeakerSpeech:
@@ -107,10 +109,9 @@ def adapt_to_speaker(pairs: list[tuple[np.ndarray, str]], base: str | os.PathLik
     """Adapt the model ``base`` to ``pairs`` (16 kHz float audio, its words) into the new
     directory ``out``, in a child process at a lower priority (``NICE``); blocks until it
     is written. Returns the adaptation's report (utterances given and aligned, frames, the
-    child's niceness). ``RuntimeError`` with the
-    child's error when it fails (nothing aligned, say), or when it was killed.
-    ``started(process)``: called with the child once it runs, for a caller that may have
-    to kill it (a session that ends meanwhile)."""
+    child's niceness). ``RuntimeError`` with the child's error when it fails (nothing
+    aligned, say), or when it was killed. ``started(process)``: called with the child once
+    it runs, for a caller that may have to kill it (a session that ends meanwhile)."""
     with tempfile.TemporaryDirectory(prefix="microturn-speaker-") as tmp:
         data = Path(tmp) / "speech.npz"
         np.savez(data, *[audio for audio, _ in pairs])
@@ -132,10 +133,6 @@ def adapt_to_speaker(pairs: list[tuple[np.ndarray, str]], base: str | os.PathLik
         raise RuntimeError(f"adapting to the speaker failed: {last}")
     report: dict[str, int] = json.loads(stdout.strip().splitlines()[-1])
     return report
-
-
-#: the adaptation's scheduling priority, below the sessions' decoding (``os.nice``)
-NICE = 10
 
 
 def _main(argv: list[str]) -> int:
