@@ -12,6 +12,8 @@ import pytest
 from bench import enroll
 from nodes.asr import adapt, espeak_model
 
+from .usage import assert_refused
+
 
 def test_enrolment_sentences_are_the_scenario_language_not_the_adaptation_corpus() -> None:
     got = enroll.sentences("en-gb-scotland+robert", 3)
@@ -38,10 +40,7 @@ def test_heard_transcripts_come_from_the_ears() -> None:
 ])
 def test_bad_arguments_are_named(argv: list[str], message: str,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        enroll.main(argv)
-    assert exit_.value.code == 2
-    assert message in capsys.readouterr().err
+    assert_refused(enroll.main, argv, message, capsys)
 
 
 def test_a_run_adapts_to_each_voice_and_scores_before_and_after(

@@ -10,6 +10,8 @@ from bench.scenarios import RATE, Clip, generate
 from nodes.asr import espeak_model
 from nodes.types import Heard
 
+from .usage import assert_refused
+
 S = 1_000_000_000
 
 
@@ -55,7 +57,4 @@ def test_a_session_adapts_to_its_voice_and_is_heard() -> None:
 ])
 def test_bad_arguments_are_named(argv: list[str], message: str,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        session.main(argv)
-    assert exit_.value.code == 2
-    assert message in capsys.readouterr().err
+    assert_refused(session.main, argv, message, capsys)

@@ -13,6 +13,8 @@ from bench.interaction import GRAPH, assistant_graph
 from bench.scenarios import HELD_OUT, generate
 from nodes.asr import espeak_model
 
+from .usage import assert_refused
+
 
 def test_the_voices_are_the_left_out_accents_in_six_variants() -> None:
     assert standin.standin_voices(["en-gb-scotland"]) == [
@@ -82,10 +84,7 @@ def test_tally_clips_run_with_the_count_skill_hearing_numbers(tmp_path: Path) ->
 ])
 def test_bad_arguments_are_named(argv: list[str], message: str,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        standin.main(argv)
-    assert exit_.value.code == 2
-    assert message in capsys.readouterr().err
+    assert_refused(standin.main, argv, message, capsys)
 
 
 def test_a_run_prints_one_json_line_scored_with_the_stand_in_model(
