@@ -33,6 +33,11 @@ def step(p: ReflexPolicy, k: int, *msgs: object, results: list[BackendResult] | 
                             results or [], voice))
 
 
+def acts(decisions: list) -> list[tuple[str, str]]:
+    """What the policy decided, as (kind, text): "speak" and what, "retract"."""
+    return [(x.kind, x.text) for x in decisions]
+
+
 def test_say_amount() -> None:
     assert say_amount(18.4, "euros") == "18 euros 40"
     assert say_amount(92.0, "euros") == "92 euros"
@@ -74,11 +79,10 @@ def test_currency_corrects_a_changed_amount_and_no_wait() -> None:
     step(p, 5, heard("thirteen dollars", 0, final=False))
     d = step(p, 6, heard("thirty dollars", 0, final=True))
     # the wrong answer is still being said: it is retracted, then corrected
-    assert [(x.kind, x.text) for x in d] == [("retract", ""),
-                                             ("speak", "Sorry, 30 dollars is 27 euros 60.")]
+    assert acts(d) == [("retract", ""), ("speak", "Sorry, 30 dollars is 27 euros 60.")]
     d = step(p, 50, heard("no wait it was a hundred and five dollars", 9 * S))
     # long since said: nothing to retract
-    assert [(x.kind, x.text) for x in d] == [("speak", "Sorry, 105 dollars is 96 euros 60.")]
+    assert acts(d) == [("speak", "Sorry, 105 dollars is 96 euros 60.")]
 
 
 def test_a_growing_amount_is_the_same_mention_corrected() -> None:
@@ -87,8 +91,7 @@ def test_a_growing_amount_is_the_same_mention_corrected() -> None:
         "2000 dollars is 1840 euros."]
     # word times move a little between hypotheses: still the same mention
     d = step(p, 9, heard("two thousand four hundred and fifty dollars", 40 * MS))
-    assert [(x.kind, x.text) for x in d] == [("retract", ""),
-                                             ("speak", "Sorry, 2450 dollars is 2254 euros.")]
+    assert acts(d) == [("retract", ""), ("speak", "Sorry, 2450 dollars is 2254 euros.")]
     assert d[0].data == {"reason": "correction"}
     assert p.speaking_since == 10 * 200 * MS  # the correction is said from now
 
@@ -97,8 +100,7 @@ def test_no_wait_retracts_the_last_amount_while_it_is_said() -> None:
     p = policy("currency")
     step(p, 5, heard("twenty dollars", 0, final=False))
     d = step(p, 7, heard("twenty dollars no wait it was thirty dollars", 0, final=False))
-    assert [(x.kind, x.text) for x in d] == [("retract", ""),
-                                             ("speak", "Sorry, 30 dollars is 27 euros 60.")]
+    assert acts(d) == [("retract", ""), ("speak", "Sorry, 30 dollars is 27 euros 60.")]
 
 
 def test_only_the_last_reply_queued_is_retracted() -> None:
@@ -107,7 +109,7 @@ def test_only_the_last_reply_queued_is_retracted() -> None:
     step(p, 6, heard("a dog how many animals", 2 * S, final=False))  # queued behind it
     d = step(p, 7, heard("thirty dollars", 0, final=True))
     # retracting would flush the count's answer with it: the correction waits its turn
-    assert [(x.kind, x.text) for x in d] == [("speak", "Sorry, 30 dollars is 27 euros 60.")]
+    assert acts(d) == [("speak", "Sorry, 30 dollars is 27 euros 60.")]
     # another skill's reply, or another amount's, is never retracted by a correction
     q = policy("currency")
     step(q, 5, heard("thirteen dollars", 0, final=False))
@@ -206,8 +208,7 @@ def test_a_timer_heard_otherwise_later_is_corrected_not_kept_under_its_old_name(
     assert [x.text for x in d] == ["Timer set for four minutes."]
     d = step(p, 10, heard("set a timer for eight seconds", 0))
     # "Timer set for four minutes." is still being said: retracted, then corrected
-    assert [(x.kind, x.text) for x in d] == [("retract", ""),
-                                             ("speak", "Sorry, timer set for eight seconds.")]
+    assert acts(d) == [("retract", ""), ("speak", "Sorry, timer set for eight seconds.")]
     end = 6 * 300 * MS - 20 * MS  # end of "seconds"
     assert p.next_due() == end + 8 * S
     assert [x.text for x in p.fire(end + 8 * S)] == ["Eight seconds are up."]
@@ -217,14 +218,14 @@ def test_a_timer_heard_otherwise_later_is_corrected_not_kept_under_its_old_name(
 def test_delegation_acknowledges_and_speaks_the_answer_when_user_is_quiet() -> None:
     p = policy()
     d = step(p, 10, heard("what is twelve times seven", 0))
-    assert [(x.kind, x.text) for x in d] == [("delegate", "Let me check.")]
+    assert acts(d) == [("delegate", "Let me check.")]
     req = d[0].request
     assert req is not None and req.query == "what is twelve times seven"
     ans = BackendResult(pts=3 * S, id=req.id, text="84.", final=True)
     # the user is talking: the answer waits
     assert step(p, 20, results=[ans], voice=True) == []
     d = step(p, 21)
-    assert [(x.kind, x.text) for x in d] == [("speak", "84.")]
+    assert acts(d) == [("speak", "84.")]
 
 
 def test_backend_failure_is_an_apology() -> None:
