@@ -56,7 +56,9 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
+_PHONEMES = 0x100  # [[...]] in the text is phonemes, in espeak's mnemonics
 _ENDPAUSE = 0x1000
+_PHONEMES_MNEMONIC = 0  # espeak_TextToPhonemes' phonememode: espeak's own mnemonics
 _PARAM_RATE, _PARAM_PITCH = 1, 3
 _EE_OK, _EE_NOT_FOUND = 0, 2
 #: Length of the blocks espeak hands the callback, in ms as espeak counts it (it
@@ -117,6 +119,9 @@ class _Engine:
         lib.espeak_SetSynthCallback.argtypes = [_Callback]
         lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
         lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_VoiceStruct))
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
+                                              ctypes.c_int]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS, data.encode(),
                                      _INITIALIZE_DONT_EXIT)
         if rate != NATIVE_RATE:
@@ -293,9 +298,26 @@ class Resampler:
         return np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
 
 
+def phonemes(text: str, *, voice: str = "en-us") -> str:
+    """How ``voice`` would say ``text``: espeak-ng's phonemes in its own mnemonics, one
+    clause after another (``[[...]]`` in the text of ``stream(..., phoneme_input=True)``
+    says them back)."""
+    data = ctypes.c_char_p(text.replace("\0", " ").encode("utf-8"))
+    pointer = ctypes.pointer(data)
+    clauses: list[str] = []
+    with _lock:
+        eng = _get_engine()
+        eng.set_voice(voice)
+        while pointer.contents.value:  # espeak moves it past each clause it converts
+            clauses.append(_str(eng.lib.espeak_TextToPhonemes(pointer, _CHARS_UTF8,
+                                                              _PHONEMES_MNEMONIC)))
+    return " ".join(c for c in clauses if c)
+
+
 def stream(text: str, on_chunk: Callable[[np.ndarray], bool | None], *,
            voice: str = "en-us", rate: int = 175, pitch: int = 50,
-           sample_rate: int = 16000, end_pause: bool = False) -> bool:
+           sample_rate: int = 16000, end_pause: bool = False,
+           phoneme_input: bool = False) -> bool:
     """Synthesise ``text``, calling ``on_chunk(samples)`` (float32 mono at
     ``sample_rate``) on this thread with each block as soon as espeak produces it.
 
@@ -304,7 +326,8 @@ def stream(text: str, on_chunk: Callable[[np.ndarray], bool | None], *,
     delivered (the resampler's tail last). An exception raised by ``on_chunk`` stops the
     synthesis and is re-raised here. ``end_pause`` keeps the pause espeak puts after the
     last clause (about 150 ms after a comma, 300 ms after a full stop at rate 175): what
-    a speaker wants between clauses synthesised one at a time. Blocks the calling thread
+    a speaker wants between clauses synthesised one at a time. ``phoneme_input``: text in
+    ``[[...]]`` is phonemes (``phonemes``). Blocks the calling thread
     while synthesising (run it off an event loop); ``on_chunk`` runs with the engine lock
     held, so it must not call this module.
     """
@@ -331,7 +354,8 @@ def stream(text: str, on_chunk: Callable[[np.ndarray], bool | None], *,
         eng.lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
         eng.sink, eng.error = sink, None
         try:
-            flags = _CHARS_UTF8 | (_ENDPAUSE if end_pause else 0)
+            flags = (_CHARS_UTF8 | (_ENDPAUSE if end_pause else 0)
+                     | (_PHONEMES if phoneme_input else 0))
             status = eng.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, flags,
                                           None, None)
         finally:
@@ -350,11 +374,12 @@ def stream(text: str, on_chunk: Callable[[np.ndarray], bool | None], *,
 
 
 def synthesize(text: str, *, voice: str = "en-us", rate: int = 175, pitch: int = 50,
-               sample_rate: int = 16000, end_pause: bool = False) -> np.ndarray:
+               sample_rate: int = 16000, end_pause: bool = False,
+               phoneme_input: bool = False) -> np.ndarray:
     """Synthesise ``text`` whole: float32 mono at ``sample_rate`` (empty for no text)."""
     blocks: list[np.ndarray] = []
     stream(text, blocks.append, voice=voice, rate=rate, pitch=pitch, sample_rate=sample_rate,
-           end_pause=end_pause)
+           end_pause=end_pause, phoneme_input=phoneme_input)
     return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
 
 

@@ -140,6 +140,20 @@ def test_empty_text_is_silence() -> None:
     assert espeak.synthesize("  \n").size == 0
 
 
+def test_phonemes_are_the_voices_and_speak_back_as_the_text() -> None:
+    assert espeak.phonemes("how many", voice="en-us") == "h,aU m'Eni"
+    assert espeak.phonemes("how many", voice="en-gb-x-gbcwmd") == ",aU m'Eni"  # drops the h
+    assert espeak.phonemes("Stop. Start", voice="en-us").count("st") == 2  # every clause
+    assert espeak.phonemes("") == ""
+    said = espeak.phonemes(SENTENCE)
+    again = espeak.synthesize(f"[[{said}]]", phoneme_input=True)
+    assert abs(_voiced_seconds(again, 16000) - _voiced_seconds(espeak.synthesize(SENTENCE),
+                                                               16000)) < 0.3
+    # Without phoneme_input the brackets' content is read as text, letter by letter.
+    spelled = espeak.synthesize(f"[[{said}]]")
+    assert _voiced_seconds(spelled, 16000) > 2 * _voiced_seconds(again, 16000)
+
+
 def test_concurrent_calls_are_serialised() -> None:
     results: dict[int, np.ndarray] = {}
     errors: list[BaseException] = []
