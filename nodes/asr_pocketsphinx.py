@@ -14,9 +14,11 @@ With ``grammar: scenario`` (the default) the recogniser decodes with a JSGF gram
 scenario language (``nodes.asr.grammar``): the built-in skills' phrases, or ``phrases`` /
 ``number_contexts`` / ``fillers`` when given, plus ``words`` and ``keywords``. A front end
 replaces parts with ``SetVocabulary`` (its skills' phrases); the YAML ``words`` stay.
-Every word must be in pocketsphinx's English dictionary: an unknown one is a start-up
-``ParamError`` naming it. ``grammar: open`` uses pocketsphinx's open-vocabulary language
-model (much less accurate on synthetic speech; see docs/ears.md).
+Every word must be in pocketsphinx's English dictionary or in ``pronunciations``: an unknown
+one is a start-up ``ParamError`` naming it. ``accents`` (h-dropping by default) add each
+grammar word's variants in those accents to the dictionary (``nodes.asr.pronunciations``).
+``grammar: open`` uses pocketsphinx's open-vocabulary language model (much less accurate
+on synthetic speech; see docs/ears.md).
 
 Recognition runs off the event loop: 30-100 ms of CPU per micro-turn of speech with the
 default ``beam`` (half that with ``beam: 1e-48``). With ``worker_process`` (the default)
@@ -63,6 +65,7 @@ from .asr.grammar import (
     build_grammar,
     vocabulary_words,
 )
+from .asr.pronunciations import DEFAULT_ACCENTS, check_accents, normalize_pronunciations
 from .asr.speaker import SpeakerSpeech
 from .types import Chunk, Heard
 
@@ -96,6 +99,13 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: process of its own, and swap it in between utterances (docs/ears.md)
     speaker_adaptation: bool = False
     adapt_every: str = "30s"  #: speech heard between two adaptations to the speaker
+    #: words added to the pronunciation dictionary: a word -> its phones (ARPABET, as
+    #: ``M AY K R OW T ER N``) or a list of them; for words it lacks (a product's name as a
+    #: wake word) or says otherwise. A word it has keeps its own pronunciations as well.
+    pronunciations: dict[str, str | tuple[str, ...]] = msgspec.field(default_factory=dict)
+    #: accents whose variants of the grammar's words the ears also hear
+    #: (``nodes.asr.pronunciations.ACCENTS``: h-dropping); [] for the dictionary's alone
+    accents: tuple[str, ...] = DEFAULT_ACCENTS
 
 
 class Vocabulary(msgspec.Struct, frozen=True):
@@ -157,6 +167,14 @@ class PocketsphinxEars(Node):
                              f"16000 Hz, got {p.sample_rate} - at with.sample_rate "
                              "(resample before the ears)")
         model = await self._acoustic_model(p.acoustic_model)
+        try:
+            pronunciations = normalize_pronunciations(p.pronunciations)
+        except ValueError as exc:
+            raise ParamError(f"node {self.id!r}: {exc} - at with.pronunciations") from exc
+        try:
+            check_accents(p.accents)
+        except ValueError as exc:
+            raise ParamError(f"node {self.id!r}: {exc} - at with.accents") from exc
         self._calls = ThreadPoolExecutor(1, thread_name_prefix=f"ears-{self.context.id}")
         self.vocabulary = Vocabulary(
             DEFAULT_PHRASES if p.phrases is None else p.phrases,
@@ -166,7 +184,8 @@ class PocketsphinxEars(Node):
         kwargs: dict[str, Any] = dict(
             open_vocabulary=p.grammar == "open", sample_rate=p.sample_rate, pause=pause,
             max_utterance=max_utt, beam=None if p.grammar == "open" else p.beam,
-            confirm_units=p.confirm_units, acoustic_model=model)
+            confirm_units=p.confirm_units, acoustic_model=model,
+            pronunciations=pronunciations, accents=p.accents)
         self._kwargs = kwargs
         self._base = model
         if p.worker_process:
@@ -194,7 +213,8 @@ class PocketsphinxEars(Node):
                 raise ParamError(
                     f"node {self.id!r}: not in the pronunciation dictionary: "
                     f"{', '.join(unknown)} - at with.words/keywords/phrases (use known "
-                    "spellings; numbers as words)")
+                    "spellings, numbers as words, or give the word's phones in "
+                    "with.pronunciations)")
             await self._recognise(self.rec.set_grammar, self.vocabulary.jsgf())
         self.last_partial = ""
 

@@ -74,6 +74,7 @@ IRREGULAR_PLURALS = frozenset({"mice", "sheep", "deer", "geese", "fish", "childr
                                "oxen", "teeth", "feet", "men", "women"})
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*")
+_REFS = re.compile(r"<[^>]*>|/[^/]*/")  # rule references and weights in a rule's body
 _AMOUNT_RULE = re.compile(r"^<amount> = <number> \((.*)\);$", re.M)
 
 #: The number grammar, 1..9999: the forms ``numbers.words_to_int`` reads except "twelve
@@ -166,6 +167,16 @@ def amount_units(jsgf: str) -> frozenset[str]:
     ``build_grammar`` made; empty for any other grammar."""
     m = _AMOUNT_RULE.search(jsgf)
     return frozenset(w.strip() for w in m.group(1).split("|")) if m else frozenset()
+
+
+def jsgf_words(jsgf: str) -> set[str]:
+    """The words a JSGF grammar's rules contain (rule names and weights left out)."""
+    out: set[str] = set()
+    for line in jsgf.splitlines():
+        head, eq, body = line.partition("=")
+        if eq and head.strip().startswith(("<", "public <")):
+            out.update(_TOKEN.findall(_REFS.sub(" ", body)))
+    return out
 
 
 def vocabulary_words(phrases: Iterable[str] = (), number_contexts: Iterable[str] = (),

@@ -29,12 +29,14 @@ import logging
 import os
 import re
 from collections import deque
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import pocketsphinx
 
-from .grammar import amount_units
+from .grammar import amount_units, jsgf_words
+from .pronunciations import DEFAULT_ACCENTS, check_accents, variants
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -110,6 +112,10 @@ class Recognizer:
     silence that ends an utterance (ns). ``onset``: speech needed to open one.
     ``max_utterance``: an utterance is cut (final) after this. ``acoustic_model``: a model
     directory (``nodes.asr.adapt``); None: the English model the wheel ships.
+    ``pronunciations``: words added to the dictionary (a word -> its phones; beside the
+    dictionary's own for a word it has). ``accents``: rules of
+    ``nodes.asr.pronunciations.ACCENTS`` whose variants of every grammar word the decoder
+    also takes (``()``: the dictionary's alone).
     """
 
     def __init__(self, *, jsgf: str | None = None, open_vocabulary: bool = False,
@@ -117,7 +123,9 @@ class Recognizer:
                  pause: int = 240 * MS, onset: int = 60 * MS, preroll: int = 200 * MS,
                  max_utterance: int = 20 * S, beam: float | None = None,
                  confirm_units: bool = True, look: int = 150 * MS,
-                 acoustic_model: str | None = None) -> None:
+                 acoustic_model: str | None = None,
+                 pronunciations: Mapping[str, Sequence[str]] | None = None,
+                 accents: Sequence[str] = DEFAULT_ACCENTS) -> None:
         if sample_rate != 16000:
             raise ValueError(f"the pocketsphinx model needs 16000 Hz audio, got {sample_rate} Hz")
         self.sample_rate = sample_rate
@@ -130,6 +138,12 @@ class Recognizer:
         if beam is not None:  # wbeam keeps its distance to beam (1e-60 -> 1e-40)
             config.update(beam=beam, pbeam=beam, wbeam=min(1e-10, beam * 1e20))
         self._decoder = pocketsphinx.Decoder(**config)
+        check_accents(accents)
+        self._accents = tuple(accents)
+        self._varied: set[str] = set()  # words whose accents' variants are in the dictionary
+        for word, prons in (pronunciations or {}).items():
+            for phones in prons:
+                self._add_pronunciation(word, phones)
         self._vad = EnergyVad()
         self._frame = 30 * sample_rate // 1000  # samples per VAD frame
         self._grammar_n = 0
@@ -167,6 +181,32 @@ class Recognizer:
         """The words the pronunciation dictionary does not know, sorted."""
         return sorted(w for w in words if self._decoder.lookup_word(w) is None)
 
+    def _pronunciations(self, word: str) -> list[str]:
+        """The dictionary's pronunciations of ``word``: ``word``, ``word(2)``, ..."""
+        out: list[str] = []
+        while (phones := self._decoder.lookup_word(
+                word if not out else f"{word}({len(out) + 1})")) is not None:
+            out.append(phones)
+        return out
+
+    def _add_pronunciation(self, word: str, phones: str) -> None:
+        have = self._pronunciations(word)
+        if phones in have:
+            return
+        key = word if not have else f"{word}({len(have) + 1})"
+        try:
+            self._decoder.add_word(key, phones, True)
+        except RuntimeError as exc:  # pocketsphinx says no more than this
+            raise ValueError(f"pocketsphinx refused the pronunciation {phones!r} of "
+                             f"{word!r}") from exc
+
+    def _add_variants(self, words: set[str]) -> None:
+        """The accents' variants of ``words`` (each word once per decoder)."""
+        for word in sorted(words - self._varied):
+            for phones in variants(word, self._pronunciations(word), self._accents):
+                self._add_pronunciation(word, phones)
+        self._varied |= words
+
     def set_grammar(self, jsgf: str) -> None:
         """Switch to a new grammar: now when no utterance is open, else when it ends.
         ``ValueError`` if pocketsphinx cannot parse it."""
@@ -186,6 +226,8 @@ class Recognizer:
         if name is None:
             self._grammar_n += 1
             name = f"g{self._grammar_n}"
+            if self._accents:
+                self._add_variants(jsgf_words(jsgf))
             self._decoder.add_jsgf_string(name, jsgf)
         self._searches[jsgf] = name
         self._decoder.activate_search(name)

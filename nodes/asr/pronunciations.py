@@ -1,0 +1,95 @@
+"""Pronunciations the ears' dictionary lacks: a graph's own words, and accents' variants.
+
+pocketsphinx's English dictionary (CMUdict) gives each word one or a few pronunciations,
+mostly General American ones. A word it lacks cannot be in a grammar at all, so a graph
+may give its own (``pronunciations: {microturn: M AY K R OW T ER N}``). A speaker whose
+accent drops the /h/ ("'ow many animals", "six 'undred") says what no pronunciation of the
+word has, and with a grammar the decoder can only hear the nearest legal path instead ("and
+we the i owls so foxes"). ``ACCENTS`` names rules that derive a variant from each
+pronunciation of a grammar's words; the decoder then takes either (pocketsphinx's
+alternative pronunciations, ``word(2)``). Number words keep the dictionary's alone: in an
+amount a variant runs into its neighbour ("eight 'undred" heard as "two hundred"), and on
+the stand-ins the variant of "hundred" broke three amounts and mended none. Measured in
+docs/ears.md (twelfth round).
+
+Phones are ARPABET, as the English model's: upper case, no stress digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from .numbers import NUMBER_WORDS
+
+#: The English model's phones (pocketsphinx's ``en-us`` model and the models adapted from it).
+PHONES = frozenset(
+    "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH "
+    "UW V W Y Z ZH".split())
+
+
+def _h_dropping(phones: list[str]) -> list[str] | None:
+    """Without a word's first /h/: "how" HH AW -> AW (Cockney, the West Midlands,
+    Yorkshire and most other accents of England's towns)."""
+    return phones[1:] if len(phones) > 1 and phones[0] == "HH" else None
+
+
+#: Accent rules: each turns a pronunciation (a list of phones) into the accent's variant of
+#: it, or None where the accent says it the same.
+ACCENTS: dict[str, Callable[[list[str]], list[str] | None]] = {
+    "h-dropping": _h_dropping,
+}
+
+
+#: What the ears hear unless told otherwise (measured: docs/ears.md, twelfth round).
+DEFAULT_ACCENTS = ("h-dropping",)
+
+
+def check_accents(names: Iterable[str]) -> None:
+    """``ValueError`` naming the first accent that ``ACCENTS`` does not know."""
+    for name in names:
+        if name not in ACCENTS:
+            raise ValueError(f"unknown accent {name!r}; known: {', '.join(sorted(ACCENTS))}")
+
+
+def parse_phones(word: str, phones: str) -> str:
+    """``phones`` as the dictionary wants them (single spaces, upper case);
+    ``ValueError`` naming ``word`` and the phone that the model does not have."""
+    out = phones.upper().split()
+    if not out:
+        raise ValueError(f"the pronunciation of {word!r} is empty")
+    bad = [p for p in out if p not in PHONES]
+    if bad:
+        raise ValueError(f"the pronunciation of {word!r} has {bad[0]!r}, not a phone of the "
+                         f"English model (ARPABET, no stress digits: {' '.join(sorted(PHONES))})")
+    return " ".join(out)
+
+
+def normalize_pronunciations(
+        given: Mapping[str, str | Iterable[str]]) -> dict[str, tuple[str, ...]]:
+    """A graph's ``pronunciations`` (a word -> its phones, or a list of them) checked and
+    in one shape; ``ValueError`` naming the word for a bad one."""
+    out: dict[str, tuple[str, ...]] = {}
+    for word, phones in given.items():
+        w = word.strip().lower()
+        if not w or len(w.split()) != 1:
+            raise ValueError(f"a pronunciation is for one word, got {word!r}")
+        listed = [phones] if isinstance(phones, str) else list(phones)
+        out[w] = tuple(dict.fromkeys(parse_phones(w, p) for p in listed))
+    return out
+
+
+def variants(word: str, pronunciations: Iterable[str], accents: Iterable[str]) -> list[str]:
+    """The accents' variants of ``word`` (its ``pronunciations``) that it does not have
+    yet, in order, each once; none for a number word."""
+    if word in NUMBER_WORDS:
+        return []
+    have = list(pronunciations)
+    new: list[str] = []
+    for name in accents:
+        rule = ACCENTS[name]
+        for pron in have:
+            v = rule(pron.split())
+            text = " ".join(v) if v else None
+            if text and text not in have and text not in new:
+                new.append(text)
+    return new
