@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nodes.asr.grammar import build_grammar, normalize
 from nodes.asr.numbers import find_numbers, int_to_words
+from nodes.asr.pronunciations import DEFAULT_ACCENTS, check_accents
 from nodes.asr.recognizer import GRAMMAR_CONFIG, Recognizer
 
 RATE = 16000
@@ -97,7 +98,7 @@ def decode(rec: Recognizer, audio: np.ndarray, pts0: int) -> tuple[list, float, 
 
 def run(voices: tuple[str, ...], clips: int, grammar: str, seed: int,
         confirm: bool = True, acoustic_model: str = "default",
-        beam: float | None = None) -> dict:
+        beam: float | None = None, accents: tuple[str, ...] = DEFAULT_ACCENTS) -> dict:
     from nodes.espeak import synthesize
 
     jsgf = build_grammar() if grammar == "scenario" else None
@@ -114,7 +115,7 @@ def run(voices: tuple[str, ...], clips: int, grammar: str, seed: int,
     final_lags: list[float] = []
     for voice in voices:
         rec = Recognizer(jsgf=jsgf, open_vocabulary=jsgf is None, confirm_units=confirm,
-                         acoustic_model=model, beam=beam)
+                         acoustic_model=model, beam=beam, accents=accents)
         errs = nref = amt_ok = amt_n = said_ok = said_n = 0
         pts0 = 0
         for text, rate in corpus(voice, clips, seed):
@@ -166,6 +167,7 @@ def run(voices: tuple[str, ...], clips: int, grammar: str, seed: int,
 
     result = {"bench": "ears", "grammar": grammar, "confirm_units": confirm,
               "acoustic_model": acoustic_model, "beam": beam or GRAMMAR_CONFIG["beam"],
+              "accents": list(accents),
               **pool(voices),
               "tuned": pool(TUNED), "held_out": pool(HELD_OUT),
               "ms_per_chunk": round(1000 * cpu_total / max(chunks_total, 1), 2),
@@ -192,10 +194,17 @@ def main() -> None:
                     help="search beam (default: the recogniser's, 1e-60)")
     ap.add_argument("--no-confirm", action="store_true",
                     help="partials tell an amount at once (the first round's behaviour)")
+    ap.add_argument("--accents", default=",".join(DEFAULT_ACCENTS),
+                    help="comma-separated accents of nodes.asr.pronunciations ('': none)")
     args = ap.parse_args()
     voices = {"all": TUNED + HELD_OUT, "tuned": TUNED, "held-out": HELD_OUT}[args.voices]
+    accents = tuple(a for a in args.accents.split(",") if a)
+    try:
+        check_accents(accents)
+    except ValueError as exc:
+        ap.error(str(exc))
     print(json.dumps(run(voices, args.clips, args.grammar, args.seed, not args.no_confirm,
-                         args.acoustic_model, args.beam)))
+                         args.acoustic_model, args.beam, accents)))
 
 
 if __name__ == "__main__":

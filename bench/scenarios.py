@@ -111,7 +111,9 @@ class Composed:
 def compose(parts: Sequence[Part], *, voice: str, rate: int, noise_seed: int,
             lead: float = LEAD, tail: float = 2.0, sample_rate: int = RATE,
             synth: Callable[..., np.ndarray] | None = None) -> Composed:
-    """Synthesise ``parts`` in order into one clip and measure where each piece is."""
+    """Synthesise ``parts`` in order into one clip and measure where each piece is.
+    ``synth(text, voice=, rate=, sample_rate=)``: ``nodes.espeak.synthesize`` unless given
+    (``bench/standin.py --speech`` gives one that changes the phonemes)."""
     if synth is None:
         from nodes.espeak import synthesize as synth
     pieces: list[np.ndarray] = [np.zeros(round(lead * sample_rate), np.float32)]
@@ -358,16 +360,17 @@ def plan(scenario: str, i: int, seed: int,
 
 
 def make_clip(scenario: str, i: int, seed: int = 1, lead: float = LEAD,
-              voices: Sequence[str] | None = None) -> Clip:
+              voices: Sequence[str] | None = None,
+              synth: Callable[..., np.ndarray] | None = None) -> Clip:
     """Clip ``i`` of a scenario; ``lead``: seconds of noise floor before the first word;
-    ``voices``: see ``plan``."""
+    ``voices``: see ``plan``; ``synth``: see ``compose``."""
     if scenario not in _MAKERS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(KNOWN)}")
     rng, voice, rate = plan(scenario, i, seed, voices)
     parts, truth = _MAKERS[scenario](rng)
     noise = zlib.crc32(f"{seed}:{scenario}:{i}".encode())
     c = compose(parts, voice=voice, rate=rate, noise_seed=noise, lead=lead,
-                tail=TAILS[scenario])
+                tail=TAILS[scenario], synth=synth)
     t = truth(c)
     short = t.get("due", 0) + int(TAILS[scenario] * S) - _ns(c.audio.size, RATE)
     if short > 0:  # a timer: the clip lasts past its due time plus the tail
@@ -378,9 +381,11 @@ def make_clip(scenario: str, i: int, seed: int = 1, lead: float = LEAD,
 
 
 def generate(scenario: str, n: int, seed: int = 1, start: int = 0,
-             lead: float = LEAD, voices: Sequence[str] | None = None) -> list[Clip]:
-    """Clips ``start`` .. ``start + n - 1`` of a scenario (``voices``: see ``plan``)."""
-    return [make_clip(scenario, i, seed, lead, voices) for i in range(start, start + n)]
+             lead: float = LEAD, voices: Sequence[str] | None = None,
+             synth: Callable[..., np.ndarray] | None = None) -> list[Clip]:
+    """Clips ``start`` .. ``start + n - 1`` of a scenario (``voices``: see ``plan``;
+    ``synth``: see ``compose``)."""
+    return [make_clip(scenario, i, seed, lead, voices, synth) for i in range(start, start + n)]
 
 
 def write_wav(path: str | Path | BinaryIO, audio: np.ndarray, sample_rate: int = RATE) -> None:

@@ -14,7 +14,10 @@ voices are the accents with the variants ``VARIANTS``: four of them (iven, grand
 klatt) are variants the adaptation never uses either.
 
 Decide on two stand-ins, not one: a change that gains two clips on one accent can lose two
-on another (docs/ears.md, eighth round). Prints one JSON line.
+on another (docs/ears.md, eighth round). ``--speech h-dropping`` (or ``th-stopping``)
+speaks every clip with that accent feature, by changing espeak's phonemes before they are
+synthesised: a stand-in for a held-out accent that has it (twelfth round). Prints one JSON
+line.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +39,29 @@ from bench.scenarios import KNOWN, generate  # noqa: E402
 #: The variants of the stand-in voices; iven, grandma, robert and klatt are not among the
 #: adaptation's (``nodes.asr.espeak_model.VARIANTS``).
 VARIANTS = ("", "+m5", "+iven", "+grandma", "+robert", "+klatt")
+
+#: Accent features for ``--speech``: each changes espeak's phonemes (its mnemonics, in
+#: which "h" is only ever /h/, "T" and "D" the two "th"s) before they are spoken.
+SPEECH: dict[str, Callable[[str], str] | None] = {
+    "plain": None,
+    "h-dropping": lambda ph: ph.replace("h", ""),
+    "th-stopping": lambda ph: ph.replace("T", "t").replace("D", "d"),
+}
+
+
+def accented(feature: str) -> Callable[..., object] | None:
+    """A ``synth`` for ``bench.scenarios.generate`` that speaks with ``feature``
+    (``SPEECH``); None for plain speech."""
+    from nodes import espeak
+
+    change = SPEECH[feature]
+    if change is None:
+        return None
+
+    def synth(text: str, *, voice: str, **kw: object) -> object:
+        said = change(espeak.phonemes(text, voice=voice))
+        return espeak.synthesize(f"[[{said}]]", voice=voice, phoneme_input=True, **kw)
+    return synth
 
 
 def standin_voices(left_out: list[str]) -> list[str]:
@@ -92,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=48, help="clips per scenario")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--voices", help="comma-separated voices instead of the six stand-in ones")
+    ap.add_argument("--speech", choices=sorted(SPEECH), default="plain",
+                    help="an accent feature every clip is spoken with")
     ap.add_argument("--graph", type=Path, default=GRAPH)
     ap.add_argument("--clips-out", type=Path, help="also write each clip's result (JSON lines)")
     args = ap.parse_args(argv)
@@ -102,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     model = espeak_model.ensure(without=left_out)
     built = time.monotonic()
-    clips = [c for sc in chosen for c in generate(sc, args.n, args.seed, voices=voices)]
+    synth = accented(args.speech)
+    clips = [c for sc in chosen for c in generate(sc, args.n, args.seed, voices=voices,
+                                                 synth=synth)]
     scored = run_clips_virtual(clips, args.graph, ears={"acoustic_model": str(model)})
     if args.clips_out:
         with open(args.clips_out, "w") as f:
@@ -110,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 f.write(json.dumps(r) + "\n")
     print(json.dumps({
         "bench": "standin", "left_out": left_out, "voices": voices, "model": str(model),
-        "graph": os.path.relpath(args.graph, ROOT),
+        "graph": os.path.relpath(args.graph, ROOT), "speech": args.speech,
         "seed": args.seed, "n_per_scenario": args.n, **summarize(scored),
         "per_voice": per_voice(scored),
         "build_s": round(built - t0, 1), "run_s": round(time.monotonic() - built, 1)}))

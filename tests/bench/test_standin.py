@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import standin
@@ -77,10 +78,31 @@ def test_tally_clips_run_with_the_count_skill_hearing_numbers(tmp_path: Path) ->
     assert count_settings(numbers=True) == {"category": "animals", "numbers": True}
 
 
+def test_accented_speech_changes_the_phonemes_it_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nodes import espeak
+
+    assert standin.accented("plain") is None
+    kw = {"voice": "en-us", "rate": 150, "sample_rate": 16000}
+    said: list[str] = []
+    speak = espeak.synthesize
+
+    def synthesize(text: str, **kw: object) -> np.ndarray:
+        said.append(text if kw.get("phoneme_input") else f"text: {text}")
+        return speak(text, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(espeak, "synthesize", synthesize)
+    for feature, text in (("h-dropping", "how many horses"), ("th-stopping", "the thing")):
+        synth = standin.accented(feature)
+        assert synth is not None
+        assert synth(text, **kw).size > 8000
+    assert said == ["[[,aU m'Eni 'O@sI#z]]", "[[d@2 t'IN]]"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--leave-out", "en-xx"], "not an accent of the espeak model: en-xx"),
     (["--scenarios", "weather"], "unknown scenario(s) weather"),
     (["--n", "0"], "nothing to run"),
+    (["--speech", "lisp"], "invalid choice: 'lisp'"),
 ])
 def test_bad_arguments_are_named(argv: list[str], message: str,
                                  capsys: pytest.CaptureFixture[str]) -> None:
@@ -105,8 +127,8 @@ def test_a_run_prints_one_json_line_scored_with_the_stand_in_model(
     assert len(lines) == 1
     r = json.loads(lines[0])
     assert asked == [["en-gb-scotland"]]
-    assert (r["model"], r["left_out"], r["total"], r["errors"]) == \
-        (str(model), ["en-gb-scotland"], 2, 0)
+    assert (r["model"], r["left_out"], r["total"], r["errors"], r["speech"]) == \
+        (str(model), ["en-gb-scotland"], 2, 0, "plain")
     assert r["voices"][0] == "en-gb-scotland"
     assert r["per_scenario"]["stopwatch"]["total"] == 2
     assert 0 <= r["correct"] <= 2
