@@ -15,8 +15,9 @@ scenario language (``nodes.asr.grammar``): the built-in skills' phrases, or ``ph
 ``number_contexts`` / ``fillers`` when given, plus ``words`` and ``keywords``. A front end
 replaces parts with ``SetVocabulary`` (its skills' phrases); the YAML ``words`` stay.
 Every word must be in pocketsphinx's English dictionary or in ``pronunciations``: an unknown
-one is a start-up ``ParamError`` naming it. ``accents`` (h-dropping by default) add each
-grammar word's variants in those accents to the dictionary (``nodes.asr.pronunciations``).
+one is a start-up ``ParamError`` naming it. ``accents`` (h-dropping and th-stopping by
+default) add each grammar word's variants in those accents to the dictionary
+(``nodes.asr.pronunciations``).
 ``grammar: open`` uses pocketsphinx's open-vocabulary language model (much less accurate
 on synthetic speech; see docs/ears.md).
 
@@ -104,7 +105,7 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: wake word) or says otherwise. A word it has keeps its own pronunciations as well.
     pronunciations: dict[str, str | tuple[str, ...]] = msgspec.field(default_factory=dict)
     #: accents whose variants of the grammar's words the ears also hear
-    #: (``nodes.asr.pronunciations.ACCENTS``: h-dropping); [] for the dictionary's alone
+    #: (``nodes.asr.pronunciations.ACCENTS``); [] for the dictionary's alone
     accents: tuple[str, ...] = DEFAULT_ACCENTS
 
 

@@ -7,10 +7,11 @@ accent drops the /h/ ("'ow many animals", "six 'undred") says what no pronunciat
 word has, and with a grammar the decoder can only hear the nearest legal path instead ("and
 we the i owls so foxes"). ``ACCENTS`` names rules that derive a variant from each
 pronunciation of a grammar's words; the decoder then takes either (pocketsphinx's
-alternative pronunciations, ``word(2)``). Number words keep the dictionary's alone: in an
-amount a variant runs into its neighbour ("eight 'undred" heard as "two hundred"), and on
-the stand-ins the variant of "hundred" broke three amounts and mended none. Measured in
-docs/ears.md (twelfth round).
+alternative pronunciations, ``word(2)``). Whether number words get an accent's variants
+too is measured per accent: an h-less "'undred" runs into the number before it ("eight
+'undred" heard as "two hundred"; on the stand-ins it broke three amounts and mended none),
+while a stopped "th" is what makes "thirteen" and "thousand" heard. docs/ears.md, twelfth
+round.
 
 Phones are ARPABET, as the English model's: upper case, no stress digits.
 """
@@ -18,6 +19,7 @@ Phones are ARPABET, as the English model's: upper case, no stress digits.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
 
 from .numbers import NUMBER_WORDS
 
@@ -33,15 +35,28 @@ def _h_dropping(phones: list[str]) -> list[str] | None:
     return phones[1:] if len(phones) > 1 and phones[0] == "HH" else None
 
 
-#: Accent rules: each turns a pronunciation (a list of phones) into the accent's variant of
-#: it, or None where the accent says it the same.
-ACCENTS: dict[str, Callable[[list[str]], list[str] | None]] = {
-    "h-dropping": _h_dropping,
+def _th_stopping(phones: list[str]) -> list[str] | None:
+    """"th" as a stop: "thousand" TH AW ... -> T AW ..., "the" DH AH -> D AH (Caribbean,
+    West African and Irish English, among others)."""
+    stopped = [{"TH": "T", "DH": "D"}.get(p, p) for p in phones]
+    return stopped if stopped != phones else None
+
+
+class Accent(NamedTuple):
+    #: a pronunciation (its phones) -> the accent's variant of it, or None where the
+    #: accent says it the same
+    rule: Callable[[list[str]], list[str] | None]
+    numbers: bool  #: whether number words get the variant too
+
+
+ACCENTS: dict[str, Accent] = {
+    "h-dropping": Accent(_h_dropping, numbers=False),
+    "th-stopping": Accent(_th_stopping, numbers=True),
 }
 
 
 #: What the ears hear unless told otherwise (measured: docs/ears.md, twelfth round).
-DEFAULT_ACCENTS = ("h-dropping",)
+DEFAULT_ACCENTS = ("h-dropping", "th-stopping")
 
 
 def check_accents(names: Iterable[str]) -> None:
@@ -80,15 +95,15 @@ def normalize_pronunciations(
 
 def variants(word: str, pronunciations: Iterable[str], accents: Iterable[str]) -> list[str]:
     """The accents' variants of ``word`` (its ``pronunciations``) that it does not have
-    yet, in order, each once; none for a number word."""
-    if word in NUMBER_WORDS:
-        return []
+    yet, in order, each once."""
     have = list(pronunciations)
     new: list[str] = []
     for name in accents:
-        rule = ACCENTS[name]
+        accent = ACCENTS[name]
+        if word in NUMBER_WORDS and not accent.numbers:
+            continue
         for pron in have:
-            v = rule(pron.split())
+            v = accent.rule(pron.split())
             text = " ".join(v) if v else None
             if text and text not in have and text not in new:
                 new.append(text)

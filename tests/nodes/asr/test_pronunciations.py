@@ -42,8 +42,16 @@ def test_h_dropping_drops_a_first_h_only() -> None:
     assert variants("how", ["HH AW"], []) == []
 
 
-def test_number_words_keep_the_dictionarys_pronunciations() -> None:
+def test_th_stopping_stops_every_th() -> None:
+    assert variants("the", ["DH AH", "DH IY"], ["th-stopping"]) == ["D AH", "D IY"]
+    assert variants("thirteen", ["TH ER T IY N"], ["th-stopping"]) == ["T ER T IY N"]
+    assert variants("cat", ["K AE T"], ["th-stopping"]) == []
+
+
+def test_whether_number_words_vary_is_the_accents_own() -> None:
     assert variants("hundred", ["HH AH N D R AH D"], ["h-dropping"]) == []
+    assert variants("thousand", ["TH AW Z AH N D"], ["h-dropping", "th-stopping"]) == \
+        ["T AW Z AH N D"]
 
 
 def test_phones_are_checked_and_named() -> None:
@@ -52,7 +60,8 @@ def test_phones_are_checked_and_named() -> None:
         parse_phones("blorp", "B L XX")
     with pytest.raises(ValueError, match=r"pronunciation of 'blorp' is empty"):
         parse_phones("blorp", "  ")
-    with pytest.raises(ValueError, match=r"unknown accent 'cockney'; known: h-dropping"):
+    with pytest.raises(ValueError,
+                       match=r"unknown accent 'cockney'; known: h-dropping, th-stopping"):
         check_accents(["h-dropping", "cockney"])
 
 
