@@ -16,7 +16,8 @@ klatt) are variants the adaptation never uses either.
 Decide on two stand-ins, not one: a change that gains two clips on one accent can lose two
 on another (docs/ears.md, eighth round). ``--speech h-dropping`` (or ``th-stopping``)
 speaks every clip with that accent feature, by changing espeak's phonemes before they are
-synthesised: a stand-in for a held-out accent that has it (twelfth round). Prints one JSON
+synthesised: a stand-in for a held-out accent that has it (twelfth round); ``--accents``
+sets the ears' accents (``''``: the dictionary's pronunciations alone). Prints one JSON
 line.
 """
 
@@ -121,12 +122,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--voices", help="comma-separated voices instead of the six stand-in ones")
     ap.add_argument("--speech", choices=sorted(SPEECH), default="plain",
                     help="an accent feature every clip is spoken with")
+    ap.add_argument("--accents", default=None,
+                    help="comma-separated accents the ears hear ('': the dictionary's "
+                         "pronunciations alone; default: the graph's)")
     ap.add_argument("--graph", type=Path, default=GRAPH)
     ap.add_argument("--clips-out", type=Path, help="also write each clip's result (JSON lines)")
     args = ap.parse_args(argv)
     left_out, chosen, voices = selection(ap, args)
     if args.n < 1:
         ap.error("nothing to run: give --n of at least 1, a scenario and a voice")
+    if args.accents is not None:
+        from nodes.asr.pronunciations import check_accents
+
+        try:
+            check_accents(a for a in args.accents.split(",") if a)
+        except ValueError as exc:
+            ap.error(str(exc))
 
     t0 = time.monotonic()
     model = espeak_model.ensure(without=left_out)
@@ -134,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     synth = accented(args.speech)
     clips = [c for sc in chosen for c in generate(sc, args.n, args.seed, voices=voices,
                                                  synth=synth)]
-    scored = run_clips_virtual(clips, args.graph, ears={"acoustic_model": str(model)})
+    ears: dict[str, object] = {"acoustic_model": str(model)}
+    if args.accents is not None:
+        ears["accents"] = [a for a in args.accents.split(",") if a]
+    scored = run_clips_virtual(clips, args.graph, ears=ears)
     if args.clips_out:
         with open(args.clips_out, "w") as f:
             for r in scored:
@@ -142,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({
         "bench": "standin", "left_out": left_out, "voices": voices, "model": str(model),
         "graph": os.path.relpath(args.graph, ROOT), "speech": args.speech,
+        "accents": ears.get("accents", "the graph's"),
         "seed": args.seed, "n_per_scenario": args.n, **summarize(scored),
         "per_voice": per_voice(scored),
         "build_s": round(built - t0, 1), "run_s": round(time.monotonic() - built, 1)}))

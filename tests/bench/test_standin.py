@@ -103,6 +103,7 @@ def test_accented_speech_changes_the_phonemes_it_says(monkeypatch: pytest.Monkey
     (["--scenarios", "weather"], "unknown scenario(s) weather"),
     (["--n", "0"], "nothing to run"),
     (["--speech", "lisp"], "invalid choice: 'lisp'"),
+    (["--accents", "h-dropping,lisp"], "unknown accent 'lisp'"),
 ])
 def test_bad_arguments_are_named(argv: list[str], message: str,
                                  capsys: pytest.CaptureFixture[str]) -> None:
@@ -122,13 +123,13 @@ def test_a_run_prints_one_json_line_scored_with_the_stand_in_model(
 
     monkeypatch.setattr(espeak_model, "ensure", ensure)
     assert standin.main(["--leave-out", "en-gb-scotland", "--scenarios", "stopwatch",
-                         "--n", "2"]) == 0
+                         "--n", "2", "--accents", ""]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
     r = json.loads(lines[0])
     assert asked == [["en-gb-scotland"]]
-    assert (r["model"], r["left_out"], r["total"], r["errors"], r["speech"]) == \
-        (str(model), ["en-gb-scotland"], 2, 0, "plain")
+    assert (r["model"], r["left_out"], r["total"], r["errors"], r["speech"], r["accents"]) \
+        == (str(model), ["en-gb-scotland"], 2, 0, "plain", [])
     assert r["voices"][0] == "en-gb-scotland"
     assert r["per_scenario"]["stopwatch"]["total"] == 2
     assert 0 <= r["correct"] <= 2
