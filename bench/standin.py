@@ -30,6 +30,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,7 +53,7 @@ SPEECH: dict[str, Callable[[str], str] | None] = {
 }
 
 
-def accented(feature: str) -> Callable[..., object] | None:
+def accented(feature: str) -> Callable[..., np.ndarray] | None:
     """A ``synth`` for ``bench.scenarios.generate`` that speaks with ``feature``
     (``SPEECH``); None for plain speech."""
     from nodes import espeak
@@ -59,7 +62,7 @@ def accented(feature: str) -> Callable[..., object] | None:
     if change is None:
         return None
 
-    def synth(text: str, *, voice: str, **kw: object) -> object:
+    def synth(text: str, *, voice: str, **kw: Any) -> np.ndarray:
         said = change(espeak.phonemes(text, voice=voice))
         return espeak.synthesize(f"[[{said}]]", voice=voice, phoneme_input=True, **kw)
     return synth
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({
         "bench": "standin", "left_out": left_out, "voices": voices, "model": str(model),
         "graph": os.path.relpath(args.graph, ROOT), "speech": args.speech,
-        "accents": ears.get("accents", "the graph's"),
+        "accents": ears.get("accents"),
         "seed": args.seed, "n_per_scenario": args.n, **summarize(scored),
         "per_voice": per_voice(scored),
         "build_s": round(built - t0, 1), "run_s": round(time.monotonic() - built, 1)}))
