@@ -252,6 +252,8 @@ class PocketsphinxEars(Node):
         await self._decode(samples, frame.sample_rate, frame.pts)
 
     async def on_control(self, msg: SetVocabulary) -> None:
+        if msg.pronunciations:
+            await self._add_pronunciations(msg.pronunciations)
         new = self.vocabulary.updated(msg, self.params.words)
         unknown = await self._recognise(self.rec.unknown_words, new.all_words())
         if unknown:
@@ -262,6 +264,23 @@ class PocketsphinxEars(Node):
         self.vocabulary = new
         if self.params.grammar == "scenario":
             await self._recognise(self.rec.set_grammar, new.jsgf())
+
+    async def _add_pronunciations(self, given: dict[str, str | tuple[str, ...]]) -> None:
+        """A running session's new words: each one checked on its own, a bad one dropped
+        with a warning (its word then counts as unknown) and the rest added."""
+        good: dict[str, tuple[str, ...]] = {}
+        for word, phones in given.items():
+            try:
+                good.update(normalize_pronunciations({word: phones}))
+            except ValueError as exc:
+                self.log.warning("session %s node %s: ignoring a pronunciation: %s",
+                                 self.context.id, self.id, exc)
+        if good:
+            await self._recognise(self.rec.add_pronunciations, good)
+            known = dict(self._kwargs["pronunciations"])  # for a recogniser loaded later
+            for word, phones in good.items():
+                known[word] = tuple(dict.fromkeys(known.get(word, ()) + phones))
+            self._kwargs = {**self._kwargs, "pronunciations": known}
 
     async def on_end(self) -> None:
         for hyp in await self._recognise(self.rec.flush):

@@ -23,8 +23,9 @@ class SetVocabulary(Message, frozen=True, kw_only=True):
     ``phrases``: whole command sentences (``{number}`` marks a number slot);
     ``number_contexts``: words a number may precede ("dollars"); ``words``: content words
     (animal names, wake words); ``keywords``: wake words / key phrases (whole phrases);
-    ``fillers``: glue words. Takes effect at the next utterance (the open one finishes
-    with the old grammar).
+    ``fillers``: glue words; ``pronunciations``: words added to the dictionary (a word ->
+    its phones, or a list of them: a new wake word it lacks). Takes effect at the next
+    utterance (the open one finishes with the old grammar).
     """
 
     phrases: tuple[str, ...] | None = None
@@ -32,6 +33,7 @@ class SetVocabulary(Message, frozen=True, kw_only=True):
     words: tuple[str, ...] | None = None
     keywords: tuple[str, ...] | None = None
     fillers: tuple[str, ...] | None = None
+    pronunciations: dict[str, str | tuple[str, ...]] | None = None
 
 
 __all__ = ["NumberSpan", "RecognizerProcess", "SetVocabulary", "WorkerError", "build_grammar",

@@ -141,9 +141,7 @@ class Recognizer:
         check_accents(accents)
         self._accents = tuple(accents)
         self._varied: set[str] = set()  # words whose accents' variants are in the dictionary
-        for word, prons in (pronunciations or {}).items():
-            for phones in prons:
-                self._add_pronunciation(word, phones)
+        self.add_pronunciations(pronunciations or {})
         self._vad = EnergyVad()
         self._frame = 30 * sample_rate // 1000  # samples per VAD frame
         self._grammar_n = 0
@@ -180,6 +178,16 @@ class Recognizer:
     def unknown_words(self, words: set[str]) -> list[str]:
         """The words the pronunciation dictionary does not know, sorted."""
         return sorted(w for w in words if self._decoder.lookup_word(w) is None)
+
+    def add_pronunciations(self, pronunciations: Mapping[str, Sequence[str]]) -> None:
+        """Add words to the dictionary (a word -> its phones, as
+        ``pronunciations.normalize_pronunciations`` gives them), beside the dictionary's
+        own for a word it has; grammars compiled from now on take them, and their accents'
+        variants. ``ValueError`` if pocketsphinx refuses one."""
+        for word, prons in pronunciations.items():
+            for phones in prons:
+                self._add_pronunciation(word, phones)
+        self._varied -= set(pronunciations)
 
     def _pronunciations(self, word: str) -> list[str]:
         """The dictionary's pronunciations of ``word``: ``word``, ``word(2)``, ..."""

@@ -111,6 +111,9 @@ class RecognizerProcess:
         result: list[str] = self._call("unknown_words", sorted(words))
         return result
 
+    def add_pronunciations(self, pronunciations: dict[str, tuple[str, ...]]) -> None:
+        self._call("add_pronunciations", pronunciations)
+
     # -- lifetime ------------------------------------------------------------------------------
 
     @property

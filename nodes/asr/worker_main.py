@@ -5,8 +5,8 @@ Runs in a fresh interpreter started by ``worker._BOOT``, which stands in for the
 above this module so that their ``__init__`` (the engine, ``flow``) is not imported: this
 module and what it imports (``recognizer``: numpy and pocketsphinx) are all the worker
 loads. Protocol: the first message is ``("start", kwargs)`` for ``Recognizer(**kwargs)``;
-then ``(call, *args)`` for ``feed`` (raw float32 bytes, pts), ``flush``, ``set_grammar``
-and ``unknown_words``. Each is answered ``("ok", result)`` (hypotheses as plain tuples)
+then ``(call, *args)`` for ``feed`` (raw float32 bytes, pts), ``flush``, ``set_grammar``,
+``unknown_words`` and ``add_pronunciations``. Each is answered ``("ok", result)`` (hypotheses as plain tuples)
 or ``("error", (type name, message, traceback))``. EOF on the connection ends the worker.
 """
 
@@ -65,6 +65,9 @@ def _serve(conn: Connection) -> None:
                 result = None
             elif op == "unknown_words":
                 result = rec.unknown_words(set(args[0]))
+            elif op == "add_pronunciations":
+                rec.add_pronunciations(args[0])
+                result = None
             else:
                 raise ValueError(f"unknown call {op!r}")
         except Exception as exc:

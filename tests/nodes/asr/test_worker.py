@@ -266,3 +266,28 @@ def test_sample_rate_and_pid_are_known_before_ready() -> None:
     assert not rec.alive
     with pytest.raises(WorkerError, match=r"after close\(\)"):
         rec.flush()
+
+
+@pytest.mark.parametrize("worker_process", [True, False])
+def test_a_new_wake_word_brings_its_pronunciation(worker_process: bool,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """A keyword the dictionary lacks, sent while running with its phones, is heard from
+    the next utterance on; a bad pronunciation in the same message is dropped alone."""
+    say = timeline(0.4, "hello microturn", 1.0)
+    n = len(say) // CHUNK
+    feed = chunks(say) + chunks(say, first=n)
+    change = SetVocabulary(pts=feed[n].pts - PERIOD // 2,
+                           keywords=("hello microturn", "hello blorp"),
+                           pronunciations={"microturn": "M AY K R OW T ER N",
+                                           "blorp": "B L XX"})
+    params = {"phrases": ["start the stopwatch"], "fillers": ["okay", "hello"],
+              "worker_process": worker_process}
+    result = run_node("asr.pocketsphinx", params,
+                      inputs={"chunks": feed, "control": [change]}, pace="pts")
+    finals = [h.text for h in result.of("heard", Heard) if h.final]
+    assert len(finals) == 2
+    assert finals[0] != "hello microturn"
+    assert finals[1] == "hello microturn"
+    said = caplog.text
+    assert "ignoring a pronunciation: the pronunciation of 'blorp' has 'XX'" in said
+    assert "ignoring words not in the dictionary: blorp" in said
