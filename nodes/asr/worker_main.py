@@ -6,8 +6,9 @@ above this module so that their ``__init__`` (the engine, ``flow``) is not impor
 module and what it imports (``recognizer``: numpy and pocketsphinx) are all the worker
 loads. Protocol: the first message is ``("start", kwargs)`` for ``Recognizer(**kwargs)``;
 then ``(call, *args)`` for ``feed`` (raw float32 bytes, pts), ``flush``, ``set_grammar``,
-``unknown_words`` and ``add_pronunciations``. Each is answered ``("ok", result)`` (hypotheses as plain tuples)
-or ``("error", (type name, message, traceback))``. EOF on the connection ends the worker.
+``unknown_words`` and ``add_pronunciations``. Each is answered ``("ok", result)``
+(hypotheses as plain tuples) or ``("error", (type name, message, traceback))``. EOF on the
+connection ends the worker.
 """
 
 from __future__ import annotations
