@@ -97,8 +97,11 @@ class FrontEnd(Node):
         if vocab is None or not self.vocabulary.connected:
             return
         v = vocab()
+        pronounce = getattr(self.session, "pronunciations", None)
+        phones = dict(pronounce()) if pronounce is not None else {}
         msg = SetVocabulary(phrases=tuple(v["phrases"]),
-                            number_contexts=tuple(v["number_contexts"]), words=tuple(v["words"]))
+                            number_contexts=tuple(v["number_contexts"]), words=tuple(v["words"]),
+                            pronunciations=phones or None)
         if msg != self._sent_vocabulary:
             self._sent_vocabulary = msg
             await self.vocabulary.send(msg)

@@ -85,6 +85,16 @@ def skills_vocabulary(skills: list[Skill]) -> dict[str, list[str]]:
             "words": sorted(set(DEFAULT_WORDS) | {w for v in now for w in v["words"]})}
 
 
+def skills_pronunciations(skills: list[Skill]) -> dict[str, tuple[str, ...]]:
+    """The words these skills bring that the recogniser's dictionary may lack, with their
+    phones (every skill's, in order, each pronunciation once)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for skill in skills:
+        for word, phones in skill.pronunciations.items():
+            out[word] = tuple(dict.fromkeys((*out.get(word, ()), phones)))
+    return out
+
+
 class ReflexModel:
     Options = ReflexOptions
 
@@ -108,6 +118,10 @@ class ReflexSession:
         on = [s for s in [*self.policy.skills, *self.policy.fallback]
               if self.policy.ask(s, "vocabulary") is not None]  # a failing one goes off
         return skills_vocabulary(on)
+
+    def pronunciations(self) -> dict[str, tuple[str, ...]]:
+        """Phones for the skills' words the recogniser's dictionary may lack."""
+        return skills_pronunciations([*self.policy.skills, *self.policy.fallback])
 
     async def step(self, turn: FusedTurn) -> list[Any]:
         self.now = max(self.now, turn.pts + self.period)

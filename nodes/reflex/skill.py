@@ -47,8 +47,9 @@ class Reply:
 
 class Skill:
     """Base class. Subclasses set ``name``, optionally ``Params`` (a msgspec Struct), the
-    ``phrases`` / ``number_contexts`` / ``words`` they listen for, and override ``hear``
-    and/or ``tick``. ``hear`` returns None when the utterance is not for this skill;
+    ``phrases`` / ``number_contexts`` / ``words`` they listen for (with ``pronunciations``
+    for any of their words the recogniser's dictionary lacks: a word -> its ARPABET
+    phones), and override ``hear`` and/or ``tick``. ``hear`` returns None when the utterance is not for this skill;
     a skill that claims an utterance (returns a list, even empty) keeps it from being
     delegated."""
 
@@ -57,6 +58,7 @@ class Skill:
     phrases: ClassVar[tuple[str, ...]] = ()
     number_contexts: ClassVar[tuple[str, ...]] = ()
     words: ClassVar[tuple[str, ...]] = ()
+    pronunciations: ClassVar[dict[str, str]] = {}
 
     def __init__(self, params: msgspec.Struct | None = None) -> None:
         self.params: Any = params

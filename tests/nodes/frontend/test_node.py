@@ -224,3 +224,18 @@ def test_the_vocabulary_follows_the_skills_state() -> None:
     assert len(sent) == 2
     assert "start the stopwatch" in sent[0].phrases and "stop" not in sent[0].phrases
     assert "stop" in sent[1].phrases and "start the stopwatch" not in sent[1].phrases
+    assert sent[0].pronunciations is None  # the built-in skills' words are all known
+
+
+def test_a_skills_own_pronunciations_go_to_the_recogniser(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A skill listening for a word the dictionary lacks brings its phones with it."""
+    from nodes.asr import SetVocabulary
+    from nodes.reflex.skills import Count
+
+    monkeypatch.setattr(Count, "pronunciations", {"wombat": "W AA M B AE T",
+                                                  "wombats": "W AA M B AE T S"})
+    r = run_node(FrontEnd, {"model": "reflex"}, {"heard": []}, pace="pts")
+    (sent,) = r.of("vocabulary", SetVocabulary)
+    assert sent.pronunciations == {"wombat": ("W AA M B AE T",),
+                                   "wombats": ("W AA M B AE T S",)}
