@@ -49,9 +49,9 @@ class Skill:
     """Base class. Subclasses set ``name``, optionally ``Params`` (a msgspec Struct), the
     ``phrases`` / ``number_contexts`` / ``words`` they listen for (with ``pronunciations``
     for any of their words the recogniser's dictionary lacks: a word -> its ARPABET
-    phones), and override ``hear`` and/or ``tick``. ``hear`` returns None when the utterance is not for this skill;
-    a skill that claims an utterance (returns a list, even empty) keeps it from being
-    delegated."""
+    phones), and override ``hear`` and/or ``tick``. ``hear`` returns None when the
+    utterance is not for this skill; a skill that claims an utterance (returns a list, even
+    empty) keeps it from being delegated."""
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[msgspec.Struct]]
