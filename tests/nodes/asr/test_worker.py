@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -91,22 +92,28 @@ def test_node_in_a_worker_matches_the_node_in_a_thread() -> None:
         "no wait it was thirty dollars"]
 
 
+def said_twice_with_a_change(text: str, fillers: list[str], worker_process: bool,
+                             **change: Any) -> list[str]:
+    """The finals of ``text`` said twice, with a ``SetVocabulary(**change)`` between."""
+    say = timeline(0.4, text, 1.0)
+    n = len(say) // CHUNK
+    feed = chunks(say) + chunks(say, first=n)
+    control = SetVocabulary(pts=feed[n].pts - PERIOD // 2, **change)
+    params = {"phrases": ["start the stopwatch"], "fillers": fillers,
+              "worker_process": worker_process}
+    result = run_node("asr.pocketsphinx", params,
+                      inputs={"chunks": feed, "control": [control]}, pace="pts")
+    return [h.text for h in result.of("heard", Heard) if h.final]
+
+
 @pytest.mark.parametrize("worker_process", [True, False])
 def test_vocabulary_changes_while_running(worker_process: bool) -> None:
     """A SetVocabulary reaches the decoder (in its worker, or in this process) and takes
     effect at the next utterance."""
-    say = timeline(0.4, "hello computer", 1.0)
-    n = len(say) // CHUNK
-    feed = chunks(say) + chunks(say, first=n)
-    # "blorptastic" is not in the dictionary: dropped with a warning, the rest applies.
-    change = SetVocabulary(pts=feed[n].pts - PERIOD // 2,
-                           keywords=("hello computer", "blorptastic"))
-    params = {"phrases": ["start the stopwatch"], "fillers": ["okay"],
-              "worker_process": worker_process}
     before = children()
-    result = run_node("asr.pocketsphinx", params,
-                      inputs={"chunks": feed, "control": [change]}, pace="pts")
-    finals = [h.text for h in result.of("heard", Heard) if h.final]
+    # "blorptastic" is not in the dictionary: dropped with a warning, the rest applies.
+    finals = said_twice_with_a_change("hello computer", ["okay"], worker_process,
+                                      keywords=("hello computer", "blorptastic"))
     assert len(finals) == 2
     assert finals[0] != "hello computer"
     assert finals[1] == "hello computer"
@@ -273,18 +280,10 @@ def test_a_new_wake_word_brings_its_pronunciation(worker_process: bool,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     """A keyword the dictionary lacks, sent while running with its phones, is heard from
     the next utterance on; a bad pronunciation in the same message is dropped alone."""
-    say = timeline(0.4, "hello microturn", 1.0)
-    n = len(say) // CHUNK
-    feed = chunks(say) + chunks(say, first=n)
-    change = SetVocabulary(pts=feed[n].pts - PERIOD // 2,
-                           keywords=("hello microturn", "hello blorp"),
-                           pronunciations={"microturn": "M AY K R OW T ER N",
-                                           "blorp": "B L XX"})
-    params = {"phrases": ["start the stopwatch"], "fillers": ["okay", "hello"],
-              "worker_process": worker_process}
-    result = run_node("asr.pocketsphinx", params,
-                      inputs={"chunks": feed, "control": [change]}, pace="pts")
-    finals = [h.text for h in result.of("heard", Heard) if h.final]
+    finals = said_twice_with_a_change(
+        "hello microturn", ["okay", "hello"], worker_process,
+        keywords=("hello microturn", "hello blorp"),
+        pronunciations={"microturn": "M AY K R OW T ER N", "blorp": "B L XX"})
     assert len(finals) == 2
     assert finals[0] != "hello microturn"
     assert finals[1] == "hello microturn"
