@@ -362,7 +362,7 @@ class PocketsphinxEars(Node):
         try:
             report = await self.clock.run_blocking(
                 adapt_to_speaker, pairs, self._base or str(BASE_MODEL), out, 120.0,
-                self._started)
+                self._started, self._kwargs["pronunciations"], self.params.accents)
             jsgf = self.vocabulary.jsgf() if self.params.grammar == "scenario" else None
             rec = await self.clock.run_blocking(self._load, out, jsgf)
         except Exception as exc:  # the session goes on with the model it has

@@ -49,13 +49,15 @@ import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pocketsphinx
+
+from .pronunciations import add, add_variants, check_accents
 
 BASE_MODEL = Path(pocketsphinx.get_model_path()) / "en-us" / "en-us"
 VAR_FLOOR = 1e-4  #: pocketsphinx's -varfloor: unused Gaussians have zero variance on file
@@ -185,16 +187,24 @@ class Aligned(NamedTuple):
 
 
 class Aligner:
-    """Forced alignment of transcripts to audio: per frame, the base phone and the senone."""
+    """Forced alignment of transcripts to audio: per frame, the base phone and the senone.
+    ``pronunciations`` and ``accents`` as the recogniser's (``nodes.asr.pronunciations``):
+    the alignment takes whichever pronunciation of a word fits the audio."""
 
-    def __init__(self, model: Path = BASE_MODEL, **config: object) -> None:
+    def __init__(self, model: Path = BASE_MODEL, *,
+                 pronunciations: Mapping[str, Sequence[str]] | None = None,
+                 accents: Sequence[str] = (), **config: object) -> None:
         from .recognizer import GRAMMAR_CONFIG
 
+        check_accents(accents)
         self._dir = tempfile.mkdtemp(prefix="microturn-align-")
         self._phones = {name: k for k, name in enumerate(base_phones(model))}
         self._decoder = pocketsphinx.Decoder(
             hmm=str(model), logfn=os.devnull, mfclogdir=self._dir, bestpath=False,
             cmninit=GRAMMAR_CONFIG["cmninit"], **config)
+        add(self._decoder, pronunciations or {})
+        self._accents = tuple(accents)
+        self._varied: set[str] = set()
 
     def close(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
@@ -209,6 +219,10 @@ class Aligner:
             os.remove(old)
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
         dec = self._decoder
+        if self._accents:
+            words = set(text.split()) - self._varied
+            add_variants(dec, words, self._accents)
+            self._varied |= words
         try:
             dec.set_align_text(text)
             dec.start_utt()
@@ -356,21 +370,24 @@ class AdaptReport:
 
 def adapt(pairs: Iterable[tuple[np.ndarray, str]], out: str | os.PathLike, *,
           tau: float = TAU, tau_weights: float = TAU_WEIGHTS,
-          base: Path = BASE_MODEL) -> AdaptReport:
+          base: Path = BASE_MODEL,
+          pronunciations: Mapping[str, Sequence[str]] | None = None,
+          accents: Sequence[str] = ()) -> AdaptReport:
     """Adapt ``base`` to ``pairs`` (16 kHz mono float32 audio, its transcript in
     dictionary words) and write the model directory ``out``. ``tau``: the means' MAP prior
     in frames; ``tau_weights``: the mixture weights' (0 keeps them; ``base`` needs a
     ``sendump`` otherwise). Raises ``ValueError`` for a transcript word the dictionary does
     not know, when nothing aligns, or when ``out`` is ``base``. ``base`` may be a model
     this wrote: adapting the ears' espeak model further to one voice is how docs/ears.md
-    (ninth round) measured what a few sentences of a voice are worth."""
+    (ninth round) measured what a few sentences of a voice are worth. ``pronunciations``
+    and ``accents``: see ``Aligner`` (a session's ears pass theirs)."""
     if Path(out).resolve() == Path(base).resolve():
         raise ValueError(f"the output {out} is the base model itself: write another directory")
     means = read_gaussians(base / "means")
     variances = [np.maximum(v, VAR_FLOOR) for v in read_gaussians(base / "variances")]
     phones = base_phones(base)
     skip = [phones.index(p) for p in NOISE_PHONES if p in phones]
-    aligner = Aligner(base)
+    aligner = Aligner(base, pronunciations=pronunciations, accents=accents)
     data = []
     given = 0
     try:

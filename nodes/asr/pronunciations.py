@@ -18,8 +18,8 @@ Phones are ARPABET, as the English model's: upper case, no stress digits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from .numbers import NUMBER_WORDS
 
@@ -108,3 +108,43 @@ def variants(word: str, pronunciations: Iterable[str], accents: Iterable[str]) -
             if text and text not in have and text not in new:
                 new.append(text)
     return new
+
+
+class Dictionary(Protocol):
+    """What of a ``pocketsphinx.Decoder`` these functions use."""
+
+    def lookup_word(self, word: str) -> str | None: ...
+    def add_word(self, word: str, phones: str, update: bool = True) -> Any: ...
+
+
+def known(dictionary: Dictionary, word: str) -> list[str]:
+    """The pronunciations ``dictionary`` has for ``word``: ``word``, ``word(2)``, ..."""
+    out: list[str] = []
+    while (phones := dictionary.lookup_word(
+            word if not out else f"{word}({len(out) + 1})")) is not None:
+        out.append(phones)
+    return out
+
+
+def add(dictionary: Dictionary, pronunciations: Mapping[str, Sequence[str]]) -> None:
+    """Add ``pronunciations`` (a word -> its phones) beside what ``dictionary`` has;
+    ``ValueError`` if pocketsphinx refuses one."""
+    for word, listed in pronunciations.items():
+        for phones in listed:
+            have = known(dictionary, word)
+            if phones in have:
+                continue
+            try:
+                dictionary.add_word(word if not have else f"{word}({len(have) + 1})", phones,
+                                    True)
+            except RuntimeError as exc:  # pocketsphinx says no more than this
+                raise ValueError(f"pocketsphinx refused the pronunciation {phones!r} of "
+                                 f"{word!r}") from exc
+
+
+def add_variants(dictionary: Dictionary, words: Iterable[str], accents: Sequence[str]) -> None:
+    """Add the ``accents``' variants of ``words`` to ``dictionary``."""
+    for word in sorted(set(words)):
+        new = variants(word, known(dictionary, word), accents)
+        if new:
+            add(dictionary, {word: new})

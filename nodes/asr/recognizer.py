@@ -36,7 +36,7 @@ import numpy as np
 import pocketsphinx
 
 from .grammar import amount_units, jsgf_words
-from .pronunciations import DEFAULT_ACCENTS, check_accents, variants
+from .pronunciations import DEFAULT_ACCENTS, add, add_variants, check_accents
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -184,36 +184,8 @@ class Recognizer:
         ``pronunciations.normalize_pronunciations`` gives them), beside the dictionary's
         own for a word it has; grammars compiled from now on take them, and their accents'
         variants. ``ValueError`` if pocketsphinx refuses one."""
-        for word, prons in pronunciations.items():
-            for phones in prons:
-                self._add_pronunciation(word, phones)
+        add(self._decoder, pronunciations)
         self._varied -= set(pronunciations)
-
-    def _pronunciations(self, word: str) -> list[str]:
-        """The dictionary's pronunciations of ``word``: ``word``, ``word(2)``, ..."""
-        out: list[str] = []
-        while (phones := self._decoder.lookup_word(
-                word if not out else f"{word}({len(out) + 1})")) is not None:
-            out.append(phones)
-        return out
-
-    def _add_pronunciation(self, word: str, phones: str) -> None:
-        have = self._pronunciations(word)
-        if phones in have:
-            return
-        key = word if not have else f"{word}({len(have) + 1})"
-        try:
-            self._decoder.add_word(key, phones, True)
-        except RuntimeError as exc:  # pocketsphinx says no more than this
-            raise ValueError(f"pocketsphinx refused the pronunciation {phones!r} of "
-                             f"{word!r}") from exc
-
-    def _add_variants(self, words: set[str]) -> None:
-        """The accents' variants of ``words`` (each word once per decoder)."""
-        for word in sorted(words - self._varied):
-            for phones in variants(word, self._pronunciations(word), self._accents):
-                self._add_pronunciation(word, phones)
-        self._varied |= words
 
     def set_grammar(self, jsgf: str) -> None:
         """Switch to a new grammar: now when no utterance is open, else when it ends.
@@ -234,8 +206,10 @@ class Recognizer:
         if name is None:
             self._grammar_n += 1
             name = f"g{self._grammar_n}"
-            if self._accents:
-                self._add_variants(jsgf_words(jsgf))
+            if self._accents:  # each word once per decoder
+                words = jsgf_words(jsgf)
+                add_variants(self._decoder, words - self._varied, self._accents)
+                self._varied |= words
             self._decoder.add_jsgf_string(name, jsgf)
         self._searches[jsgf] = name
         self._decoder.activate_search(name)

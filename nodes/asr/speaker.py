@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -105,17 +105,23 @@ class SpeakerSpeech:
 def adapt_to_speaker(pairs: list[tuple[np.ndarray, str]], base: str | os.PathLike[str],
                      out: str | os.PathLike[str], timeout: float = 120.0,
                      started: Callable[[subprocess.Popen[str]], None] | None = None,
-                     ) -> dict[str, int]:
+                     pronunciations: Mapping[str, Sequence[str]] | None = None,
+                     accents: Sequence[str] = ()) -> dict[str, int]:
     """Adapt the model ``base`` to ``pairs`` (16 kHz float audio, its words) into the new
     directory ``out``, in a child process at a lower priority (``NICE``); blocks until it
     is written. Returns the adaptation's report (utterances given and aligned, frames, the
     child's niceness). ``RuntimeError`` with the child's error when it fails (nothing
     aligned, say), or when it was killed. ``started(process)``: called with the child once
-    it runs, for a caller that may have to kill it (a session that ends meanwhile)."""
+    it runs, for a caller that may have to kill it (a session that ends meanwhile).
+    ``pronunciations`` and ``accents``: the ears', so that what they heard aligns as they
+    heard it (``adapt.Aligner``)."""
     with tempfile.TemporaryDirectory(prefix="microturn-speaker-") as tmp:
         data = Path(tmp) / "speech.npz"
         np.savez(data, *[audio for audio, _ in pairs])
         (Path(tmp) / "texts.json").write_text(json.dumps([text for _, text in pairs]))
+        (Path(tmp) / "dictionary.json").write_text(json.dumps(
+            {"pronunciations": {w: list(p) for w, p in (pronunciations or {}).items()},
+             "accents": list(accents)}))
         child = subprocess.Popen(
             [sys.executable, "-m", "nodes.asr.speaker", tmp, str(base), str(out)],
             cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
@@ -143,7 +149,9 @@ def _main(argv: list[str]) -> int:
     with np.load(Path(here) / "speech.npz") as data:
         audio = [data[f"arr_{k}"] for k in range(len(data.files))]
     texts = json.loads((Path(here) / "texts.json").read_text())
-    report = adapt(zip(audio, texts, strict=True), out, base=Path(base))
+    dictionary = json.loads((Path(here) / "dictionary.json").read_text())
+    report = adapt(zip(audio, texts, strict=True), out, base=Path(base),
+                   pronunciations=dictionary["pronunciations"], accents=dictionary["accents"])
     print(json.dumps({"utterances": report.utterances, "aligned": report.aligned,
                       "frames": report.frames, "nice": nice}))
     return 0

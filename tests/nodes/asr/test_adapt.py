@@ -143,6 +143,28 @@ def test_aligned_frames_carry_their_phone_and_senone() -> None:
     assert changes >= 2 * (len(spoken) - 2)  # several states (senones) per phone
 
 
+def test_the_alignment_takes_the_accents_pronunciations() -> None:
+    """espeak's West Midlands English says "how many horses" without its h's: against the
+    dictionary's pronunciations alone it does not align (an adaptation would drop it); with
+    the accent's it does, and no frame goes to an HH that was not said."""
+    pad = np.zeros(4000, np.float32)
+    audio = np.concatenate([pad, speech("how many horses", "en-gb-x-gbcwmd"), pad])
+    audio += np.random.default_rng(0).normal(0, 5e-4, audio.size).astype(np.float32)
+    got = []
+    for accents in ((), ("h-dropping",)):
+        aligner = adapt.Aligner(accents=accents)
+        try:
+            got.append(aligner.align(audio, "how many horses"))
+        finally:
+            aligner.close()
+    plain, accent = got
+    assert plain is None
+    assert accent is not None
+    phones = adapt.base_phones()
+    said = [phones[c] for c in accent.codebooks if c >= 0]
+    assert "HH" not in said and {"AW", "M", "EH", "AO", "R", "S", "Z"} <= set(said)
+
+
 def test_adapted_model_directory_decodes(tmp_path: Path) -> None:
     texts = ["start the stopwatch", "remind me in ten seconds", "we saw a cat near the farm",
              "it cost twenty dollars", "how many animals so far", "stop the stopwatch"]

@@ -79,6 +79,12 @@ def test_adapt_to_speaker_writes_a_model_in_another_process(tmp_path) -> None:
     assert {"means", "mdef", "feat.params"} <= set(os.listdir(tmp_path / "m"))
     with pytest.raises(RuntimeError, match="not in the pronunciation dictionary: blorp"):
         adapt_to_speaker([(speech("stop"), "blorp")], BASE_MODEL, tmp_path / "n")
+    # A word the ears were given the phones of aligns with them.
+    report = adapt_to_speaker([(speech("hello microturn"), "hello microturn")], BASE_MODEL,
+                              tmp_path / "o",
+                              pronunciations={"microturn": ("M AY K R OW T ER N",)},
+                              accents=("h-dropping",))
+    assert report["aligned"] == 1
 
 
 TEXTS = ("there was a horse in the park", "it cost forty two dollars for lunch",
@@ -146,7 +152,7 @@ def test_a_session_that_ends_while_adapting_kills_the_adaptation(monkeypatch) ->
 
     children: list[subprocess.Popen[str]] = []
 
-    def slow(pairs, base, out, timeout, started) -> dict:  # type: ignore[no-untyped-def]
+    def slow(pairs, base, out, timeout, started, *dictionary) -> dict:  # type: ignore[no-untyped-def]
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
                                  text=True)
         children.append(child)
