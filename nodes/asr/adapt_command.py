@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .adapt import BASE_MODEL, TAU, TAU_WEIGHTS, adapt
+from .pronunciations import DEFAULT_ACCENTS, check_accents, normalize_pronunciations
 
 
 def _read_audio(path: Path) -> np.ndarray:
@@ -49,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "ships), espeak (the ears' model for espeak-ng speech, built "
                              "once per machine), or a model directory, such as one this "
                              "command wrote (%(default)s)")
+    parser.add_argument("--accents", default=",".join(DEFAULT_ACCENTS), metavar="LIST",
+                        help="accents whose pronunciations the transcripts may be aligned "
+                             "with, comma-separated, as the ears' accents; '' for the "
+                             "dictionary's alone (%(default)s)")
+    parser.add_argument("--pronunciation", action="append", default=[], metavar="WORD=PHONES",
+                        help="a transcript word the dictionary lacks, with its ARPABET "
+                             "phones: microturn='M AY K R OW T ER N' (repeatable)")
 
 
 #: what a model directory needs to be a base for ``adapt`` (``sendump`` only with weights)
@@ -88,9 +96,19 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
+        accents = [a for a in args.accents.split(",") if a]
+        check_accents(accents)
+        given: dict[str, str | tuple[str, ...]] = {}
+        for item in args.pronunciation:
+            word, eq, phones = item.partition("=")
+            if not eq:
+                raise ValueError(f"--pronunciation {item!r}: give it as WORD=PHONES")
+            given[word] = (*given.get(word, ()), phones)
+        pronunciations = normalize_pronunciations(given)
         base = base_model(args.base, weights=args.tau_weights > 0)
         report = adapt(((_read_audio(a), t) for a, t in pairs), args.out, tau=args.tau,
-                       tau_weights=args.tau_weights, base=base)
+                       tau_weights=args.tau_weights, base=base,
+                       pronunciations=pronunciations, accents=accents)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -301,3 +301,19 @@ def test_command_line_names_a_bad_base(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert err.startswith("error: ") and error.format(tmp=tmp_path) in err
     assert base == "out" or not out.exists()
+
+
+def test_command_line_takes_pronunciations_and_accents(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    _recordings(tmp_path, ["hello microturn"])
+    out = tmp_path / "out"
+    assert adapt_command.main([str(tmp_path), str(out)]) == 2
+    assert "not in the pronunciation dictionary: microturn" in capsys.readouterr().err
+    assert adapt_command.main([str(tmp_path), str(out), "--pronunciation",
+                               "microturn=M AY K R OW T ER N"]) == 0
+    assert "1 of 1 recordings used" in capsys.readouterr().out
+    for bad, error in ((["--pronunciation", "microturn"], "give it as WORD=PHONES"),
+                       (["--pronunciation", "microturn=M XX"], "has 'XX', not a phone"),
+                       (["--accents", "lisp"], "unknown accent 'lisp'")):
+        assert adapt_command.main([str(tmp_path), str(tmp_path / "bad"), *bad]) == 2
+        assert error in capsys.readouterr().err
