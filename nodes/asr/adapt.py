@@ -57,7 +57,7 @@ from typing import NamedTuple
 import numpy as np
 import pocketsphinx
 
-from .pronunciations import add, add_variants, check_accents
+from .pronunciations import AccentVariants, add
 
 BASE_MODEL = Path(pocketsphinx.get_model_path()) / "en-us" / "en-us"
 VAR_FLOOR = 1e-4  #: pocketsphinx's -varfloor: unused Gaussians have zero variance on file
@@ -196,15 +196,13 @@ class Aligner:
                  accents: Sequence[str] = (), **config: object) -> None:
         from .recognizer import GRAMMAR_CONFIG
 
-        check_accents(accents)
+        self._variants = AccentVariants(accents)
         self._dir = tempfile.mkdtemp(prefix="microturn-align-")
         self._phones = {name: k for k, name in enumerate(base_phones(model))}
         self._decoder = pocketsphinx.Decoder(
             hmm=str(model), logfn=os.devnull, mfclogdir=self._dir, bestpath=False,
             cmninit=GRAMMAR_CONFIG["cmninit"], **config)
         add(self._decoder, pronunciations or {})
-        self._accents = tuple(accents)
-        self._varied: set[str] = set()
 
     def close(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
@@ -219,10 +217,7 @@ class Aligner:
             os.remove(old)
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
         dec = self._decoder
-        if self._accents:
-            words = set(text.split()) - self._varied
-            add_variants(dec, words, self._accents)
-            self._varied |= words
+        self._variants.cover(dec, text.split())
         try:
             dec.set_align_text(text)
             dec.start_utt()

@@ -148,3 +148,25 @@ def add_variants(dictionary: Dictionary, words: Iterable[str], accents: Sequence
         new = variants(word, known(dictionary, word), accents)
         if new:
             add(dictionary, {word: new})
+
+
+class AccentVariants:
+    """The ``accents``' variants added to one decoder's dictionary as words come up (a
+    grammar's, a transcript's), each word once. ``ValueError`` for an unknown accent."""
+
+    def __init__(self, accents: Sequence[str]) -> None:
+        check_accents(accents)
+        self.accents = tuple(accents)
+        self._done: set[str] = set()
+
+    def cover(self, dictionary: Dictionary, words: Iterable[str]) -> None:
+        """Add the variants of those of ``words`` not covered yet."""
+        if not self.accents:
+            return
+        new = set(words) - self._done
+        add_variants(dictionary, new, self.accents)
+        self._done |= new
+
+    def forget(self, words: Iterable[str]) -> None:
+        """Cover ``words`` again next time (they have new pronunciations)."""
+        self._done -= set(words)

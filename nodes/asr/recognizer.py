@@ -36,7 +36,7 @@ import numpy as np
 import pocketsphinx
 
 from .grammar import amount_units, jsgf_words
-from .pronunciations import DEFAULT_ACCENTS, add, add_variants, check_accents
+from .pronunciations import DEFAULT_ACCENTS, AccentVariants, add
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -138,9 +138,7 @@ class Recognizer:
         if beam is not None:  # wbeam keeps its distance to beam (1e-60 -> 1e-40)
             config.update(beam=beam, pbeam=beam, wbeam=min(1e-10, beam * 1e20))
         self._decoder = pocketsphinx.Decoder(**config)
-        check_accents(accents)
-        self._accents = tuple(accents)
-        self._varied: set[str] = set()  # words whose accents' variants are in the dictionary
+        self._variants = AccentVariants(accents)
         self.add_pronunciations(pronunciations or {})
         self._vad = EnergyVad()
         self._frame = 30 * sample_rate // 1000  # samples per VAD frame
@@ -185,7 +183,7 @@ class Recognizer:
         own for a word it has; grammars compiled from now on take them, and their accents'
         variants. ``ValueError`` if pocketsphinx refuses one."""
         add(self._decoder, pronunciations)
-        self._varied -= set(pronunciations)
+        self._variants.forget(pronunciations)
 
     def set_grammar(self, jsgf: str) -> None:
         """Switch to a new grammar: now when no utterance is open, else when it ends.
@@ -206,10 +204,7 @@ class Recognizer:
         if name is None:
             self._grammar_n += 1
             name = f"g{self._grammar_n}"
-            if self._accents:  # each word once per decoder
-                words = jsgf_words(jsgf)
-                add_variants(self._decoder, words - self._varied, self._accents)
-                self._varied |= words
+            self._variants.cover(self._decoder, jsgf_words(jsgf))
             self._decoder.add_jsgf_string(name, jsgf)
         self._searches[jsgf] = name
         self._decoder.activate_search(name)
