@@ -145,6 +145,37 @@ def test_a_number_before_a_plural_is_how_many_it_counts() -> None:
     assert [x.text for x in d] == ["28 animals so far."]
 
 
+def test_how_many_of_one_kind() -> None:
+    p = policy("count", "currency")
+    step(p, 3, heard("we saw a dog and two cats and a mouse", 0))
+    d = step(p, 9, heard("then the dog and a dog how many dogs so far", 3 * S, final=False))
+    # the dog again is not another; the question's own "dogs" is not a mention
+    assert [(x.text, x.data) for x in d] == [("2 dogs so far.", {"count": 2, "word": "dog"})]
+    assert d[0].trigger == 3 * S + 9 * 300 * MS - 20 * MS  # the end of "dogs" (word 8)
+    assert step(p, 10, heard("then the dog and a dog how many dogs so far", 3 * S)) == []
+    for k, (question, answer) in enumerate([("how many mice", "1 mouse so far."),
+                                            ("how many cats", "2 cats so far."),
+                                            ("how many horses", "0 horses so far."),
+                                            ("how many animals so far", "5 animals so far.")]):
+        d = step(p, 20 + k, heard(question, (6 + k) * S))
+        assert [x.text for x in d] == [answer]
+    # "how many" with no kind after it is not a question for this skill
+    assert step(p, 30, heard("how many people came", 12 * S)) == []
+    assert p.skills[0].tally == {"dog": 2, "cat": 2, "mouse": 1}
+
+
+def test_the_ears_hear_questions_about_one_kind_only_when_asked_to() -> None:
+    from nodes.asr.grammar import build_grammar
+    from nodes.reflex.model import skills_vocabulary
+    from nodes.reflex.skills import CountParams
+
+    plain = build_grammar(**skills_vocabulary([Count(), Currency()]))
+    assert "how many <plural>" not in plain  # the grammar as it was
+    by_kind = build_grammar(**skills_vocabulary([Count(CountParams(by_kind=True)),
+                                                 Currency()]))
+    assert "how many <plural> so far" in by_kind and "how many <plural> |" in by_kind
+
+
 def test_the_ears_hear_numbers_before_the_animals_only_when_asked_to() -> None:
     from nodes.asr.grammar import build_grammar
     from nodes.reflex.model import skills_vocabulary
