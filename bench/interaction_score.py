@@ -93,7 +93,11 @@ def score(clip: Any, got: dict[str, Any]) -> dict[str, Any]:
     decided = next((at for at, _, _ in after), None)
     row["extra"]["decision_ms"] = _ms(None if decided is None else decided - trigger)
     sc = clip.scenario
-    if sc in ("currency", "bargein"):
+    if sc == "chatter":  # nothing should be said: no reaction to time, only false replies
+        row["reaction_ms"] = row["extra"]["decision_ms"] = None
+        row["extra"]["false_replies"] = len(said)
+        row["correct"] = not said
+    elif sc in ("currency", "bargein"):
         amounts = {int(m.group(1)) for _, _, x in after for m in _AMOUNT.finditer(x)}
         right = amounts == {t["amount"]}
         if sc == "currency":

@@ -16,6 +16,10 @@ from the clip's first sample):
 - ``tally`` (only when asked for: not in ``SCENARIOS``): ``count`` with numbers, half the
   animals said as "two dogs", "twelve sheep", ...; ``count`` is the animals in all. The
   benchmarks run it with the count skill's ``numbers: true``.
+- ``chatter`` (only when asked for): two to four sentences of everyday talk with no amount,
+  animal, command or question in them ("my sister called me on sunday"), much of it in
+  words the ears' grammar lacks. The assistant must say nothing: whatever it says is a
+  false reply. ``trigger``: end of the last sentence.
 - ``stopwatch``: "start the stopwatch", an interval (silence or talk), "stop" (sometimes
   "stop the stopwatch"). ``trigger``: end of "stop"; ``started``: end of "stopwatch";
   ``stopped``: start of "stop"; ``elapsed``: their difference (what the reply must say,
@@ -69,7 +73,7 @@ LEAD = 0.6  #: seconds of noise floor before the first word
 SCENARIOS = ("currency", "count", "stopwatch", "timer", "delegation", "bargein")
 #: Scenarios run only when asked for (``--scenarios tally``), so that the full run, and
 #: every figure measured on it, stays what it was.
-EXTRA_SCENARIOS = ("tally",)
+EXTRA_SCENARIOS = ("tally", "chatter")
 KNOWN = SCENARIOS + EXTRA_SCENARIOS
 DEV_VOICES = ("en-us", "en-us+m3", "en-us+f3", "en-us+m5", "en", "en-gb-x-rp",
               "en-gb-x-rp+f2", "en-gb-scotland+m5")
@@ -269,6 +273,27 @@ def _tally(rng: random.Random) -> tuple[list[Part], Callable[[Composed], dict]]:
     return parts, lambda c: {"trigger": c.marks["question"][1], "count": total}
 
 
+_WHO = ("my sister", "our neighbour", "the teacher", "my friend", "everyone at work",
+        "my brother", "the new manager", "her cousin")
+_DID = ("called me on sunday", "is coming over later", "thinks the train will be late",
+        "forgot the keys again", "likes the new cafe", "was talking about the weather",
+        "wants to paint the kitchen", "went to the shop this morning", "lost the umbrella",
+        "is moving to another city", "finished the report last night",
+        "never answers the phone")
+_REMARKS = ("it was raining all day", "i think it is going to be cold", "we watched a film",
+            "that was a long meeting", "i need to go to bed early", "the bus was full again",
+            "well i am not sure about that", "we should meet next week")
+
+
+def _chatter(rng: random.Random) -> tuple[list[Part], Callable[[Composed], dict]]:
+    parts: list[Part] = []
+    for k in range(rng.randint(2, 4)):
+        text = (rng.choice(_REMARKS) if rng.random() < 0.4
+                else f"{rng.choice(_WHO)} {rng.choice(_DID)}")
+        parts += [Say(text, mark="last", gap=0 if k else 0.08), Pause(rng.uniform(0.5, 1.0))]
+    return parts[:-1], lambda c: {"trigger": c.marks["last"][1]}
+
+
 _INTERVAL_TALK = ("we saw a dog near the farm", "i paid for lunch",
                   "and then we saw a cat in the park", "okay", "so it was okay",
                   "there was a bird in the garden")
@@ -338,10 +363,11 @@ def _bargein(rng: random.Random) -> tuple[list[Part], Callable[[Composed], dict]
 
 
 _MAKERS = {"currency": _currency, "count": _count, "stopwatch": _stopwatch, "timer": _timer,
-           "delegation": _delegation, "bargein": _bargein, "tally": _tally}
+           "delegation": _delegation, "bargein": _bargein, "tally": _tally,
+           "chatter": _chatter}
 #: Seconds of noise after the last word: time for the reply (or the timer) to be heard.
 TAILS = {"currency": 3.0, "count": 3.0, "stopwatch": 3.0, "timer": 3.0, "delegation": 5.0,
-         "bargein": 3.0, "tally": 3.0}
+         "bargein": 3.0, "tally": 3.0, "chatter": 3.0}
 
 
 def plan(scenario: str, i: int, seed: int,

@@ -97,6 +97,33 @@ def test_a_tally_says_numbers_and_is_not_in_the_full_run() -> None:
         make_clip("tallies", 0)
 
 
+def test_chatter_is_talk_for_no_skill_and_is_not_in_the_full_run() -> None:
+    from nodes.asr.numbers import ONES, TEENS, TENS
+
+    clips = [make_clip("chatter", i, seed=3) for i in range(8)]
+    said = {w for clip in clips for w in clip.text.split()}
+    for_a_skill = (set(DEFAULT_WORDS) | set(ONES + TEENS + TENS) |
+                   {"dollars", "dollar", "stopwatch", "remind", "timer", "hundred", "thousand"})
+    assert not said & for_a_skill
+    assert not any(clip.text.startswith(("what", "how", "who", "when", "where", "why"))
+                   for clip in clips)
+    # most of it is words the ears' grammar lacks: what the ears must not turn into skills'
+    assert len(said - vocabulary_words(fillers=DEFAULT_FILLERS)) > len(said) // 2
+    assert all(clip.truth["trigger"] == clip.spans[-1][2] for clip in clips)
+    assert "chatter" not in SCENARIOS and "chatter" in KNOWN
+
+
+def test_chatter_is_right_when_nothing_is_said() -> None:
+    clip = _clip("chatter", {"trigger": 2 * S}, [("my sister called me", S, 2 * S)])
+    row = score(clip, {"out": _out(), "out_rate": 16000, "said": []})
+    assert row["correct"] and row["extra"]["false_replies"] == 0
+    got = {"out": _out((1.5, 2.5)), "out_rate": 16000,
+           "said": [(1_400 * MS, "speak", "27 dollars is 24 euros 84.")]}
+    row = score(clip, got)
+    assert not row["correct"] and row["extra"]["false_replies"] == 1
+    assert row["reaction_ms"] is None  # a false reply is not a reaction to anything
+
+
 def _clip(scenario: str, truth: dict, spans: list) -> Clip:
     return Clip("x", scenario, "en-us", 160, False, np.zeros(16000 * 20, np.float32), "",
                 truth, spans)
