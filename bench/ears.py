@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nodes.asr.grammar import build_grammar, normalize
+from nodes.asr.grammar import DEFAULT_GARBAGE, build_grammar, normalize
 from nodes.asr.numbers import find_numbers, int_to_words
 from nodes.asr.pronunciations import DEFAULT_ACCENTS, check_accents
 from nodes.asr.recognizer import GRAMMAR_CONFIG, Recognizer
@@ -98,10 +98,11 @@ def decode(rec: Recognizer, audio: np.ndarray, pts0: int) -> tuple[list, float, 
 
 def run(voices: tuple[str, ...], clips: int, grammar: str, seed: int,
         confirm: bool = True, acoustic_model: str = "default",
-        beam: float | None = None, accents: tuple[str, ...] = DEFAULT_ACCENTS) -> dict:
+        beam: float | None = None, accents: tuple[str, ...] = DEFAULT_ACCENTS,
+        garbage: float = DEFAULT_GARBAGE) -> dict:
     from nodes.espeak import synthesize
 
-    jsgf = build_grammar() if grammar == "scenario" else None
+    jsgf = build_grammar(garbage=garbage) if grammar == "scenario" else None
     model = None
     if acoustic_model == "espeak":
         from nodes.asr.espeak_model import ensure
@@ -167,7 +168,7 @@ def run(voices: tuple[str, ...], clips: int, grammar: str, seed: int,
 
     result = {"bench": "ears", "grammar": grammar, "confirm_units": confirm,
               "acoustic_model": acoustic_model, "beam": beam or GRAMMAR_CONFIG["beam"],
-              "accents": list(accents),
+              "accents": list(accents), "garbage": garbage,
               **pool(voices),
               "tuned": pool(TUNED), "held_out": pool(HELD_OUT),
               "ms_per_chunk": round(1000 * cpu_total / max(chunks_total, 1), 2),
@@ -196,7 +197,11 @@ def main() -> None:
                     help="partials tell an amount at once (the first round's behaviour)")
     ap.add_argument("--accents", default=",".join(DEFAULT_ACCENTS),
                     help="comma-separated accents of nodes.asr.pronunciations ('': none)")
+    ap.add_argument("--garbage", type=float, default=DEFAULT_GARBAGE,
+                    help="the weight of the grammar's garbage loop (0: none, as shipped)")
     args = ap.parse_args()
+    if not args.garbage >= 0:
+        ap.error(f"--garbage must be a weight >= 0, got {args.garbage}")
     voices = {"all": TUNED + HELD_OUT, "tuned": TUNED, "held-out": HELD_OUT}[args.voices]
     accents = tuple(a for a in args.accents.split(",") if a)
     try:
@@ -204,7 +209,7 @@ def main() -> None:
     except ValueError as exc:
         ap.error(str(exc))
     print(json.dumps(run(voices, args.clips, args.grammar, args.seed, not args.no_confirm,
-                         args.acoustic_model, args.beam, accents)))
+                         args.acoustic_model, args.beam, accents, args.garbage)))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ replaces parts with ``SetVocabulary`` (its skills' phrases); the YAML ``words`` 
 Every word must be in pocketsphinx's English dictionary or in ``pronunciations``: an unknown
 one is a start-up ``ParamError`` naming it. ``accents`` (h-dropping and th-stopping by
 default) add each grammar word's variants in those accents to the dictionary
-(``nodes.asr.pronunciations``).
+(``nodes.asr.pronunciations``). With ``garbage`` (a weight; 0, none, by default) the
+grammar also has a loop of single phones, so that words it lacks are heard as "…" instead
+of as the nearest words it has (fewer false replies to everyday talk; on accents the
+model never heard it takes some of the grammar's words too: docs/ears.md).
 ``grammar: open`` uses pocketsphinx's open-vocabulary language model (much less accurate
 on synthetic speech; see docs/ears.md).
 
@@ -60,9 +63,11 @@ from flow.errors import MissingDependency
 from .asr import SetVocabulary
 from .asr.grammar import (
     DEFAULT_FILLERS,
+    DEFAULT_GARBAGE,
     DEFAULT_NUMBER_CONTEXTS,
     DEFAULT_PHRASES,
     DEFAULT_WORDS,
+    UNHEARD,
     build_grammar,
     vocabulary_words,
 )
@@ -107,6 +112,10 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: accents whose variants of the grammar's words the ears also hear
     #: (``nodes.asr.pronunciations.ACCENTS``); [] for the dictionary's alone
     accents: tuple[str, ...] = DEFAULT_ACCENTS
+    #: the weight of the grammar's garbage loop (single phones, against 1 for a phrase, an
+    #: amount, a word or a filler): words the grammar lacks are heard as "…" instead of
+    #: as the nearest words it has; 0: no loop (nodes.asr.grammar, docs/ears.md)
+    garbage: float = DEFAULT_GARBAGE
 
 
 class Vocabulary(msgspec.Struct, frozen=True):
@@ -115,10 +124,11 @@ class Vocabulary(msgspec.Struct, frozen=True):
     words: tuple[str, ...]
     keywords: tuple[str, ...]
     fillers: tuple[str, ...]
+    garbage: float = 0.0
 
     def jsgf(self) -> str:
         return build_grammar(self.phrases + self.keywords, self.number_contexts, self.words,
-                             self.fillers)
+                             self.fillers, garbage=self.garbage)
 
     def updated(self, msg: SetVocabulary, own_words: tuple[str, ...] = ()) -> Vocabulary:
         """This vocabulary with the fields ``msg`` sets replaced. ``own_words`` (the node's
@@ -128,7 +138,7 @@ class Vocabulary(msgspec.Struct, frozen=True):
             self.number_contexts if msg.number_contexts is None else msg.number_contexts,
             self.words if msg.words is None else tuple(msg.words) + own_words,
             self.keywords if msg.keywords is None else msg.keywords,
-            self.fillers if msg.fillers is None else msg.fillers)
+            self.fillers if msg.fillers is None else msg.fillers, self.garbage)
 
     def all_words(self) -> set[str]:
         return vocabulary_words(self.phrases + self.keywords, self.number_contexts,
@@ -160,6 +170,9 @@ class PocketsphinxEars(Node):
                 if p.speaker_adaptation else None
         except ValueError as exc:
             raise ParamError(f"node {self.id!r}: {exc} - at with.adapt_every") from exc
+        if not 0 <= p.garbage < 100:
+            raise ParamError(f"node {self.id!r}: garbage must be a weight from 0 (no garbage "
+                             f"loop) to under 100, got {p.garbage} - at with.garbage")
         if not 0 < p.beam < 1:
             raise ParamError(f"node {self.id!r}: beam must be between 0 and 1 (like 1e-60), "
                              f"got {p.beam} - at with.beam")
@@ -181,7 +194,7 @@ class PocketsphinxEars(Node):
             DEFAULT_PHRASES if p.phrases is None else p.phrases,
             DEFAULT_NUMBER_CONTEXTS if p.number_contexts is None else p.number_contexts,
             DEFAULT_WORDS + p.words, p.keywords,
-            DEFAULT_FILLERS if p.fillers is None else p.fillers)
+            DEFAULT_FILLERS if p.fillers is None else p.fillers, p.garbage)
         kwargs: dict[str, Any] = dict(
             open_vocabulary=p.grammar == "open", sample_rate=p.sample_rate, pause=pause,
             max_utterance=max_utt, beam=None if p.grammar == "open" else p.beam,
@@ -337,7 +350,7 @@ class PocketsphinxEars(Node):
         if hyp.final and not hyp.text and not self.last_partial:
             return  # an utterance of nothing: nobody was told it began
         self.last_partial = "" if hyp.final else hyp.text
-        if hyp.final and self._speaker is not None and \
+        if hyp.final and self._speaker is not None and UNHEARD not in hyp.text.split() and \
                 self._speaker.final(hyp.text, hyp.start, hyp.end) and self._speaker.due \
                 and self._adapting is None and self._adapted is None:
             self._adapting = asyncio.create_task(self._adapt())
@@ -428,7 +441,7 @@ def _without(v: Vocabulary, bad: set[str]) -> Vocabulary:
     def keep(items: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(t for t in items if not (set(t.lower().split()) & bad))
     return Vocabulary(keep(v.phrases), keep(v.number_contexts), keep(v.words),
-                      keep(v.keywords), keep(v.fillers))
+                      keep(v.keywords), keep(v.fillers), v.garbage)
 
 
 def _model_directory(path: str) -> tuple[str, list[str]]:

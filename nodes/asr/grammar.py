@@ -8,6 +8,7 @@ phrases) fixes most of it (see docs/ears.md for the measurements).
 The language is a free sequence of items::
 
     <item> = <phrase> | <number> <context> | <word> | /0.1/ <plural> | <filler>
+             [| /g/ <garbage>]
     <word> = <determiner> <singular>
 
 ``phrases`` are whole command sentences ("start the stopwatch"); a phrase may contain
@@ -24,6 +25,14 @@ syllable most easily becomes ("okay sheep how many", "the a wolves"), so it weig
 of the other items (``BARE_PLURAL_WEIGHT``; ninth round). ``fillers`` are the glue around them,
 words or short phrases. All text is lower-case words that the pronunciation dictionary
 knows; ``vocabulary_words`` lists them for that check.
+
+People also say words that no grammar has ("my sister went to the shop this morning").
+Without a way to hear them as something else, the decoder hears the nearest words it has,
+and an everyday sentence becomes "twenty seven dollar" or "the pig deer". With ``garbage``
+(a JSGF weight) the loop has one more item: any single phone (``GARBAGE``, pseudo-words
+the recogniser adds to its dictionary), so that a word the grammar lacks can be heard as a
+run of phones instead, which the recogniser reports as one word, ``UNHEARD``. The weight is
+what keeps it from eating the words the grammar has (docs/ears.md, thirteenth round).
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import re
 from collections.abc import Iterable
 
 from .numbers import ONES, TEENS, TENS
+from .pronunciations import PHONES
 
 #: The scenario language of the built-in skills (used when a graph gives none).
 DEFAULT_PHRASES = (
@@ -67,6 +77,13 @@ DEFAULT_FILLERS = (
 #: on the stand-ins, 0.1 and 0.01 both mended "okay sheep how many" and broke nothing;
 #: 0.5 changed nothing (docs/ears.md, ninth round).
 BARE_PLURAL_WEIGHT = 0.1
+#: The garbage loop's pseudo-words: one per phone of the English model ("_aa" is AA).
+GARBAGE: dict[str, str] = {f"_{p.lower()}": p for p in sorted(PHONES)}
+#: What the recogniser reports for a run of them: words it did not know.
+UNHEARD = "…"
+#: The garbage loop's weight in the ears' grammar unless told otherwise (docs/ears.md,
+#: thirteenth round).
+DEFAULT_GARBAGE = 0.0
 #: Words a singular content word may follow.
 DETERMINERS = ("a", "an", "the", "my", "another")
 #: Plurals that do not end in "s" (and words that are their own plural).
@@ -108,12 +125,15 @@ def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
                   number_contexts: Iterable[str] = DEFAULT_NUMBER_CONTEXTS,
                   words: Iterable[str] = DEFAULT_WORDS,
                   fillers: Iterable[str] = DEFAULT_FILLERS, *,
-                  name: str = "scenario") -> str:
-    """A JSGF grammar (text) accepting any sequence of the items described above.
+                  garbage: float = 0.0, name: str = "scenario") -> str:
+    """A JSGF grammar (text) accepting any sequence of the items described above;
+    ``garbage``: the weight of the garbage loop's item (0: none).
 
     Duplicates are merged and order does not matter; an empty vocabulary is an error
     (``ValueError``), since a grammar must accept something.
     """
+    if not garbage >= 0:
+        raise ValueError(f"build_grammar: garbage must be a weight >= 0, got {garbage}")
     phrase_alts = sorted({_phrase(p) for p in phrases} - {""})
     contexts = sorted({w for c in number_contexts for w in normalize(c)})
     content = sorted({w for t in words for w in normalize(t)})
@@ -142,6 +162,9 @@ def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
         items.append("<filler>")
     if not items:
         raise ValueError("build_grammar: the vocabulary is empty (no phrases, words or fillers)")
+    if garbage:
+        rules.append(f"<garbage> = {' | '.join(GARBAGE)};")
+        items.append("<garbage>")
     if any("<plural>" in p for p in phrase_alts) and "<plural>" not in items:
         raise ValueError("build_grammar: a phrase has {plural} but no word is a plural")
     body = "\n".join(rules)
@@ -149,13 +172,15 @@ def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
     if uses_count:
         numbers += COUNT_RULES
     return (f"#JSGF V1.0;\ngrammar {name};\n"
-            f"public <utterance> = <item>+;\n<item> = {' | '.join(map(_weighted, items))};\n"
+            f"public <utterance> = <item>+;\n"
+            f"<item> = {' | '.join(_weighted(item, garbage) for item in items)};\n"
             f"{body}\n{numbers}")
 
 
-def _weighted(item: str) -> str:
+def _weighted(item: str, garbage: float) -> str:
     """An alternative of ``<item>`` with its JSGF weight (all or none must have one)."""
-    return f"/{BARE_PLURAL_WEIGHT:g}/ {item}" if item == "<plural>" else f"/1/ {item}"
+    weight = {"<plural>": BARE_PLURAL_WEIGHT, "<garbage>": garbage}.get(item, 1)
+    return f"/{weight:g}/ {item}"
 
 
 def _plural(word: str) -> bool:
@@ -170,13 +195,19 @@ def amount_units(jsgf: str) -> frozenset[str]:
 
 
 def jsgf_words(jsgf: str) -> set[str]:
-    """The words a JSGF grammar's rules contain (rule names and weights left out)."""
+    """The words a JSGF grammar's rules contain (rule names, weights and the garbage
+    loop's pseudo-words left out)."""
     out: set[str] = set()
     for line in jsgf.splitlines():
         head, eq, body = line.partition("=")
-        if eq and head.strip().startswith(("<", "public <")):
+        if eq and head.strip().startswith(("<", "public <")) and head.strip() != "<garbage>":
             out.update(_TOKEN.findall(_REFS.sub(" ", body)))
     return out
+
+
+def has_garbage(jsgf: str) -> bool:
+    """Does a grammar that ``build_grammar`` made have the garbage loop?"""
+    return "\n<garbage> = " in jsgf
 
 
 def vocabulary_words(phrases: Iterable[str] = (), number_contexts: Iterable[str] = (),

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pocketsphinx
 
-from .grammar import amount_units, jsgf_words
+from .grammar import GARBAGE, UNHEARD, amount_units, has_garbage, jsgf_words
 from .pronunciations import DEFAULT_ACCENTS, AccentVariants, add
 
 S = 1_000_000_000
@@ -139,6 +139,7 @@ class Recognizer:
             config.update(beam=beam, pbeam=beam, wbeam=min(1e-10, beam * 1e20))
         self._decoder = pocketsphinx.Decoder(**config)
         self._variants = AccentVariants(accents)
+        self._garbage = False  # the garbage loop's pseudo-words are in the dictionary
         self.add_pronunciations(pronunciations or {})
         self._vad = EnergyVad()
         self._frame = 30 * sample_rate // 1000  # samples per VAD frame
@@ -205,6 +206,9 @@ class Recognizer:
             self._grammar_n += 1
             name = f"g{self._grammar_n}"
             self._variants.cover(self._decoder, jsgf_words(jsgf))
+            if has_garbage(jsgf) and not self._garbage:
+                add(self._decoder, {w: [p] for w, p in GARBAGE.items()})
+                self._garbage = True
             self._decoder.add_jsgf_string(name, jsgf)
         self._searches[jsgf] = name
         self._decoder.activate_search(name)
@@ -372,8 +376,12 @@ class Recognizer:
             w = _ALT.sub("", seg.word).lower()
             if w in _NOT_WORDS or w[:1] in "([+" or not w:
                 continue
-            words.append(Word(w, t0 + seg.start_frame * FRAME_NS,
-                              t0 + (seg.end_frame + 1) * FRAME_NS))
+            start, end = t0 + seg.start_frame * FRAME_NS, t0 + (seg.end_frame + 1) * FRAME_NS
+            if w in GARBAGE:  # a run of the garbage loop's phones: one word not known
+                if words and words[-1].text == UNHEARD:
+                    start = words.pop().start
+                w = UNHEARD
+            words.append(Word(w, start, end))
         return words
 
     def _texts(self, words: list[Word]) -> list[str]:

@@ -75,3 +75,21 @@ def test_count_and_plural_slots_in_a_phrase() -> None:
     with pytest.raises(ValueError, match="no word is a plural"):
         build_grammar(phrases=["{count} {plural}"], number_contexts=[], words=["dog"],
                       fillers=[])
+
+
+def test_the_garbage_loop_is_one_more_item_with_its_own_weight() -> None:
+    from nodes.asr.grammar import GARBAGE, has_garbage, jsgf_words
+    from nodes.asr.pronunciations import PHONES
+
+    plain = build_grammar()
+    assert not has_garbage(plain) and "_aa" not in plain
+    assert build_grammar(garbage=0) == plain  # off: the grammar as it always was
+    g = build_grammar(garbage=0.05)
+    assert has_garbage(g)
+    assert "| /0.05/ <garbage>;" in g and "/0.1/ <plural>" in g
+    assert sorted(GARBAGE.values()) == sorted(PHONES)
+    (rule,) = [line for line in g.splitlines() if line.startswith("<garbage> = ")]
+    assert set(rule.removeprefix("<garbage> = ").rstrip(";").split(" | ")) == set(GARBAGE)
+    assert jsgf_words(g) == jsgf_words(plain)  # the pseudo-words are no words of it
+    with pytest.raises(ValueError, match="garbage must be a weight >= 0"):
+        build_grammar(garbage=-1)

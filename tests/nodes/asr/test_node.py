@@ -83,6 +83,23 @@ def test_beam_must_be_a_probability() -> None:
         run_node("asr.pocketsphinx", {"beam": 2.0}, inputs={"chunks": []})
 
 
+def test_garbage_must_be_a_weight() -> None:
+    with pytest.raises(FlowError, match=r"garbage must be a weight from 0.*at with.garbage"):
+        run_node("asr.pocketsphinx", {"garbage": -0.5}, inputs={"chunks": []})
+
+
+def test_the_garbage_loop_reaches_the_worker_and_stays_after_a_new_vocabulary() -> None:
+    """The weight is the node's: a front end's SetVocabulary rebuilds the grammar with it,
+    and the worker process adds the loop's pseudo-words itself."""
+    audio = timeline(0.4, "my sister went to the shop this morning", 1.0, "stop", 0.6)
+    vocab = SetVocabulary(phrases=("stop",), number_contexts=(), words=())
+    params = {"garbage": 0.01, "acoustic_model": "espeak", "beam": 1e-80}
+    result = run_node("asr.pocketsphinx", params,
+                      inputs={"control": [vocab], "chunks": chunks(audio)})
+    finals = [h.text for h in result.of("heard", Heard) if h.final]
+    assert "…" in finals[0].split() and "stop" in finals[-1].split()
+
+
 def test_default_beam_still_hears_a_command() -> None:
     audio = timeline(0.4, "start the stopwatch", 0.6)
     result = run_node("asr.pocketsphinx", {"beam": 1e-48}, inputs={"chunks": chunks(audio)})

@@ -3,6 +3,8 @@ changes. Synchronous: the recogniser is sans-IO apart from the decoder itself.""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -192,3 +194,27 @@ def test_amount_units_of_a_grammar() -> None:
     assert amount_units(build_grammar()) == {"dollar", "dollars"}
     assert amount_units(build_grammar(number_contexts=["euros"])) == {"euros"}
     assert amount_units(build_grammar(number_contexts=[], phrases=["stop"])) == frozenset()
+
+
+def test_words_the_grammar_lacks_are_heard_as_unheard_with_the_garbage_loop() -> None:
+    """With the model adapted to espeak speech (on these voices the loop costs nothing:
+    docs/ears.md, thirteenth round)."""
+    from nodes.asr import espeak_model
+    from nodes.asr.grammar import GARBAGE, UNHEARD
+
+    chatter = timeline(0.4, "my sister went to the shop this morning", 0.6)
+    model = str(espeak_model.ensure())
+    plain, loop = (Recognizer(jsgf=build_grammar(garbage=g), acoustic_model=model, beam=1e-80)
+                   for g in (0, 0.01))
+    (without,) = [h for h in decode(plain, chatter) if h.final]
+    (with_loop,) = [h for h in decode(loop, chatter) if h.final]
+    assert UNHEARD not in without.text.split()  # the nearest words the grammar has
+    words = with_loop.text.split()
+    assert UNHEARD in words and not set(words) & set(GARBAGE)
+    assert (UNHEARD, UNHEARD) not in set(itertools.pairwise(words))  # one per run
+    unheard = [w for w in with_loop.words if w.text == UNHEARD]
+    assert all(w.end > w.start for w in unheard)
+    # what the grammar has is heard as before
+    said = timeline(0.4, "it cost twenty dollars for lunch", 0.6)
+    assert [h.text for h in decode(loop, said) if h.final] == \
+        [h.text for h in decode(plain, said) if h.final] == ["it cost twenty dollars for lunch"]
