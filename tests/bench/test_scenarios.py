@@ -43,12 +43,15 @@ def clips() -> list[Clip]:
 
 
 def test_clip_and_demo_texts_are_in_the_scenario_language(clips: list[Clip]) -> None:
-    """Every word the clips and the demo say is one the skills' grammar can recognise."""
+    """Every word the clips (but chatter's) and the demo say is one the skills' grammar
+    can recognise."""
     skills = [cls() for cls in BUILTIN.values()]
     known = vocabulary_words([p for s in skills for p in s.phrases],
                              [c for s in skills for c in s.number_contexts] + ["dollars"],
                              list(DEFAULT_WORDS), list(DEFAULT_FILLERS))
     for clip in clips:
+        if clip.scenario == "chatter":
+            continue  # talk outside the scenario language, on purpose (tested below)
         assert set(clip.text.split()) <= known, (clip.name, set(clip.text.split()) - known)
     demo = json.loads((ROOT / "examples" / "media" / "demo.json").read_text())
     for piece in demo["transcript"]:

@@ -20,7 +20,7 @@ from nodes.asr.pronunciations import (
 from nodes.asr.recognizer import Recognizer
 from nodes.types import Chunk, Heard
 
-from .conftest import CHUNK, PERIOD, RATE, chunks, speech
+from .conftest import CHUNK, PERIOD, RATE, chunks, fresh_speech, speech
 
 
 def finals(rec: Recognizer, audio: np.ndarray) -> list[str]:
@@ -89,7 +89,7 @@ def test_an_h_dropping_speaker_is_heard_with_the_accent_on() -> None:
 def test_variants_follow_a_new_grammar() -> None:
     """"'ow are you" with the h dropped: the dictionary's nearest phrase is "are you"."""
     ph = espeak.phonemes("how are you", voice="en-us").replace("h", "")
-    audio = espeak.synthesize(f"[[{ph}]]", voice="en-us", rate=150, phoneme_input=True)
+    audio = fresh_speech(f"[[{ph}]]", phoneme_input=True)
     heard = []
     for accents in ((), ("h-dropping",)):
         rec = Recognizer(jsgf=build_grammar(phrases=("stop",), words=(), fillers=()),
