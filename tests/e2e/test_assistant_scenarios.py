@@ -37,6 +37,13 @@ def make(scenario: str, parts: list[Say | Pause], truth: Callable[[Composed], di
                 c.spans)
 
 
+def story(*sentences: str, count: int, question: str = "how many animals") -> Clip:
+    """A count clip: the sentences with a pause after each, then the question "... so far"."""
+    parts: list[Say | Pause] = [x for text in sentences for x in (Say(text), Pause(0.6))]
+    return make("count", [*parts, Say(question, mark="question"), Say("so far", gap=0.05)],
+                lambda c: {"trigger": c.marks["question"][1], "count": count})
+
+
 def run(clip: Clip, tmp_path: Path, graph: Path = GRAPH) -> tuple[dict[str, Any], list[str]]:
     """The clip through the assistant: (its score, what the assistant said, in order)."""
     clock = FakeClock(deadlock_after=None)
@@ -67,10 +74,8 @@ def test_amounts_are_converted_while_the_user_talks(tmp_path: Path) -> None:
 
 
 def test_animals_are_counted_exactly(tmp_path: Path) -> None:
-    clip = make("count", [Say("we saw a dog near the farm"), Pause(0.6),
-                          Say("there were a horse and a cow in the park"), Pause(0.6),
-                          Say("how many animals", mark="question"), Say("so far", gap=0.05)],
-                lambda c: {"trigger": c.marks["question"][1], "count": 3})
+    clip = story("we saw a dog near the farm", "there were a horse and a cow in the park",
+                 count=3)
     result, said = run(clip, tmp_path)
     assert said == ["3 animals so far."]
     assert result["correct"]
@@ -80,10 +85,8 @@ def test_how_many_of_one_kind_is_counted_exactly(tmp_path: Path) -> None:
     """With ``count: {by_kind: true}`` the ears hear "how many dogs" (off by default: it
     costs accuracy on "how many animals" in unknown accents)."""
     graph = counting(tmp_path, "by_kind: true")
-    clip = make("count", [Say("we saw a dog and a cat near the farm"), Pause(0.6),
-                          Say("there was a dog in the park"), Pause(0.6),
-                          Say("how many dogs", mark="question"), Say("so far", gap=0.05)],
-                lambda c: {"trigger": c.marks["question"][1], "count": 2})
+    clip = story("we saw a dog and a cat near the farm", "there was a dog in the park",
+                 count=2, question="how many dogs")
     _, said = run(clip, tmp_path, graph)
     assert said == ["2 dogs so far."]
 
@@ -93,12 +96,8 @@ def test_answers_go_on_across_a_swap_to_ears_adapted_to_the_speaker(
     """``speaker_adaptation``: the ears adapt to the speaker after 3 s of speech here and
     swap the new model in between utterances; the story goes on being counted and the
     amount said after the swap is converted."""
-    clip = make("count", [Say("we saw a dog near the farm"), Pause(0.6),
-                          Say("there were a horse and a cow in the park"), Pause(0.6),
-                          Say("it cost forty two dollars"), Pause(0.6),
-                          Say("then i saw a goat in the garden"), Pause(0.6),
-                          Say("how many animals", mark="question"), Say("so far", gap=0.05)],
-                lambda c: {"trigger": c.marks["question"][1], "count": 4})
+    clip = story("we saw a dog near the farm", "there were a horse and a cow in the park",
+                 "it cost forty two dollars", "then i saw a goat in the garden", count=4)
     clock = FakeClock(deadlock_after=None)
     with caplog.at_level(logging.INFO, logger="microturn"):
         got = clock.run(run_clip(clip, tmp_path, GRAPH, clock,
@@ -113,10 +112,8 @@ def test_a_number_before_the_animals_is_counted(tmp_path: Path) -> None:
     """With ``count: {numbers: true}`` the ears hear "two dogs" (off by default: it costs
     CPU), and the count adds the number said."""
     graph = counting(tmp_path, "numbers: true")
-    clip = make("count", [Say("we saw two dogs and a cat near the farm"), Pause(0.6),
-                          Say("there were twelve sheep in the park"), Pause(0.6),
-                          Say("how many animals", mark="question"), Say("so far", gap=0.05)],
-                lambda c: {"trigger": c.marks["question"][1], "count": 15})
+    clip = story("we saw two dogs and a cat near the farm", "there were twelve sheep in the park",
+                 count=15)
     result, said = run(clip, tmp_path, graph)
     assert said == ["15 animals so far."]
     assert result["correct"]

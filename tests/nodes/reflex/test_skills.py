@@ -164,27 +164,24 @@ def test_how_many_of_one_kind() -> None:
     assert p.skills[0].tally == {"dog": 2, "cat": 2, "mouse": 1}
 
 
-def test_the_ears_hear_questions_about_one_kind_only_when_asked_to() -> None:
+def counting_grammar(**settings: bool) -> str:
+    """The ears' grammar for the count skill (with these settings) and currency."""
     from nodes.asr.grammar import build_grammar
     from nodes.reflex.model import skills_vocabulary
     from nodes.reflex.skills import CountParams
 
-    plain = build_grammar(**skills_vocabulary([Count(), Currency()]))
-    assert "how many <plural>" not in plain  # the grammar as it was
-    by_kind = build_grammar(**skills_vocabulary([Count(CountParams(by_kind=True)),
-                                                 Currency()]))
+    return build_grammar(**skills_vocabulary([Count(CountParams(**settings)), Currency()]))
+
+
+def test_the_ears_hear_questions_about_one_kind_only_when_asked_to() -> None:
+    assert "how many <plural>" not in counting_grammar()  # the grammar as it was
+    by_kind = counting_grammar(by_kind=True)
     assert "how many <plural> so far" in by_kind and "how many <plural> |" in by_kind
 
 
 def test_the_ears_hear_numbers_before_the_animals_only_when_asked_to() -> None:
-    from nodes.asr.grammar import build_grammar
-    from nodes.reflex.model import skills_vocabulary
-    from nodes.reflex.skills import CountParams
-
-    plain = build_grammar(**skills_vocabulary([Count(), Currency()]))
-    assert "<n2_99>" not in plain  # the grammar as it was
-    numbers = build_grammar(**skills_vocabulary([Count(CountParams(numbers=True)),
-                                                 Currency()]))
+    assert "<n2_99>" not in counting_grammar()  # the grammar as it was
+    numbers = counting_grammar(numbers=True)
     assert "<phrase> = <n2_99> <plural> |" in numbers and "<n2_99> = <n2_9> | <n10_19>" in numbers
     assert "<amount> = <number> (dollar | dollars);" in numbers  # amounts as they were
 
