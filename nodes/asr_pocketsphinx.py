@@ -67,7 +67,6 @@ from .asr.grammar import (
     DEFAULT_NUMBER_CONTEXTS,
     DEFAULT_PHRASES,
     DEFAULT_WORDS,
-    UNHEARD,
     build_grammar,
     vocabulary_words,
 )
@@ -350,7 +349,7 @@ class PocketsphinxEars(Node):
         if hyp.final and not hyp.text and not self.last_partial:
             return  # an utterance of nothing: nobody was told it began
         self.last_partial = "" if hyp.final else hyp.text
-        if hyp.final and self._speaker is not None and UNHEARD not in hyp.text.split() and \
+        if hyp.final and self._speaker is not None and \
                 self._speaker.final(hyp.text, hyp.start, hyp.end) and self._speaker.due \
                 and self._adapting is None and self._adapted is None:
             self._adapting = asyncio.create_task(self._adapt())

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .grammar import UNHEARD
+
 S = 1_000_000_000
 MS = 1_000_000
 #: the adaptation's scheduling priority, below the sessions' decoding (``os.nice``)
@@ -69,8 +71,10 @@ class SpeakerSpeech:
 
     def final(self, text: str, start: int, end: int) -> bool:
         """Keep a final's words and its audio (media times ``start`` to ``end``, ns).
-        False (nothing kept) when it has no words or its audio has left the ring."""
-        if not text.split() or end <= start:
+        False (nothing kept) when it has no words, has words the ears did not know (the
+        garbage loop's ``UNHEARD``: no transcript to align to), or its audio has left the
+        ring."""
+        if not text.split() or UNHEARD in text.split() or end <= start:
             return False
         a = start * self.sample_rate // S - self._margin
         b = end * self.sample_rate // S + self._margin

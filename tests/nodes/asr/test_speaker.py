@@ -39,6 +39,13 @@ def test_a_final_keeps_its_words_and_its_audio_with_a_margin() -> None:
     np.testing.assert_array_equal(got, audio[int(0.95 * RATE):int(2.1 * RATE)])
 
 
+def test_a_final_with_words_not_known_is_not_kept() -> None:
+    speaker = SpeakerSpeech(every=2 * S)
+    ramp_fed(speaker, 3.0)
+    assert not speaker.final("it cost … dollars", 1 * S, 2 * S)  # no transcript to align
+    assert speaker.take() == []
+
+
 def test_adaptation_is_due_after_every_stretch_of_speech_and_take_counts_again() -> None:
     speaker = SpeakerSpeech(every=2 * S)
     ramp_fed(speaker, 6.0)
