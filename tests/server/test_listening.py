@@ -1,5 +1,9 @@
 """Speech in, speech out: generated speech into the client's microphone is heard by the
-server's recogniser (``asr.pocketsphinx``), answered, and the spoken answer comes back."""
+server's recogniser (``asr.pocketsphinx``), answered, and the spoken answer comes back.
+
+Slow (``pytest.mark.slow``): real time on a real event loop. aiortc's ICE, DTLS and
+media pacing run on real sockets over loopback, which a fake clock cannot drive, so the
+short real waits here (``asyncio.sleep``) are how long nothing else may arrive."""
 
 from __future__ import annotations
 

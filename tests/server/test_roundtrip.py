@@ -1,5 +1,9 @@
 """A Python aiortc client talks with served graphs over loopback: what it says or types
-comes back as speech and events, and the round trip is measured."""
+comes back as speech and events, and the round trip is measured.
+
+Slow (``pytest.mark.slow``): real time on a real event loop. aiortc's ICE, DTLS and
+media pacing run on real sockets over loopback, which a fake clock cannot drive, so the
+short real waits here (``asyncio.sleep``) are how long nothing else may arrive."""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """Session lifecycle: teardown on hang-up, on a client that vanishes, on shutdown; nothing
-left behind (tasks, tracks, peers); data-channel limits; the live graph view; /metrics."""
+left behind (tasks, tracks, peers); data-channel limits; the live graph view; /metrics.
+
+Slow (``pytest.mark.slow``): real time on a real event loop. aiortc's ICE, DTLS and
+media pacing run on real sockets over loopback, which a fake clock cannot drive, so the
+short real waits here (``asyncio.sleep``) are how long nothing else may arrive."""
 
 from __future__ import annotations
 
