@@ -3,7 +3,8 @@ comes back as speech and events, and the round trip is measured.
 
 Slow (``pytest.mark.slow``): real time on a real event loop. aiortc's ICE, DTLS and
 media pacing run on real sockets over loopback, which a fake clock cannot drive, so the
-short real waits here (``asyncio.sleep``) are how long nothing else may arrive."""
+short real waits here (``asyncio.sleep``) let media start flowing, or show that nothing
+more arrives."""
 
 from __future__ import annotations
 
