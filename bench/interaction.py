@@ -112,6 +112,7 @@ async def run_clip(clip: Clip, workdir: Path, graph_path: Path = GRAPH,
     said: list[tuple[int, str, str]] = []  # (media time it was decided, kind, text)
     interrupts: list[int] = []
     lags: list[tuple[int, int]] = []  # (when work was due, how late it was done), ns
+    heard: list[str] = []  # the ears' finals, for reading what went wrong
     for port, msgs in stores.items():
         for msg, t in zip(msgs, times[port], strict=True):
             if isinstance(msg, Interrupt):
@@ -124,6 +125,8 @@ async def run_clip(clip: Clip, workdir: Path, graph_path: Path = GRAPH,
                 lags.append((msg.pts + PERIOD, t - (msg.pts + PERIOD)))
             elif port == feeds.get("heard"):  # a hypothesis is due when its audio is in
                 lags.append((msg.pts, t - msg.pts))
+                if getattr(msg, "final", False) and msg.text:
+                    heard.append(msg.text)
     out, rate = read_wav(wav_out) if wav_out.exists() else (None, 16000)
     stats: dict[str, Any] = {}
     chunker = session.nodes.get(roles.get("chunker", ""))
@@ -132,7 +135,7 @@ async def run_clip(clip: Clip, workdir: Path, graph_path: Path = GRAPH,
         stats = {"filled": cs.filled, "late": cs.late}
     shutil.rmtree(here, ignore_errors=True)
     return {"said": sorted(set(said)), "interrupts": sorted(set(interrupts)), "lags": lags,
-            "out": out, "out_rate": rate, "chunking": stats}
+            "out": out, "out_rate": rate, "chunking": stats, "heard": heard}
 
 
 async def run_clips(clips: list[Clip], concurrency: int, graph_path: Path = GRAPH,

@@ -86,7 +86,8 @@ def score(clip: Any, got: dict[str, Any]) -> dict[str, Any]:
     after = [(at, kind, text) for at, kind, text in said if at >= piece]
     row: dict[str, Any] = {"name": clip.name, "scenario": clip.scenario, "voice": clip.voice,
                            "rate": clip.rate, "held_out": clip.held_out, "correct": False,
-                           "reaction_ms": None, "said": [x[2] for x in said], "extra": {}}
+                           "reaction_ms": None, "said": [x[2] for x in said],
+                           "text": clip.text, "heard": list(got.get("heard", [])), "extra": {}}
     first = onset(segs, piece)
     if first is not None:
         row["reaction_ms"] = _ms(first[0] - trigger)
