@@ -5,13 +5,10 @@ synthetic (espeak) speech wrong, and a flat loop over the vocabulary is nearly a
 grammar that knows the *structure* (numbers only where amounts go, commands as whole
 phrases) fixes most of it (see docs/ears.md for the measurements).
 
-The language is a free sequence of items, in which two amounts never come one right after
-the other::
+The language is a free sequence of items::
 
-    <utterance> = <maybe_amount> (<item> <maybe_amount>)*
-    <maybe_amount> = /w/ <NULL> | /1/ <amount>      (w: the items' weights summed)
-    <amount> = <number> <context>
-    <item> = <phrase> | <word> | /0.1/ <plural> | <filler> [| /g/ <garbage>]
+    <item> = <phrase> | <number> <context> | <word> | /0.1/ <plural> | <filler>
+             [| /g/ <garbage>]
     <word> = <determiner> <singular>
 
 ``phrases`` are whole command sentences ("start the stopwatch"); a phrase may contain
@@ -19,20 +16,15 @@ the other::
 for a number from two to ninety-nine and ``{plural}`` for any plural of ``words`` ("{count}
 {plural}": "two dogs", what the count skill adds with ``numbers: true``).
 ``number_contexts`` are the words a number may come right before ("dollars"): elsewhere a
-number word is not expected. Nobody says "thirty six dollars seventy four dollars" in one
-breath, but a decoder that may hear it turns "okay so it was seventy four dollars" into
-that, and says both; so something always comes between two amounts, and an amount is as
-likely at each step as it was as an item of a free loop (docs/ears.md, fourteenth round).
-
-``words`` are the content words the skills listen for (animal names): a singular one is
-heard only after a determiner ("a dog", "the owl": English has no bare singular count
-noun), a plural one (ending in "s", or a known irregular plural) also alone ("dogs and
-cats"). Without that, any misheard syllable in a story could become an animal (measured:
-docs/ears.md, fourth round). A bare plural is still what a stray syllable most easily
-becomes ("okay sheep how many", "the a wolves"), so it weighs a tenth of the other items
-(``BARE_PLURAL_WEIGHT``; ninth round). ``fillers`` are the glue around them, words or
-short phrases. All text is lower-case words that the pronunciation dictionary knows;
-``vocabulary_words`` lists them for that check.
+number word is not expected. ``words`` are the content words the skills listen for (animal
+names): a singular one is heard only after a determiner ("a dog", "the owl": English has no
+bare singular count noun), a plural one (ending in "s", or a known irregular plural) also
+alone ("dogs and cats"). Without that, any misheard syllable in a story could become an
+animal (measured: docs/ears.md, fourth round). A bare plural is still what a stray
+syllable most easily becomes ("okay sheep how many", "the a wolves"), so it weighs a tenth
+of the other items (``BARE_PLURAL_WEIGHT``; ninth round). ``fillers`` are the glue around them,
+words or short phrases. All text is lower-case words that the pronunciation dictionary
+knows; ``vocabulary_words`` lists them for that check.
 
 People also say words that no grammar has ("my sister went to the shop this morning").
 Without a way to hear them as something else, the decoder hears the nearest words it has,
@@ -179,25 +171,16 @@ def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
     numbers = NUMBER_RULES if uses_number or uses_count else ""
     if uses_count:
         numbers += COUNT_RULES
-    head = f"#JSGF V1.0;\ngrammar {name};\n"
-    others = [item for item in items if item != "<amount>"]
-    if len(others) < len(items) and others:  # an amount, then always something else
-        total = sum(_weight(item, garbage) for item in others)
-        head += (f"public <utterance> = <maybe_amount> (<item> <maybe_amount>)*;\n"
-                 f"<maybe_amount> = /{total:g}/ <NULL> | /1/ <amount>;\n")
-    else:
-        head += "public <utterance> = <item>+;\n"
-    return (f"{head}<item> = {' | '.join(_weighted(item, garbage) for item in others or items)};\n"
+    return (f"#JSGF V1.0;\ngrammar {name};\n"
+            f"public <utterance> = <item>+;\n"
+            f"<item> = {' | '.join(_weighted(item, garbage) for item in items)};\n"
             f"{body}\n{numbers}")
-
-
-def _weight(item: str, garbage: float) -> float:
-    return {"<plural>": BARE_PLURAL_WEIGHT, "<garbage>": garbage}.get(item, 1)
 
 
 def _weighted(item: str, garbage: float) -> str:
     """An alternative of ``<item>`` with its JSGF weight (all or none must have one)."""
-    return f"/{_weight(item, garbage):g}/ {item}"
+    weight = {"<plural>": BARE_PLURAL_WEIGHT, "<garbage>": garbage}.get(item, 1)
+    return f"/{weight:g}/ {item}"
 
 
 def _plural(word: str) -> bool:
