@@ -111,7 +111,8 @@ def test_bad_arguments_are_named(argv: list[str], message: str,
 
 
 def test_a_run_prints_one_json_line_scored_with_the_stand_in_model(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
     """The plumbing end to end, with the full espeak model standing in for a stand-in one
     (building one takes minutes): two stopwatch clips on the virtual clock."""
     model = espeak_model.ensure()
@@ -122,8 +123,9 @@ def test_a_run_prints_one_json_line_scored_with_the_stand_in_model(
         return model
 
     monkeypatch.setattr(espeak_model, "ensure", ensure)
+    clips_out = tmp_path / "clips.jsonl"
     assert standin.main(["--leave-out", "en-gb-scotland", "--scenarios", "stopwatch",
-                         "--n", "2", "--accents", ""]) == 0
+                         "--n", "2", "--accents", "", "--clips-out", str(clips_out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
     r = json.loads(lines[0])
@@ -136,3 +138,10 @@ def test_a_run_prints_one_json_line_scored_with_the_stand_in_model(
     assert {v: c["total"] for v, c in r["per_voice"].items()} == \
         {"en-gb-scotland": 1, "en-gb-scotland+m5": 1}
     assert sum(c["correct"] for c in r["per_voice"].values()) == r["correct"]
+    # each clip's line: what was said to the ears, and what they heard (their finals)
+    rows = [json.loads(line) for line in clips_out.read_text().splitlines()]
+    assert [row["voice"] for row in rows] == ["en-gb-scotland", "en-gb-scotland+m5"]
+    for row in rows:
+        assert "stopwatch" in row["text"].split()
+        assert row["heard"] and all(isinstance(h, str) and h for h in row["heard"])
+        assert any("stopwatch" in h.split() for h in row["heard"])
