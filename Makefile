@@ -23,10 +23,12 @@ $(STAMP): pyproject.toml examples/plugin/pyproject.toml
 install: $(STAMP)
 
 # The ears' acoustic model adapted to espeak speech (graphs/assistant.yaml's input is
-# espeak): built once per machine into ~/.cache/microturn (about two minutes), so that no
-# session or test waits for it. See docs/ears.md.
+# espeak), and their word classifier for it: built once per machine into
+# ~/.cache/microturn (about two and ten minutes), so that no session or test waits for
+# them. See docs/ears.md.
 ears-model: $(STAMP)
 	@$(PY) -m nodes.asr.espeak_model >/dev/null
+	@$(PY) -m nodes.asr.wordcheck_build >/dev/null
 
 # The main job: graphs/assistant.yaml hears the bundled monologue in real time and answers.
 demo: $(STAMP) ears-model

@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--accents", default=None,
                     help="comma-separated accents the ears hear ('': the dictionary's "
                          "pronunciations alone; default: the graph's)")
+    ap.add_argument("--word-check", choices=("on", "off"), default="on",
+                    help="the ears' word classifier, built without the same accents (on), "
+                         "or none (off)")
     ap.add_argument("--graph", type=Path, default=GRAPH)
     ap.add_argument("--clips-out", type=Path, help="also write each clip's result (JSON lines)")
     args = ap.parse_args(argv)
@@ -144,11 +147,17 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.monotonic()
     model = espeak_model.ensure(without=left_out)
+    word_check = None
+    if args.word_check == "on":
+        from nodes.asr import wordcheck_build
+
+        word_check = str(wordcheck_build.ensure(without=left_out))
     built = time.monotonic()
     synth = accented(args.speech)
     clips = [c for sc in chosen for c in generate(sc, args.n, args.seed, voices=voices,
                                                  synth=synth)]
-    ears: dict[str, object] = {"acoustic_model": str(model)}
+    ears: dict[str, object] = {"acoustic_model": str(model),
+                               "word_check": word_check or "off"}
     if args.accents is not None:
         ears["accents"] = [a for a in args.accents.split(",") if a]
     scored = run_clips_virtual(clips, args.graph, ears=ears)
@@ -159,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({
         "bench": "standin", "left_out": left_out, "voices": voices, "model": str(model),
         "graph": os.path.relpath(args.graph, ROOT), "speech": args.speech,
+        "word_check": word_check,
         "accents": ears.get("accents"),
         "seed": args.seed, "n_per_scenario": args.n, **summarize(scored),
         "per_voice": per_voice(scored),

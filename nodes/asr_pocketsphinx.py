@@ -115,6 +115,11 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: amount, a word or a filler): words the grammar lacks are heard as "…" instead of
     #: as the nearest words it has; 0: no loop (nodes.asr.grammar, docs/ears.md)
     garbage: float = DEFAULT_GARBAGE
+    #: a second opinion on the content words of each final (the count skill's animals):
+    #: ``espeak``, a word classifier trained on espeak-ng speech (built once per machine,
+    #: nodes.asr.wordcheck_build); ``off``; ``auto``: ``espeak`` with ``acoustic_model:
+    #: espeak``, else off; or the path of a classifier's ``.npz`` (docs/ears.md)
+    word_check: str = "auto"
 
 
 class Vocabulary(msgspec.Struct, frozen=True):
@@ -180,6 +185,7 @@ class PocketsphinxEars(Node):
                              f"16000 Hz, got {p.sample_rate} - at with.sample_rate "
                              "(resample before the ears)")
         model = await self._acoustic_model(p.acoustic_model)
+        word_check = await self._word_check(p.word_check, p.acoustic_model)
         try:
             pronunciations = normalize_pronunciations(p.pronunciations)
         except ValueError as exc:
@@ -198,7 +204,7 @@ class PocketsphinxEars(Node):
             open_vocabulary=p.grammar == "open", sample_rate=p.sample_rate, pause=pause,
             max_utterance=max_utt, beam=None if p.grammar == "open" else p.beam,
             confirm_units=p.confirm_units, acoustic_model=model,
-            pronunciations=pronunciations, accents=p.accents)
+            pronunciations=pronunciations, accents=p.accents, word_check=word_check)
         self._kwargs = kwargs
         self._base = model
         if p.worker_process:
@@ -248,6 +254,22 @@ class PocketsphinxEars(Node):
                 f"(no {', '.join(missing)} in {where}) - at with.acoustic_model (default, "
                 "espeak, or a directory made by `microturn adapt-ears`)")
         return where
+
+    async def _word_check(self, name: str, acoustic_model: str) -> str | None:
+        if name == "off" or (name == "auto" and acoustic_model != "espeak"):
+            return None
+        if name in ("auto", "espeak"):
+            from .asr.wordcheck_build import cache_path, ensure
+
+            if not cache_path().exists():
+                self.log.warning("node %s: building the word classifier for espeak speech, "
+                                 "once for this machine (about ten minutes)", self.id)
+            return str(await self.clock.run_blocking(ensure))
+        if not await self.clock.run_blocking(os.path.isfile, name):
+            raise ParamError(
+                f"node {self.id!r}: word_check {name!r} is not a file - at with.word_check "
+                "(auto, espeak, off, or the .npz of a word classifier)")
+        return name
 
     async def on_chunks(self, chunk: Chunk) -> None:
         await self._decode(chunk.audio, chunk.sample_rate, chunk.pts)

@@ -205,6 +205,17 @@ def jsgf_words(jsgf: str) -> set[str]:
     return out
 
 
+def content_words(jsgf: str) -> frozenset[str]:
+    """The content words of a grammar that ``build_grammar`` made: its ``<word>`` and
+    ``<plural>`` rules' words (the count skill's animals), determiners left out."""
+    out: set[str] = set()
+    for line in jsgf.splitlines():
+        head, eq, body = line.partition("=")
+        if eq and head.strip() in ("<word>", "<plural>"):
+            out.update(_TOKEN.findall(_REFS.sub(" ", body)))
+    return frozenset(out - set(DETERMINERS))
+
+
 def has_garbage(jsgf: str) -> bool:
     """Does a grammar that ``build_grammar`` made have the garbage loop?"""
     return "\n<garbage> = " in jsgf

@@ -35,8 +35,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pocketsphinx
 
-from .grammar import GARBAGE, UNHEARD, amount_units, has_garbage, jsgf_words
+from .grammar import GARBAGE, UNHEARD, amount_units, content_words, has_garbage, jsgf_words
 from .pronunciations import DEFAULT_ACCENTS, AccentVariants, add
+from .wordcheck import Span, WordCheck, log_mel, second_opinion
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -115,7 +116,9 @@ class Recognizer:
     ``pronunciations``: words added to the dictionary (a word -> its phones; beside the
     dictionary's own for a word it has). ``accents``: rules of
     ``nodes.asr.pronunciations.ACCENTS`` whose variants of every grammar word the decoder
-    also takes (``()``: the dictionary's alone).
+    also takes (``()``: the dictionary's alone). ``word_check``: a word classifier's
+    ``.npz`` (``nodes.asr.wordcheck``) that gives a second opinion on the content words of
+    each final; None: the decoder's words alone.
     """
 
     def __init__(self, *, jsgf: str | None = None, open_vocabulary: bool = False,
@@ -125,7 +128,8 @@ class Recognizer:
                  confirm_units: bool = True, look: int = 150 * MS,
                  acoustic_model: str | None = None,
                  pronunciations: Mapping[str, Sequence[str]] | None = None,
-                 accents: Sequence[str] = DEFAULT_ACCENTS) -> None:
+                 accents: Sequence[str] = DEFAULT_ACCENTS,
+                 word_check: str | None = None) -> None:
         if sample_rate != 16000:
             raise ValueError(f"the pocketsphinx model needs 16000 Hz audio, got {sample_rate} Hz")
         self.sample_rate = sample_rate
@@ -153,6 +157,9 @@ class Recognizer:
         self._units: frozenset[str] = frozenset()
         self._last_path: list[str] = []  # the previous partial's words, before holding back
         self._pending_grammar: str | None = None
+        self._content: frozenset[str] = frozenset()  # the grammar's content words
+        self._check = WordCheck(word_check) if word_check is not None else None
+        self._utt_pcm: list[np.ndarray] = []  # the open utterance's audio, for the check
         if jsgf is not None:
             self._activate(jsgf)
         self._pause_frames = max(1, -(-pause * sample_rate // S) // self._frame)
@@ -213,6 +220,7 @@ class Recognizer:
         self._searches[jsgf] = name
         self._decoder.activate_search(name)
         self._units = amount_units(jsgf)
+        self._content = content_words(jsgf)
         self._searchable = True
         while len(self._searches) > GRAMMAR_CACHE:
             old = next(iter(self._searches))
@@ -324,6 +332,7 @@ class Recognizer:
                                "or create it with open_vocabulary=True")
         self._decoder.start_utt()
         self._last_path = []
+        self._utt_pcm = []
         self._in_utt = True
         self._utt_start = self._fed = first
         self._silence_run = 0
@@ -333,6 +342,8 @@ class Recognizer:
             pcm = self._audio(self._fed, upto)
             if pcm.size:
                 self._decoder.process_raw(pcm.tobytes(), False, False)
+                if self._check is not None:
+                    self._utt_pcm.append(pcm)
             self._fed = upto
 
     def _end_utterance(self, cut: int) -> Hypothesis:
@@ -348,8 +359,25 @@ class Recognizer:
         hyp = self._hypothesis(final=True, at=at)
         if not hyp.text:
             hyp = fallback._replace(end=hyp.end)
+        if self._check is not None and self._content and hyp.words:
+            hyp = self._second_opinion(hyp)
         self._after_utterance()
         return hyp
+
+    def _second_opinion(self, hyp: Hypothesis) -> Hypothesis:
+        """``hyp`` with the word classifier's opinion on its content words
+        (``nodes.asr.wordcheck``)."""
+        assert self._check is not None
+        audio = np.concatenate(self._utt_pcm).astype(np.float32) / 32767.0
+        self._utt_pcm = []
+        t0 = self._utt_start * S // self.sample_rate
+        spans = [Span(w.text, (w.start - t0) // FRAME_NS, (w.end - w.start) // FRAME_NS)
+                 for w in hyp.words]
+        texts = second_opinion(self._check, log_mel(audio), spans, self._content)
+        if texts == [w.text for w in hyp.words]:
+            return hyp
+        words = tuple(w._replace(text=t) for w, t in zip(hyp.words, texts, strict=True))
+        return hyp._replace(text=" ".join(texts), words=words)
 
     def _after_utterance(self) -> None:
         self._speech_run = 0

@@ -88,6 +88,23 @@ def test_garbage_must_be_a_weight() -> None:
         run_node("asr.pocketsphinx", {"garbage": -0.5}, inputs={"chunks": []})
 
 
+def test_word_check_must_be_a_file() -> None:
+    with pytest.raises(FlowError, match=r"word_check 'nope.npz' is not a file.*at with.word_check"):
+        run_node("asr.pocketsphinx", {"word_check": "nope.npz"}, inputs={"chunks": []})
+
+
+def test_a_word_check_file_reaches_the_worker(tmp_path) -> None:
+    """A classifier given as a file is used in the worker process, on finals."""
+    from .test_wordcheck import rigged_npz
+
+    check = rigged_npz(tmp_path / "bear.npz", ("bear", "the"), "bear")
+    audio = timeline(0.4, "there was a dog in the garden", 0.8)
+    result = run_node("asr.pocketsphinx", {"word_check": str(check)},
+                      inputs={"chunks": chunks(audio)})
+    assert [h.text for h in result.of("heard", Heard) if h.final] == \
+        ["there was a dog in bear garden"]
+
+
 def test_the_garbage_loop_reaches_the_worker_and_stays_after_a_new_vocabulary() -> None:
     """The weight is the node's: a front end's SetVocabulary rebuilds the grammar with it,
     and the worker process adds the loop's pseudo-words itself."""

@@ -1,0 +1,164 @@
+"""A second opinion on the content words of a final: a word classifier on the audio.
+
+pocketsphinx's model is a mixture of Gaussians adapted to espeak speech from eleven voice
+variants; on an accent and a variant it never heard it loses content words into glue ("a
+bear" heard as "a then") or makes them up out of glue ("there was" heard as "the a
+wolves"). A small convolutional network that classifies one word's stretch of audio, trained
+on espeak speech in many more variants (``nodes.asr.wordcheck_build``), tells those apart
+better (docs/ears.md, fifteenth round). The recogniser keeps its own segmentation and
+words; the network only decides, word by word, whether a *content word* (a word of the
+grammar's ``<word>`` or ``<plural>`` rules: the animals of the count skill) was said:
+
+- a word heard as a glue word becomes the content word the network names, when it gives
+  that word at least ``sure`` and the heard word at most ``doubt``;
+- a content word becomes what the network names, on the same terms, when that is not a
+  content word.
+
+Every other word stays as the decoder heard it: the network never changes a number, so an
+amount is the grammar's. Runs at finals only, in numpy (``WordCheck`` loads the weights
+``wordcheck_build`` exports), about 0.1 ms per word.
+
+Features: 40 log mel energies every 10 ms (25 ms windows), less the mean of the
+utterance's loudest frames; a word is its frames (with three either side) resampled to 32,
+their deltas, and its log duration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+RATE = 16000
+WIN, HOP, NFFT, N_MELS = 400, 160, 512, 40
+T = 32  #: frames a word is resampled to
+CONTEXT = 3  #: frames kept either side of a word
+LOUD_DB = 35.0  #: frames within this of the loudest are the utterance's speech (for the mean)
+SURE = 0.8  #: the network's probability of its word, needed to change one
+DOUBT = 0.05  #: the network's probability of the heard word, at most, to change it
+
+
+def _mel_bank(n: int = N_MELS, lo: float = 64.0, hi: float = 7600.0) -> np.ndarray:
+    def mel(f: np.ndarray) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    edges = 700.0 * (10 ** (np.linspace(mel(np.array(lo)), mel(np.array(hi)), n + 2)
+                            / 2595.0) - 1.0)
+    bins = np.floor((NFFT + 1) * edges / RATE).astype(int)
+    bank = np.zeros((n, NFFT // 2 + 1), np.float32)
+    for i in range(n):
+        a, b, c = bins[i], bins[i + 1], bins[i + 2]
+        bank[i, a:b] = (np.arange(a, b) - a) / max(1, b - a)
+        bank[i, b:c] = (c - np.arange(b, c)) / max(1, c - b)
+    return bank
+
+
+_BANK = _mel_bank()
+_WINDOW = np.hanning(WIN).astype(np.float32)
+
+
+def log_mel(audio: np.ndarray) -> np.ndarray:
+    """float 16 kHz mono -> (frames, 40): frame ``k`` is centred near ``k`` * 10 ms, less
+    the mean of the loudest frames (those within ``LOUD_DB`` of the loudest)."""
+    x = np.asarray(audio, np.float32).reshape(-1)
+    if x.size < WIN:
+        x = np.pad(x, (0, WIN - x.size))
+    x = np.append(x[:1], x[1:] - 0.97 * x[:-1])
+    n = 1 + (x.size - WIN) // HOP
+    frames = x[np.arange(WIN)[None, :] + HOP * np.arange(n)[:, None]] * _WINDOW
+    power = np.abs(np.fft.rfft(frames, NFFT)) ** 2
+    f = np.log(power @ _BANK.T + 1e-8).astype(np.float32)
+    energy = f.mean(1)
+    loud = energy > energy.max() - LOUD_DB / 10.0 * np.log(10.0)
+    f -= f[loud].mean(0)
+    # frame k covers samples [160 k, 160 k + 400): one frame of padding in front puts
+    # frame k near the decoder's frame k (10 ms each, counted from the same sample)
+    return np.pad(f, ((1, 2), (0, 0)), mode="edge")
+
+
+def word_features(feats: np.ndarray, start: int, frames: int) -> tuple[np.ndarray, float]:
+    """One word's input: (2 * 40, ``T``) (frames and deltas) and its log duration."""
+    a = max(0, start - CONTEXT)
+    b = min(len(feats), max(start + frames + CONTEXT, a + 2))
+    x = feats[a:b]
+    at = np.linspace(0, len(x) - 1, T)
+    lo = np.floor(at).astype(int)
+    hi = np.minimum(lo + 1, len(x) - 1)
+    w = (at - lo)[:, None].astype(np.float32)
+    y = x[lo] * (1 - w) + x[hi] * w
+    dy = np.gradient(y, axis=0)
+    return np.concatenate((y, dy), 1).T.astype(np.float32), float(np.log(max(frames, 1) / 30.0))
+
+
+# -- the network, in numpy ---------------------------------------------------------------------
+
+def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """1-d convolution, 'same' padding: x (N, C, T), w (O, C, K) -> (N, O, T)."""
+    k = w.shape[2]
+    p = k // 2
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p)))
+    cols = np.stack([xp[:, :, j:j + x.shape[2]] for j in range(k)], axis=2)  # N, C, K, T
+    flat = cols.reshape(x.shape[0], -1, x.shape[2])  # N, C * K, T
+    return np.matmul(w.reshape(w.shape[0], -1), flat) + b[None, :, None]
+
+
+class WordCheck:
+    """The classifier ``wordcheck_build`` exported (an ``.npz``)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        with np.load(path) as z:
+            self.words: tuple[str, ...] = tuple(str(w) for w in z["words"])
+            self._p = {k: z[k].astype(np.float32) for k in z.files if k != "words"}
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def probabilities(self, x: np.ndarray, log_durations: np.ndarray) -> np.ndarray:
+        """(N, 80, T) word inputs and their log durations -> (N, words) probabilities."""
+        p = self._p
+        h = (x - p["mu"]) / p["sd"]
+        h = np.maximum(_conv(h, p["c1w"], p["c1b"]), 0)
+        h = np.maximum(_conv(h, p["c2w"], p["c2b"]), 0)
+        h = h[:, :, :h.shape[2] // 2 * 2].reshape(h.shape[0], h.shape[1], -1, 2).max(3)
+        h = np.maximum(_conv(h, p["c3w"], p["c3b"]), 0)
+        h = h.reshape(h.shape[0], h.shape[1], 4, -1).mean(3).reshape(h.shape[0], -1)
+        h = np.concatenate((h, log_durations[:, None].astype(np.float32)), 1)
+        h = np.maximum(h @ p["f1w"].T + p["f1b"], 0)
+        z = h @ p["f2w"].T + p["f2b"]
+        z = np.exp(z - z.max(1, keepdims=True))
+        return z / z.sum(1, keepdims=True)
+
+
+class Span(NamedTuple):
+    """A word and where it is in the utterance's frames (10 ms)."""
+
+    text: str
+    start: int
+    frames: int
+
+
+def second_opinion(check: WordCheck, feats: np.ndarray, spans: Sequence[Span],
+                   content: Iterable[str], sure: float = SURE,
+                   doubt: float = DOUBT) -> list[str]:
+    """The words of ``spans`` after the network's opinion on which are content words
+    (the rules are in the module's docstring)."""
+    content = frozenset(content)
+    texts = [s.text for s in spans]
+    # a word the network has not learnt is judged only if it is a content word (a plural
+    # it never heard): then the network must be sure of a word that is not one
+    asked = [i for i, s in enumerate(spans) if s.text in check.index or s.text in content]
+    if not asked or not content:
+        return texts
+    xs, ds = zip(*(word_features(feats, spans[i].start, spans[i].frames) for i in asked),
+                 strict=True)
+    probs = check.probabilities(np.stack(xs), np.array(ds, np.float32))
+    for i, p in zip(asked, probs, strict=True):
+        heard = texts[i]
+        top = int(p.argmax())
+        said = check.words[top]
+        known = check.index.get(heard)
+        if p[top] < sure or (known is not None and p[known] > doubt):
+            continue
+        if (heard in content) != (said in content):
+            texts[i] = said
+    return texts

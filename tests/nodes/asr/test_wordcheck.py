@@ -1,0 +1,183 @@
+"""The word classifier's second opinion: its features, its numpy forward pass against
+torch's, the rules that let it change a word, and its place in the recogniser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nodes.asr.grammar import build_grammar, content_words
+from nodes.asr.recognizer import Recognizer
+from nodes.asr.wordcheck import Span, T, WordCheck, log_mel, second_opinion, word_features
+from nodes.asr.wordcheck_build import export, network, train
+
+from .conftest import CHUNK, PERIOD, timeline
+
+
+def test_content_words_are_the_grammars_animals() -> None:
+    content = content_words(build_grammar())
+    assert {"cat", "cats", "mice", "sheep", "deer", "wolves"} <= content
+    assert not content & {"a", "an", "the", "my", "dollars", "then", "how", "many"}
+    assert content_words(build_grammar(words=("apple", "apples"))) == {"apple", "apples"}
+
+
+def test_log_mel_frames_follow_the_decoders_and_speech_has_zero_mean() -> None:
+    audio = timeline(0.3, "there was a dog in the garden", 0.3)
+    f = log_mel(audio)
+    assert f.shape == (1 + (audio.size - 400) // 160 + 3, 40)
+    energy = f.mean(1)
+    loud = f[energy > energy.max() - 35 / 10 * np.log(10)]
+    assert np.abs(loud.mean(0)).max() < 1e-4
+    x, d = word_features(f, 30, 25)
+    assert x.shape == (80, T) and d == pytest.approx(np.log(25 / 30))
+
+
+def test_the_numpy_forward_pass_is_torchs(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    conv, head = network(80, 7)
+    conv.train()
+    with torch.no_grad():  # BatchNorm statistics that are not the identity
+        for _ in range(3):
+            conv(torch.randn(64, 80, T) * 2 + 1)
+    conv.eval()
+    head.eval()
+    mu, sd = np.full((1, 80, 1), 0.5, np.float32), np.full((1, 80, 1), 2.0, np.float32)
+    path = tmp_path / "check.npz"
+    export(conv, head, mu, sd, [f"w{i}" for i in range(7)], path)
+    x = np.random.default_rng(1).normal(size=(5, 80, T)).astype(np.float32)
+    d = np.linspace(-1, 1, 5).astype(np.float32)
+    with torch.no_grad():
+        xt = (torch.tensor(x) - torch.tensor(mu)) / torch.tensor(sd)
+        want = torch.softmax(head(torch.cat((conv(xt).flatten(1), torch.tensor(d)[:, None]),
+                                            1)), 1).numpy()
+    got = WordCheck(path).probabilities(x, d)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_training_learns_words_it_can_tell_apart(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    examples = []
+    for k, word in enumerate(("cat", "then", "the")):
+        pattern = rng.normal(size=(80, T)).astype(np.float32)
+        for _ in range(40):
+            noisy = pattern + rng.normal(scale=0.8, size=(80, T)).astype(np.float32)
+            examples.append((noisy, float(k) / 3, word))
+    report = train(examples, tmp_path / "c.npz", epochs=4)
+    check = WordCheck(tmp_path / "c.npz")
+    assert check.words == ("cat", "the", "then")
+    x = np.stack([e[0] for e in examples])
+    d = np.array([e[1] for e in examples], np.float32)
+    said = [check.words[i] for i in check.probabilities(x, d).argmax(1)]
+    assert np.mean([s == e[2] for s, e in zip(said, examples, strict=True)]) > 0.95
+    assert report["train_accuracy"] > 0.8
+
+
+class Rigged:
+    """A stand-in classifier that gives each word the probabilities of ``table`` in turn."""
+
+    def __init__(self, words: tuple[str, ...], table: list[dict[str, float]]) -> None:
+        self.words = words
+        self.index = {w: i for i, w in enumerate(words)}
+        self.table = table
+
+    def probabilities(self, x: np.ndarray, d: np.ndarray) -> np.ndarray:
+        assert len(x) == len(self.table)
+        return np.array([[row.get(w, 0.0) for w in self.words] for row in self.table])
+
+
+WORDS = ("a", "bear", "cat", "then", "thirty", "three", "was", "wolves", "we")
+CONTENT = {"bear", "cat", "wolves"}
+
+
+def spans(text: str) -> list[Span]:
+    return [Span(w, 10 * i, 8) for i, w in enumerate(text.split())]
+
+
+@pytest.mark.parametrize(("heard", "table", "want"), [
+    # a content word lost into glue comes back when the network is sure of it
+    ("a then", [{"a": 1}, {"bear": 0.9, "then": 0.02}], "a bear"),
+    # ... not when it gives the heard word more than DOUBT, or its own word less than SURE
+    ("a then", [{"a": 1}, {"bear": 0.9, "then": 0.08}], "a then"),
+    ("a then", [{"a": 1}, {"bear": 0.7, "then": 0.0}], "a then"),
+    # a made-up content word goes
+    ("wolves a cat", [{"we": 0.95}, {"a": 1}, {"cat": 1}], "we a cat"),
+    # one content word is never traded for another, nor a glue word for another
+    ("a cat", [{"a": 1}, {"bear": 0.99}], "a cat"),
+    ("was then", [{"a": 0.99}, {"was": 0.99}], "was then"),
+    # numbers are not content words: the grammar's amount stands
+    ("thirty", [{"three": 0.99}], "thirty"),
+])
+def test_the_second_opinion_changes_only_content_words(heard: str, table: list, want: str) -> None:
+    check = Rigged(WORDS, table)
+    got = second_opinion(check, np.zeros((200, 40), np.float32), spans(heard), CONTENT)
+    assert " ".join(got) == want
+
+
+def test_words_the_network_does_not_know_are_left_alone_unless_content() -> None:
+    check = Rigged(WORDS, [{"bear": 1.0}])
+    got = second_opinion(check, np.zeros((200, 40), np.float32), spans("garden then"), CONTENT)
+    assert got == ["garden", "bear"]
+    # a plural it never learnt goes when it is sure of a word that is not content ...
+    for table, want in (([{"was": 0.9}], ["was"]), ([{"was": 0.7}], ["bears"]),
+                        ([{"cat": 0.99}], ["bears"])):  # ... and only then
+        got = second_opinion(Rigged(WORDS, table), np.zeros((200, 40), np.float32),
+                             spans("bears"), CONTENT | {"bears"})
+        assert got == want
+
+
+def rigged_npz(path: Path, words: tuple[str, ...], favourite: str) -> Path:
+    """A classifier file that names ``favourite`` for every word, whatever it hears."""
+    conv, head = network(80, len(words))
+    with torch.no_grad():
+        head[3].weight.zero_()
+        head[3].bias.copy_(torch.tensor([10.0 if w == favourite else 0.0 for w in words]))
+    conv.eval()
+    head.eval()
+    export(conv, head, np.zeros((1, 80, 1), np.float32), np.ones((1, 80, 1), np.float32),
+           words, path)
+    return path
+
+
+def test_the_recogniser_asks_for_a_second_opinion_on_finals_only(tmp_path: Path) -> None:
+    check = rigged_npz(tmp_path / "bear.npz", ("bear", "the"), "bear")
+    rec = Recognizer(jsgf=build_grammar(), word_check=str(check))
+    audio = timeline(0.4, "there was a dog in the garden", 0.8)
+    hyps = []
+    for k in range(len(audio) // CHUNK):
+        hyps += rec.feed(audio[k * CHUNK:(k + 1) * CHUNK], k * PERIOD)
+    hyps += rec.flush()
+    (final,) = [h for h in hyps if h.final]
+    # "the" is in the network's words and it is sure of "bear": a content word in glue's
+    # place; "dog" is a content word the network does not know
+    assert final.text == "there was a dog in bear garden"
+    assert [w.text for w in final.words] == final.text.split()
+    assert all("bear" not in h.text for h in hyps if not h.final)
+    plain = Recognizer(jsgf=build_grammar())
+    again = []
+    for k in range(len(audio) // CHUNK):
+        again += plain.feed(audio[k * CHUNK:(k + 1) * CHUNK], k * PERIOD)
+    (alone,) = [h for h in again + plain.flush() if h.final]
+    assert alone.text == "there was a dog in the garden"
+    assert [(w.start, w.end) for w in alone.words] == [(w.start, w.end) for w in final.words]
+
+
+def test_the_classifier_never_hears_the_held_out_or_stand_in_voices() -> None:
+    from bench import ears, scenarios, standin
+    from nodes.asr import espeak_model, wordcheck_build
+
+    held = set(scenarios.HELD_OUT) | set(ears.HELD_OUT)
+    variants = {"+" + v.split("+")[1] for v in held if "+" in v}
+    assert variants <= set(wordcheck_build.NEVER)
+    # the stand-ins' variants that the acoustic model never heard, the classifier never hears
+    unseen = {v for v in standin.VARIANTS if v} - set(espeak_model.VARIANTS)
+    assert unseen and unseen <= set(wordcheck_build.NEVER)
+    assert not set(wordcheck_build.VARIANTS) & set(wordcheck_build.NEVER)
+    voices = set(wordcheck_build.voices())
+    assert not held & voices
+    assert {v.split("+")[0] for v in voices} == set(espeak_model.ACCENTS)
+    assert not {v.split("+")[0] for v in voices} & {v.split("+")[0] for v in held}
+    left = wordcheck_build.voices(without=["en-gb-scotland"])
+    assert left and not any(v.startswith("en-gb-scotland") for v in left)
