@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -169,38 +169,51 @@ def build(out: Path, without: Iterable[str] = ()) -> None:
           f"{report.senones} senones)", file=sys.stderr)
 
 
+def build_fresh(module: str, without: Sequence[str], built: Callable[[], bool],
+                what: str, instead: str) -> None:
+    """Run ``python -m module [--without ...]`` in a fresh interpreter (espeak-ng's output
+    depends on what the process synthesised before) and check ``built()`` after it;
+    ``RuntimeError`` naming ``what`` was built and what needs no build (``instead``)."""
+    left = ",".join(sorted(set(without)))
+    done = subprocess.run([sys.executable, "-m", module, *(["--without", left] if left else [])],
+                          cwd=Path(__file__).resolve().parents[2],
+                          stdout=subprocess.DEVNULL)  # it prints the path: not into our output
+    if done.returncode != 0 or not built():
+        raise RuntimeError(f"building {what} failed (exit status {done.returncode}; its error "
+                           f"is printed above). {instead} needs no build.")
+
+
+def command_line(prog: str, description: str, target: Callable[[list[str]], Path],
+                 built: Callable[[Path], bool], make: Callable[[Path, list[str]], None]) -> None:
+    """``python -m ... [--without a,b]``: build what ``target`` names for the accents left
+    out, unless it is ``built``, and print its path."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("--without", default="", help="accents to leave out, comma-separated")
+    left_out = [a for a in ap.parse_args().without.split(",") if a]
+    try:
+        path = target(left_out)
+    except ValueError as exc:
+        ap.error(str(exc))
+    if not built(path):
+        make(path, left_out)
+    print(path)
+
+
 def ensure(without: Iterable[str] = ()) -> Path:
-    """The model's directory, built first if this machine has none (in a fresh interpreter:
-    espeak-ng's output depends on what the process synthesised before). ``without``:
-    accents to leave out of the adaptation (a stand-in model; see ``accents``)."""
+    """The model's directory, built first if this machine has none (in a fresh interpreter).
+    ``without``: accents to leave out of the adaptation (a stand-in model; see ``accents``)."""
     without = tuple(without)
     out = cache_dir(without)
     if not (out / "means").exists():
-        left = ",".join(sorted(set(without)))
-        done = subprocess.run([sys.executable, "-m", "nodes.asr.espeak_model",
-                               *(["--without", left] if left else [])],
-                              cwd=Path(__file__).resolve().parents[2],
-                              stdout=subprocess.DEVNULL)  # it prints the path: not into our output
-        if done.returncode != 0 or not (out / "means").exists():
-            raise RuntimeError(
-                f"building the acoustic model adapted to espeak speech into {out} failed "
-                f"(exit status {done.returncode}; its error is printed above). "
-                "acoustic_model: default needs no build.")
+        build_fresh("nodes.asr.espeak_model", without, (out / "means").exists,
+                    f"the acoustic model adapted to espeak speech into {out}",
+                    "acoustic_model: default")
     return out
 
 
 if __name__ == "__main__":
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m nodes.asr.espeak_model",
-                                 description="Build the acoustic model adapted to espeak "
-                                             "speech (once per machine) and print its path.")
-    ap.add_argument("--without", default="", help="accents to leave out, comma-separated")
-    left_out = [a for a in ap.parse_args().without.split(",") if a]
-    try:
-        target = cache_dir(left_out)
-    except ValueError as exc:
-        ap.error(str(exc))
-    if not (target / "means").exists():
-        build(target, left_out)
-    print(target)
+    command_line("python -m nodes.asr.espeak_model",
+                 "Build the acoustic model adapted to espeak speech (once per machine) and "
+                 "print its path.", cache_dir, lambda p: (p / "means").exists(), build)

@@ -11,20 +11,20 @@ learns a vocal tract it never heard from many others, where the Gaussians' adapt
 not (docs/ears.md, thirteenth round). The variants of the benchmarks' held-out voices (f1,
 f4, m7, and aunty, linda and belinda, which are close copies of f4) and those of
 ``bench/standin.py`` (iven, grandma, robert, klatt) and of its female stand-in (Alicia,
-anika, steph) are never used. Each sentence is force-aligned to its audio by the acoustic model adapted to espeak
-(built ``without`` the same accents), and each aligned word is one example, cut where the
-recogniser would cut it.
+anika, steph) are never used. Each sentence is force-aligned to its audio by the acoustic
+model adapted to espeak (built ``without`` the same accents), and each aligned word is one
+example, cut where the recogniser would cut it.
 
 Training: torch on the CPU, a fixed seed, 10 passes over every word twice, as aligned and
-with its edges moved by up to 3 frames (as the decoder's edges move); BatchNorm is folded into the convolutions
-and the weights are written as an ``.npz`` that ``wordcheck.WordCheck`` reads with numpy.
+with its edges moved by up to 3 frames (as the decoder's edges move); BatchNorm is folded
+into the convolutions and the weights are written as an ``.npz`` that
+``wordcheck.WordCheck`` reads with numpy.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import zlib
@@ -237,31 +237,12 @@ def ensure(without: Iterable[str] = ()) -> Path:
     without = tuple(without)
     out = cache_path(without)
     if not out.exists():
-        left = ",".join(sorted(set(without)))
-        done = subprocess.run([sys.executable, "-m", "nodes.asr.wordcheck_build",
-                               *(["--without", left] if left else [])],
-                              cwd=Path(__file__).resolve().parents[2],
-                              stdout=subprocess.DEVNULL)
-        if done.returncode != 0 or not out.exists():
-            raise RuntimeError(
-                f"building the ears' word classifier into {out} failed (exit status "
-                f"{done.returncode}; its error is printed above). word_check: off needs "
-                "no build.")
+        espeak_model.build_fresh("nodes.asr.wordcheck_build", without, out.exists,
+                                 f"the ears' word classifier into {out}", "word_check: off")
     return out
 
 
 if __name__ == "__main__":
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m nodes.asr.wordcheck_build",
-                                 description="Build the ears' word classifier for espeak "
-                                             "speech (once per machine) and print its path.")
-    ap.add_argument("--without", default="", help="accents to leave out, comma-separated")
-    left_out = [a for a in ap.parse_args().without.split(",") if a]
-    try:
-        path = cache_path(left_out)
-        if not path.exists():
-            build(path, left_out)
-    except ValueError as exc:
-        ap.error(str(exc))
-    print(path)
+    espeak_model.command_line("python -m nodes.asr.wordcheck_build",
+                              "Build the ears' word classifier for espeak speech (once per "
+                              "machine) and print its path.", cache_path, Path.exists, build)
