@@ -269,6 +269,12 @@ class PocketsphinxEars(Node):
             raise ParamError(
                 f"node {self.id!r}: word_check {name!r} is not a file - at with.word_check "
                 "(auto, espeak, off, or the .npz of a word classifier)")
+        from .asr.wordcheck import WordCheck
+
+        try:
+            await self.clock.run_blocking(WordCheck, name)
+        except ValueError as exc:
+            raise ParamError(f"node {self.id!r}: {exc} - at with.word_check") from exc
         return name
 
     async def on_chunks(self, chunk: Chunk) -> None:

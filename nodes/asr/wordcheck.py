@@ -107,10 +107,22 @@ def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
 class WordCheck:
     """The classifier ``wordcheck_build`` exported (an ``.npz``)."""
 
+    #: what the file holds besides ``words``
+    PARAMETERS = ("mu", "sd", "c1w", "c1b", "c2w", "c2b", "c3w", "c3b", "f1w", "f1b", "f2w",
+                  "f2b")
+
     def __init__(self, path: str | os.PathLike) -> None:
-        with np.load(path) as z:
-            self.words: tuple[str, ...] = tuple(str(w) for w in z["words"])
-            self._p = {k: z[k].astype(np.float32) for k in z.files if k != "words"}
+        """``ValueError`` if ``path`` is not such a file."""
+        try:
+            with np.load(path) as z:
+                missing = [k for k in ("words", *self.PARAMETERS) if k not in z.files]
+                if missing:
+                    raise ValueError(f"it lacks {', '.join(missing)}")
+                self.words: tuple[str, ...] = tuple(str(w) for w in z["words"])
+                self._p = {k: z[k].astype(np.float32) for k in self.PARAMETERS}
+        except (OSError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{os.fspath(path)} is not a word classifier's .npz: {exc}") \
+                from exc
         self.index = {w: i for i, w in enumerate(self.words)}
 
     def probabilities(self, x: np.ndarray, log_durations: np.ndarray) -> np.ndarray:

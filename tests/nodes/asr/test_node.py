@@ -93,6 +93,18 @@ def test_word_check_must_be_a_file() -> None:
         run_node("asr.pocketsphinx", {"word_check": "nope.npz"}, inputs={"chunks": []})
 
 
+def test_word_check_must_be_a_classifier(tmp_path) -> None:
+    bogus = tmp_path / "notes.npz"
+    bogus.write_text("not numbers")
+    with pytest.raises(FlowError, match=r"notes.npz is not a word classifier's .npz.*"
+                                        r"at with.word_check"):
+        run_node("asr.pocketsphinx", {"word_check": str(bogus)}, inputs={"chunks": []})
+    np.savez(tmp_path / "half.npz", words=np.array(["cat"]))
+    with pytest.raises(FlowError, match=r"it lacks mu, sd, .*at with.word_check"):
+        run_node("asr.pocketsphinx", {"word_check": str(tmp_path / "half.npz")},
+                 inputs={"chunks": []})
+
+
 def test_a_word_check_file_reaches_the_worker(tmp_path) -> None:
     """A classifier given as a file is used in the worker process, on finals."""
     from .test_wordcheck import rigged_npz
