@@ -210,9 +210,9 @@ class Aligner:
     def unknown_words(self, text: str) -> list[str]:
         return sorted({w for w in text.split() if self._decoder.lookup_word(w) is None})
 
-    def align(self, audio: np.ndarray, text: str) -> Aligned | None:
-        """The frames and what they align to, or None when ``text`` does not align to
-        ``audio`` (too far from what was said)."""
+    def alignment(self, audio: np.ndarray, text: str) -> pocketsphinx.Alignment | None:
+        """pocketsphinx's alignment of ``text`` to ``audio`` (words, phones and states), or
+        None when it does not align (too far from what was said)."""
         for old in glob.glob(os.path.join(self._dir, "*")):
             os.remove(old)
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
@@ -231,7 +231,25 @@ class Aligner:
             dec.end_utt()
         except RuntimeError:  # pocketsphinx: no path through the alignment
             return None
-        alignment = dec.get_alignment()
+        return dec.get_alignment()
+
+    def words(self, audio: np.ndarray, text: str) -> list[tuple[str, int, int]] | None:
+        """Each word of ``text`` aligned to ``audio``: (word, first frame, frames), the
+        decoder's 10 ms frames; fillers and silences left out. None: no alignment."""
+        alignment = self.alignment(audio, text)
+        if alignment is None:
+            return None
+        out = []
+        for w in alignment.words():
+            name = w.name.split("(")[0]
+            if name[:1] not in "<[" and name != "sil":
+                out.append((name, w.start, w.duration))
+        return out
+
+    def align(self, audio: np.ndarray, text: str) -> Aligned | None:
+        """The frames and what they align to, or None when ``text`` does not align to
+        ``audio`` (too far from what was said)."""
+        alignment = self.alignment(audio, text)
         logged = sorted(glob.glob(os.path.join(self._dir, "*.mfc")), key=os.path.getmtime)
         if alignment is None or not logged:
             return None

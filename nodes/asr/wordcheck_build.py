@@ -73,53 +73,34 @@ def corpus(voice: str) -> list[tuple[str, int]]:
 def _examples(job: tuple[list[str], str]) -> list[tuple[np.ndarray, float, str]]:
     """Synthesise and align ``voices``' sentences (in a process of its own): each aligned
     word's input, log duration and text."""
-    import pocketsphinx
-
     from ..espeak import synthesize
-    from .pronunciations import DEFAULT_ACCENTS, AccentVariants
-    from .recognizer import GRAMMAR_CONFIG
+    from .adapt import Aligner
+    from .pronunciations import DEFAULT_ACCENTS
 
     names, model = job
-    dec = pocketsphinx.Decoder(hmm=model, logfn=os.devnull, bestpath=False,
-                               cmninit=GRAMMAR_CONFIG["cmninit"])
-    variants = AccentVariants(DEFAULT_ACCENTS)
+    aligner = Aligner(Path(model), accents=DEFAULT_ACCENTS)
     out = []
-    for voice in names:
-        rng = np.random.default_rng(zlib.crc32(f"{SEED}:{voice}".encode()))
-        for text, rate in corpus(voice):
-            pad = np.zeros(4000, np.float32)
-            audio = np.concatenate((pad, synthesize(text, voice=voice, rate=rate), pad))
-            audio += rng.normal(0.0, espeak_model.NOISE_RMS, audio.size).astype(np.float32)
-            pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
-            variants.cover(dec, text.split())
-            try:
-                dec.set_align_text(text)
-                dec.start_utt()
-                dec.process_raw(pcm, full_utt=True)
-                dec.end_utt()
-                if dec.hyp() is None:
+    try:
+        for voice in names:
+            rng = np.random.default_rng(zlib.crc32(f"{SEED}:{voice}".encode()))
+            for text, rate in corpus(voice):
+                pad = np.zeros(4000, np.float32)
+                audio = np.concatenate((pad, synthesize(text, voice=voice, rate=rate), pad))
+                audio += rng.normal(0.0, espeak_model.NOISE_RMS, audio.size).astype(np.float32)
+                words = aligner.words(audio, text)
+                if words is None:
                     continue
-                dec.set_alignment()
-                dec.start_utt()
-                dec.process_raw(pcm, full_utt=True)
-                dec.end_utt()
-            except RuntimeError:
-                continue
-            alignment = dec.get_alignment()
-            if alignment is None:
-                continue
-            feats = log_mel(audio)
-            for w in alignment.words():
-                name = w.name.split("(")[0]
-                if name[:1] in "<[" or name == "sil":
-                    continue
-                for jitter in range(2):  # the word as aligned, and with its edges moved
-                    s, d = w.start, w.duration
-                    if jitter:
-                        a, b = rng.integers(-JITTER, JITTER + 1, 2)
-                        s, d = s + a, max(2, d - a + b)
-                    x, ld = word_features(feats, s, d)
-                    out.append((x, ld, name))
+                feats = log_mel(audio)
+                for name, start, frames in words:
+                    for jitter in range(2):  # the word as aligned, and with its edges moved
+                        s, d = start, frames
+                        if jitter:
+                            a, b = rng.integers(-JITTER, JITTER + 1, 2)
+                            s, d = s + a, max(2, d - a + b)
+                        x, ld = word_features(feats, s, d)
+                        out.append((x, ld, name))
+    finally:
+        aligner.close()
     return out
 
 
