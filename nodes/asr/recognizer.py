@@ -37,7 +37,7 @@ import pocketsphinx
 
 from .grammar import GARBAGE, UNHEARD, amount_units, content_words, has_garbage, jsgf_words
 from .pronunciations import DEFAULT_ACCENTS, AccentVariants, add
-from .wordcheck import Span, WordCheck, log_mel, second_opinion
+from .wordcheck import Span, WordCheck, amount_opinion, log_mel, second_opinion
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -117,8 +117,8 @@ class Recognizer:
     dictionary's own for a word it has). ``accents``: rules of
     ``nodes.asr.pronunciations.ACCENTS`` whose variants of every grammar word the decoder
     also takes (``()``: the dictionary's alone). ``word_check``: a word classifier's
-    ``.npz`` (``nodes.asr.wordcheck``) that gives a second opinion on the content words of
-    each final; None: the decoder's words alone.
+    ``.npz`` (``nodes.asr.wordcheck``) that gives a second opinion on the amounts of
+    each hypothesis and on the content words of each final; None: the decoder's words alone.
     """
 
     def __init__(self, *, jsgf: str | None = None, open_vocabulary: bool = False,
@@ -160,6 +160,7 @@ class Recognizer:
         self._content: frozenset[str] = frozenset()  # the grammar's content words
         self._check = WordCheck(word_check) if word_check is not None else None
         self._utt_pcm: list[np.ndarray] = []  # the open utterance's audio, for the check
+        self._memo: dict[Span, str] = {}  # the check's decisions on the open utterance's amounts
         if jsgf is not None:
             self._activate(jsgf)
         self._pause_frames = max(1, -(-pause * sample_rate // S) // self._frame)
@@ -333,6 +334,7 @@ class Recognizer:
         self._decoder.start_utt()
         self._last_path = []
         self._utt_pcm = []
+        self._memo = {}
         self._in_utt = True
         self._utt_start = self._fed = first
         self._silence_run = 0
@@ -359,21 +361,30 @@ class Recognizer:
         hyp = self._hypothesis(final=True, at=at)
         if not hyp.text:
             hyp = fallback._replace(end=hyp.end)
-        if self._check is not None and self._content and hyp.words:
+        if self._check is not None and hyp.words:
             hyp = self._second_opinion(hyp)
+        self._utt_pcm = []
         self._after_utterance()
         return hyp
 
     def _second_opinion(self, hyp: Hypothesis) -> Hypothesis:
-        """``hyp`` with the word classifier's opinion on its content words
-        (``nodes.asr.wordcheck``)."""
+        """``hyp`` with the word classifier's opinion on its amounts and, in a final, on
+        its content words (``nodes.asr.wordcheck``)."""
         assert self._check is not None
+        amounts = any(w.text in self._units for w in hyp.words)
+        if not amounts and not (hyp.final and self._content):
+            return hyp
         audio = np.concatenate(self._utt_pcm).astype(np.float32) / 32767.0
-        self._utt_pcm = []
+        feats = log_mel(audio)
         t0 = self._utt_start * S // self.sample_rate
         spans = [Span(w.text, (w.start - t0) // FRAME_NS, (w.end - w.start) // FRAME_NS)
                  for w in hyp.words]
-        texts = second_opinion(self._check, log_mel(audio), spans, self._content)
+        texts = [s.text for s in spans]
+        if amounts:
+            texts = amount_opinion(self._check, feats, spans, self._units, memo=self._memo)
+        if hyp.final and self._content:
+            spans = [s._replace(text=t) for s, t in zip(spans, texts, strict=True)]
+            texts = second_opinion(self._check, feats, spans, self._content)
         if texts == [w.text for w in hyp.words]:
             return hyp
         words = tuple(w._replace(text=t) for w, t in zip(hyp.words, texts, strict=True))
@@ -392,8 +403,11 @@ class Recognizer:
         end = self._fed * S // self.sample_rate
         if not final and self._confirm:
             words = self._confirmed(words)
-        return Hypothesis(" ".join(w.text for w in words), tuple(words), t0, end, final,
-                          end if at is None else at)
+        hyp = Hypothesis(" ".join(w.text for w in words), tuple(words), t0, end, final,
+                         end if at is None else at)
+        if not final and self._check is not None and words:
+            hyp = self._second_opinion(hyp)
+        return hyp
 
     def _words(self) -> list[Word]:
         """The decoder's best path so far, as words with media times."""

@@ -1,4 +1,4 @@
-"""A second opinion on the content words of a final: a word classifier on the audio.
+"""A second opinion on amounts and content words: a word classifier on the audio.
 
 pocketsphinx's model is a mixture of Gaussians adapted to espeak speech from eleven voice
 variants; on an accent and a variant it never heard it loses content words into glue ("a
@@ -14,8 +14,18 @@ grammar's ``<word>`` or ``<plural>`` rules: the animals of the count skill) was 
 - a content word becomes what the network names, on the same terms, when that is not a
   content word.
 
-Every other word stays as the decoder heard it: the network never changes a number, so an
-amount is the grammar's. Runs at finals only, in numpy (``WordCheck`` loads the weights
+The same network judges amounts (``amount_opinion``), on every partial that tells one (the
+reply is made from the first) and on the final:
+
+- a number word of an amount that the network gives at most ``doubt`` becomes the number
+  word it likes best of those that keep the amount's shape ("five hundred" -> "nine
+  hundred", "thirty four" -> "thirty one"; never "thirty six" -> "thirteen six"), when that
+  word has at least ``AMONG`` of what the fitting words and the heard one share, and at
+  least ``FLOOR`` ("to" and "for" count as "two" and "four": the network hears them alike);
+- a unit word ("dollars") becomes the word the network names when it is sure of a word that
+  is not a number ("thirty six dollars" heard for "okay so it was").
+
+Every other word stays as the decoder heard it. In numpy (``WordCheck`` loads the weights
 ``wordcheck_build`` exports), about 6 ms for a final of ten words.
 
 Features: 40 log mel energies every 10 ms (25 ms windows), less the mean of the
@@ -31,6 +41,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .numbers import NUMBER_WORDS, find_numbers
+
 RATE = 16000
 WIN, HOP, NFFT, N_MELS = 400, 160, 512, 40
 T = 32  #: frames a word is resampled to
@@ -38,6 +50,10 @@ CONTEXT = 3  #: frames kept either side of a word
 LOUD_DB = 35.0  #: frames within this of the loudest are the utterance's speech (for the mean)
 SURE = 0.6  #: the network's probability of its word, needed to change one
 DOUBT = 0.1  #: the network's probability of the heard word, at most, to change it
+AMONG = 0.6  #: an amount's word becomes the network's number word if it has this share ...
+FLOOR = 0.05  #: ... of the numbers that fit, and at least this probability
+#: words the network cannot tell from a number word, taken as that number in an amount
+HOMOPHONES = {"to": "two", "too": "two", "for": "four"}
 
 
 def _mel_bank(n: int = N_MELS, lo: float = 64.0, hi: float = 7600.0) -> np.ndarray:
@@ -161,10 +177,7 @@ def second_opinion(check: WordCheck, feats: np.ndarray, spans: Sequence[Span],
     asked = [i for i, s in enumerate(spans) if s.text in check.index or s.text in content]
     if not asked or not content:
         return texts
-    xs, ds = zip(*(word_features(feats, spans[i].start, spans[i].frames) for i in asked),
-                 strict=True)
-    probs = check.probabilities(np.stack(xs), np.array(ds, np.float32))
-    for i, p in zip(asked, probs, strict=True):
+    for i, p in zip(asked, _ask(check, feats, [spans[i] for i in asked]), strict=True):
         heard = texts[i]
         top = int(p.argmax())
         said = check.words[top]
@@ -174,3 +187,70 @@ def second_opinion(check: WordCheck, feats: np.ndarray, spans: Sequence[Span],
         if (heard in content) != (said in content):
             texts[i] = said
     return texts
+
+
+def _ask(check: WordCheck, feats: np.ndarray, spans: Sequence[Span]) -> np.ndarray:
+    xs, ds = zip(*(word_features(feats, s.start, s.frames) for s in spans), strict=True)
+    return check.probabilities(np.stack(xs), np.array(ds, np.float32))
+
+
+def amount_opinion(check: WordCheck, feats: np.ndarray, spans: Sequence[Span],
+                   units: Iterable[str], sure: float = SURE, doubt: float = DOUBT,
+                   memo: dict[Span, str] | None = None) -> list[str]:
+    """The words of ``spans`` after the network's opinion on their amounts: number
+    expressions followed by one of ``units`` (the rules are in the module's docstring).
+    ``memo``: decisions already taken, by span, reused and added to, so that the partials
+    and the final of one utterance agree wherever the decoder put a word in the same place.
+    """
+    units = frozenset(units)
+    texts = [s.text for s in spans]
+    amounts = [(n.start, n.end) for n in find_numbers(texts)
+               if n.end < len(texts) and texts[n.end] in units]
+    asked = [i for a, b in amounts for i in range(a, b + 1)
+             if texts[i] != "and" and texts[i] in check.index]
+    memo = {} if memo is None else memo
+    fresh = [i for i in asked if spans[i] not in memo]
+    if fresh:
+        for i, p in zip(fresh, _ask(check, feats, [spans[i] for i in fresh]), strict=True):
+            memo[spans[i]] = _amount_word(check, p, texts, i, amounts, units, sure, doubt)
+    out = list(texts)
+    for i in asked:
+        out[i] = memo[spans[i]]
+    # each word was judged alone: an amount whose words changed together must still have
+    # its shape, or it keeps the words heard
+    shapes = {(n.start, n.end) for n in find_numbers(out)}
+    for a, b in amounts:
+        if out[b] in units and (a, b) not in shapes:
+            out[a:b] = texts[a:b]
+    return out
+
+
+def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
+                 amounts: list[tuple[int, int]], units: frozenset[str], sure: float,
+                 doubt: float) -> str:
+    """What word ``i`` of an amount (or its unit word) is, in the network's opinion."""
+    heard = texts[i]
+    p = p.copy()
+    for like, number in HOMOPHONES.items():
+        if like in check.index and number in check.index:
+            p[check.index[number]] += p[check.index[like]]
+            p[check.index[like]] = 0.0
+    if p[check.index[heard]] > doubt:
+        return heard
+    if heard in units:  # a unit word heard where the network hears a word not a number
+        top = int(p.argmax())
+        said = check.words[top]
+        return heard if p[top] < sure or said in NUMBER_WORDS or said in units else said
+    # a number word: the number word the network likes best of those that keep every
+    # amount's shape, if it likes it much better than the others and the heard one little
+    fits = {}
+    for word in NUMBER_WORDS - {"and", heard}:
+        trial = [word if k == i else w for k, w in enumerate(texts)]
+        shapes = {(n.start, n.end) for n in find_numbers(trial)}
+        if word in check.index and all(a in shapes for a in amounts):
+            fits[word] = float(p[check.index[word]])
+    best = max(fits, key=fits.__getitem__, default=None)
+    if best is None or fits[best] < FLOOR \
+            or fits[best] < AMONG * (sum(fits.values()) + float(p[check.index[heard]])):
+        return heard
+    return best

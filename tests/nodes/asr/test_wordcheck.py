@@ -11,7 +11,15 @@ import torch
 
 from nodes.asr.grammar import build_grammar, content_words
 from nodes.asr.recognizer import Recognizer
-from nodes.asr.wordcheck import Span, T, WordCheck, log_mel, second_opinion, word_features
+from nodes.asr.wordcheck import (
+    Span,
+    T,
+    WordCheck,
+    amount_opinion,
+    log_mel,
+    second_opinion,
+    word_features,
+)
 from nodes.asr.wordcheck_build import export, network, train
 
 from .conftest import CHUNK, PERIOD, timeline
@@ -128,6 +136,62 @@ def test_words_the_network_does_not_know_are_left_alone_unless_content() -> None
         assert got == want
 
 
+NUMBERS = ("a", "dollars", "five", "forty", "hundred", "nine", "one", "six", "thirteen",
+           "thirty", "three", "to", "twelve", "two", "was")
+UNITS = {"dollars", "dollar"}
+
+
+@pytest.mark.parametrize(("heard", "table", "want"), [
+    # a number word the network hears as another becomes it, if the amount keeps its shape
+    ("five dollars", [{"nine": 0.8, "five": 0.02}, {"dollars": 1}], "nine dollars"),
+    ("twelve dollars", [{"two": 0.7}, {"dollars": 1}], "two dollars"),
+    ("thirty six dollars", [{"forty": 0.9}, {"six": 1}, {"dollars": 1}], "forty six dollars"),
+    ("thirty six dollars", [{"thirteen": 0.9}, {"six": 1}, {"dollars": 1}],
+     "thirty six dollars"),  # "thirteen six" is not an amount
+    ("five hundred dollars", [{"a": 0.7}, {"hundred": 1}, {"dollars": 1}],
+     "a hundred dollars"),
+    # ... not if it likes the heard word more than DOUBT, or no number much more than the rest
+    ("five dollars", [{"nine": 0.8, "five": 0.15}, {"dollars": 1}], "five dollars"),
+    ("five dollars", [{"nine": 0.3, "one": 0.3}, {"dollars": 1}], "five dollars"),
+    ("five dollars", [{"nine": 0.04, "was": 0.9}, {"dollars": 1}], "five dollars"),
+    # a word it cannot tell from a number counts as that number
+    ("three dollars", [{"to": 0.3, "two": 0.2, "was": 0.4}, {"dollars": 1}], "two dollars"),
+    # a unit word the network hears as a word that is not a number is not a unit
+    ("thirty six dollars", [{"thirty": 1}, {"six": 1}, {"was": 0.97}],
+     "thirty six was"),
+    ("thirty six dollars", [{"thirty": 1}, {"six": 1}, {"nine": 0.97}],
+     "thirty six dollars"),
+    ("thirty six dollars", [{"thirty": 1}, {"six": 1}, {"was": 0.5}],
+     "thirty six dollars"),
+])
+def test_the_amount_opinion_keeps_an_amount_an_amount(heard: str, table: list,
+                                                      want: str) -> None:
+    got = amount_opinion(Rigged(NUMBERS, table), np.zeros((200, 40), np.float32),
+                         spans(heard), UNITS)
+    assert " ".join(got) == want
+
+
+def test_numbers_outside_amounts_are_not_asked_about() -> None:
+    got = amount_opinion(Rigged(NUMBERS, []), np.zeros((200, 40), np.float32),
+                         spans("i saw five was three"), UNITS)
+    assert got == "i saw five was three".split()
+
+
+def test_the_opinion_on_a_word_in_the_same_place_is_kept() -> None:
+    memo: dict[Span, str] = {}
+    words = spans("five dollars")
+    first = amount_opinion(Rigged(NUMBERS, [{"nine": 0.9}, {"dollars": 1}]),
+                           np.zeros((200, 40), np.float32), words, UNITS, memo=memo)
+    # a later hypothesis with the same words in the same places asks nothing again
+    again = amount_opinion(Rigged(NUMBERS, []), np.zeros((300, 40), np.float32), words,
+                           UNITS, memo=memo)
+    assert first == again == ["nine", "dollars"]
+    # a word in another place is asked about afresh
+    moved = [words[0]._replace(frames=9), words[1]]
+    assert amount_opinion(Rigged(NUMBERS, [{"five": 0.9}]), np.zeros((200, 40), np.float32),
+                          moved, UNITS, memo=memo) == ["five", "dollars"]
+
+
 def rigged_npz(path: Path, words: tuple[str, ...], favourite: str) -> Path:
     """A classifier file that names ``favourite`` for every word, whatever it hears."""
     conv, head = network(80, len(words))
@@ -162,6 +226,23 @@ def test_the_recogniser_asks_for_a_second_opinion_on_finals_only(tmp_path: Path)
     (alone,) = [h for h in again + plain.flush() if h.final]
     assert alone.text == "there was a dog in the garden"
     assert [(w.start, w.end) for w in alone.words] == [(w.start, w.end) for w in final.words]
+
+
+def test_the_recogniser_asks_about_amounts_in_partials_and_finals(tmp_path: Path) -> None:
+    check = rigged_npz(tmp_path / "nine.npz", ("nine", "five", "dollars"), "nine")
+    audio = timeline(0.4, "it cost five dollars", 0.8)
+    heard = {}
+    for name, path in (("checked", str(check)), ("plain", None)):
+        rec = Recognizer(jsgf=build_grammar(), word_check=path)
+        hyps = []
+        for k in range(len(audio) // CHUNK):
+            hyps += rec.feed(audio[k * CHUNK:(k + 1) * CHUNK], k * PERIOD)
+        heard[name] = [h for h in hyps + rec.flush() if "dollars" in h.text]
+    assert heard["plain"] and all("five dollars" in h.text for h in heard["plain"])
+    # every hypothesis that tells the amount, the first partial too, tells the network's
+    assert heard["checked"] and not heard["checked"][0].final
+    assert all("nine dollars" in h.text for h in heard["checked"])
+    assert heard["checked"][-1].final
 
 
 def test_the_classifier_never_hears_the_held_out_or_stand_in_voices() -> None:
