@@ -25,6 +25,7 @@ event loop run it in a worker thread.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -37,7 +38,7 @@ import pocketsphinx
 
 from .grammar import GARBAGE, UNHEARD, amount_units, content_words, has_garbage, jsgf_words
 from .pronunciations import DEFAULT_ACCENTS, AccentVariants, add
-from .wordcheck import Span, WordCheck, amount_opinion, log_mel, second_opinion
+from .wordcheck import LogMel, Span, WordCheck, amount_opinion, second_opinion
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -159,7 +160,7 @@ class Recognizer:
         self._pending_grammar: str | None = None
         self._content: frozenset[str] = frozenset()  # the grammar's content words
         self._check = WordCheck(word_check) if word_check is not None else None
-        self._utt_pcm: list[np.ndarray] = []  # the open utterance's audio, for the check
+        self._mel = LogMel()  # the open utterance's features, for the check
         self._memo: dict[Span, str] = {}  # the check's decisions on the open utterance's amounts
         if jsgf is not None:
             self._activate(jsgf)
@@ -333,7 +334,7 @@ class Recognizer:
                                "or create it with open_vocabulary=True")
         self._decoder.start_utt()
         self._last_path = []
-        self._utt_pcm = []
+        self._mel = LogMel()
         self._memo = {}
         self._in_utt = True
         self._utt_start = self._fed = first
@@ -345,7 +346,7 @@ class Recognizer:
             if pcm.size:
                 self._decoder.process_raw(pcm.tobytes(), False, False)
                 if self._check is not None:
-                    self._utt_pcm.append(pcm)
+                    self._mel.add(pcm.astype(np.float32) / 32767.0)
             self._fed = upto
 
     def _end_utterance(self, cut: int) -> Hypothesis:
@@ -363,7 +364,7 @@ class Recognizer:
             hyp = fallback._replace(end=hyp.end)
         if self._check is not None and hyp.words:
             hyp = self._second_opinion(hyp)
-        self._utt_pcm = []
+        self._mel = LogMel()
         self._after_utterance()
         return hyp
 
@@ -374,8 +375,11 @@ class Recognizer:
         amounts = any(w.text in self._units for w in hyp.words)
         if not amounts and not (hyp.final and self._content):
             return hyp
-        audio = np.concatenate(self._utt_pcm).astype(np.float32) / 32767.0
-        feats = log_mel(audio)
+
+        @functools.cache
+        def feats() -> np.ndarray:  # the utterance so far, made only if a word is asked about
+            return self._mel.features()
+
         t0 = self._utt_start * S // self.sample_rate
         spans = [Span(w.text, (w.start - t0) // FRAME_NS, (w.end - w.start) // FRAME_NS)
                  for w in hyp.words]

@@ -25,8 +25,10 @@ reply is made from the first) and on the final:
 - a unit word ("dollars") becomes the word the network names when it is sure of a word that
   is not a number ("thirty six dollars" heard for "okay so it was").
 
-Every other word stays as the decoder heard it. In numpy (``WordCheck`` loads the weights
-``wordcheck_build`` exports), about 6 ms for a final of ten words.
+Every other word stays as the decoder heard it. An amount's word is asked about once per
+place (``memo``): the partials and the final agree wherever the decoder keeps it in place,
+and a partial whose amount is unchanged costs nothing. In numpy (``WordCheck`` loads the
+weights ``wordcheck_build`` exports).
 
 Features: 40 log mel energies every 10 ms (25 ms windows), less the mean of the
 utterance's loudest frames; a word is its frames (with three either side) resampled to 32,
@@ -36,7 +38,7 @@ their deltas, and its log duration.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -78,17 +80,54 @@ _WINDOW = np.hanning(WIN).astype(np.float32)
 def log_mel(audio: np.ndarray) -> np.ndarray:
     """float 16 kHz mono -> (frames, 40): frame ``k`` is centred near ``k`` * 10 ms, less
     the mean of the loudest frames (those within ``LOUD_DB`` of the loudest)."""
-    x = np.asarray(audio, np.float32).reshape(-1)
-    if x.size < WIN:
-        x = np.pad(x, (0, WIN - x.size))
-    x = np.append(x[:1], x[1:] - 0.97 * x[:-1])
-    n = 1 + (x.size - WIN) // HOP
-    frames = x[np.arange(WIN)[None, :] + HOP * np.arange(n)[:, None]] * _WINDOW
+    mel = LogMel()
+    mel.add(audio)
+    return mel.features()
+
+
+class LogMel:
+    """``log_mel`` of a growing utterance: each call of ``features`` computes only the
+    frames the audio added since the last (a partial asks about the utterance so far)."""
+
+    def __init__(self) -> None:
+        self._audio: list[np.ndarray] = []
+        self._frames: list[np.ndarray] = []  # log mel energies, before the mean is taken
+        self._done = 0  # frames computed
+
+    def add(self, audio: np.ndarray) -> None:
+        """More audio: float 16 kHz mono."""
+        self._audio.append(np.asarray(audio, np.float32).reshape(-1))
+
+    def features(self) -> np.ndarray:
+        """``log_mel`` of all the audio added so far."""
+        x = np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)
+        self._audio = [x]
+        if x.size < WIN:  # less than one window: padded, and nothing kept
+            return _normalized(_energies(np.pad(x, (0, WIN - x.size)), 0, 1))
+        n = 1 + (x.size - WIN) // HOP
+        if n > self._done:
+            self._frames.append(_energies(x, self._done, n - self._done))
+            self._done = n
+        return _normalized(np.concatenate(self._frames))
+
+
+def _energies(x: np.ndarray, first: int, n: int) -> np.ndarray:
+    """Log mel energies of frames ``first`` .. ``first + n - 1`` of ``x`` (pre-emphasised
+    here: frame k covers samples [160 k, 160 k + 400))."""
+    a = first * HOP
+    seg = x[max(0, a - 1):a + (n - 1) * HOP + WIN]
+    pre = seg[1:] - 0.97 * seg[:-1]
+    if a == 0:
+        pre = np.append(seg[:1], pre)
+    frames = pre[np.arange(WIN)[None, :] + HOP * np.arange(n)[:, None]] * _WINDOW
     power = np.abs(np.fft.rfft(frames, NFFT)) ** 2
-    f = np.log(power @ _BANK.T + 1e-8).astype(np.float32)
+    return np.log(power @ _BANK.T + 1e-8).astype(np.float32)
+
+
+def _normalized(f: np.ndarray) -> np.ndarray:
     energy = f.mean(1)
     loud = energy > energy.max() - LOUD_DB / 10.0 * np.log(10.0)
-    f -= f[loud].mean(0)
+    f = f - f[loud].mean(0)
     # frame k covers samples [160 k, 160 k + 400): one frame of padding in front puts
     # frame k near the decoder's frame k (10 ms each, counted from the same sample)
     return np.pad(f, ((1, 2), (0, 0)), mode="edge")
@@ -165,7 +204,11 @@ class Span(NamedTuple):
     frames: int
 
 
-def second_opinion(check: WordCheck, feats: np.ndarray, spans: Sequence[Span],
+#: an utterance's ``log_mel``, or a function that makes it (called only if a word is asked)
+Features = np.ndarray | Callable[[], np.ndarray]
+
+
+def second_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
                    content: Iterable[str], sure: float = SURE,
                    doubt: float = DOUBT) -> list[str]:
     """The words of ``spans`` after the network's opinion on which are content words
@@ -189,12 +232,13 @@ def second_opinion(check: WordCheck, feats: np.ndarray, spans: Sequence[Span],
     return texts
 
 
-def _ask(check: WordCheck, feats: np.ndarray, spans: Sequence[Span]) -> np.ndarray:
+def _ask(check: WordCheck, feats: Features, spans: Sequence[Span]) -> np.ndarray:
+    feats = feats() if callable(feats) else feats
     xs, ds = zip(*(word_features(feats, s.start, s.frames) for s in spans), strict=True)
     return check.probabilities(np.stack(xs), np.array(ds, np.float32))
 
 
-def amount_opinion(check: WordCheck, feats: np.ndarray, spans: Sequence[Span],
+def amount_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
                    units: Iterable[str], sure: float = SURE, doubt: float = DOUBT,
                    memo: dict[Span, str] | None = None) -> list[str]:
     """The words of ``spans`` after the network's opinion on their amounts: number

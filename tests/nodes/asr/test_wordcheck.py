@@ -12,6 +12,7 @@ import torch
 from nodes.asr.grammar import build_grammar, content_words
 from nodes.asr.recognizer import Recognizer
 from nodes.asr.wordcheck import (
+    LogMel,
     Span,
     T,
     WordCheck,
@@ -41,6 +42,15 @@ def test_log_mel_frames_follow_the_decoders_and_speech_has_zero_mean() -> None:
     assert np.abs(loud.mean(0)).max() < 1e-4
     x, d = word_features(f, 30, 25)
     assert x.shape == (80, T) and d == pytest.approx(np.log(25 / 30))
+
+
+def test_features_of_a_growing_utterance_are_those_of_the_whole() -> None:
+    audio = timeline(0.3, "there was a dog in the garden", 0.3)
+    mel = LogMel()
+    assert mel.features().shape == log_mel(np.zeros(0, np.float32)).shape
+    for k in range(0, audio.size, 3000):  # chunks that do not fall on frame boundaries
+        mel.add(audio[k:k + 3000])
+        np.testing.assert_allclose(mel.features(), log_mel(audio[:k + 3000]), atol=1e-4)
 
 
 def test_the_numpy_forward_pass_is_torchs(tmp_path: Path) -> None:

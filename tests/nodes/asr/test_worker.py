@@ -129,6 +129,23 @@ def test_an_error_in_the_worker_comes_back_and_the_worker_goes_on() -> None:
         assert rec.alive
 
 
+def test_the_worker_runs_numpy_on_one_thread_unless_told_otherwise(monkeypatch) -> None:
+    def environ(pid: int) -> dict[str, str]:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            pairs = [kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv]
+        return {k.decode(): v.decode() for k, v in pairs}
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")
+    with RecognizerProcess() as rec:
+        rec.wait_ready()
+        env = environ(rec.pid)
+    assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "1"
+    assert env["MKL_NUM_THREADS"] == "2"  # the user's own setting stands
+    assert env["PATH"] == os.environ["PATH"]
+
+
 def test_a_recognizer_that_cannot_be_built_is_an_error_at_start() -> None:
     before = children()
     rec = RecognizerProcess(sample_rate=8000)
