@@ -52,3 +52,20 @@ def test_bench_runs_only_the_held_out_voices_when_asked() -> None:
     assert (r["voices"], r["total"]) == ("held-out", 3)
     assert r["held_out"]["total"] == 3 and r["dev"]["total"] == 0
     assert set(r["per_scenario"]) == {"stopwatch", "timer", "tally"}
+    for row in r["per_scenario"].values():  # one held-out clip each: right or wrong
+        lo, hi = row["held_out"]["accuracy_ci95"]
+        assert (lo, hi) == ((0.0, 0.7935) if row["held_out"]["correct"] == 0 else (0.2065, 1.0))
+
+
+@pytest.mark.parametrize(("k", "n", "interval"), [
+    (0, 10, [0.0, 0.2775]), (10, 10, [0.7225, 1.0]),  # the textbook's edge cases
+    (28, 33, [0.6908, 0.9335]), (94, 100, [0.8752, 0.9722]),
+])
+def test_accuracy_interval_is_wilsons(k: int, n: int, interval: list[float]) -> None:
+    """Every accuracy in the JSON line carries its 95 % Wilson interval: 33 held-out clips
+    per scenario pin an accuracy down to about +-12 points, 100 to about +-5."""
+    sys.path.insert(0, str(BENCH.parents[1]))
+    from bench.interaction import wilson
+
+    assert wilson(k, n) == interval
+    assert wilson(0, 0) is None
