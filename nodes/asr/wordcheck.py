@@ -23,7 +23,9 @@ reply is made from the first) and on the final:
   word has at least ``AMONG`` of what the fitting words and the heard one share, and at
   least ``FLOOR`` ("to" and "for" count as "two" and "four": the network hears them alike);
 - a unit word ("dollars") becomes the word the network names when it is sure of a word that
-  is not a number ("thirty six dollars" heard for "okay so it was").
+  is not a number ("thirty six dollars" heard for "okay so it was"). A unit it never
+  learnt ("dollar": its data says "dollars") is judged as the units it knows ("three
+  dollar" heard in everyday talk).
 
 Every other word stays as the decoder heard it. An amount's word is asked about once per
 place (``memo``): the partials and the final agree wherever the decoder keeps it in place,
@@ -250,13 +252,18 @@ def amount_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
     texts = [s.text for s in spans]
     amounts = [(n.start, n.end) for n in find_numbers(texts)
                if n.end < len(texts) and texts[n.end] in units]
+    # a unit the network never learnt ("dollar": its data says "dollars") is asked about
+    # as the units it knows, which differ from it by one sound
+    known_units = [check.index[u] for u in units if u in check.index]
     asked = [i for a, b in amounts for i in range(a, b + 1)
-             if texts[i] != "and" and texts[i] in check.index]
+             if texts[i] != "and" and (texts[i] in check.index
+                                       or (texts[i] in units and known_units))]
     memo = {} if memo is None else memo
     fresh = [i for i in asked if spans[i] not in memo]
     if fresh:
         for i, p in zip(fresh, _ask(check, feats, [spans[i] for i in fresh]), strict=True):
-            memo[spans[i]] = _amount_word(check, p, texts, i, amounts, units, sure, doubt)
+            memo[spans[i]] = _amount_word(check, p, texts, i, amounts, units, known_units,
+                                          sure, doubt)
     out = list(texts)
     for i in asked:
         out[i] = memo[spans[i]]
@@ -270,8 +277,8 @@ def amount_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
 
 
 def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
-                 amounts: list[tuple[int, int]], units: frozenset[str], sure: float,
-                 doubt: float) -> str:
+                 amounts: list[tuple[int, int]], units: frozenset[str],
+                 known_units: list[int], sure: float, doubt: float) -> str:
     """What word ``i`` of an amount (or its unit word) is, in the network's opinion."""
     heard = texts[i]
     p = p.copy()
@@ -279,7 +286,8 @@ def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
         if like in check.index and number in check.index:
             p[check.index[number]] += p[check.index[like]]
             p[check.index[like]] = 0.0
-    if p[check.index[heard]] > doubt:
+    mine = check.index.get(heard)
+    if (float(p[mine]) if mine is not None else sum(float(p[k]) for k in known_units)) > doubt:
         return heard
     if heard in units:  # a unit word heard where the network hears a word not a number
         top = int(p.argmax())

@@ -181,6 +181,24 @@ def test_the_amount_opinion_keeps_an_amount_an_amount(heard: str, table: list,
     assert " ".join(got) == want
 
 
+def test_a_unit_the_network_never_learnt_is_judged_as_the_units_it_knows() -> None:
+    """The network's data says "dollars", never "dollar"; the grammar has both, and most
+    amounts made up out of everyday talk end in "dollar" ("three dollar"). The singular is
+    asked about as the plural: what the network gives "dollars" is what it gives it."""
+    assert "dollar" not in NUMBERS and "dollar" in UNITS
+    z = np.zeros((200, 40), np.float32)
+    for table, want in (([{"thirty": 1}, {"six": 1}, {"was": 0.97}], "thirty six was"),
+                        ([{"thirty": 1}, {"six": 1}, {"was": 0.85, "dollars": 0.12}],
+                         "thirty six dollar"),
+                        ([{"thirty": 1}, {"six": 1}, {"was": 0.5}], "thirty six dollar")):
+        got = amount_opinion(Rigged(NUMBERS, table), z, spans("thirty six dollar"), UNITS)
+        assert " ".join(got) == want
+    # with no unit it knows, the network is not asked about one
+    got = amount_opinion(Rigged(tuple(w for w in NUMBERS if w != "dollars"),
+                                [{"thirty": 1}, {"six": 1}]), z, spans("thirty six dollar"), UNITS)
+    assert got == "thirty six dollar".split()
+
+
 def test_numbers_outside_amounts_are_not_asked_about() -> None:
     got = amount_opinion(Rigged(NUMBERS, []), np.zeros((200, 40), np.float32),
                          spans("i saw five was three"), UNITS)
