@@ -287,7 +287,8 @@ def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
             p[check.index[number]] += p[check.index[like]]
             p[check.index[like]] = 0.0
     mine = check.index.get(heard)
-    if (float(p[mine]) if mine is not None else sum(float(p[k]) for k in known_units)) > doubt:
+    p_heard = float(p[mine]) if mine is not None else sum(float(p[k]) for k in known_units)
+    if p_heard > doubt:
         return heard
     if heard in units:  # a unit word heard where the network hears a word not a number
         top = int(p.argmax())
@@ -303,6 +304,6 @@ def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
             fits[word] = float(p[check.index[word]])
     best = max(fits, key=fits.__getitem__, default=None)
     if best is None or fits[best] < FLOOR \
-            or fits[best] < AMONG * (sum(fits.values()) + float(p[check.index[heard]])):
+            or fits[best] < AMONG * (sum(fits.values()) + p_heard):
         return heard
     return best
