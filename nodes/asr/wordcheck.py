@@ -23,9 +23,11 @@ reply is made from the first) and on the final:
   word has at least ``AMONG`` of what the fitting words and the heard one share, and at
   least ``FLOOR`` ("to" and "for" count as "two" and "four": the network hears them alike);
 - a unit word ("dollars") becomes the word the network names when it is sure of a word that
-  is not a number ("thirty six dollars" heard for "okay so it was"). A unit it never
-  learnt ("dollar": its data says "dollars") is judged as the units it knows ("three
-  dollar" heard in everyday talk).
+  is not a number ("thirty six dollars" heard for "okay so it was"), and becomes "…" (the
+  recogniser's ``UNHEARD``: a word no skill listens for) when the network gives it less
+  than ``UNIT_FLOOR``, sure of another word or not: no amount is told ("two dollar" heard
+  in "the shop this"; docs/ears.md, eighteenth round). A unit it never learnt ("dollar":
+  its data says "dollars") is judged as the units it knows.
 
 Every other word stays as the decoder heard it. An amount's word is asked about once per
 place (``memo``): the partials and the final agree wherever the decoder keeps it in place,
@@ -45,6 +47,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .grammar import UNHEARD
 from .numbers import NUMBER_WORDS, find_numbers
 
 RATE = 16000
@@ -56,6 +59,7 @@ SURE = 0.6  #: the network's probability of its word, needed to change one
 DOUBT = 0.1  #: the network's probability of the heard word, at most, to change it
 AMONG = 0.6  #: an amount's word becomes the network's number word if it has this share ...
 FLOOR = 0.05  #: ... of the numbers that fit, and at least this probability
+UNIT_FLOOR = 0.01  #: a unit word the network gives less is not one: no amount is told
 #: words the network cannot tell from a number word, taken as that number in an amount
 HOMOPHONES = {"to": "two", "too": "two", "for": "four"}
 
@@ -293,7 +297,9 @@ def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
     if heard in units:  # a unit word heard where the network hears a word not a number
         top = int(p.argmax())
         said = check.words[top]
-        return heard if p[top] < sure or said in NUMBER_WORDS or said in units else said
+        if p[top] >= sure and said not in NUMBER_WORDS and said not in units:
+            return said
+        return UNHEARD if p_heard < UNIT_FLOOR else heard
     # a number word: the number word the network likes best of those that keep every
     # amount's shape, if it likes it much better than the others and the heard one little
     fits = {}

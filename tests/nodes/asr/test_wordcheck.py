@@ -169,10 +169,14 @@ UNITS = {"dollars", "dollar"}
     # a unit word the network hears as a word that is not a number is not a unit
     ("thirty six dollars", [{"thirty": 1}, {"six": 1}, {"was": 0.97}],
      "thirty six was"),
-    ("thirty six dollars", [{"thirty": 1}, {"six": 1}, {"nine": 0.97}],
+    ("thirty six dollars", [{"thirty": 1}, {"six": 1}, {"nine": 0.97, "dollars": 0.02}],
      "thirty six dollars"),
-    ("thirty six dollars", [{"thirty": 1}, {"six": 1}, {"was": 0.5}],
+    ("thirty six dollars", [{"thirty": 1}, {"six": 1}, {"was": 0.5, "dollars": 0.02}],
      "thirty six dollars"),
+    # ... and a unit word it gives less than UNIT_FLOOR is none, sure of another word or not
+    ("thirty six dollars", [{"thirty": 1}, {"six": 1}, {"was": 0.5, "dollars": 0.005}],
+     "thirty six …"),
+    ("thirty six dollars", [{"thirty": 1}, {"six": 1}, {"nine": 0.97}], "thirty six …"),
 ])
 def test_the_amount_opinion_keeps_an_amount_an_amount(heard: str, table: list,
                                                       want: str) -> None:
@@ -190,7 +194,9 @@ def test_a_unit_the_network_never_learnt_is_judged_as_the_units_it_knows() -> No
     for table, want in (([{"thirty": 1}, {"six": 1}, {"was": 0.97}], "thirty six was"),
                         ([{"thirty": 1}, {"six": 1}, {"was": 0.85, "dollars": 0.12}],
                          "thirty six dollar"),
-                        ([{"thirty": 1}, {"six": 1}, {"was": 0.5}], "thirty six dollar")):
+                        ([{"thirty": 1}, {"six": 1}, {"was": 0.5, "dollars": 0.02}],
+                         "thirty six dollar"),
+                        ([{"thirty": 1}, {"six": 1}, {"was": 0.5}], "thirty six …")):
         got = amount_opinion(Rigged(NUMBERS, table), z, spans("thirty six dollar"), UNITS)
         assert " ".join(got) == want
     # with no unit it knows, the network is not asked about one
@@ -220,12 +226,15 @@ def test_the_opinion_on_a_word_in_the_same_place_is_kept() -> None:
                           moved, UNITS, memo=memo) == ["five", "dollars"]
 
 
-def rigged_npz(path: Path, words: tuple[str, ...], favourite: str) -> Path:
-    """A classifier file that names ``favourite`` for every word, whatever it hears."""
+def rigged_npz(path: Path, words: tuple[str, ...], favourite: str,
+               logits: dict[str, float] | None = None) -> Path:
+    """A classifier file that names ``favourite`` for every word, whatever it hears
+    (``logits``: other words' logits, against the favourite's 10 and the rest's 0)."""
     conv, head = network(80, len(words))
+    bias = {**(logits or {}), favourite: 10.0}
     with torch.no_grad():
         head[3].weight.zero_()
-        head[3].bias.copy_(torch.tensor([10.0 if w == favourite else 0.0 for w in words]))
+        head[3].bias.copy_(torch.tensor([bias.get(w, 0.0) for w in words]))
     conv.eval()
     head.eval()
     export(conv, head, np.zeros((1, 80, 1), np.float32), np.ones((1, 80, 1), np.float32),
@@ -257,7 +266,9 @@ def test_the_recogniser_asks_for_a_second_opinion_on_finals_only(tmp_path: Path)
 
 
 def test_the_recogniser_asks_about_amounts_in_partials_and_finals(tmp_path: Path) -> None:
-    check = rigged_npz(tmp_path / "nine.npz", ("nine", "five", "dollars"), "nine")
+    # "dollars" at about 0.02: not the unit the network would hear, but not none either
+    check = rigged_npz(tmp_path / "nine.npz", ("nine", "five", "dollars"), "nine",
+                       {"dollars": 6.0})
     audio = timeline(0.4, "it cost five dollars", 0.8)
     heard = {}
     for name, path in (("checked", str(check)), ("plain", None)):
