@@ -27,7 +27,8 @@ reply is made from the first) and on the final:
   recogniser's ``UNHEARD``: a word no skill listens for) when the network gives it less
   than ``UNIT_FLOOR``, sure of another word or not: no amount is told ("two dollar" heard
   in "the shop this"; docs/ears.md, eighteenth round). A unit it never learnt ("dollar":
-  its data says "dollars") is judged as the units it knows.
+  its data says "dollars") is judged as its plural or singular; one it never learnt in
+  any form (a plugin skill's "miles") is not judged.
 
 Every other word stays as the decoder heard it. An amount's word is asked about once per
 place (``memo``): the partials and the final agree wherever the decoder keeps it in place,
@@ -256,18 +257,14 @@ def amount_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
     texts = [s.text for s in spans]
     amounts = [(n.start, n.end) for n in find_numbers(texts)
                if n.end < len(texts) and texts[n.end] in units]
-    # a unit the network never learnt ("dollar": its data says "dollars") is asked about
-    # as the units it knows, which differ from it by one sound
-    known_units = [check.index[u] for u in units if u in check.index]
+    forms = {u: _unit_forms(check, u) for u in units}
     asked = [i for a, b in amounts for i in range(a, b + 1)
-             if texts[i] != "and" and (texts[i] in check.index
-                                       or (texts[i] in units and known_units))]
+             if texts[i] != "and" and (texts[i] in check.index or forms.get(texts[i]))]
     memo = {} if memo is None else memo
     fresh = [i for i in asked if spans[i] not in memo]
     if fresh:
         for i, p in zip(fresh, _ask(check, feats, [spans[i] for i in fresh]), strict=True):
-            memo[spans[i]] = _amount_word(check, p, texts, i, amounts, units, known_units,
-                                          sure, doubt)
+            memo[spans[i]] = _amount_word(check, p, texts, i, amounts, forms, sure, doubt)
     out = list(texts)
     for i in asked:
         out[i] = memo[spans[i]]
@@ -280,9 +277,19 @@ def amount_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
     return out
 
 
+def _unit_forms(check: WordCheck, unit: str) -> list[int]:
+    """The network's words for ``unit``: itself, or else its plural or singular ("dollar"
+    is asked about as "dollars", which its data says; they differ by one sound). None for
+    a unit it never learnt in any form (a plugin skill's "miles"): that is not asked about."""
+    if unit in check.index:
+        return [check.index[unit]]
+    other = unit.removesuffix("s") if unit.endswith("s") else unit + "s"
+    return [check.index[other]] if other in check.index else []
+
+
 def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
-                 amounts: list[tuple[int, int]], units: frozenset[str],
-                 known_units: list[int], sure: float, doubt: float) -> str:
+                 amounts: list[tuple[int, int]], forms: dict[str, list[int]], sure: float,
+                 doubt: float) -> str:
     """What word ``i`` of an amount (or its unit word) is, in the network's opinion."""
     heard = texts[i]
     p = p.copy()
@@ -290,8 +297,9 @@ def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
         if like in check.index and number in check.index:
             p[check.index[number]] += p[check.index[like]]
             p[check.index[like]] = 0.0
-    mine = check.index.get(heard)
-    p_heard = float(p[mine]) if mine is not None else sum(float(p[k]) for k in known_units)
+    units = forms.keys()
+    p_heard = (sum(float(p[k]) for k in forms[heard]) if heard in forms
+               else float(p[check.index[heard]]))
     if p_heard > doubt:
         return heard
     if heard in units:  # a unit word heard where the network hears a word not a number

@@ -205,6 +205,20 @@ def test_a_unit_the_network_never_learnt_is_judged_as_the_units_it_knows() -> No
     assert got == "thirty six dollar".split()
 
 
+def test_a_unit_the_network_never_learnt_in_any_form_is_not_asked_about() -> None:
+    """A plugin skill's unit ("miles") is nothing like "dollars": it is never judged as
+    one, so the floor for unit words cannot take it (the numbers before it are judged)."""
+    units = UNITS | {"miles", "mile"}
+    z = np.zeros((200, 40), np.float32)
+    for heard in ("thirty six miles", "one mile"):
+        n = len(heard.split()) - 1  # Rigged fails if asked about more words than this
+        got = amount_opinion(Rigged(NUMBERS, [{w: 1} for w in heard.split()[:n]]), z,
+                             spans(heard), units)
+        assert " ".join(got) == heard
+    got = amount_opinion(Rigged(NUMBERS, [{"nine": 0.9}]), z, spans("five miles"), units)
+    assert got == ["nine", "miles"]
+
+
 def test_numbers_outside_amounts_are_not_asked_about() -> None:
     got = amount_opinion(Rigged(NUMBERS, []), np.zeros((200, 40), np.float32),
                          spans("i saw five was three"), UNITS)
