@@ -257,9 +257,10 @@ def amount_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
     texts = [s.text for s in spans]
     amounts = [(n.start, n.end) for n in find_numbers(texts)
                if n.end < len(texts) and texts[n.end] in units]
-    forms = {u: _unit_forms(check, u) for u in units}
+    forms = {u: _unit_word(check, u) for u in units}
     asked = [i for a, b in amounts for i in range(a, b + 1)
-             if texts[i] != "and" and (texts[i] in check.index or forms.get(texts[i]))]
+             if texts[i] != "and" and (texts[i] in check.index
+                                       or forms.get(texts[i]) is not None)]
     memo = {} if memo is None else memo
     fresh = [i for i in asked if spans[i] not in memo]
     if fresh:
@@ -277,18 +278,16 @@ def amount_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
     return out
 
 
-def _unit_forms(check: WordCheck, unit: str) -> list[int]:
-    """The network's words for ``unit``: itself, or else its plural or singular ("dollar"
+def _unit_word(check: WordCheck, unit: str) -> int | None:
+    """The network's word for ``unit``: itself, or else its plural or singular ("dollar"
     is asked about as "dollars", which its data says; they differ by one sound). None for
     a unit it never learnt in any form (a plugin skill's "miles"): that is not asked about."""
-    if unit in check.index:
-        return [check.index[unit]]
     other = unit.removesuffix("s") if unit.endswith("s") else unit + "s"
-    return [check.index[other]] if other in check.index else []
+    return check.index.get(unit, check.index.get(other))
 
 
 def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
-                 amounts: list[tuple[int, int]], forms: dict[str, list[int]], sure: float,
+                 amounts: list[tuple[int, int]], forms: dict[str, int | None], sure: float,
                  doubt: float) -> str:
     """What word ``i`` of an amount (or its unit word) is, in the network's opinion."""
     heard = texts[i]
@@ -298,8 +297,7 @@ def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
             p[check.index[number]] += p[check.index[like]]
             p[check.index[like]] = 0.0
     units = forms.keys()
-    p_heard = (sum(float(p[k]) for k in forms[heard]) if heard in forms
-               else float(p[check.index[heard]]))
+    p_heard = float(p[forms[heard] if heard in forms else check.index[heard]])
     if p_heard > doubt:
         return heard
     if heard in units:  # a unit word heard where the network hears a word not a number
