@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -186,9 +187,12 @@ def build_fresh(module: str, without: Sequence[str], built: Callable[[], bool],
 def command_line(prog: str, description: str, target: Callable[[list[str]], Path],
                  built: Callable[[Path], bool], make: Callable[[Path, list[str]], None]) -> None:
     """``python -m ... [--without a,b]``: build what ``target`` names for the accents left
-    out, unless it is ``built``, and print its path."""
+    out, unless it is ``built``, and print its path. A SIGTERM (a test run or ``make``
+    stopped, a CI job cancelled) ends it as an exception does, so ``make``'s clean-up runs
+    and no half-written temporary sibling is left in the cache."""
     import argparse
 
+    signal.signal(signal.SIGTERM, _stop)
     ap = argparse.ArgumentParser(prog=prog, description=description)
     ap.add_argument("--without", default="", help="accents to leave out, comma-separated")
     left_out = [a for a in ap.parse_args().without.split(",") if a]
@@ -199,6 +203,10 @@ def command_line(prog: str, description: str, target: Callable[[list[str]], Path
     if not built(path):
         make(path, left_out)
     print(path)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # the status a shell reports for a death by this signal
 
 
 def ensure(without: Iterable[str] = ()) -> Path:
