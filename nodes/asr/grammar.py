@@ -19,12 +19,15 @@ for a number from two to ninety-nine and ``{plural}`` for any plural of ``words`
 number word is not expected. ``words`` are the content words the skills listen for (animal
 names): a singular one is heard only after a determiner ("a dog", "the owl": English has no
 bare singular count noun), a plural one (ending in "s", or a known irregular plural) also
-alone ("dogs and cats"). Without that, any misheard syllable in a story could become an
-animal (measured: docs/ears.md, fourth round). A bare plural is still what a stray
-syllable most easily becomes ("okay sheep how many", "the a wolves"), so it weighs a tenth
-of the other items (``BARE_PLURAL_WEIGHT``; ninth round). ``fillers`` are the glue around them,
-words or short phrases. All text is lower-case words that the pronunciation dictionary
-knows; ``vocabulary_words`` lists them for that check.
+alone ("dogs and cats"), and one that is its own singular (``OWN_SINGULAR``: "sheep")
+both ways. Without that, any misheard syllable in a story could become an animal
+(measured: docs/ears.md, fourth round). A bare plural is still what a stray syllable most
+easily becomes ("okay sheep how many", "the a wolves"), so it weighs a tenth of the other
+items (``BARE_PLURAL_WEIGHT``; ninth round). ``fillers`` are the glue around them, words or
+short phrases; "a" is not one of them: it comes with its noun, and alone in the glue it
+was where stray schwas went and lost animals hid (twentieth round). All text is
+lower-case words that the pronunciation dictionary knows; ``vocabulary_words`` lists them
+for that check.
 
 People also say words that no grammar has ("my sister went to the shop this morning").
 Without a way to hear them as something else, the decoder hears the nearest words it has,
@@ -65,11 +68,16 @@ DEFAULT_WORDS = (
 #: single glue words doubled the word error rate of phrases made of them). "no" is not
 #: glue on its own: "an owl" was heard as "a no" (docs/ears.md, ninth round); it stays in
 #: "no wait it was", and a skill that listens for a bare "no" brings it as a phrase.
+#: Nor is "a": it comes with its noun ("a dog", "a hundred"); alone it was where stray
+#: schwas went ("okay a how many") and lost animals hid ("a also" for "a horse"). Without
+#: it the stand-ins' answers were the same and their word error rate fell (docs/ears.md,
+#: twentieth round). A lone "the" stays: without it one stand-in lost what the other
+#: gained (eighth round).
 DEFAULT_FILLERS = (
     "i paid", "it cost", "it costs", "the ticket was", "the bill was", "my coffee cost",
     "we spent", "and then", "for lunch", "for dinner", "for the ticket", "we saw",
     "then i saw", "there was", "there were", "near the farm", "in the park", "in the garden",
-    "on the farm", "it was", "that was", "what is", "how much", "a", "and", "the", "i", "we",
+    "on the farm", "it was", "that was", "what is", "how much", "and", "the", "i", "we",
     "it", "then", "so", "okay", "also", "well", "yes", "wait", "please", "thanks",
 )
 
@@ -89,6 +97,8 @@ DETERMINERS = ("a", "an", "the", "my", "another")
 #: Plurals that do not end in "s" (and words that are their own plural).
 IRREGULAR_PLURALS = frozenset({"mice", "sheep", "deer", "geese", "fish", "children", "people",
                                "oxen", "teeth", "feet", "men", "women"})
+#: Words that are their own singular as well ("a sheep", "two sheep").
+OWN_SINGULAR = frozenset({"sheep", "deer", "fish"})
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*")
 _REFS = re.compile(r"<[^>]*>|/[^/]*/")  # rule references and weights in a rule's body
@@ -149,7 +159,7 @@ def build_grammar(phrases: Iterable[str] = DEFAULT_PHRASES,
         rules.append(f"<amount> = <number> ({' | '.join(contexts)});")
         items.append("<amount>")
     if content:
-        singular = [w for w in content if not _plural(w)]
+        singular = [w for w in content if not _plural(w) or w in OWN_SINGULAR]
         plural = [w for w in content if _plural(w)]
         if singular:
             rules.append(f"<word> = ({' | '.join(DETERMINERS)}) ({' | '.join(singular)});")

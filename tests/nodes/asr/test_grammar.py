@@ -59,10 +59,26 @@ def test_no_is_not_glue_on_its_own_but_starts_a_correction() -> None:
     """"an owl" was heard as the glue "a no" (docs/ears.md, ninth round)."""
     g = build_grammar()
     glue = _alternatives(g, "filler")
-    assert "no" not in glue and {"yes", "okay", "a"} <= glue
+    assert "no" not in glue and {"yes", "okay"} <= glue
     assert "no wait it was" in _alternatives(g, "phrase")
     with_skill = build_grammar(phrases=["no", "start the stopwatch"])  # a skill that asks
     assert "no" in _alternatives(with_skill, "phrase")
+
+
+def test_a_is_heard_only_with_its_noun() -> None:
+    """A lone "a" in the glue was where stray schwas went and lost animals hid
+    (docs/ears.md, twentieth round): it comes with an animal or a number, never alone."""
+    g = build_grammar()
+    assert "a" not in _alternatives(g, "filler") and "the" in _alternatives(g, "filler")
+    assert "<word> = (a | an | the | my | another) (bear |" in g
+    assert "<n100_999> = (a | <n1_9>) hundred" in g
+
+
+def test_a_word_that_is_its_own_singular_takes_a_determiner_and_stands_alone() -> None:
+    g = build_grammar(phrases=[], number_contexts=[], words=["dog", "dogs", "sheep", "mice"],
+                      fillers=["okay"])
+    assert "<word> = (a | an | the | my | another) (dog | sheep);" in g  # "a sheep"
+    assert "<plural> = dogs | mice | sheep;" in g  # "two sheep", "sheep and goats"
 
 
 def test_count_and_plural_slots_in_a_phrase() -> None:
