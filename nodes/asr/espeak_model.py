@@ -187,9 +187,9 @@ def build_fresh(module: str, without: Sequence[str], built: Callable[[], bool],
 def command_line(prog: str, description: str, target: Callable[[list[str]], Path],
                  built: Callable[[Path], bool], make: Callable[[Path, list[str]], None]) -> None:
     """``python -m ... [--without a,b]``: build what ``target`` names for the accents left
-    out, unless it is ``built``, and print its path. A SIGTERM (a test run or ``make``
-    stopped, a CI job cancelled) ends it as an exception does, so ``make``'s clean-up runs
-    and no half-written temporary sibling is left in the cache."""
+    out, unless it is ``built``, and print its path. A SIGTERM (a stopped test run, a
+    cancelled CI job) ends it as an exception does, so that the build's clean-up runs and
+    no half-written temporary sibling is left in the cache."""
     import argparse
 
     signal.signal(signal.SIGTERM, _stop)
