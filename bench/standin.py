@@ -14,9 +14,10 @@ voices are the accents with the variants ``VARIANTS``: four of them (iven, grand
 klatt) are variants the adaptation never uses either.
 
 Decide on two stand-ins, not one: a change that gains two clips on one accent can lose two
-on another (docs/ears.md, eighth round). ``--speech h-dropping`` (or ``th-stopping``)
-speaks every clip with that accent feature, by changing espeak's phonemes before they are
-synthesised: a stand-in for a held-out accent that has it (twelfth round); ``--accents``
+on another (docs/ears.md, eighth round). ``--speech h-dropping`` (or ``th-stopping``, or
+``th-dental``: the stop made at the teeth, espeak's ``t[``) speaks every clip with that
+accent feature, by changing espeak's phonemes before they are synthesised: a stand-in for
+a held-out accent that has it (twelfth and twenty-first rounds); ``--accents``
 sets the ears' accents (``''``: the dictionary's pronunciations alone). Prints one JSON
 line.
 """
@@ -50,6 +51,8 @@ SPEECH: dict[str, Callable[[str], str] | None] = {
     "plain": None,
     "h-dropping": lambda ph: ph.replace("h", ""),
     "th-stopping": lambda ph: ph.replace("T", "t").replace("D", "d"),
+    # the stop at the teeth, as Caribbean and Irish English make it
+    "th-dental": lambda ph: ph.replace("T", "t[").replace("D", "d["),
 }
 
 

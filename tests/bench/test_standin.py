@@ -91,11 +91,12 @@ def test_accented_speech_changes_the_phonemes_it_says(monkeypatch: pytest.Monkey
         return speak(text, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(espeak, "synthesize", synthesize)
-    for feature, text in (("h-dropping", "how many horses"), ("th-stopping", "the thing")):
+    for feature, text in (("h-dropping", "how many horses"), ("th-stopping", "the thing"),
+                          ("th-dental", "the thing")):
         synth = standin.accented(feature)
         assert synth is not None
         assert synth(text, **kw).size > 8000
-    assert said == ["[[,aU m'Eni 'O@sI#z]]", "[[d@2 t'IN]]"]
+    assert said == ["[[,aU m'Eni 'O@sI#z]]", "[[d@2 t'IN]]", "[[d[@2 t['IN]]"]
 
 
 @pytest.mark.parametrize("argv, message", [
