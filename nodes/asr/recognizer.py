@@ -38,7 +38,7 @@ import pocketsphinx
 
 from .grammar import GARBAGE, UNHEARD, amount_units, content_words, has_garbage, jsgf_words
 from .pronunciations import DEFAULT_ACCENTS, AccentVariants, add
-from .wordcheck import LogMel, Span, WordCheck, amount_opinion, second_opinion
+from .wordcheck import HELD, JOINED, LogMel, Span, WordCheck, amount_opinion, second_opinion
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -161,7 +161,8 @@ class Recognizer:
         self._content: frozenset[str] = frozenset()  # the grammar's content words
         self._check = WordCheck(word_check) if word_check is not None else None
         self._mel = LogMel()  # the open utterance's features, for the check
-        self._memo: dict[Span, str] = {}  # the check's decisions on the open utterance's amounts
+        #: the check's decisions on the open utterance's amounts
+        self._memo: dict[Span, tuple[str, float]] = {}
         if jsgf is not None:
             self._activate(jsgf)
         self._pause_frames = max(1, -(-pause * sample_rate // S) // self._frame)
@@ -381,18 +382,22 @@ class Recognizer:
             return self._mel.features()
 
         t0 = self._utt_start * S // self.sample_rate
-        spans = [Span(w.text, (w.start - t0) // FRAME_NS, (w.end - w.start) // FRAME_NS)
-                 for w in hyp.words]
-        texts = [s.text for s in spans]
+
+        def spans_of(words: Sequence[Word]) -> list[Span]:
+            return [Span(w.text, (w.start - t0) // FRAME_NS, (w.end - w.start) // FRAME_NS)
+                    for w in words]
+
+        words = list(hyp.words)
         if amounts:
-            texts = amount_opinion(self._check, feats, spans, self._units, memo=self._memo)
+            texts = amount_opinion(self._check, feats, spans_of(words), self._units,
+                                   memo=self._memo, partial=not hyp.final)
+            words = _rewritten(words, texts)
         if hyp.final and self._content:
-            spans = [s._replace(text=t) for s, t in zip(spans, texts, strict=True)]
-            texts = second_opinion(self._check, feats, spans, self._content)
-        if texts == [w.text for w in hyp.words]:
+            texts = second_opinion(self._check, feats, spans_of(words), self._content)
+            words = _rewritten(words, texts)
+        if words == list(hyp.words):
             return hyp
-        words = tuple(w._replace(text=t) for w, t in zip(hyp.words, texts, strict=True))
-        return hyp._replace(text=" ".join(texts), words=words)
+        return hyp._replace(text=" ".join(w.text for w in words), words=tuple(words))
 
     def _after_utterance(self) -> None:
         self._speech_run = 0
@@ -453,3 +458,17 @@ class Recognizer:
         self._last_path = texts
         cut = next((i for i in range(same, len(texts)) if texts[i] == "<unit>"), len(texts))
         return words[:cut]
+
+
+def _rewritten(words: Sequence[Word], texts: Sequence[str]) -> list[Word]:
+    """``words`` with the texts of the word check's opinion; a word it ``JOINED`` to the
+    one before becomes part of it; a partial ends before the words it ``HELD``."""
+    out: list[Word] = []
+    for w, t in zip(words, texts, strict=True):
+        if t == HELD:
+            break
+        if t == JOINED and out:
+            out[-1] = out[-1]._replace(end=w.end)
+        else:
+            out.append(w._replace(text=t))
+    return out

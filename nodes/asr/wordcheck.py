@@ -28,7 +28,15 @@ reply is made from the first) and on the final:
   than ``UNIT_FLOOR``, sure of another word or not: no amount is told ("two dollar" heard
   in "the shop this"; docs/ears.md, eighteenth round). A unit it never learnt ("dollar":
   its data says "dollars") is judged as its plural or singular; one it never learnt in
-  any form (a plugin skill's "miles") is not judged.
+  any form (a plugin skill's "miles") is not judged;
+- a unit word and the "and" after it become one multiplier ("six dollars and three hundred
+  ... dollars" -> "six thousand three hundred ... dollars") when the network hears the
+  two stretches together as "thousand" or "hundred", at least ``MERGE`` and more than the
+  unit word, and the amounts either side make one number with it: an accent that says
+  "thousand" with a stop for its "th" is heard so (docs/ears.md, twenty-first round). In
+  a partial, an amount waits (``HELD``) while the words after such an "and" are no
+  number yet, or while the network is not sure of a unit word (less than ``SURE``) with
+  an "and" and at most one word after it: its reply is made from the first partial.
 
 Every other word stays as the decoder heard it. An amount's word is asked about once per
 place (``memo``): the partials and the final agree wherever the decoder keeps it in place,
@@ -61,6 +69,14 @@ DOUBT = 0.1  #: the network's probability of the heard word, at most, to change 
 AMONG = 0.6  #: an amount's word becomes the network's number word if it has this share ...
 FLOOR = 0.05  #: ... of the numbers that fit, and at least this probability
 UNIT_FLOOR = 0.01  #: a unit word the network gives less is not one: no amount is told
+#: the number words a unit word and the "and" after it may be heard for, together
+MULTIPLIERS = ("thousand", "hundred")
+MERGE = 0.3  #: ... when the network gives one at least this, and more than the unit word
+JOINED = ""  #: ``amount_opinion``'s word for an "and" joined to the word before it
+#: what a partial may end in after a unit word that the next words could join it to
+#: ("an": "and" as the decoder first hears it)
+JOINERS = frozenset({"and", "an"})
+HELD = "<held>"  #: ``amount_opinion``'s word for the words of a partial's amount that waits
 #: words the network cannot tell from a number word, taken as that number in an amount
 HOMOPHONES = {"to": "two", "too": "two", "for": "four"}
 
@@ -247,35 +263,102 @@ def _ask(check: WordCheck, feats: Features, spans: Sequence[Span]) -> np.ndarray
 
 def amount_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
                    units: Iterable[str], sure: float = SURE, doubt: float = DOUBT,
-                   memo: dict[Span, str] | None = None) -> list[str]:
+                   memo: dict[Span, tuple[str, float]] | None = None,
+                   partial: bool = False) -> list[str]:
     """The words of ``spans`` after the network's opinion on their amounts: number
     expressions followed by one of ``units`` (the rules are in the module's docstring).
-    ``memo``: decisions already taken, by span, reused and added to, so that the partials
-    and the final of one utterance agree wherever the decoder put a word in the same place.
+    ``memo``: decisions already taken (a word, and what the network gave the word heard),
+    by span, reused and added to, so that the partials and the final of one utterance
+    agree wherever the decoder put a word in the same place. ``partial``: the spans are a
+    partial's, and an amount at their end whose words to come may still change it is
+    ``HELD``, from its first word on.
     """
     units = frozenset(units)
+    forms = {u: _unit_word(check, u) for u in units}
+    memo = {} if memo is None else memo
+    spans, joined, waiting = _join_multipliers(check, feats, spans, forms, memo)
     texts = [s.text for s in spans]
     amounts = [(n.start, n.end) for n in find_numbers(texts)
                if n.end < len(texts) and texts[n.end] in units]
-    forms = {u: _unit_word(check, u) for u in units}
     asked = [i for a, b in amounts for i in range(a, b + 1)
              if texts[i] != "and" and (texts[i] in check.index
                                        or forms.get(texts[i]) is not None)]
-    memo = {} if memo is None else memo
     fresh = [i for i in asked if spans[i] not in memo]
     if fresh:
         for i, p in zip(fresh, _ask(check, feats, [spans[i] for i in fresh]), strict=True):
             memo[spans[i]] = _amount_word(check, p, texts, i, amounts, forms, sure, doubt)
     out = list(texts)
     for i in asked:
-        out[i] = memo[spans[i]]
+        out[i] = memo[spans[i]][0]
     # each word was judged alone: an amount whose words changed together must still have
     # its shape, or it keeps the words heard
     shapes = {(n.start, n.end) for n in find_numbers(out)}
     for a, b in amounts:
         if out[b] in units and (a, b) not in shapes:
             out[a:b] = texts[a:b]
+    if partial:
+        cut = min(waiting + _waiting(out, spans, units, memo), default=None)
+        if cut is not None:
+            out[cut:] = [HELD] * (len(out) - cut)
+    for k in joined:  # back to one word per span: a joined "and" is JOINED
+        out.insert(k, HELD if out[k - 1] == HELD else JOINED)
     return out
+
+
+def _waiting(out: list[str], spans: Sequence[Span], units: frozenset[str],
+             memo: dict[Span, tuple[str, float]]) -> list[int]:
+    """A partial's unit word that the network is not sure of (less than ``SURE``) and that
+    only an "and" follows, with at most one word after it and no number: the stretch may
+    be the first part of a "thousand" (``_join_multipliers``) not all heard yet."""
+    for b in range(max(0, len(out) - 3), len(out) - 1):
+        if out[b] in units and out[b + 1] in JOINERS and spans[b] in memo \
+                and memo[spans[b]][1] < SURE \
+                and not find_numbers([HOMOPHONES.get(t, t) for t in out[b + 2:]]):
+            return [b]
+    return []
+
+
+def _join_multipliers(check: WordCheck, feats: Features, spans: Sequence[Span],
+                      forms: dict[str, int | None], memo: dict[Span, tuple[str, float]]
+                      ) -> tuple[list[Span], list[int], list[int]]:
+    """``spans`` with each unit word that the network hears, together with the "and"
+    after it, as a multiplier that makes one number of the amounts either side ("six
+    dollars and three hundred ... dollars" for "six thousand three hundred ... dollars")
+    made that one word, over both stretches; the indices of the "and"s so joined; and
+    those (in the spans returned) of the unit words it hears so with no number after the
+    "and" yet, whose amounts the words to come may still change."""
+    texts = [s.text for s in spans]
+    # "five dollars and for ...": a number word as the decoder first hears it
+    said = [HOMOPHONES.get(t, t) for t in texts]
+    after = {n.start: n for n in find_numbers(said)}
+    words = [w for w in MULTIPLIERS if w in check.index]
+    out, joined, waiting = list(spans), [], []
+    for n in find_numbers(texts):
+        b = n.end
+        if b + 1 >= len(texts) or texts[b + 1] not in JOINERS \
+                or forms.get(texts[b]) is None or not words:
+            continue
+        stretch = Span(f"{texts[b]} {texts[b + 1]}", spans[b].start,
+                       spans[b + 1].start + spans[b + 1].frames - spans[b].start)
+        if stretch not in memo:
+            p = _ask(check, feats, [stretch])[0]
+            best = max(words, key=lambda w: p[check.index[w]])
+            sure = float(p[check.index[best]])
+            memo[stretch] = (best if sure >= MERGE and sure > p[forms[texts[b]]]
+                             else texts[b], sure)
+        word = memo[stretch][0]
+        if word == texts[b]:
+            continue
+        trial = [*said[:b], word, *said[b + 2:]]
+        if b + 2 in after and any(m.start == n.start and m.end >= after[b + 2].end - 1
+                                  for m in find_numbers(trial)):
+            out[b] = stretch._replace(text=word)
+            joined.append(b + 1)
+        else:
+            waiting.append(b - len(joined))
+    for k in reversed(joined):
+        del out[k]
+    return out, joined, waiting
 
 
 def _unit_word(check: WordCheck, unit: str) -> int | None:
@@ -288,8 +371,9 @@ def _unit_word(check: WordCheck, unit: str) -> int | None:
 
 def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
                  amounts: list[tuple[int, int]], forms: dict[str, int | None], sure: float,
-                 doubt: float) -> str:
-    """What word ``i`` of an amount (or its unit word) is, in the network's opinion."""
+                 doubt: float) -> tuple[str, float]:
+    """What word ``i`` of an amount (or its unit word) is, in the network's opinion, and
+    what the network gives the word heard."""
     heard = texts[i]
     p = p.copy()
     for like, number in HOMOPHONES.items():
@@ -299,13 +383,13 @@ def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
     units = forms.keys()
     p_heard = float(p[forms[heard] if heard in forms else check.index[heard]])
     if p_heard > doubt:
-        return heard
+        return heard, p_heard
     if heard in units:  # a unit word heard where the network hears a word not a number
         top = int(p.argmax())
         said = check.words[top]
         if p[top] >= sure and said not in NUMBER_WORDS and said not in units:
-            return said
-        return UNHEARD if p_heard < UNIT_FLOOR else heard
+            return said, p_heard
+        return UNHEARD if p_heard < UNIT_FLOOR else heard, p_heard
     # a number word: the number word the network likes best of those that keep every
     # amount's shape, if it likes it much better than the others and the heard one little
     fits = {}
@@ -317,5 +401,5 @@ def _amount_word(check: WordCheck, p: np.ndarray, texts: list[str], i: int,
     best = max(fits, key=fits.__getitem__, default=None)
     if best is None or fits[best] < FLOOR \
             or fits[best] < AMONG * (sum(fits.values()) + p_heard):
-        return heard
-    return best
+        return heard, p_heard
+    return best, p_heard

@@ -226,7 +226,7 @@ def test_numbers_outside_amounts_are_not_asked_about() -> None:
 
 
 def test_the_opinion_on_a_word_in_the_same_place_is_kept() -> None:
-    memo: dict[Span, str] = {}
+    memo: dict[Span, tuple[str, float]] = {}
     words = spans("five dollars")
     first = amount_opinion(Rigged(NUMBERS, [{"nine": 0.9}, {"dollars": 1}]),
                            np.zeros((200, 40), np.float32), words, UNITS, memo=memo)
@@ -238,6 +238,79 @@ def test_the_opinion_on_a_word_in_the_same_place_is_kept() -> None:
     moved = [words[0]._replace(frames=9), words[1]]
     assert amount_opinion(Rigged(NUMBERS, [{"five": 0.9}]), np.zeros((200, 40), np.float32),
                           moved, UNITS, memo=memo) == ["five", "dollars"]
+
+
+class Served(Rigged):
+    """A stand-in classifier that gives the words of each question the next rows of
+    ``table``, in order (the join asks about a unit word and its "and" first)."""
+
+    def probabilities(self, x: np.ndarray, d: np.ndarray) -> np.ndarray:
+        rows, self.table = self.table[:len(x)], self.table[len(x):]
+        assert len(rows) == len(x), "asked about more words than the table has"
+        return np.array([[row.get(w, 0.0) for w in self.words] for row in rows])
+
+
+MULTIPLIED = (*NUMBERS, "thousand", "four")
+
+
+@pytest.mark.parametrize(("heard", "table", "want"), [
+    # "thousand" heard as "dollars and" (a stopped "th"): the network hears the unit word
+    # and the "and" together as "thousand", and the two amounts are one
+    ("six dollars and three hundred dollars",
+     [{"thousand": 0.7, "dollars": 0.1}, {"six": 1}, {"thousand": 1}, {"three": 1},
+      {"hundred": 1}, {"dollars": 1}],
+     "six thousand  three hundred dollars"),
+    # "for" after the "and" ("four" as the decoder first hears it) joins too: no amount
+    # is told until the decoder hears "four"
+    ("five dollars and for hundred dollars", [{"thousand": 0.5}],
+     "five thousand  for hundred dollars"),
+    # not when the network hears the unit in the stretch more, or no multiplier enough
+    ("six dollars and three hundred dollars",
+     [{"thousand": 0.4, "dollars": 0.5}, {"six": 1}, {"dollars": 1}, {"three": 1},
+      {"hundred": 1}, {"dollars": 1}], "six dollars and three hundred dollars"),
+    ("six dollars and three hundred dollars",
+     [{"thousand": 0.2, "was": 0.8}, {"six": 1}, {"dollars": 1}, {"three": 1},
+      {"hundred": 1}, {"dollars": 1}], "six dollars and three hundred dollars"),
+    # ... nor when the multiplier would not make one number of both amounts
+    ("twenty dollars and a hundred dollars",
+     [{"hundred": 0.9}, {"twenty": 1}, {"dollars": 1}, {"a": 1}, {"hundred": 1},
+      {"dollars": 1}],
+     "twenty dollars and a hundred dollars"),
+])
+def test_a_unit_word_and_its_and_may_be_one_multiplier(heard: str, table: list,
+                                                       want: str) -> None:
+    check = Served((*MULTIPLIED, "twenty"), table)
+    got = amount_opinion(check, np.zeros((200, 40), np.float32), spans(heard), UNITS)
+    assert " ".join(got) == want and len(got) == len(heard.split())
+    assert not check.table  # every question asked: the join's, then the amounts' words
+
+
+def test_a_partials_amount_waits_while_its_words_may_change() -> None:
+    """A partial whose unit word and the "and" after it the network hears together as
+    "thousand" tells no amount yet, whatever follows the "and" as long as it is not a
+    number: the next words may make it one. Nor does one whose unit word the network is
+    not sure of (less than SURE) with an "and" after it and at most one word more. A final
+    tells the amount as heard."""
+    z = np.zeros((200, 40), np.float32)
+    thousand, unit = {"thousand": 0.7, "dollars": 0.1}, {"dollars": 0.9}
+    sure, unsure = {"dollars": 0.9}, {"dollars": 0.3}
+    for heard, table, partial, want in (
+            ("six dollars and", [thousand, {"six": 1}, sure], True, "six <held> <held>"),
+            ("six dollars an it on", [thousand, {"six": 1}, sure], True,
+             "six <held> <held> <held> <held>"),
+            ("six dollars and", [thousand, {"six": 1}, sure], False, "six dollars and"),
+            ("six dollars and", [unit, {"six": 1}, sure], True, "six dollars and"),
+            ("six dollars and", [unit, {"six": 1}, unsure], True, "six <held> <held>"),
+            ("six dollars and it", [unit, {"six": 1}, unsure], True,
+             "six <held> <held> <held>"),
+            ("six dollars and it on", [unit, {"six": 1}, unsure], True,
+             "six dollars and it on"),
+            ("six dollars and it", [unit, {"six": 1}, unsure], False, "six dollars and it"),
+            ("six dollars", [{"six": 1}, {"dollars": 0.15}], True, "six dollars")):
+        check = Served(MULTIPLIED, table)
+        got = amount_opinion(check, z, spans(heard), UNITS, partial=partial)
+        assert " ".join(got) == want, (heard, partial)
+        assert not check.table
 
 
 def rigged_npz(path: Path, words: tuple[str, ...], favourite: str,
@@ -280,9 +353,10 @@ def test_the_recogniser_asks_for_a_second_opinion_on_finals_only(tmp_path: Path)
 
 
 def test_the_recogniser_asks_about_amounts_in_partials_and_finals(tmp_path: Path) -> None:
-    # "dollars" at about 0.02: not the unit the network would hear, but not none either
+    # "dollars" at about 0.25: not the unit the network would hear, but not so doubtful
+    # that a partial's amount waits for the words after it (HOLD)
     check = rigged_npz(tmp_path / "nine.npz", ("nine", "five", "dollars"), "nine",
-                       {"dollars": 6.0})
+                       {"dollars": 8.9})
     audio = timeline(0.4, "it cost five dollars", 0.8)
     heard = {}
     for name, path in (("checked", str(check)), ("plain", None)):
@@ -296,6 +370,34 @@ def test_the_recogniser_asks_about_amounts_in_partials_and_finals(tmp_path: Path
     assert heard["checked"] and not heard["checked"][0].final
     assert all("nine dollars" in h.text for h in heard["checked"])
     assert heard["checked"][-1].final
+
+
+def test_the_recogniser_joins_a_thousand_heard_as_a_unit_and_an_and(tmp_path: Path) -> None:
+    """An accent that stops its "th" says "six thousand three hundred dollars" as the
+    decoder hears "six dollars and three hundred dollars"; here the words themselves are
+    said, and the network hears "thousand" in everything (more than the unit word, which
+    it gives about 0.06). Once the "and" is heard, no partial tells six dollars; the final
+    is one amount, its "thousand" over the stretch of the unit word and the "and"."""
+    words = ("thousand", "six", "three", "hundred", "dollars", "and")
+    check = rigged_npz(tmp_path / "thousand.npz", words, "thousand",
+                       {"six": 9.0, "three": 9.0, "hundred": 9.0, "dollars": 8.0})
+    audio = timeline(0.4, "it cost six dollars and three hundred dollars", 0.8)
+    heard = {}
+    for name, path in (("checked", str(check)), ("plain", None)):
+        rec = Recognizer(jsgf=build_grammar(), word_check=path)
+        hyps = []
+        for k in range(len(audio) // CHUNK):
+            hyps += rec.feed(audio[k * CHUNK:(k + 1) * CHUNK], k * PERIOD)
+        heard[name] = hyps + rec.flush()
+    plain = [h for h in heard["plain"] if h.final]
+    assert [h.text for h in plain] == ["it cost six dollars and three hundred dollars"]
+    assert any("six dollars and" in h.text for h in heard["plain"] if not h.final)
+    assert not any("dollars and" in h.text for h in heard["checked"])
+    (final,) = [h for h in heard["checked"] if h.final]
+    assert final.text == "it cost six thousand three hundred dollars"
+    thousand = final.words[3]
+    assert (thousand.text, thousand.start, thousand.end) == (
+        "thousand", plain[0].words[3].start, plain[0].words[4].end)
 
 
 def test_the_classifier_never_hears_the_held_out_or_stand_in_voices() -> None:
