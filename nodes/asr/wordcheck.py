@@ -238,10 +238,26 @@ def second_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
     (the rules are in the module's docstring)."""
     content = frozenset(content)
     texts = [s.text for s in spans]
+    if not content:
+        return texts
+    # a content word said twice in a row is one word the decoder cut in two ("a chicken"
+    # heard as "a sheep sheep"): one word over both stretches, the content word the
+    # network is sure of there, or else the word heard
+    twice = [i for i in range(len(texts) - 1)
+             if texts[i] == texts[i + 1] in content and (i == 0 or texts[i - 1] != texts[i])]
+    if twice:
+        pairs = [Span(texts[i], spans[i].start,
+                      spans[i + 1].start + spans[i + 1].frames - spans[i].start) for i in twice]
+        for i, p in zip(twice, _ask(check, feats, pairs), strict=True):
+            top = int(p.argmax())
+            if p[top] >= sure and check.words[top] in content:
+                texts[i] = check.words[top]
+            texts[i + 1] = JOINED
     # a word the network has not learnt is judged only if it is a content word (a plural
     # it never heard): then the network must be sure of a word that is not one
-    asked = [i for i, s in enumerate(spans) if s.text in check.index or s.text in content]
-    if not asked or not content:
+    asked = [i for i, s in enumerate(spans) if (s.text in check.index or s.text in content)
+             and texts[i] != JOINED and not (i + 1 < len(texts) and texts[i + 1] == JOINED)]
+    if not asked:
         return texts
     for i, p in zip(asked, _ask(check, feats, [spans[i] for i in asked]), strict=True):
         heard = texts[i]

@@ -106,6 +106,16 @@ class Rigged:
         return np.array([[row.get(w, 0.0) for w in self.words] for row in self.table])
 
 
+class Served(Rigged):
+    """A stand-in classifier that gives the words of each question the next rows of
+    ``table``, in order (the join asks about a unit word and its "and" first)."""
+
+    def probabilities(self, x: np.ndarray, d: np.ndarray) -> np.ndarray:
+        rows, self.table = self.table[:len(x)], self.table[len(x):]
+        assert len(rows) == len(x), "asked about more words than the table has"
+        return np.array([[row.get(w, 0.0) for w in self.words] for row in rows])
+
+
 WORDS = ("a", "bear", "cat", "then", "thirty", "three", "was", "wolves", "we")
 CONTENT = {"bear", "cat", "wolves"}
 
@@ -144,6 +154,22 @@ def test_words_the_network_does_not_know_are_left_alone_unless_content() -> None
         got = second_opinion(Rigged(WORDS, table), np.zeros((200, 40), np.float32),
                              spans("bears"), CONTENT | {"bears"})
         assert got == want
+
+
+def test_a_content_word_heard_twice_in_a_row_is_one() -> None:
+    """"a chicken" heard as "a sheep sheep": one word over both stretches, the content word
+    the network is sure of there, or else the word heard; each other word is judged alone."""
+    z = np.zeros((200, 40), np.float32)
+    for heard, table, want in (
+            ("a cat cat then", [{"bear": 0.9}, {"a": 1}, {"then": 1}], ["a", "bear", "", "then"]),
+            ("a cat cat", [{"bear": 0.5}, {"a": 1}], ["a", "cat", ""]),
+            ("a cat cat", [{"was": 0.9}, {"a": 1}], ["a", "cat", ""]),
+            ("cat cat cat", [{"cat": 1}, {"cat": 1}], ["cat", "", "cat"]),
+            ("a cat bear", [{"a": 1}, {"cat": 1}, {"bear": 1}], ["a", "cat", "bear"]),
+            ("then then", [{"then": 1}, {"then": 1}], ["then", "then"])):
+        check = Served(WORDS, table)
+        assert second_opinion(check, z, spans(heard), CONTENT) == want, heard
+        assert not check.table
 
 
 NUMBERS = ("a", "dollars", "five", "forty", "hundred", "nine", "one", "six", "thirteen",
@@ -238,16 +264,6 @@ def test_the_opinion_on_a_word_in_the_same_place_is_kept() -> None:
     moved = [words[0]._replace(frames=9), words[1]]
     assert amount_opinion(Rigged(NUMBERS, [{"five": 0.9}]), np.zeros((200, 40), np.float32),
                           moved, UNITS, memo=memo) == ["five", "dollars"]
-
-
-class Served(Rigged):
-    """A stand-in classifier that gives the words of each question the next rows of
-    ``table``, in order (the join asks about a unit word and its "and" first)."""
-
-    def probabilities(self, x: np.ndarray, d: np.ndarray) -> np.ndarray:
-        rows, self.table = self.table[:len(x)], self.table[len(x):]
-        assert len(rows) == len(x), "asked about more words than the table has"
-        return np.array([[row.get(w, 0.0) for w in self.words] for row in rows])
 
 
 MULTIPLIED = (*NUMBERS, "thousand", "four")
