@@ -12,7 +12,10 @@ grammar's ``<word>`` or ``<plural>`` rules: the animals of the count skill) was 
 - a word heard as a glue word becomes the content word the network names, when it gives
   that word at least ``sure`` and the heard word at most ``doubt``;
 - a content word becomes what the network names, on the same terms, when that is not a
-  content word.
+  content word;
+- a content word heard twice in a row ("a sheep sheep" for "a chicken": one word the
+  decoder cut in two) is one word over both stretches: the content word the network is
+  sure of there, or else the word heard (docs/ears.md, twenty-first round).
 
 The same network judges amounts (``amount_opinion``), on every partial that tells one (the
 reply is made from the first) and on the final:
@@ -36,7 +39,8 @@ reply is made from the first) and on the final:
   "thousand" with a stop for its "th" is heard so (docs/ears.md, twenty-first round). In
   a partial, an amount waits (``HELD``) while the words after such an "and" are no
   number yet, or while the network is not sure of a unit word (less than ``SURE``) with
-  an "and" and at most one word after it: its reply is made from the first partial.
+  an "and" and at most one word after it: the reply is made from the first partial that
+  tells an amount.
 
 Every other word stays as the decoder heard it. An amount's word is asked about once per
 place (``memo``): the partials and the final agree wherever the decoder keeps it in place,
@@ -286,8 +290,8 @@ def amount_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
     ``memo``: decisions already taken (a word, and what the network gave the word heard),
     by span, reused and added to, so that the partials and the final of one utterance
     agree wherever the decoder put a word in the same place. ``partial``: the spans are a
-    partial's, and an amount at their end whose words to come may still change it is
-    ``HELD``, from its first word on.
+    partial's, and where the words to come may still change an amount at their end, its
+    unit word and every word after it are ``HELD``.
     """
     units = frozenset(units)
     forms = {u: _unit_word(check, u) for u in units}
@@ -313,7 +317,7 @@ def amount_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
         if out[b] in units and (a, b) not in shapes:
             out[a:b] = texts[a:b]
     if partial:
-        cut = min(waiting + _waiting(out, spans, units, memo), default=None)
+        cut = min(waiting + _waiting(out, spans, units, memo, sure), default=None)
         if cut is not None:
             out[cut:] = [HELD] * (len(out) - cut)
     for k in joined:  # back to one word per span: a joined "and" is JOINED
@@ -322,13 +326,13 @@ def amount_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
 
 
 def _waiting(out: list[str], spans: Sequence[Span], units: frozenset[str],
-             memo: dict[Span, tuple[str, float]]) -> list[int]:
-    """A partial's unit word that the network is not sure of (less than ``SURE``) and that
+             memo: dict[Span, tuple[str, float]], sure: float) -> list[int]:
+    """A partial's unit word that the network is not sure of (less than ``sure``) and that
     only an "and" follows, with at most one word after it and no number: the stretch may
     be the first part of a "thousand" (``_join_multipliers``) not all heard yet."""
     for b in range(max(0, len(out) - 3), len(out) - 1):
         if out[b] in units and out[b + 1] in JOINERS and spans[b] in memo \
-                and memo[spans[b]][1] < SURE \
+                and memo[spans[b]][1] < sure \
                 and not find_numbers([HOMOPHONES.get(t, t) for t in out[b + 2:]]):
             return [b]
     return []
