@@ -250,8 +250,7 @@ def second_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
     twice = [i for i in range(len(texts) - 1)
              if texts[i] == texts[i + 1] in content and (i == 0 or texts[i - 1] != texts[i])]
     if twice:
-        pairs = [Span(texts[i], spans[i].start,
-                      spans[i + 1].start + spans[i + 1].frames - spans[i].start) for i in twice]
+        pairs = [_together(spans[i], spans[i + 1], texts[i]) for i in twice]
         for i, p in zip(twice, _ask(check, feats, pairs), strict=True):
             top = int(p.argmax())
             if p[top] >= sure and check.words[top] in content:
@@ -273,6 +272,11 @@ def second_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
         if (heard in content) != (said in content):
             texts[i] = said
     return texts
+
+
+def _together(first: Span, second: Span, text: str) -> Span:
+    """One stretch from the start of ``first`` to the end of ``second``, named ``text``."""
+    return Span(text, first.start, second.start + second.frames - first.start)
 
 
 def _ask(check: WordCheck, feats: Features, spans: Sequence[Span]) -> np.ndarray:
@@ -358,8 +362,7 @@ def _join_multipliers(check: WordCheck, feats: Features, spans: Sequence[Span],
         if b + 1 >= len(texts) or texts[b + 1] not in JOINERS \
                 or forms.get(texts[b]) is None or not words:
             continue
-        stretch = Span(f"{texts[b]} {texts[b + 1]}", spans[b].start,
-                       spans[b + 1].start + spans[b + 1].frames - spans[b].start)
+        stretch = _together(spans[b], spans[b + 1], f"{texts[b]} {texts[b + 1]}")
         if stretch not in memo:
             p = _ask(check, feats, [stretch])[0]
             best = max(words, key=lambda w: p[check.index[w]])
