@@ -163,6 +163,7 @@ class Recognizer:
         self._mel = LogMel()  # the open utterance's features, for the check
         #: the check's decisions on the open utterance's amounts
         self._memo: dict[Span, tuple[str, float]] = {}
+        self._seen: dict[Span, np.ndarray] = {}  # the network on a partial's content words
         if jsgf is not None:
             self._activate(jsgf)
         self._pause_frames = max(1, -(-pause * sample_rate // S) // self._frame)
@@ -337,6 +338,7 @@ class Recognizer:
         self._last_path = []
         self._mel = LogMel()
         self._memo = {}
+        self._seen = {}
         self._in_utt = True
         self._utt_start = self._fed = first
         self._silence_run = 0
@@ -374,7 +376,8 @@ class Recognizer:
         its content words (``nodes.asr.wordcheck``)."""
         assert self._check is not None
         amounts = any(w.text in self._units for w in hyp.words)
-        if not amounts and not (hyp.final and self._content):
+        content = any(w.text in self._content for w in hyp.words)
+        if not amounts and not (content or (hyp.final and self._content)):
             return hyp
 
         @functools.cache
@@ -392,8 +395,12 @@ class Recognizer:
             texts = amount_opinion(self._check, feats, spans_of(words), self._units,
                                    memo=self._memo, partial=not hyp.final)
             words = _rewritten(words, texts)
-        if hyp.final and self._content:
-            texts = second_opinion(self._check, feats, spans_of(words), self._content)
+        if self._content and (hyp.final or content):
+            # a partial's content words too: the count skill answers "how many" from the
+            # partial, with the words before the question
+            texts = second_opinion(self._check, feats, spans_of(words), self._content,
+                                   memo=None if hyp.final else self._seen,
+                                   partial=not hyp.final)
             words = _rewritten(words, texts)
         if words == list(hyp.words):
             return hyp

@@ -15,7 +15,19 @@ grammar's ``<word>`` or ``<plural>`` rules: the animals of the count skill) was 
   content word;
 - a content word heard twice in a row ("a sheep sheep" for "a chicken": one word the
   decoder cut in two) is one word over both stretches: the content word the network is
-  sure of there, or else the word heard (docs/ears.md, twenty-first round).
+  sure of there, or else the word heard (docs/ears.md, twenty-first round);
+- a content word with no determiner before it becomes "…" (the recogniser's
+  ``UNHEARD``) when the network gives it less than ``CONTENT_FLOOR`` and all the content
+  words together less than ``CONTENT_MASS``: no content word was said there ("okay" heard
+  as "okay sheep"). The grammar has a singular only after a determiner, so these are the
+  bare plurals the network knows, the words that are their own plural ("sheep", "deer");
+  after "a", "an" or "another" the determiner tells that something was said there, most
+  often an animal heard as another, which still counts one (docs/ears.md, twenty-second
+  round).
+
+A final's every word is asked about; a partial's content words only (``partial``), once
+per place (``memo``): the count skill answers "how many" from a partial, counting the
+words before the question.
 
 The same network judges amounts (``amount_opinion``), on every partial that tells one (the
 reply is made from the first) and on the final:
@@ -60,7 +72,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .grammar import UNHEARD
+from .grammar import DETERMINERS, UNHEARD
 from .numbers import NUMBER_WORDS, find_numbers
 
 RATE = 16000
@@ -75,6 +87,10 @@ FLOOR = 0.05  #: ... of the numbers that fit, and at least this probability
 UNIT_FLOOR = 0.01  #: a unit word the network gives less is not one: no amount is told
 #: the number words a unit word and the "and" after it may be heard for, together
 MULTIPLIERS = ("thousand", "hundred")
+#: a content word the network gives less than this, where it gives all the content words
+#: together less than ``CONTENT_MASS``, is no content word: ``UNHEARD``
+CONTENT_FLOOR = 0.05
+CONTENT_MASS = 0.2
 MERGE = 0.3  #: ... when the network gives one at least this, and more than the unit word
 JOINED = ""  #: ``amount_opinion``'s word for an "and" joined to the word before it
 #: what a partial may end in after a unit word that the next words could join it to
@@ -236,14 +252,19 @@ Features = np.ndarray | Callable[[], np.ndarray]
 
 
 def second_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
-                   content: Iterable[str], sure: float = SURE,
-                   doubt: float = DOUBT) -> list[str]:
+                   content: Iterable[str], sure: float = SURE, doubt: float = DOUBT,
+                   memo: dict[Span, np.ndarray] | None = None,
+                   partial: bool = False) -> list[str]:
     """The words of ``spans`` after the network's opinion on which are content words
-    (the rules are in the module's docstring)."""
+    (the rules are in the module's docstring). ``partial``: the spans are a partial's,
+    and only its content words are asked about (a glue word becomes one at the final);
+    ``memo``: the network's probabilities by span, reused and added to, so that a partial
+    asks only about the words whose place changed."""
     content = frozenset(content)
     texts = [s.text for s in spans]
     if not content:
         return texts
+    memo = {} if memo is None else memo
     # a content word said twice in a row is one word the decoder cut in two ("a chicken"
     # heard as "a sheep sheep"): one word over both stretches, the content word the
     # network is sure of there, or else the word heard
@@ -251,27 +272,42 @@ def second_opinion(check: WordCheck, feats: Features, spans: Sequence[Span],
              if texts[i] == texts[i + 1] in content and (i == 0 or texts[i - 1] != texts[i])]
     if twice:
         pairs = [_together(spans[i], spans[i + 1], texts[i]) for i in twice]
-        for i, p in zip(twice, _ask(check, feats, pairs), strict=True):
+        for i, p in zip(twice, _asked(check, feats, pairs, memo), strict=True):
             top = int(p.argmax())
             if p[top] >= sure and check.words[top] in content:
                 texts[i] = check.words[top]
             texts[i + 1] = JOINED
     # a word the network has not learnt is judged only if it is a content word (a plural
     # it never heard): then the network must be sure of a word that is not one
-    asked = [i for i, s in enumerate(spans) if (s.text in check.index or s.text in content)
+    asked = [i for i, s in enumerate(spans)
+             if (s.text in content or (s.text in check.index and not partial))
              and texts[i] != JOINED and not (i + 1 < len(texts) and texts[i + 1] == JOINED)]
     if not asked:
         return texts
-    for i, p in zip(asked, _ask(check, feats, [spans[i] for i in asked]), strict=True):
+    learnt = [check.index[w] for w in content if w in check.index]
+    for i, p in zip(asked, _asked(check, feats, [spans[i] for i in asked], memo),
+                    strict=True):
         heard = texts[i]
         top = int(p.argmax())
         said = check.words[top]
         known = check.index.get(heard)
-        if p[top] < sure or (known is not None and p[known] > doubt):
-            continue
-        if (heard in content) != (said in content):
+        bare = i == 0 or spans[i - 1].text not in DETERMINERS
+        if p[top] >= sure and (known is None or p[known] <= doubt) \
+                and (heard in content) != (said in content):
             texts[i] = said
+        elif heard in content and bare and known is not None \
+                and p[known] < CONTENT_FLOOR and p[learnt].sum() < CONTENT_MASS:
+            texts[i] = UNHEARD  # no content word here, nor any other, in its opinion
     return texts
+
+
+def _asked(check: WordCheck, feats: Features, spans: Sequence[Span],
+           memo: dict[Span, np.ndarray]) -> list[np.ndarray]:
+    """The network's probabilities for ``spans``, asking only about those not in ``memo``."""
+    fresh = [s for s in dict.fromkeys(spans) if s not in memo]
+    if fresh:
+        memo.update(zip(fresh, _ask(check, feats, fresh), strict=True))
+    return [memo[s] for s in spans]
 
 
 def _together(first: Span, second: Span, text: str) -> Span:

@@ -156,6 +156,52 @@ def test_words_the_network_does_not_know_are_left_alone_unless_content() -> None
         assert got == want
 
 
+@pytest.mark.parametrize(("heard", "table", "want"), [
+    # a bare content word the network gives less than CONTENT_FLOOR, with all the content
+    # words together less than CONTENT_MASS, is no content word ("okay" heard as "okay
+    # sheep")
+    ("then cat then", [{"then": 1}, {"was": 0.3, "cat": 0.01}, {"then": 1}], "then … then"),
+    ("cat then", [{"was": 0.3, "cat": 0.01}, {"then": 1}], "… then"),
+    # ... not if it hears another content word there (a cat heard as a bear counts one) ...
+    ("then cat then", [{"then": 1}, {"was": 0.3, "bear": 0.25, "cat": 0.01}, {"then": 1}],
+     "then cat then"),
+    # ... nor if it gives the heard word CONTENT_FLOOR ...
+    ("then cat then", [{"then": 1}, {"was": 0.3, "cat": 0.05}, {"then": 1}], "then cat then"),
+    # ... nor after a determiner: something was said there
+    ("a cat then", [{"a": 1}, {"was": 0.3, "cat": 0.01}, {"then": 1}], "a cat then"),
+    # a word it is sure of is still that word
+    ("a cat then", [{"a": 1}, {"was": 0.9, "cat": 0.01}, {"then": 1}], "a was then"),
+])
+def test_a_bare_content_word_the_network_hears_no_content_in_is_unheard(
+        heard: str, table: list, want: str) -> None:
+    got = second_opinion(Rigged(WORDS, table), np.zeros((200, 40), np.float32),
+                         spans(heard), CONTENT)
+    assert " ".join(got) == want
+
+
+def test_a_partial_asks_about_its_content_words_once_per_place() -> None:
+    """A partial's glue words wait for the final; its content words are asked about once
+    for each place the decoder puts them."""
+    z = np.zeros((200, 40), np.float32)
+    memo: dict[Span, np.ndarray] = {}
+    check = Served(WORDS, [{"was": 0.9}])  # one question: the "cat"
+    heard = spans("a cat then")
+    assert second_opinion(check, z, heard, CONTENT, memo=memo, partial=True) == \
+        ["a", "was", "then"]
+    assert not check.table
+    # the next partial: the same place asks nothing; a new place is asked about
+    assert second_opinion(check, z, heard, CONTENT, memo=memo, partial=True) == \
+        ["a", "was", "then"]
+    check.table = [{"cat": 0.9}]
+    moved = [*heard[:1], heard[1]._replace(frames=9), *heard[2:]]
+    assert second_opinion(check, z, moved, CONTENT, memo=memo, partial=True) == \
+        ["a", "cat", "then"]
+    assert not check.table
+    # a final asks about every word it knows, the glue too
+    check.table = [{"a": 1}, {"cat": 0.9}, {"bear": 0.9}]
+    assert second_opinion(check, z, moved, CONTENT) == ["a", "cat", "bear"]
+
+
 def test_a_content_word_heard_twice_in_a_row_is_one() -> None:
     """"a chicken" heard as "a sheep sheep": one word over both stretches, the content word
     the network is sure of there, or else the word heard; each other word is judged alone."""
@@ -345,7 +391,7 @@ def rigged_npz(path: Path, words: tuple[str, ...], favourite: str,
     return path
 
 
-def test_the_recogniser_asks_for_a_second_opinion_on_finals_only(tmp_path: Path) -> None:
+def test_the_recogniser_asks_about_glue_words_in_finals_only(tmp_path: Path) -> None:
     check = rigged_npz(tmp_path / "bear.npz", ("bear", "the"), "bear")
     rec = Recognizer(jsgf=build_grammar(), word_check=str(check))
     audio = timeline(0.4, "there was a dog in the garden", 0.8)
@@ -414,6 +460,19 @@ def test_the_recogniser_joins_a_thousand_heard_as_a_unit_and_an_and(tmp_path: Pa
     thousand = final.words[3]
     assert (thousand.text, thousand.start, thousand.end) == (
         "thousand", plain[0].words[3].start, plain[0].words[4].end)
+
+
+def test_the_recogniser_asks_about_content_words_in_partials_and_finals(
+        tmp_path: Path) -> None:
+    """The count skill answers "how many" from a partial, with the words before the
+    question: a content word the network hears as glue is glue in the partials too."""
+    check = rigged_npz(tmp_path / "the.npz", ("the", "dog"), "the")
+    heard = decoded(timeline(0.4, "there was a dog in the garden", 0.8), check)
+    assert any("a dog" in h.text for h in heard["plain"] if not h.final)
+    assert [h.text for h in heard["plain"] if h.final] == ["there was a dog in the garden"]
+    assert any("a the" in h.text for h in heard["checked"] if not h.final)
+    assert not any("dog" in h.text for h in heard["checked"])
+    assert [h.text for h in heard["checked"] if h.final] == ["there was a the in the garden"]
 
 
 def test_the_classifier_never_hears_the_held_out_or_stand_in_voices() -> None:
