@@ -115,8 +115,8 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: amount, a word or a filler): words the grammar lacks are heard as "…" instead of
     #: as the nearest words it has; 0: no loop (nodes.asr.grammar, docs/ears.md)
     garbage: float = DEFAULT_GARBAGE
-    #: a second opinion on the amounts of each hypothesis and the content words of each
-    #: final (the count skill's animals):
+    #: a second opinion on the amounts and the content words (the count skill's animals)
+    #: of each hypothesis:
     #: ``espeak``, a word classifier trained on espeak-ng speech (built once per machine,
     #: nodes.asr.wordcheck_build); ``off``; ``auto``: ``espeak`` with ``acoustic_model:
     #: espeak``, else off; or the path of a classifier's ``.npz`` (docs/ears.md)

@@ -118,8 +118,9 @@ class Recognizer:
     dictionary's own for a word it has). ``accents``: rules of
     ``nodes.asr.pronunciations.ACCENTS`` whose variants of every grammar word the decoder
     also takes (``()``: the dictionary's alone). ``word_check``: a word classifier's
-    ``.npz`` (``nodes.asr.wordcheck``) that gives a second opinion on the amounts of
-    each hypothesis and on the content words of each final; None: the decoder's words alone.
+    ``.npz`` (``nodes.asr.wordcheck``) that gives a second opinion on the amounts and
+    the content words of each hypothesis (a partial's glue words wait for the final);
+    None: the decoder's words alone.
     """
 
     def __init__(self, *, jsgf: str | None = None, open_vocabulary: bool = False,
