@@ -21,9 +21,9 @@ grammar's ``<word>`` or ``<plural>`` rules: the animals of the count skill) was 
   words together less than ``CONTENT_MASS``: no content word was said there ("okay" heard
   as "okay sheep"). The grammar has a singular only after a determiner, so these are the
   bare plurals the network knows, the words that are their own plural ("sheep", "deer");
-  after "a", "an" or "another" the determiner tells that something was said there, most
-  often an animal heard as another, which still counts one (docs/ears.md, twenty-second
-  round).
+  after a determiner ("an owl" heard as "an goat", "another tiger") something was said
+  there, most often an animal heard as another, which still counts one (docs/ears.md,
+  twenty-second round).
 
 A final's every word is asked about; a partial's content words only (``partial``), once
 per place (``memo``): the count skill answers "how many" from a partial, counting the
