@@ -12,11 +12,11 @@ To add one, add a line to ``COMMANDS``, as the WebRTC server's ``serve`` does::
     "serve": ("flow.server.cli", "serve a graph to browsers over WebRTC"),
 
 An installed package adds one without touching this file, through the
-``microturn.commands`` entry-point group (name = the module; its docstring's first line
-is the help), as the ears' ``adapt-ears`` does::
+``microturn.commands`` entry-point group (name = the module; its docstring's first
+sentence is the help), as the ears' ``adapt-ears`` does::
 
     [project.entry-points."microturn.commands"]
-    "adapt-ears" = "nodes.asr.adapt"
+    "adapt-ears" = "nodes.asr.adapt_command"
 
 A built-in name cannot be taken over by a package (the built-in stays; a warning names the
 package).
@@ -33,6 +33,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -85,8 +86,16 @@ def _package_help(module_name: str, origin: str) -> str:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         return f"unavailable: {exc} {origin}"
-    first = (module.__doc__ or "").strip().partition("\n")[0].rstrip(".")
+    first = summary(module.__doc__ or "")
     return f"{first} {origin}" if first else origin
+
+
+def summary(doc: str) -> str:
+    """A docstring's first sentence as one line of help: its first paragraph may wrap over
+    several lines, and reStructuredText's double backquotes are dropped."""
+    paragraph = " ".join(doc.strip().split("\n\n", 1)[0].split())
+    sentence = re.split(r"(?<=\.)\s", paragraph, maxsplit=1)[0]
+    return re.sub(r"``([^`]*)``", r"\1", sentence).rstrip(".")
 
 
 def _command_name(argv: Sequence[str], table: dict[str, tuple[str, str]]) -> str | None:

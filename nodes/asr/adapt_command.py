@@ -1,5 +1,7 @@
-"""Adapt pocketsphinx's English acoustic model to a voice, a microphone or a synthesiser,
-from recordings: ``microturn adapt-ears`` (and ``python -m nodes.asr.adapt``).
+"""Adapt the ears' acoustic model to a voice, a microphone or a synthesiser, from recordings.
+
+``microturn adapt-ears`` (and ``python -m nodes.asr.adapt``) adapts pocketsphinx's English
+model.
 
 The command line of ``nodes.asr.adapt`` (which does the estimation), declared in the
 ``microturn.commands`` entry-point group as a third-party package declares its own:
