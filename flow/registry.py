@@ -4,17 +4,26 @@ Built-in nodes are registered exactly like a third-party plugin's: in ``pyprojec
 
     [project.entry-points."microturn.nodes"]
     "speech.espeak" = "nodes.speech_espeak:EspeakSpeech"
+
+A name is one type. Where two packages declare the same name, microturn's own type keeps
+it, else the package found first does; either way a warning names both packages, so a
+plugin never takes over a type without a word (and which one wins never depends on the
+order packages were installed in, where a built-in is concerned).
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 from importlib.metadata import EntryPoint, entry_points
 
 from .errors import FlowError
 from .node import Node
 
 GROUP = "microturn.nodes"
+BUILT_IN = "microturn"  #: the distribution whose types a plugin cannot take over
+
+log = logging.getLogger("microturn.registry")
 
 
 class UnknownNodeType(FlowError, KeyError):
@@ -43,8 +52,22 @@ class Registry:
     @classmethod
     def from_entry_points(cls, group: str = GROUP) -> Registry:
         reg = cls()
+        owners: dict[str, str] = {}
         for ep in entry_points(group=group):
-            reg._entries.setdefault(ep.name, ep)
+            dist = _package(ep)
+            held = owners.get(ep.name)
+            if held is None:
+                reg._entries[ep.name], owners[ep.name] = ep, dist
+                continue
+            if held == dist:  # one package seen twice on the path
+                continue
+            first = reg._entries[ep.name]
+            assert isinstance(first, EntryPoint)
+            log.warning("node type %r is declared by %s (%s) and by %s (%s): %s's is used",
+                        ep.name, held, first.value, dist, ep.value,
+                        BUILT_IN if BUILT_IN in (held, dist) else held)
+            if dist == BUILT_IN:
+                reg._entries[ep.name], owners[ep.name] = ep, dist
         return reg
 
     def register(self, name: str, node_cls: type[Node]) -> None:
@@ -108,6 +131,10 @@ class Registry:
             self._origins[name] = entry.value
             return loaded
         return entry
+
+
+def _package(ep: EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else "an installed package"
 
 
 _default: Registry | None = None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from importlib.metadata import EntryPoint
+
 import pytest
 
-from flow import Node
+from flow import Node, registry
 from flow.registry import GROUP, NodeTypeLoadError, Registry, UnknownNodeType, default_registry
 
 from .graphs.nodes import Upper
@@ -68,3 +70,45 @@ def test_import_failures_name_the_entry_point():
         reg.get("not.node")
     loaded = reg.load_all()
     assert all(isinstance(v, NodeTypeLoadError) for v in loaded.values())
+
+
+class _Package:
+    """A stand-in for an installed distribution: only its name is read."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def declared(monkeypatch: pytest.MonkeyPatch, *entries: tuple[str, str, str]) -> None:
+    """Installed packages declare node types, in this order: (package, name, target)."""
+    eps = [EntryPoint(name, target, GROUP)._for(_Package(package))  # type: ignore[arg-type]
+           for package, name, target in entries]
+    monkeypatch.setattr(registry, "entry_points", lambda group: eps if group == GROUP else [])
+
+
+@pytest.mark.parametrize("plugin_first", [True, False])
+def test_a_plugin_cannot_take_over_a_built_in_type(monkeypatch, caplog, plugin_first):
+    builtin = ("microturn", "sink.console", "nodes.sink_console:ConsoleSink")
+    plugin = ("microturn-shout", "sink.console", "microturn_shout:Upper")
+    declared(monkeypatch, *([plugin, builtin] if plugin_first else [builtin, plugin]))
+    reg = Registry.from_entry_points()
+    assert reg.origin("sink.console") == "nodes.sink_console:ConsoleSink"
+    assert "node type 'sink.console' is declared by " in caplog.text
+    assert "microturn-shout" in caplog.text and "microturn's is used" in caplog.text
+
+
+def test_between_two_plugins_the_first_found_keeps_a_name_and_both_are_named(
+        monkeypatch, caplog):
+    declared(monkeypatch, ("pkg-a", "gain.scale", "a:Gain"), ("pkg-b", "gain.scale", "b:Gain"),
+             ("pkg-b", "other", "b:Other"))
+    reg = Registry.from_entry_points()
+    assert reg.origin("gain.scale") == "a:Gain" and reg.origin("other") == "b:Other"
+    assert caplog.text.count("is declared by") == 1
+    assert ("node type 'gain.scale' is declared by pkg-a (a:Gain) and by pkg-b (b:Gain): "
+            "pkg-a's is used") in caplog.text
+
+
+def test_one_package_seen_twice_is_no_conflict(monkeypatch, caplog):
+    declared(monkeypatch, ("pkg-a", "gain.scale", "a:Gain"), ("pkg-a", "gain.scale", "a:Gain"))
+    assert Registry.from_entry_points().origin("gain.scale") == "a:Gain"
+    assert "declared by" not in caplog.text
