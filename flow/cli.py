@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import sys
+import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -115,6 +116,10 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, ModuleTy
         prog="microturn", description="Compose, check and run microturn dataflow graphs.")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v: info, -vv: debug)")
+    # -v is taken after the subcommand too ("microturn run g.yaml -v"), where people add it
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                         help="log more (-v: info, -vv: debug; a failed node's traceback)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     table = all_commands()
     chosen = _command_name(argv, table)
@@ -123,7 +128,7 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, ModuleTy
         if name != chosen:
             if chosen is None and name not in COMMANDS:  # the list of commands is shown
                 help_text = _package_help(module_name, help_text)
-            sub.add_parser(name, help=help_text, description=help_text)
+            sub.add_parser(name, help=help_text, description=help_text, parents=[verbose])
             continue
         try:
             module = importlib.import_module(module_name)
@@ -136,7 +141,8 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, ModuleTy
                             f"has no {' or '.join(missing)} (see flow/cli.py)")
         if name not in COMMANDS:
             help_text = _package_help(module_name, help_text)
-        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text,
+                                            parents=[verbose]))
     return parser, module
 
 
@@ -167,7 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
         return EXIT_USAGE
     except NodeFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if args.verbose:  # the node's own traceback: where in its code it raised
+            traceback.print_exception(exc.exc, file=sys.stderr)
+            print(f"error: {exc}", file=sys.stderr)
+        else:
+            print(f"error: {exc} (-v shows its traceback)", file=sys.stderr)
         return EXIT_FAILED
     except FlowError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -47,6 +47,9 @@ class NodeFailed(FlowError):
         self.session = session
         where = f"session {session!r}: " if session else ""
         super().__init__(f"{where}node {node_id!r} failed: {type(exc).__name__}: {exc}")
+        # wherever it is raised, a traceback of it shows the node's own exception and where
+        # in the node's code it came from ("The above exception was the direct cause")
+        self.__cause__ = exc
 
 
 class MissingDependency(FlowError, ImportError):

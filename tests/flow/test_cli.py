@@ -95,7 +95,19 @@ def test_a_node_failure_is_one_error_line_and_exit_1(capsys):
     assert status == 1 and out == ""
     assert len(err.splitlines()) == 1
     assert err.startswith("error: session ") and err.endswith(
-        "node 'boom' failed: ValueError: cannot handle 'hello'\n")
+        "node 'boom' failed: ValueError: cannot handle 'hello' (-v shows its traceback)\n")
+
+
+def test_with_v_a_node_failure_shows_the_node_s_own_traceback(capsys):
+    status = cli.main(["run", str(GRAPHS / "fail.yaml"), "-v"])  # -v after the command too
+    out, err = capsys.readouterr()
+    assert status == 1 and out == ""
+    lines = err.splitlines()
+    start = lines.index("Traceback (most recent call last):")
+    assert any("tests/flow/graphs/nodes.py" in line for line in lines[start:])
+    assert lines[-2] == "ValueError: cannot handle 'hello'"
+    assert lines[-1].startswith("error: session ") and lines[-1].endswith(
+        "node 'boom' failed: ValueError: cannot handle 'hello'")
 
 
 def test_run_an_invalid_graph_exits_2_before_starting(capsys):
