@@ -25,7 +25,7 @@ from flow import SessionContext
 
 from ..types import BackendResult, FusedTurn
 from .policy import Decision, ReflexPolicy, TurnInput, dmel_level
-from .skill import Skill, load_skill
+from .skill import Skill, UnknownSkill, load_skill
 
 MS = 1_000_000
 
@@ -46,25 +46,47 @@ class ReflexOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     apology: str = "Sorry, I could not get an answer to that."
 
     def __post_init__(self) -> None:
-        for name in self.skills:
-            cls = load_skill(name)  # raises, naming the known skills
+        # Each mistake names its place in the options (the front end roots it at
+        # ``with.options``): "- at `$.settings.count.category`".
+        for i, name in enumerate(self.skills):
+            try:
+                cls = load_skill(name)  # raises, naming the known skills
+            except UnknownSkill as exc:
+                raise msgspec.ValidationError(f"{exc} - at `$.skills[{i}]`") from None
             raw = self.settings.get(name)
-            if raw is not None:
-                if not hasattr(cls, "Params"):
-                    raise ValueError(f"skill {name!r} takes no settings")
-                msgspec.convert(raw, cls.Params)
+            if raw is not None and not hasattr(cls, "Params"):
+                raise msgspec.ValidationError(
+                    f"skill {name!r} takes no settings - at `$.settings.{name}`")
+            skill_params(name, cls, raw)
         for name in self.settings:
             if name not in self.skills:
-                raise ValueError(f"settings for {name!r}, which is not in skills")
+                raise msgspec.ValidationError(
+                    f"settings for {name!r}, which is not in skills - at `$.settings.{name}`")
+
+
+def skill_params(name: str, cls: type[Skill], raw: dict[str, Any] | None) -> Any:
+    """A skill's ``Params`` from its settings (its defaults where there are none), or None
+    for a skill without ``Params``; a mistake is a ``ValidationError`` at its place."""
+    if not hasattr(cls, "Params"):
+        return None
+    try:
+        return msgspec.convert(raw or {}, cls.Params)
+    except msgspec.ValidationError as exc:
+        msg, _, path = str(exc).partition(" - at `$")
+        raise msgspec.ValidationError(
+            f"skill {name!r}: {msg} - at `$.settings.{name}{path or '`'}") from None
 
 
 def build_skills(options: ReflexOptions) -> list[Skill]:
     skills = []
     for name in options.skills:
         cls = load_skill(name)
-        raw = options.settings.get(name)
-        params = msgspec.convert(raw, cls.Params) if raw is not None else None
-        skill = cls(params) if params is not None else cls()
+        params = skill_params(name, cls, options.settings.get(name))
+        try:
+            skill = cls(params) if params is not None else cls()
+        except Exception as exc:
+            raise RuntimeError(f"skill {name!r} ({cls.__module__}:{cls.__qualname__}) failed "
+                               f"to start: {type(exc).__name__}: {exc}") from exc
         skill.confirm.enabled = options.confirm
         skills.append(skill)
     return skills

@@ -61,6 +61,8 @@ class Skill:
     pronunciations: ClassVar[dict[str, str]] = {}
 
     def __init__(self, params: msgspec.Struct | None = None) -> None:
+        if params is None and hasattr(type(self), "Params"):
+            params = type(self).Params()  # settings are optional: its defaults
         self.params: Any = params
         self.confirm = Confirm()
 
@@ -160,7 +162,11 @@ def load_skill(name: str) -> type[Skill]:
         return found[name]
     for ep in entry_points(group=SKILL_GROUP):
         if ep.name == name:
-            cls = ep.load()
+            try:
+                cls = ep.load()
+            except Exception as exc:
+                raise UnknownSkill(f"skill {name!r} ({ep.value}) failed to import: "
+                                   f"{type(exc).__name__}: {exc}") from exc
             if not (isinstance(cls, type) and issubclass(cls, Skill)):
                 raise UnknownSkill(f"skill {name!r} ({ep.value}) is not a Skill subclass")
             return cls

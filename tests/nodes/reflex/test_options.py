@@ -1,0 +1,106 @@
+"""The reflex model's options in a graph: each mistake is named at its place (file:line,
+the field under ``with.options``), and a skill's settings are optional."""
+
+from __future__ import annotations
+
+from textwrap import dedent
+
+import msgspec
+import pytest
+
+from flow import GraphError
+from flow.loader import load_graph_text
+from flow.registry import Registry
+from nodes.reflex import model
+from nodes.reflex.model import ReflexOptions, build_skills
+from nodes.reflex.skill import Skill
+
+GRAPH = """\
+graph: t
+nodes:
+  front:
+    use: frontend
+    with:
+      model: reflex
+      options:
+        skills: {skills}
+        settings:
+          {settings}
+"""
+REG = Registry()
+REG.register_lazy("frontend", "nodes.frontend.node:FrontEnd")
+
+
+def problem(skills: str, settings: str) -> str:
+    with pytest.raises(GraphError) as info:
+        load_graph_text(dedent(GRAPH.format(skills=skills, settings=settings)), "g.yaml",
+                        registry=REG)
+    (issue,) = info.value.issues
+    return str(issue)
+
+
+def test_a_skill_s_setting_is_named_at_its_line_and_path():
+    msg = problem("[count, timer]", "count: {category: 5}")
+    assert msg.startswith("g.yaml:10: node 'front' (frontend): ")
+    assert msg.endswith("skill 'count': Expected str, got int 5 - at "
+                        "with.options.settings.count.category")
+    msg = problem("[count]", "count: {categry: animals}")
+    assert msg.startswith("g.yaml:10: ") and "unknown field categry" in msg
+    assert msg.endswith(" - at with.options.settings.count")
+
+
+def test_an_unknown_skill_and_stray_settings_are_named_at_their_place():
+    msg = problem("[count, nosuch]", "count: {}")
+    assert msg.startswith("g.yaml:8: ") and "unknown skill 'nosuch'; known: " in msg
+    assert msg.endswith(" - at with.options.skills[1]")
+    msg = problem("[count]", "timer: {}")
+    assert msg.startswith("g.yaml:10: ")
+    assert "settings for 'timer', which is not in skills" in msg
+    msg = problem("[timer]", "timer: {x: 1}")
+    assert "skill 'timer' takes no settings" in msg
+
+
+class Parrot(Skill):
+    name = "parrot"
+
+    class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+        prefix: str = "you said"
+
+
+class Broken(Skill):
+    name = "broken"
+
+    def __init__(self, params: msgspec.Struct | None = None) -> None:
+        super().__init__(params)
+        raise RuntimeError("no model file")
+
+
+def test_a_skill_without_settings_gets_its_params_defaults(monkeypatch):
+    assert Parrot().params == Parrot.Params()  # not None: the author reads self.params.x
+    monkeypatch.setattr(model, "load_skill", {"parrot": Parrot}.__getitem__)
+    (skill,) = build_skills(ReflexOptions(skills=["parrot"]))
+    assert skill.params.prefix == "you said"
+    (skill,) = build_skills(ReflexOptions(skills=["parrot"],
+                                          settings={"parrot": {"prefix": "so"}}))
+    assert skill.params.prefix == "so"
+
+
+def test_a_skill_that_fails_to_start_is_named(monkeypatch):
+    monkeypatch.setattr(model, "load_skill", {"broken": Broken}.__getitem__)
+    with pytest.raises(RuntimeError, match=r"^skill 'broken' \(tests\.nodes\.reflex\.test_options"
+                       r":Broken\) failed to start: RuntimeError: no model file$"):
+        build_skills(ReflexOptions(skills=["broken"]))
+
+
+def test_a_plugin_skill_that_fails_to_import_is_named(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from nodes.reflex import skill as skill_module
+
+    ep = EntryPoint("ghost", "microturn_no_such_skill_module:Ghost", skill_module.SKILL_GROUP)
+    monkeypatch.setattr(skill_module, "entry_points",
+                        lambda group: [ep] if group == skill_module.SKILL_GROUP else [])
+    with pytest.raises(skill_module.UnknownSkill,
+                       match=r"^skill 'ghost' \(microturn_no_such_skill_module:Ghost\) failed "
+                             r"to import: ModuleNotFoundError: No module named"):
+        skill_module.load_skill("ghost")
