@@ -181,7 +181,8 @@ def validate(graph: Graph) -> list[str]:
 
 def check(graph: Graph, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Issue]:
     """Every structural problem of the edges: unknown nodes/ports, direction, types,
-    fan-in, duplicate edges, undeclared cycles, bad capacities. Edges that touch a node in
+    fan-in, duplicate edges, undeclared cycles, feedback edges on no cycle, bad capacities.
+    Edges that touch a node in
     ``skip`` (one whose type is unknown, so its ports are too) are not checked."""
     issues: list[Issue] = []
     fed: dict[tuple[str, str], list[EdgeDecl]] = {}
@@ -215,6 +216,7 @@ def check(graph: Graph, *, skip: set[str] | frozenset[str] = frozenset()) -> lis
                     f"{decl.type_name}.{port} does not allow fan-in (merge the streams in a "
                     "node, or declare the port In(fan_in=True))"))
     issues += _cycles(graph, [e for e in ok_edges if not e.feedback])
+    issues += _open_feedback(ok_edges)
     return issues
 
 
@@ -295,6 +297,31 @@ def _cycles(graph: Graph, edges: list[EdgeDecl]) -> list[Issue]:
                 color[e.dst] = 1
                 path.append(e)
                 todo.append((e.dst, 0))
+    return issues
+
+
+def _open_feedback(edges: list[EdgeDecl]) -> list[Issue]:
+    """One issue per feedback edge that closes no cycle: nothing leads from its target back
+    to its source. Such an edge is a mistake, not a harmless marker: it changes the edge
+    (default policy drop_oldest, and its end of stream does not end the node it feeds)."""
+    succ: dict[str, set[str]] = {}
+    for e in edges:
+        succ.setdefault(e.src, set()).add(e.dst)
+    issues: list[Issue] = []
+    for e in edges:
+        if not e.feedback:
+            continue
+        seen, todo = {e.dst}, [e.dst]
+        while todo and e.src not in seen:
+            for n in succ.get(todo.pop(), ()):
+                if n not in seen:
+                    seen.add(n)
+                    todo.append(n)
+        if e.src not in seen:
+            issues.append(Issue(e.line, f"edge '{e}': feedback: true, but this edge closes no "
+                                        f"cycle (nothing leads from {e.dst} back to {e.src}); "
+                                        "remove 'feedback: true' (it marks the edge that "
+                                        "closes a cycle)"))
     return issues
 
 

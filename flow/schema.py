@@ -115,8 +115,9 @@ def _edge_schema() -> dict[str, Any]:
                     "to": {"type": "string", "pattern": END_PATTERN,
                            "description": "node.input"},
                     "policy": {"enum": [p.value for p in Policy],
-                               "description": "when full: block (default), drop_oldest, "
-                                              "drop_newest or latest"},
+                               "description": "when full: block (the default; drop_oldest "
+                                              "on a feedback edge), drop_oldest, drop_newest "
+                                              "or latest"},
                     "capacity": {"type": "integer", "minimum": 1,
                                  "default": DEFAULT_CAPACITY,
                                  "description": "messages queued at most (with max_time "
@@ -124,7 +125,9 @@ def _edge_schema() -> dict[str, Any]:
                     "max_time": {"type": "string", "pattern": DURATION_PATTERN,
                                  "description": "media duration queued at most, e.g. 400ms"},
                     "feedback": {"type": "boolean", "default": False,
-                                 "description": "this edge closes a declared cycle"},
+                                 "description": "this edge closes a cycle (it must: "
+                                                "something leads from its target back to "
+                                                "its source)"},
                 },
             },
         ],

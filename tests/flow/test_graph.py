@@ -67,6 +67,22 @@ def test_every_cycle_is_named_with_its_path():
                       "feeds back with 'feedback: true'"]
 
 
+def test_a_feedback_edge_must_close_a_cycle():
+    # A forward edge marked feedback used to pass, and quietly became drop_oldest.
+    issues = issues_of({"a": (Upper, {}), "b": (Upper, {}), "c": (Upper, {})},
+                       ["a.out -> b.text",
+                        EdgeDecl("b", "out", "c", "text", Policy.LATEST, feedback=True)])
+    assert issues == ["edge 'b.out -> c.text': feedback: true, but this edge closes no cycle "
+                      "(nothing leads from c back to b); remove 'feedback: true' (it marks the "
+                      "edge that closes a cycle)"]
+    # Through other feedback edges, or onto itself, it does close one.
+    Graph.build("g", {"a": (Upper, {}), "b": (Upper, {})},
+                [EdgeDecl("a", "out", "b", "text", Policy.LATEST, feedback=True),
+                 EdgeDecl("b", "out", "a", "text", Policy.LATEST, feedback=True)])
+    Graph.build("g", {"a": (Upper, {})},
+                [EdgeDecl("a", "out", "a", "text", Policy.LATEST, feedback=True)])
+
+
 def test_a_long_chain_does_not_exhaust_the_stack():
     n = 3000
     nodes = {f"n{i}": (Upper, {}) for i in range(n)}

@@ -461,6 +461,24 @@ def test_a_cycle_not_marked_feedback():
     ]
 
 
+def test_a_feedback_edge_that_closes_no_cycle():
+    issues = problems("""\
+        graph: say
+        nodes:
+          src: {use: test.lines}
+          up: {use: test.upper}
+          p: {use: test.print}
+        edges:
+          - {from: src.text, to: up.text, feedback: true}
+          - up.out -> p.text
+        """)
+    assert issues == [
+        "g.yaml:7: edge 'src.text -> up.text': feedback: true, but this edge closes no cycle "
+        "(nothing leads from up back to src); remove 'feedback: true' (it marks the edge "
+        "that closes a cycle)",
+    ]
+
+
 def test_a_feedback_edge_may_not_block():
     issues = problems("""\
         graph: loop
