@@ -17,7 +17,7 @@ whose inputs are all pull-style or that has none, when ``run()`` returns. Edges 
 ``feedback`` do not keep a node alive when it has other inputs. Its outputs are then
 closed with ``EndOfStream``, its inputs detached (anything still sent to it is discarded
 and counted), and ``teardown()`` runs, also after an error or cancellation; once begun, it
-runs to its end (a cancellation meanwhile waits for it).
+runs to its end (a cancellation meanwhile waits for it), for up to ``TEARDOWN_GRACE``.
 
 ``on_interrupt(msg)`` is called synchronously when an ``Interrupt`` reaches the node (drop
 what the interruption makes stale there; one that arrives before ``setup()`` has finished
@@ -50,7 +50,6 @@ from .delivery import IDLE, Deliverer, Finish, deliverer
 from .errors import EndOfInput, NodeDefinitionError, NodeFailed, first_error
 from .messages import Interrupt, Message
 from .ports import In, Out, PortSpec
-from .shielded import finish
 
 if TYPE_CHECKING:
     from .edge import Edge
@@ -208,8 +207,9 @@ class Node:
     async def teardown(self) -> None:
         """Release resources. Runs after success, errors and cancellation alike, also when
         ``setup()`` failed or was cancelled part-way: release only what was acquired. It
-        runs to its end (cancelling the node meanwhile waits for it, up to
-        ``TEARDOWN_GRACE``, 10 s), so keep it bounded: close with a timeout."""
+        runs to its end (cancelling the node meanwhile waits for it), but for at most
+        ``TEARDOWN_GRACE``, 10 s, however the node ended: keep it bounded (close with a
+        timeout), since past that it is abandoned."""
 
     # -- helpers for node bodies -------------------------------------------------------------
 
@@ -372,6 +372,7 @@ class Node:
         has_run = cls.run is not Node.run
         self._running = True
         failed = False
+        why = "it ended"  # for the warning if its teardown hangs
         try:
             await self.setup()
             if gate is not None:
@@ -397,11 +398,14 @@ class Node:
                 await self.on_end()
             for out in self._out.values():
                 out.close()
-        except (NodeFailed, asyncio.CancelledError):
-            failed = True
+        except asyncio.CancelledError:
+            failed, why = True, "the session was cancelled"
+            raise
+        except NodeFailed:
+            failed, why = True, "it failed"
             raise
         except Exception as exc:
-            failed = True
+            failed, why = True, "it failed"
             raise self._fail(exc) from exc
         finally:
             self._running = False
@@ -410,22 +414,43 @@ class Node:
                 for edge in port._edges:
                     edge.detach()
             try:
-                await self._teardown_to_the_end()
+                await self._teardown_to_the_end(why)
             except Exception as exc:
                 if not failed:
                     raise NodeFailed(self.id, exc, self.context.id) from exc
                 self.log.warning("session %s node %s: teardown failed too: %r",
                                  self.context.id, self.id, exc)
 
-    async def _teardown_to_the_end(self) -> None:
-        """``teardown()`` run to its end even if the node is cancelled meanwhile, or
-        abandoned with a warning ``TEARDOWN_GRACE`` after that (``flow.shielded``)."""
+    async def _teardown_to_the_end(self, why: str) -> None:
+        """``teardown()`` given ``TEARDOWN_GRACE`` from its start, however the node ended
+        (``why``: its input ended, it failed, the session was cancelled). A cancellation
+        meanwhile waits for it, so that a release is not cut short (a blocking close still
+        queued for an executor thread would never run: a leaked worker process);
+        past the grace it is abandoned with a warning naming the node, so that a teardown
+        that hangs cannot hold its session, nor the error that ended it, forever. Raises
+        the teardown's own error, or once it is over the cancellation."""
         name = f"{self.context.id}/{self.id}/teardown"
-        if not await finish(self.teardown(), self.clock, TEARDOWN_GRACE, name=name):
-            self.log.warning("session %s node %s: teardown still running %g s after the "
-                             "session was cancelled; abandoned",
-                             self.context.id, self.id, TEARDOWN_GRACE / 1e9)
+        job = asyncio.get_running_loop().create_task(self.teardown(), name=name)
+        deadline = self.clock.now() + TEARDOWN_GRACE
+        cancelled = False
+        while not job.done():
+            left = deadline - self.clock.now()
+            if left <= 0:
+                job.cancel()
+                self.log.warning("session %s node %s: teardown still running %g s after %s; "
+                                 "abandoned", self.context.id, self.id, TEARDOWN_GRACE / 1e9,
+                                 why)
+                break
+            try:
+                await asyncio.wait([job], timeout=left / 1e9)
+            except asyncio.CancelledError:
+                cancelled = True
+                if why == "it ended":
+                    why = "the session was cancelled"
+        if cancelled or job.cancelled():  # cancelling the job itself: the loop shuts down
             raise asyncio.CancelledError
+        if job.done():
+            job.result()  # the teardown's own error, if any
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"
@@ -433,8 +458,8 @@ class Node:
 
 #: Handlers in a row that must return without suspending before inline delivery resumes.
 _CALM_CALLS = 32
-#: How long a node's teardown may go on after its session was cancelled (ns, on the
-#: session's clock) before it is abandoned.
+#: How long a node's teardown may go on (ns, on the session's clock, from its start) before
+#: it is abandoned, whatever ended the node: its input, a failure, a cancellation.
 TEARDOWN_GRACE = 10_000_000_000
 
 #: Edges an Interrupt still has to cross, while one is being spread (see _forward).
