@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -92,6 +93,10 @@ class EdgeStatistics(msgspec.Struct, frozen=True):
     wait_max: int
     blocked_total: int  #: total time producers were held back (backpressure)
     ended: bool
+    #: furthest media time carried: the largest ``pts + duration`` handed to the consumer.
+    #: In a graph that runs faster than real time this, not the clock, says how much media
+    #: went through.
+    media_end: int = 0
 
 
 class Edge:
@@ -119,6 +124,7 @@ class Edge:
         "flushed",
         "interrupts",
         "max_time",
+        "media_end",
         "name",
         "peak_depth",
         "policy",
@@ -160,6 +166,7 @@ class Edge:
         self._block = self.policy is Policy.BLOCK
         self.carried = self.dropped = self.flushed = self.interrupts = 0
         self.peak_depth = self.wait_total = self.wait_max = self.blocked_total = 0
+        self.media_end = 0
         src._edges.append(self)
         dst._edges.append(self)
 
@@ -180,6 +187,9 @@ class Edge:
             if self._inline and not self._q and not node._busy and depth < MAX_INLINE_DEPTH:
                 node._depth = depth + 1
                 self.carried += 1
+                end = msg.pts + msg.duration
+                if end > self.media_end:
+                    self.media_end = end
                 await node._call(self.dst, msg)
                 return
             if self._gone:
@@ -338,8 +348,12 @@ class Edge:
         if msg is _EOS:
             self._ended = True
             return msg
-        self._qtime -= msg.duration
+        duration = msg.duration
+        self._qtime -= duration
         self.carried += 1
+        end = msg.pts + duration
+        if end > self.media_end:
+            self.media_end = end
         waited = self._clock.now() - t
         self.wait_total += waited
         if waited > self.wait_max:
@@ -360,7 +374,13 @@ class Edge:
             max_time=self.max_time, carried=self.carried, dropped=self.dropped,
             flushed=self.flushed, interrupts=self.interrupts, depth=self.depth,
             peak_depth=self.peak_depth, wait_total=self.wait_total, wait_max=self.wait_max,
-            blocked_total=self.blocked_total, ended=self._ended or self._gone)
+            blocked_total=self.blocked_total, ended=self._ended or self._gone,
+            media_end=self.media_end)
+
+
+def media_end(edges: Iterable[Edge]) -> int:
+    """The furthest media time any of ``edges`` carried (0 if none carried media)."""
+    return max((e.media_end for e in edges), default=0)
 
 
 #: The in-band end-of-stream marker every edge queues (one shared instance).

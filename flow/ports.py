@@ -169,6 +169,9 @@ class Out(Generic[T]):
                     and not edge._closed and self.node._depth < MAX_INLINE_DEPTH:
                 node._depth = self.node._depth + 1
                 edge.carried += 1
+                end = msg.pts + msg.duration
+                if end > edge.media_end:
+                    edge.media_end = end
                 await node._call(edge.dst, msg)
             else:
                 await edge.put(msg)

@@ -11,7 +11,7 @@ import msgspec
 
 from .clock import Clock, RealClock
 from .context import SessionContext
-from .edge import Edge, EdgeStatistics
+from .edge import Edge, EdgeStatistics, media_end
 from .errors import first_error
 from .graph import Graph
 from .node import Node, NodeStatistics, StartGate
@@ -79,7 +79,10 @@ class Session:
     def statistics(self) -> SessionStatistics:
         return SessionStatistics(
             session=self.id, graph=self.graph.name,
-            media_time=self.context.media_time() if self.started else 0,
+            # the clock says how much media went through only when the graph runs in real
+            # time; a fast one carries more than that (graphs/echo.yaml: 5.6 s in 20 ms)
+            media_time=max(self.context.media_time(), media_end(self.edges))
+            if self.started else 0,
             nodes=[n.statistics() for n in self.nodes.values()],
             edges=[e.statistics() for e in self.edges])
 

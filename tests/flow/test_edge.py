@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 from flow import MS, EdgeDecl, FakeClock, Graph, In, Message, Node, Out, Session
+from flow.edge import media_end
 
 
 class Frame(Message, frozen=True, kw_only=True):
@@ -188,6 +189,36 @@ def test_statistics_count_waiting_time() -> None:
     assert nodes["sink"].received == 5 and nodes["src"].sent == 5
     assert (nodes["sink"].wait_total, nodes["sink"].wait_max) == (100 * MS, 40 * MS)
     assert nodes["sink"].queued == nodes["sink"].dropped == 0
+
+
+class FileSrc(Node):
+    """Stamps media time from the "file", not the clock, and sends as fast as it may: in
+    fast mode far more media goes through than time passes."""
+
+    out: Out[Frame]
+    Params = SrcParams
+
+    async def run(self) -> None:
+        p = self.params
+        await self.clock.sleep(p.start_after)
+        for i in range(p.n):
+            await self.out.send(Frame(pts=i * p.dur, seq=i, dur=p.dur))
+
+
+def test_statistics_say_how_far_media_went_on_every_path() -> None:
+    # Ten 200 ms frames in 1 ms of clock time: handed over inline (one edge, and fan-out),
+    # and queued (a drop edge). Each edge carried 2 s of media, whatever the clock says.
+    s = run({"src": (FileSrc, {"n": 10, "dur": 200 * MS}), "sink": (Sink, {}),
+             "fan": (Sink, {}), "queued": (Sink, {})},
+            ["src.out -> sink.inp", "src.out -> fan.inp",
+             EdgeDecl("src", "out", "queued", "inp", policy="drop_newest", capacity=10)])  # type: ignore[arg-type]
+    assert s.context.clock.now() <= MS
+    assert [e.statistics().media_end for e in s.edges] == [2000 * MS] * 3
+    assert media_end(s.edges) == 2000 * MS
+    alone = run({"src": (FileSrc, {"n": 10, "dur": 200 * MS}), "sink": (Sink, {})},
+                ["src.out -> sink.inp"])
+    assert edge(alone, "src.out -> sink.inp").statistics().media_end == 2000 * MS
+    assert media_end([]) == 0
 
 
 def test_an_unconnected_output_discards_and_an_unconnected_input_ends() -> None:
