@@ -59,6 +59,7 @@ import numpy as np
 
 from flow import AudioFrame, In, Node, Out, ParamError, parse_duration
 from flow.errors import MissingDependency
+from flow.params import Duration
 
 from .asr import SetVocabulary
 from .asr.grammar import (
@@ -88,8 +89,8 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     phrases: tuple[str, ...] | None = None  #: None: the built-in skills' phrases
     number_contexts: tuple[str, ...] | None = None  #: None: dollars
     fillers: tuple[str, ...] | None = None  #: None: the built-in glue words
-    pause: str = "240ms"  #: non-speech that ends an utterance (a final)
-    max_utterance: str = "20s"  #: an utterance longer than this is cut into finals
+    pause: Duration = "240ms"  #: non-speech that ends an utterance (a final)
+    max_utterance: Duration = "20s"  #: an utterance longer than this is cut into finals
     sample_rate: int = 16000  #: the rate the input must have (the model's)
     beam: float = 1e-60  #: search beam; 1e-48 (pocketsphinx's): half the CPU, more errors
     #: a partial tells an amount ("<number> dollars") once two looks at the path agree
@@ -103,7 +104,7 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: adapt the acoustic model to the session's speaker on what the ears heard, in a
     #: process of its own, and swap it in between utterances (docs/ears.md)
     speaker_adaptation: bool = False
-    adapt_every: str = "30s"  #: speech heard between two adaptations to the speaker
+    adapt_every: Duration = "30s"  #: speech heard between two adaptations to the speaker
     #: words added to the pronunciation dictionary: a word -> its phones (ARPABET, as
     #: ``M AY K R OW T ER N``) or a list of them; for words it lacks (a product's name as a
     #: wake word) or says otherwise. A word it has keeps its own pronunciations as well.

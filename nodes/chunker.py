@@ -21,10 +21,12 @@ At the end of every input the last partial window is emitted, padded with silenc
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 import msgspec
 
 from flow import AudioFrame, In, Message, Node, Out, ParamError, TextDelta, VideoFrame
+from flow.params import Duration
 from flow.units import parse_duration
 
 from .chunking import Chunking, ChunkingStatistics
@@ -32,12 +34,13 @@ from .types import Chunk
 
 
 class ChunkerParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    period: str = "200ms"  #: micro-turn length
+    period: Duration = "200ms"  #: micro-turn length
     sample_rate: int = 16_000  #: rate of the chunks' audio; inputs must already be at it
     fps: float = 5.0  #: at most this many video frames per second go into chunks
-    pace: str = "media"  #: media | realtime (close windows at a clock deadline too)
-    wait: str = "50ms"  #: realtime: how long after a window's end to wait for its audio
-    tolerance: str = "2ms"  #: timestamp jitter treated as contiguous audio
+    #: media, or realtime: close windows at a clock deadline too
+    pace: Literal["media", "realtime"] = "media"
+    wait: Duration = "50ms"  #: realtime: how long after a window's end to wait for its audio
+    tolerance: Duration = "2ms"  #: timestamp jitter treated as contiguous audio
 
     def __post_init__(self) -> None:
         for name in ("period", "wait", "tolerance"):

@@ -20,7 +20,7 @@ chunks) is not printed; any other message prints its type name.
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Literal, TextIO
 
 import msgspec
 
@@ -32,7 +32,7 @@ _MEDIA = (AudioFrame, VideoFrame, Chunk, FusedTurn)
 
 
 class ConsoleSinkParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    stream: str = "stdout"  #: stdout | stderr
+    stream: Literal["stdout", "stderr"] = "stdout"
 
     def __post_init__(self) -> None:
         if self.stream not in ("stdout", "stderr"):

@@ -24,6 +24,7 @@ import msgspec
 import numpy as np
 
 from flow import AudioFrame, In, Node, ParamError
+from flow.params import Duration
 from flow.units import S, parse_duration
 
 _SILENCE_BLOCK = 1 << 16  #: samples of silence written per write() on a long gap
@@ -34,7 +35,7 @@ class WavSinkParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sample_rate: int | None = None  #: default: the rate of the first frame
     channels: int = 1
     format: str = "s16"  #: s16 (16-bit PCM) | f32 (32-bit float)
-    tolerance: str = "2ms"  #: timestamp jitter that is not a gap
+    tolerance: Duration = "2ms"  #: timestamp jitter that is not a gap
 
     def __post_init__(self) -> None:
         if self.format not in ("s16", "f32"):

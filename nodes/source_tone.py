@@ -10,21 +10,24 @@ samples. ``pace: realtime`` sends frame ``k`` at ``t0 + pts`` like a live microp
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 import numpy as np
 
 from flow import AudioFrame, Node, Out
+from flow.params import Duration
 from flow.units import S, parse_duration
 
 
 class ToneSourceParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    kind: str = "sine"  #: sine | silence | noise
+    kind: Literal["sine", "silence", "noise"] = "sine"
     frequency: float = 440.0
     amplitude: float = 0.5
-    duration: str = "1s"
+    duration: Duration = "1s"
     sample_rate: int = 16_000
-    frame: str = "20ms"
-    pace: str = "realtime"  #: realtime | fast
+    frame: Duration = "20ms"
+    pace: Literal["realtime", "fast"] = "realtime"
     seed: int = 0
 
     def __post_init__(self) -> None:

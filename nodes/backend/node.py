@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from flow import Clock, In, Interrupt, Node, Out, parse_duration
+from flow.params import Duration
 
 from ..types import BackendResult, DelegateRequest
 from .providers import Provider, ProviderError, ToolsProvider
@@ -28,7 +29,7 @@ from .tools import ToolBox
 class BackEndParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     provider: str = "tools"
     max_concurrency: int = 2
-    timeout: str = "10s"
+    timeout: Duration = "10s"
     supersede: bool = True
     cancel_on_interrupt: bool = True
     rates: dict[str, float] = msgspec.field(default_factory=lambda: {"USD->EUR": 0.92})

@@ -14,6 +14,7 @@ import msgspec
 import numpy as np
 
 from flow import AudioFrame, In, Interrupt, Node, ParamError
+from flow.params import Duration
 from flow.units import parse_duration
 
 from ._common import peer_of
@@ -33,7 +34,7 @@ def to_mono_float(frame: AudioFrame) -> np.ndarray:
 
 class WebRTCAudioOut(Node):
     class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-        buffer: str = "400ms"  #: playout buffer: how far ahead of the speaker audio may be
+        buffer: Duration = "400ms"  #: playout buffer: how far ahead of the speaker audio may be
 
     audio: In[AudioFrame]
 

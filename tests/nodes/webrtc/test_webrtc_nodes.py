@@ -302,8 +302,10 @@ def test_bad_params() -> None:
     clock = FakeClock()
     peer = Peer(None, clock=clock)
     peer.audio_out = OutgoingAudioTrack(clock)
-    with pytest.raises(NodeFailed, match=r"with\.buffer"):
+    with pytest.raises(GraphError, match=r"with a unit .* got '400' - at with\.buffer"):
         run_node("webrtc.audio_out", {"buffer": "400"}, clock=clock, services={"webrtc": peer})
+    with pytest.raises(NodeFailed, match=r"at least 20ms - at with\.buffer"):
+        run_node("webrtc.audio_out", {"buffer": "10ms"}, clock=clock, services={"webrtc": peer})
     with pytest.raises(NodeFailed, match=r"sample_rate must be 8000\.\.48000"):
         run_node("webrtc.audio_in", {"sample_rate": 1000}, clock=clock,
                  services={"webrtc": peer})
