@@ -6,6 +6,8 @@ and are printed as one line each, never as a traceback.
 
 from __future__ import annotations
 
+import os
+
 
 class FlowError(Exception):
     """Base of every error microturn raises on purpose."""
@@ -25,6 +27,14 @@ class NodeDefinitionError(FlowError, TypeError):
 
 class ParamError(FlowError, ValueError):
     """A node parameter is invalid at start-up (e.g. a file that does not exist)."""
+
+
+def no_such_file(path: str) -> str:
+    """``"x.txt: no such file"``, saying where a relative path was looked for: from the
+    directory microturn runs in, not the graph file's."""
+    where = ("" if os.path.isabs(path) else
+             f" (in {os.getcwd()}: relative paths are from the directory microturn runs in)")
+    return f"{path}: no such file{where}"
 
 
 class SessionClosed(FlowError):

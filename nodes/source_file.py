@@ -26,21 +26,23 @@ import functools
 import heapq
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import numpy as np
 
 from flow import AudioFrame, Message, Node, Out, ParamError, VideoFrame
+from flow.errors import no_such_file
+from flow.params import Duration
 from flow.units import S, parse_duration
 
 
 class FileSourceParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     path: str
-    pace: str = "realtime"  #: realtime | fast
+    pace: Literal["realtime", "fast"] = "realtime"
     sample_rate: int | None = None  #: resample to this rate (default: the file's)
     channels: int | None = None  #: mix to this many channels (default: the file's)
-    frame: str = "20ms"  #: audio frame length
+    frame: Duration = "20ms"  #: audio frame length
     video: bool = True  #: decode the video stream too, if there is one
     loop: bool = False
 
@@ -116,7 +118,7 @@ class _Decoder:
         self.end = 0  #: media time just after the last decoded message
         self.container: Any = None
         if not os.path.exists(self.path):
-            raise ParamError(f"source.file: {self.path}: no such file")
+            raise ParamError(f"source.file: {no_such_file(self.path)}")
         # Decode the first packets now, so that an undecodable file fails at setup. Each
         # pass then opens the file afresh: seeking back loses or repeats samples in some
         # containers (Ogg, WebM).

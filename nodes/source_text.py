@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Literal
 
 import msgspec
 
 from flow import Node, Out, ParamError, TextDelta
+from flow.errors import no_such_file
+from flow.params import Duration
 from flow.units import parse_duration
 
 _TIMED = re.compile(r"^\s*(\d+(?:\.\d*)?\s*(?:ns|us|ms|s|min|h))\s*:\s?(.*)$")
@@ -26,8 +29,8 @@ _TIMED = re.compile(r"^\s*(\d+(?:\.\d*)?\s*(?:ns|us|ms|s|min|h))\s*:\s?(.*)$")
 class TextSourceParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     path: str = "-"  #: a text file, or "-" for stdin
     role: str = "user"
-    pace: str = "realtime"  #: realtime | fast
-    interval: str = "1s"  #: time between untimed lines of a file
+    pace: Literal["realtime", "fast"] = "realtime"
+    interval: Duration = "1s"  #: time between untimed lines of a file
 
     def __post_init__(self) -> None:
         if self.pace not in ("realtime", "fast"):
@@ -83,7 +86,7 @@ class TextSource(Node):
         try:
             content = _read(p.path)
         except FileNotFoundError:
-            raise ParamError(f"source.text: {p.path}: no such file") from None
+            raise ParamError(f"source.text: {no_such_file(p.path)}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ParamError(f"source.text: {p.path}: cannot read it ({exc})") from None
         self._script = parse_script(content, parse_duration(p.interval), p.path)

@@ -59,3 +59,28 @@ def test_say_graph_runs_on_the_fake_clock(tmp_path: Path) -> None:
         assert b.pts == a.pts + a.duration
     audio = np.concatenate([f.samples for f in frames])
     assert len(_segments(audio, 24000, gap=0.25)) >= len(LINES)
+
+
+def test_a_parameter_only_setup_can_judge_is_reported_at_its_line(tmp_path: Path, capsys,
+                                                                  monkeypatch) -> None:
+    """A voice espeak lacks, a file that is not there: ``check`` cannot see them (the nodes
+    do not start), so ``run`` reports them as ``check`` reports a mistake: file:line, the
+    node, the field where the node knows it, exit status 2."""
+    from flow import cli
+
+    monkeypatch.chdir(tmp_path)
+    out = f"out.path={tmp_path / 'x.wav'}"
+    text = f"text.path={ROOT / 'examples' / 'hello.txt'}"
+    status = cli.main(["run", str(GRAPH), "--set", "voice.voice=en-zz", "--set", text,
+                       "--set", out, "--no-uvloop"])
+    lines = capsys.readouterr().err.splitlines()
+    assert status == 2 and lines[-1] == "1 problem found"
+    assert lines[0].startswith(f"{GRAPH}:14: node 'voice' (speech.espeak): unknown espeak-ng "
+                               "voice 'en-zz'; did you mean 'en-us'")
+    assert lines[0].endswith(" - at with.voice")
+    status = cli.main(["run", str(GRAPH), "--set", out, "--no-uvloop"])  # from tmp_path
+    lines = capsys.readouterr().err.splitlines()
+    assert status == 2 and lines == [
+        f"{GRAPH}:13: node 'text' (source.text): examples/hello.txt: no such file (in "
+        f"{tmp_path}: relative paths are from the directory microturn runs in)",
+        "1 problem found"]

@@ -3,7 +3,9 @@
 The session runs on the real clock, on uvloop when it is installed, until every node has
 finished (end of input drains the graph). Ctrl-C cancels every node, runs their teardowns
 and exits 130. ``--stats`` prints every edge's and node's statistics on stderr at the end,
-also after a failure or Ctrl-C.
+also after a failure or Ctrl-C. A parameter that only a node's setup can judge (a file
+that is not there, a voice espeak lacks) is reported as ``check`` reports a graph's
+mistakes, ``file:line: node 'id' (type): ...``, with exit status 2.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import argparse
 import sys
 
 from ..clock import run as run_loop
+from ..errors import GraphError, NodeFailed, ParamError
+from ..graph import Graph
 from ..loader import load_graph
 from ..session import Session
 from . import add_graph_arguments
@@ -30,7 +34,23 @@ def run(args: argparse.Namespace) -> int:
     session = Session(graph)
     try:
         run_loop(session.run(), use_uvloop=not args.no_uvloop)
+    except NodeFailed as exc:
+        if isinstance(exc.exc, ParamError):  # a parameter only setup could judge
+            raise setup_problem(graph, exc.node_id, exc.exc) from exc
+        raise
     finally:
         if args.stats:
             print(session.format_statistics(), file=sys.stderr)
     return 0
+
+
+def setup_problem(graph: Graph, node_id: str, exc: ParamError) -> GraphError:
+    """A node's ``ParamError`` (a file that is not there, a voice espeak lacks) as the
+    graph mistake it is: ``file:line: node 'voice' (speech.espeak): ...``, exit status 2,
+    as ``check`` reports the mistakes it can see without starting the nodes."""
+    decl = graph.nodes.get(node_id)
+    message = str(exc).removeprefix(f"node {node_id!r}: ")
+    if decl is None:
+        return GraphError(f"{graph.where(None)}node {node_id!r}: {message}")
+    message = message.removeprefix(f"{decl.type_name}: ")
+    return GraphError(f"{graph.where(decl.line)}node {node_id!r} ({decl.type_name}): {message}")

@@ -238,7 +238,8 @@ def test_command_line_adapts_recordings_in_a_directory(tmp_path: Path,
     assert "no audio with a .txt transcript" in capsys.readouterr().err
     assert cli.main(["--help"]) == 0
     listed = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
-    assert "adapt-ears Adapt pocketsphinx's English acoustic model to a voice" in listed
+    assert ("adapt-ears Adapt the ears' acoustic model to a voice, a microphone or a "
+            "synthesiser, from recordings (from microturn)") in listed
 
 
 def _recordings(where: Path, texts: list[str], voice: str = "en") -> None:
