@@ -104,6 +104,10 @@ class Node:
         outputs: dict[str, PortSpec] = {}
         for name, hint in hints.items():
             origin = typing.get_origin(hint)
+            if hint in (In, Out):  # a bare ``In``: the port would silently not exist
+                raise NodeDefinitionError(
+                    f"node {cls.__qualname__}: port {name!r} needs the type of its messages: "
+                    f"{name}: {hint.__name__}[TextDelta] (or another Message subclass)")
             if origin not in (In, Out):
                 continue
             args = typing.get_args(hint)
@@ -113,6 +117,10 @@ class Node:
                     f"node {cls.__qualname__}: port {name!r} carries {msg_type!r}, "
                     "which is not a Message subclass")
             decl = getattr(cls, name, None)
+            if isinstance(decl, (In, Out)) and not isinstance(decl, origin):
+                raise NodeDefinitionError(
+                    f"node {cls.__qualname__}: port {name!r} is annotated {origin.__name__}"
+                    f"[...] but declared = {type(decl).__name__}(...): make them agree")
             doc = getattr(decl, "doc", "")
             if origin is In:
                 fan_in = bool(getattr(decl, "fan_in", False))
@@ -120,6 +128,13 @@ class Node:
                 inputs[name] = PortSpec(name, "in", msg_type, fan_in, doc, push)
             else:
                 outputs[name] = PortSpec(name, "out", msg_type, False, doc)
+        for name, value in cls.__dict__.items():  # In(...) with no annotation: no port
+            if isinstance(value, (In, Out)) and name not in hints:
+                kind = type(value).__name__
+                raise NodeDefinitionError(
+                    f"node {cls.__qualname__}: {name} = {kind}(...) has no annotation, so it "
+                    f"is no port: write {name}: {kind}[TextDelta] = {kind}(...) (with the "
+                    "type of its messages)")
         cls.inputs, cls.outputs = inputs, outputs
         params = cls.__dict__.get("Params", cls.Params)
         if not (isinstance(params, type) and issubclass(params, msgspec.Struct)):

@@ -266,6 +266,29 @@ def test_node_definition_errors() -> None:
                 pass
 
 
+def test_a_port_a_plugin_author_half_declared_is_an_error_not_a_missing_port() -> None:
+    with pytest.raises(NodeDefinitionError, match=r"port 'inp' needs the type of its "
+                       r"messages: inp: In\[TextDelta\]"):
+        class Bare(Node):
+            inp: In  # type: ignore[type-arg]
+
+            async def on_inp(self, msg: Frame) -> None:
+                pass
+
+    with pytest.raises(NodeDefinitionError, match=r"port 'out' is annotated Out\[...\] but "
+                       r"declared = In\(...\)"):
+        class Crossed(Node):
+            out: Out[Frame] = In()  # type: ignore[assignment]
+
+    with pytest.raises(NodeDefinitionError, match=r"doc = In\(...\) has no annotation, so it "
+                       r"is no port: write doc: In\[TextDelta\] = In\(...\)"):
+        class Unannotated(Node):
+            doc = In(doc="what it reads")
+
+            async def run(self) -> None:
+                pass
+
+
 def test_a_reading_loop_ends_when_its_input_ends() -> None:
     class Reader(Node):
         inp: In[Frame]
