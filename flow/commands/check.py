@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..errors import GraphError
+from ..graph import Graph
 from ..loader import load_graph
 
 
@@ -27,8 +28,25 @@ def run(args: argparse.Namespace) -> int:
                 print(issue, file=sys.stderr)
             problems += len(exc.issues)
             continue
-        print(f"{path}: ok ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
+        for warning in warnings(graph):
+            print(warning, file=sys.stderr)
+        print(f"{path}: ok ({_count(len(graph.nodes), 'node')}, "
+              f"{_count(len(graph.edges), 'edge')})")
     if problems:
         print(f"{problems} problem{'s' if problems != 1 else ''} found", file=sys.stderr)
         return 2
     return 0
+
+
+def warnings(graph: Graph) -> list[str]:
+    """What is legal but most likely a mistake: in a graph of several nodes, a node that no
+    edge touches (it runs, and nothing reaches it or leaves it)."""
+    if len(graph.nodes) < 2:
+        return []
+    touched = {e.src for e in graph.edges} | {e.dst for e in graph.edges}
+    return [f"{graph.where(d.line)}warning: node {d.id!r} ({d.type_name}) is connected to "
+            "nothing (no edge names it)" for d in graph.nodes.values() if d.id not in touched]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -77,6 +77,17 @@ def test_run_to_the_end_of_input(capsys):
     assert (status, out, err) == (0, "said: HI\nsaid: THERE\n", "")
 
 
+def test_check_warns_of_a_node_connected_to_nothing(capsys, tmp_path):
+    graph = tmp_path / "lone.yaml"
+    graph.write_text("graph: lone\nnodes:\n  text: {use: test.lines, with: {lines: [hi]}}\n"
+                     "  up: {use: test.upper}\n  print: {use: test.print}\n"
+                     "edges:\n  - up.out -> print.text\n")
+    status, out, err = run(capsys, "check", str(graph))
+    assert status == 0 and out == f"{graph}: ok (3 nodes, 1 edge)\n"
+    assert err == (f"{graph}:3: warning: node 'text' (test.lines) is connected to nothing "
+                   "(no edge names it)\n")
+
+
 def test_run_with_set_and_stats(capsys):
     status, out, err = run(capsys, "run", str(GRAPHS / "say.yaml"), "--set", "print.prefix=heard",
                            "--set", "text.lines=[one]", "--stats", "--no-uvloop")
