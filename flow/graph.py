@@ -251,8 +251,8 @@ def _edge_problems(graph: Graph, e: EdgeDecl) -> list[str]:
                                                                         in_spec.type):
         problems.append(
             f"type mismatch: {e.src}.{e.src_port} is Out[{out_spec.type_name}] but "
-            f"{e.dst}.{e.dst_port} is In[{in_spec.type_name}] ({out_spec.type_name} is not a "
-            f"{in_spec.type_name})")
+            f"{e.dst}.{e.dst_port} is In[{in_spec.type_name}] ({out_spec.type_name} is not "
+            f"{_article(in_spec.type_name)} {in_spec.type_name})")
     if e.capacity is not None and e.capacity < 1:
         problems.append(f"capacity must be at least 1, got {e.capacity}")
     if e.max_time is not None and e.max_time <= 0:
@@ -298,6 +298,11 @@ def _cycles(graph: Graph, edges: list[EdgeDecl]) -> list[Issue]:
                 path.append(e)
                 todo.append((e.dst, 0))
     return issues
+
+
+def _article(noun: str) -> str:
+    """'an' before a vowel sound as type names spell it (an AudioFrame, a TextDelta)."""
+    return "an" if noun[:1].lower() in "aeio" else "a"
 
 
 def _open_feedback(edges: list[EdgeDecl]) -> list[Issue]:

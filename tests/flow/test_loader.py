@@ -415,7 +415,7 @@ def test_output_to_output_and_input_to_input():
 def test_port_type_mismatch_names_both_ends_and_types():
     issue = edge_problems("src.text -> sink.audio")[0]
     assert issue == ("g.yaml:8: edge 'src.text -> sink.audio': type mismatch: src.text is "
-                     "Out[TextDelta] but sink.audio is In[AudioFrame] (TextDelta is not a "
+                     "Out[TextDelta] but sink.audio is In[AudioFrame] (TextDelta is not an "
                      "AudioFrame)")
 
 
