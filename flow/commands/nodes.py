@@ -4,26 +4,36 @@ from __future__ import annotations
 
 import argparse
 import enum
+import sys
 import types
 import typing
 from typing import Any
 
 import msgspec
 
+from ..errors import FlowError
 from ..node import Node
 from ..params import Duration, show
-from ..registry import NodeTypeLoadError, Registry, default_registry
+from ..registry import NodeTypeLoadError, Registry, UnknownNodeType, default_registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("type", nargs="?", help="describe only this node type, in full")
+    parser.add_argument("types", nargs="*", metavar="type",
+                        help="describe only these node types, in full")
 
 
 def run(args: argparse.Namespace) -> int:
     reg = default_registry()
-    if args.type:
-        node_cls = reg.get(args.type)  # UnknownNodeType / NodeTypeLoadError: FlowErrors
-        print(describe(reg, args.type, node_cls, full=True))
+    if args.types:
+        # every name checked first: UnknownNodeType / NodeTypeLoadError are FlowErrors
+        for name in args.types:
+            if name not in reg:
+                error = UnknownNodeType(name, reg.names())
+                if not error.suggestions:
+                    raise FlowError(f"{error}; node types: {', '.join(reg.names())}")
+                raise error
+        described = [describe(reg, name, reg.get(name), full=True) for name in args.types]
+        print("\n\n".join(described))
         return 0
     loaded = reg.load_all()
     if not loaded:
@@ -42,7 +52,7 @@ def describe(reg: Registry, name: str, cls: type[Node], *, full: bool) -> str:
     """A type's origin, summary, ports and parameters (``full``: the whole docstring and
     each port's and parameter's doc)."""
     lines = [f"{name}  ({reg.origin(name)})"]
-    doc = (cls.__doc__ or "").strip()
+    doc = node_doc(name, cls)
     if doc:
         text = doc if full else doc.split("\n\n")[0]
         lines += ["    " + line.strip() if line.strip() else "" for line in text.splitlines()]
@@ -108,3 +118,17 @@ def _description(tp: Any) -> str:
             if isinstance(meta, msgspec.Meta) and meta.description:
                 return meta.description
     return ""
+
+
+def node_doc(name: str, cls: type[Node]) -> str:
+    """The type's docstring, or its module's where the class has none (a node in a module
+    of its own is often described there), without a leading "``name``: "."""
+    doc = (cls.__doc__ or "").strip()
+    if not doc:
+        module = sys.modules.get(cls.__module__)
+        doc = (getattr(module, "__doc__", None) or "").strip()
+        for prefix in (f"``{name}``: ", f"``{name}`` "):
+            if doc.startswith(prefix):
+                doc = doc[len(prefix)].upper() + doc[len(prefix) + 1:]
+                break
+    return doc

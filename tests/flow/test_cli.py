@@ -155,6 +155,16 @@ def test_nodes_unknown_type(capsys):
     status, out, err = run(capsys, "nodes", "test.voise")
     assert (status, out) == (2, "")
     assert err == "error: unknown node type 'test.voise'; did you mean 'test.voice'?\n"
+    status, out, err = run(capsys, "nodes", "test.voice", "zzz")  # nothing close: the list
+    assert (status, out) == (2, "")
+    assert err.startswith("error: unknown node type 'zzz'; node types: ")
+    assert "test.voice" in err
+
+
+def test_nodes_describes_several_types(capsys):
+    status, out, _ = run(capsys, "nodes", "test.voice", "test.upper")
+    assert status == 0
+    assert [b.split()[0] for b in out.strip().split("\n\n")] == ["test.voice", "test.upper"]
 
 
 def test_nodes_shows_a_broken_plugin_and_goes_on(capsys, test_registry):
@@ -290,3 +300,19 @@ def test_ctrl_c_stops_cleanly_with_status_130():
     assert "Traceback" not in err
     assert err.splitlines()[-1] == "interrupted"
     assert "text.text -> print.text" in err  # --stats still printed
+
+
+class Undocumented(flow.Node):
+    async def run(self) -> None:
+        pass
+
+
+def test_a_node_without_a_docstring_is_described_by_its_module():
+    from flow.commands.nodes import node_doc
+
+    assert node_doc("x", Undocumented) == __doc__.strip()  # this module's
+    Undocumented.__doc__ = "Says nothing."
+    try:
+        assert node_doc("x", Undocumented) == "Says nothing."
+    finally:
+        Undocumented.__doc__ = None
