@@ -34,7 +34,7 @@ from flow import In, Interrupt, Node, Out, TextDelta
 
 from ..asr import SetVocabulary
 from ..types import Action, BackendResult, DelegateRequest, FusedTurn
-from .models import ModelSession, StepOutput, heard_text, model_class
+from .models import MODELS, ModelSession, StepOutput, heard_text, model_class
 
 
 class FrontEndParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -54,9 +54,24 @@ class FrontEndParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             # Re-root msgspec's path at ``with.options`` so the error names the field.
             msg, _, path = str(exc).partition(" - at `$")
             where = f" - at `$.options{path}" if path else " - at `$.options`"
-            raise ValueError(f"options for model {self.model!r}: {msg}{where}") from None
+            hint = _other_model(self.model, self.options)
+            raise ValueError(f"options for model {self.model!r}: {msg}{hint}{where}") from None
         if self.history < 0 or self.max_inflight < 1:
             raise ValueError("history must be >= 0 and max_inflight >= 1")
+
+
+def _other_model(model: str, options: dict[str, Any]) -> str:
+    """A hint when the options are another model's (``skills`` under the default
+    ``model: torch``): " (these are the options of model 'reflex': set model: reflex)"."""
+    for name in sorted(MODELS):
+        if name == model:
+            continue
+        try:
+            msgspec.convert(options, model_class(name).Options)
+        except Exception:  # not its options, or it cannot load here
+            continue
+        return f" (these are the options of model {name!r}: set model: {name})"
+    return ""
 
 
 class FrontEnd(Node):

@@ -104,3 +104,14 @@ def test_a_plugin_skill_that_fails_to_import_is_named(monkeypatch):
                        match=r"^skill 'ghost' \(microturn_no_such_skill_module:Ghost\) failed "
                              r"to import: ModuleNotFoundError: No module named"):
         skill_module.load_skill("ghost")
+
+
+def test_the_reflex_options_under_the_default_model_say_which_model_they_belong_to():
+    text = "graph: t\nnodes:\n  front:\n    use: frontend\n    with:\n      options:\n" \
+           "        skills: [count]\n"
+    with pytest.raises(GraphError) as info:
+        load_graph_text(text, "g.yaml", registry=REG)
+    (issue,) = info.value.issues
+    assert issue.startswith("g.yaml:6: node 'front' (frontend): options for model 'torch': "
+                            "Object contains unknown field skills (these are the options of "
+                            "model 'reflex': set model: reflex)")
