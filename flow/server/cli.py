@@ -56,7 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(aiortc's own default is 4, i.e. 80 ms; 0 keeps aiortc's)")
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override a node parameter")
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", type=str.lower,
+                   choices=["debug", "info", "warning", "error"],
+                   help="what the server logs on stderr (%(default)s)")
 
 
 def _graph_path(arg: str | None) -> Path:

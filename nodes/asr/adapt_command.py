@@ -39,7 +39,8 @@ DESCRIPTION = ("Adapt the ears' English acoustic model to recordings: every audi
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``microturn adapt-ears`` (the ``microturn.commands`` entry point) and ``main``."""
     parser.description = DESCRIPTION
-    parser.add_argument("recordings", type=Path, metavar="DIR")
+    parser.add_argument("recordings", type=Path, metavar="DIR",
+                        help="audio files, each with its transcript in a .txt beside it")
     parser.add_argument("out", type=Path, metavar="OUT", help="the model directory to write")
     parser.add_argument("--tau", type=float, default=TAU,
                         help="MAP prior weight of the means: frames a Gaussian needs to move "
