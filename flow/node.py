@@ -139,6 +139,10 @@ class Node:
         params = cls.__dict__.get("Params", cls.Params)
         if not (isinstance(params, type) and issubclass(params, msgspec.Struct)):
             raise NodeDefinitionError(f"node {cls.__qualname__}: Params must be a msgspec.Struct")
+        if not params.__struct_config__.frozen:  # one graph's params serve every session
+            raise NodeDefinitionError(
+                f"node {cls.__qualname__}: Params must be frozen (class Params(msgspec.Struct, "
+                "frozen=True)): every session of a served graph shares them")
         has_run = cls.run is not Node.run
         cancels_run = has_run and any(p.push for p in inputs.values())
         cls._inline_out = cls.inline_delivery and not cancels_run

@@ -280,6 +280,13 @@ def test_a_port_a_plugin_author_half_declared_is_an_error_not_a_missing_port() -
         class Crossed(Node):
             out: Out[Frame] = In()  # type: ignore[assignment]
 
+    class Loose(msgspec.Struct):
+        gain: float = 1.0
+
+    with pytest.raises(NodeDefinitionError, match=r"Params must be frozen"):
+        class Mutable(Node):
+            Params = Loose
+
     with pytest.raises(NodeDefinitionError, match=r"doc = In\(...\) has no annotation, so it "
                        r"is no port: write doc: In\[TextDelta\] = In\(...\)"):
         class Unannotated(Node):
