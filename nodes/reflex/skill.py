@@ -13,8 +13,9 @@ Third-party skills register in the ``microturn.skills`` entry-point group::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
 
 import msgspec
@@ -22,6 +23,8 @@ import msgspec
 from flow.errors import FlowError
 
 from .transcript import Transcript, Utterance, Word
+
+log = logging.getLogger("microturn.reflex")
 
 SKILL_GROUP = "microturn.skills"
 
@@ -156,19 +159,39 @@ def builtin_skills() -> dict[str, type[Skill]]:
 
 
 def load_skill(name: str) -> type[Skill]:
-    """A skill class by name: built-ins first, then the ``microturn.skills`` entry points."""
+    """A skill class by name: built-ins first, then the ``microturn.skills`` entry points.
+    A name is one skill: a package cannot take over a built-in one, and between two
+    packages the first found keeps it; either way a warning names them."""
     found = builtin_skills()
+    declared = [ep for ep in entry_points(group=SKILL_GROUP) if ep.name == name]
+    packages = sorted({_package(ep) for ep in declared})
+    clash = (name in found and declared) or len(packages) > 1
+    if clash and name not in _warned:  # once a process: every session loads its skills
+        _warned.add(name)
+        if name in found:
+            log.warning("skill %r is built in; %s declares one too, which is not used",
+                        name, " and ".join(packages))
+        else:
+            log.warning("skill %r is declared by %s: %s's (%s) is used", name,
+                        " and ".join(packages), _package(declared[0]), declared[0].value)
     if name in found:
         return found[name]
-    for ep in entry_points(group=SKILL_GROUP):
-        if ep.name == name:
-            try:
-                cls = ep.load()
-            except Exception as exc:
-                raise UnknownSkill(f"skill {name!r} ({ep.value}) failed to import: "
-                                   f"{type(exc).__name__}: {exc}") from exc
-            if not (isinstance(cls, type) and issubclass(cls, Skill)):
-                raise UnknownSkill(f"skill {name!r} ({ep.value}) is not a Skill subclass")
-            return cls
+    if declared:
+        ep = declared[0]
+        try:
+            cls = ep.load()
+        except Exception as exc:
+            raise UnknownSkill(f"skill {name!r} ({ep.value}) failed to import: "
+                               f"{type(exc).__name__}: {exc}") from exc
+        if not (isinstance(cls, type) and issubclass(cls, Skill)):
+            raise UnknownSkill(f"skill {name!r} ({ep.value}) is not a Skill subclass")
+        return cls
     known = sorted(found) + sorted(ep.name for ep in entry_points(group=SKILL_GROUP))
     raise UnknownSkill(f"unknown skill {name!r}; known: {', '.join(known)}")
+
+
+_warned: set[str] = set()  #: skill names whose clash was told
+
+
+def _package(ep: EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else "an installed package"

@@ -115,3 +115,30 @@ def test_the_reflex_options_under_the_default_model_say_which_model_they_belong_
     assert issue.startswith("g.yaml:6: node 'front' (frontend): options for model 'torch': "
                             "Object contains unknown field skills (these are the options of "
                             "model 'reflex': set model: reflex)")
+
+
+class _Package:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def test_a_skill_name_two_packages_declare_is_one_skill_and_the_clash_is_told(
+        monkeypatch, caplog):
+    from importlib.metadata import EntryPoint
+
+    from nodes.reflex import skill as skill_module
+
+    group = skill_module.SKILL_GROUP
+    eps = [EntryPoint("count", "pkg_a:Count", group)._for(_Package("pkg-a")),  # type: ignore[arg-type]
+           EntryPoint("echo", "tests.nodes.reflex.test_options:Parrot", group)._for(
+               _Package("pkg-a")),  # type: ignore[arg-type]
+           EntryPoint("echo", "pkg_b:Echo", group)._for(_Package("pkg-b"))]  # type: ignore[arg-type]
+    monkeypatch.setattr(skill_module, "entry_points", lambda group: eps)
+    monkeypatch.setattr(skill_module, "_warned", set())
+    assert skill_module.load_skill("count").__module__ == "nodes.reflex.skills"  # built in
+    assert "skill 'count' is built in; pkg-a declares one too, which is not used" in caplog.text
+    assert skill_module.load_skill("echo") is Parrot
+    assert ("skill 'echo' is declared by pkg-a and pkg-b: pkg-a's "
+            "(tests.nodes.reflex.test_options:Parrot) is used") in caplog.text
+    skill_module.load_skill("echo")
+    assert caplog.text.count("skill 'echo' is declared by") == 1  # once a process
