@@ -1,0 +1,78 @@
+"""List the skills the reflex front end can run, with what they hear and their settings.
+
+``microturn skills`` lists every skill, built in or from an installed package (the
+``microturn.skills`` entry points); ``microturn skills count distance`` describes those in
+full. Declared in the ``microturn.commands`` entry-point group, as a package's command is.
+"""
+
+from __future__ import annotations
+
+import argparse
+from importlib.metadata import entry_points
+
+import msgspec
+
+from flow.commands.nodes import type_text
+from flow.params import show
+
+from .skill import SKILL_GROUP, Skill, UnknownSkill, builtin_skills, load_skill
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="skill",
+                        help="describe only these skills, in full")
+
+
+def run(args: argparse.Namespace) -> int:
+    names = list(args.names) or all_names()
+    blocks = []
+    for name in names:
+        try:
+            cls = load_skill(name)
+        except UnknownSkill as exc:
+            if args.names:
+                raise  # a FlowError: one line, exit 2
+            blocks.append(f"{name}\n  unavailable: {exc}")
+            continue
+        blocks.append(describe(name, cls, full=bool(args.names)))
+    print("\n\n".join(blocks) if blocks else "no skills")
+    return 0
+
+
+def all_names() -> list[str]:
+    """The built-in skills, then the packages' (each name once)."""
+    names = list(builtin_skills())
+    for ep in entry_points(group=SKILL_GROUP):
+        if ep.name not in names:
+            names.append(ep.name)
+    return names
+
+
+def describe(name: str, cls: type[Skill], *, full: bool) -> str:
+    """Origin, summary, what the skill hears and its settings (``full``: the whole
+    docstring and every word it listens for)."""
+    origin = f"{cls.__module__}:{cls.__qualname__}"
+    lines = [f"{name}  ({origin})"]
+    doc = (cls.__doc__ or "").strip()
+    if doc:
+        text = doc if full else doc.split("\n\n")[0]
+        lines += ["    " + line.strip() if line.strip() else "" for line in text.splitlines()]
+    for label, items in (("phrases", cls.phrases), ("numbers before", cls.number_contexts),
+                         ("words", cls.words)):
+        if items:
+            shown = items if full or len(items) <= 6 else (*items[:6], f"... ({len(items)})")
+            lines.append(f"  {label}: {' | '.join(shown)}")
+    params = getattr(cls, "Params", None)
+    fields = msgspec.structs.fields(params) if params is not None else ()
+    if not fields:
+        lines.append("  settings: none")
+    for i, f in enumerate(fields):
+        if f.default is not msgspec.NODEFAULT:
+            default = f" = {show(f.default)}"
+        elif f.default_factory is not msgspec.NODEFAULT:
+            default = f" = {show(f.default_factory())}"
+        else:
+            default = "  (required)"
+        head = "  settings: " if i == 0 else "            "
+        lines.append(f"{head}{f.encode_name}: {type_text(f.type)}{default}")
+    return "\n".join(lines)
