@@ -182,8 +182,8 @@ def validate(graph: Graph) -> list[str]:
 def check(graph: Graph, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Issue]:
     """Every structural problem of the edges: unknown nodes/ports, direction, types,
     fan-in, duplicate edges, undeclared cycles, feedback edges on no cycle, bad capacities.
-    Edges that touch a node in
-    ``skip`` (one whose type is unknown, so its ports are too) are not checked."""
+    Edges that touch a node in ``skip`` (one whose type is unknown, so its ports are too)
+    are not checked."""
     issues: list[Issue] = []
     fed: dict[tuple[str, str], list[EdgeDecl]] = {}
     ok_edges: list[EdgeDecl] = []
