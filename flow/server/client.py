@@ -202,6 +202,8 @@ class Client:
         try:
             msg = protocol.decode_server(data)
         except msgspec.DecodeError:
+            msg = None
+        if msg is None:
             self.unknown.append(data)  # a newer server's message type: ignored, kept
             return
         self.events.append((self.clock.now(), msg))

@@ -5,12 +5,15 @@ on it, one per message, tagged by ``type`` and carrying the protocol version ``v
 Client to server: ``text``, ``ping``. Server to client: ``hello``, ``heard``, ``said``, ``action``,
 ``metrics``, ``graph`` and ``error``. The full description is ``docs/protocol.md``.
 
-Decoding is strict (unknown fields and unknown types are errors) and size-limited before
-parsing, so a hostile client costs at most ``max_bytes`` of parsing per message.
+Decoding a client's message is strict (unknown fields and unknown types are errors) and
+size-limited before parsing, so a hostile client costs at most ``max_bytes`` of parsing
+per message. Decoding a server's message is lenient, as the versioning rule asks of
+clients: new types and fields may come within a version.
 """
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import msgspec
@@ -132,7 +135,6 @@ class ProtocolError(ValueError):
 
 
 _client_decoder = msgspec.json.Decoder(ClientMessage)
-_server_decoder = msgspec.json.Decoder(ServerMessage)
 _encoder = msgspec.json.Encoder()
 
 
@@ -152,9 +154,23 @@ def decode_client(data: str | bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> C
     return msg
 
 
-def decode_server(data: str | bytes) -> ServerMessage:
-    """Parse one server message (for Python clients and tests)."""
-    msg: ServerMessage = _server_decoder.decode(data)
+_SERVER_TYPES: dict[str, type[Any]] = {
+    m.__struct_config__.tag: m for m in typing.get_args(ServerMessage)}
+
+
+def decode_server(data: str | bytes) -> ServerMessage | None:
+    """Parse one server message (for Python clients and tests) as a client of this
+    version should (docs/protocol.md, "Versioning"): a type it does not know is None (to
+    be ignored), fields it does not know are dropped. ``msgspec.DecodeError`` for what
+    is not a message at all (not a JSON object, no known ``type``'s fields)."""
+    raw = msgspec.json.decode(data)
+    if not isinstance(raw, dict):
+        raise msgspec.ValidationError("a server message is a JSON object")
+    cls = _SERVER_TYPES.get(raw.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        return None
+    known = {*cls.__struct_fields__, "type"}
+    msg: ServerMessage = msgspec.convert({k: v for k, v in raw.items() if k in known}, cls)
     return msg
 
 

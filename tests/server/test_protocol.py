@@ -48,3 +48,15 @@ def test_server_messages_are_tagged_and_decodable() -> None:
         text = p.encode(m)
         assert msgspec.json.decode(text)["v"] == p.VERSION
         assert p.decode_server(text) == m
+
+
+def test_a_client_ignores_what_a_newer_server_adds_within_the_version() -> None:
+    """docs/protocol.md, Versioning: new types and optional fields come within v1, and a
+    client ignores what it does not know; the Python decoder must too."""
+    assert p.decode_server('{"type": "said", "v": 1, "text": "hi", "final": true, '
+                           '"voice": "en-us"}') == p.Said(text="hi", final=True)
+    assert p.decode_server('{"type": "newthing", "v": 1, "x": 2}') is None
+    with pytest.raises(msgspec.DecodeError):
+        p.decode_server('[1, 2]')
+    with pytest.raises(msgspec.DecodeError):
+        p.decode_server('{"type": "said", "v": 1}')  # a known type without its fields
