@@ -40,6 +40,34 @@ def _error(status: int, code: str, message: str, **headers: str) -> web.Response
                              headers=headers or None)
 
 
+def _refuse(request: web.Request, status: int, code: str, message: str,
+            **headers: str) -> web.Response:
+    """An offer refused before it reached the session manager, counted by reason
+    (``microturn_offers_rejected_total``) as the manager counts its own."""
+    request.app[MANAGER].rejected[code] += 1
+    return _error(status, code, message, **headers)
+
+
+def _unauthorized() -> web.Response:
+    return _error(401, "unauthorized", "missing or wrong bearer token",
+                  **{"WWW-Authenticate": 'Bearer realm="microturn"'})
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """aiohttp's own refusals (404, 405) in the JSON shape of every other refusal."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "refused")
+        headers = {k: v for k, v in exc.headers.items() if k == "Allow"}
+        return _error(exc.status, code, f"{request.method} {request.path}: {exc.reason}",
+                      **headers)
+
+
 def _authorized(request: web.Request) -> bool:
     token = request.app[TOKEN]
     if not token:
@@ -56,19 +84,20 @@ async def index(request: web.Request) -> web.FileResponse:
 
 async def offer(request: web.Request) -> web.Response:
     if not _authorized(request):
-        return _error(401, "unauthorized", "missing or wrong bearer token",
-                      **{"WWW-Authenticate": 'Bearer realm="microturn"'})
+        request.app[MANAGER].rejected["unauthorized"] += 1
+        return _unauthorized()
     limit = request.app._client_max_size  # type: ignore[attr-defined]
     if request.content_length is not None and request.content_length > limit:
-        return _error(413, "too_big", f"body of {request.content_length} bytes exceeds {limit}")
+        return _refuse(request, 413, "too_big",
+                       f"body of {request.content_length} bytes exceeds {limit}")
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, "too_big", f"body exceeds {limit} bytes")
+        return _refuse(request, 413, "too_big", f"body exceeds {limit} bytes")
     try:
         o = _offer_decoder.decode(body)
     except msgspec.DecodeError as exc:
-        return _error(400, "bad_json", f"expected JSON {{sdp, type}}: {exc}")
+        return _refuse(request, 400, "bad_json", f"expected JSON {{sdp, type}}: {exc}")
     manager = request.app[MANAGER]
     try:
         sid, answer = await manager.open(o.sdp, o.type)
@@ -81,7 +110,7 @@ async def offer(request: web.Request) -> web.Response:
 
 async def hangup(request: web.Request) -> web.Response:
     if not _authorized(request):
-        return _error(401, "unauthorized", "missing or wrong bearer token")
+        return _unauthorized()
     if not await request.app[MANAGER].close(request.match_info["sid"], "hangup"):
         return _error(404, "no_session", "no such session")
     return web.json_response({"closed": request.match_info["sid"]})
@@ -96,7 +125,7 @@ async def metrics_page(request: web.Request) -> web.Response:
 
 async def sessions(request: web.Request) -> web.Response:
     if not _authorized(request):
-        return _error(401, "unauthorized", "missing or wrong bearer token")
+        return _unauthorized()
     return web.json_response(request.app[MANAGER].cadence())
 
 
@@ -130,7 +159,7 @@ async def _shutdown(app: web.Application) -> None:
 def make_app(manager: SessionManager, *, token: str | None = None,
              max_body: int = MAX_BODY, static: Path = STATIC) -> web.Application:
     """The server's routes around ``manager``; shutting the app down closes every session."""
-    app = web.Application(client_max_size=max_body)
+    app = web.Application(client_max_size=max_body, middlewares=[_json_errors])
     app[MANAGER] = manager
     app[TOKEN] = token or None
     app.router.add_get("/", index)

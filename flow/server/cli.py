@@ -40,11 +40,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="offer only this address as an ICE host candidate (repeatable); "
                    "127.0.0.1 for loopback, which ICE never offers by default")
     p.add_argument("--token", default=os.environ.get("MICROTURN_TOKEN"),
-                   help="require 'Authorization: Bearer TOKEN' on /offer "
+                   help="require 'Authorization: Bearer TOKEN' on POST /offer, GET /sessions "
+                   "and DELETE /sessions/ID; / , /metrics and /healthz stay open "
                    "(default: $MICROTURN_TOKEN)")
     p.add_argument("--max-sessions", type=int, default=8, help="sessions at once (503 beyond)")
     p.add_argument("--idle-timeout", type=_duration, default=30 * S, metavar="DURATION",
                    help="close a session when the client sent nothing for this long (30s)")
+    p.add_argument("--connect-timeout", type=_duration, default=10 * S, metavar="DURATION",
+                   help="close a session whose connection is not up this long after its "
+                   "answer, so that offers that never connect cannot hold every slot (10s)")
     p.add_argument("--max-body", type=int, default=64 * 1024, metavar="BYTES",
                    help="largest request body accepted (413 beyond)")
     p.add_argument("--max-message", type=int, default=4096, metavar="BYTES",
@@ -80,6 +84,7 @@ async def serve(args: argparse.Namespace) -> None:
     if args.ice_host:
         ice.restrict_host_candidates(args.ice_host)
     limits = Limits(max_sessions=args.max_sessions, idle_timeout=args.idle_timeout,
+                    connect_timeout=args.connect_timeout,
                     max_message_bytes=args.max_message, message_rate=args.message_rate,
                     message_burst=max(1, int(args.message_rate * 2)),
                     jitter_prefetch=args.jitter_prefetch or None)

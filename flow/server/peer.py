@@ -124,6 +124,11 @@ class Peer:
         self._session_open = True
         self._send_hello()
 
+    @property
+    def greeted(self) -> bool:
+        """The client has been sent its ``hello`` (the first message it gets)."""
+        return self._hello is None and self._session_open and self.channel is not None
+
     def _send_hello(self) -> None:
         if self._session_open and self.channel is not None and self._hello is not None:
             hello, self._hello = self._hello, None

@@ -4,7 +4,8 @@
 (no STUN; host candidates as ``ice.restrict_host_candidates`` set them), answers it, and
 starts a ``flow.Session`` of the graph with ``services["webrtc"]`` = that connection's
 ``Peer``. A session ends when its graph ends, when the connection fails or closes, when
-the client sends nothing (media, messages, pings) for ``idle_timeout``, or on shutdown;
+the client sends nothing (media, messages, pings) for ``idle_timeout``, when its connection
+is not up ``connect_timeout`` after the answer, or on shutdown;
 whichever comes first closes the peer connection, cancels the graph, and forgets it. A test
 counts asyncio tasks and live tracks before and after to prove nothing is left behind.
 """
@@ -46,6 +47,9 @@ class SessionsFull(FlowError):
 class Limits:
     max_sessions: int = 8
     idle_timeout: int = 30 * S
+    #: an answered offer whose connection is not up by then is closed: a client that
+    #: never connects must not hold a slot (eight of them would lock everyone out)
+    connect_timeout: int = 10 * S
     max_message_bytes: int = protocol.MAX_MESSAGE_BYTES
     message_rate: float = 20.0  #: data-channel messages per second (average)
     message_burst: int = 40
@@ -66,6 +70,8 @@ class Served:
     reason: str = ""
     watch: asyncio.Task[None] | None = None
     torn_down: bool = False
+    opened_at: int = 0  #: clock time the offer was answered
+    connected: bool = False  #: the peer connection has been up
 
 
 class SessionManager:
@@ -158,6 +164,8 @@ class SessionManager:
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
+            if pc.connectionState == "connected":
+                served.connected = True
             if pc.connectionState in ("failed", "closed"):
                 self._close_soon(served, f"connection {pc.connectionState}")
 
@@ -186,6 +194,7 @@ class SessionManager:
             raise OfferError(f"cannot answer this offer: {type(exc).__name__}: {exc}") from None
         self.sessions[sid] = served
         self.opened += 1
+        served.opened_at = self.clock.now()
         served.task = asyncio.create_task(self._run(served), name=f"serve/{sid}")
         served.watch = asyncio.create_task(self._watch(served), name=f"serve/{sid}/watch")
         log.info("session %s opened (%d open)", sid, len(self.sessions))
@@ -224,16 +233,21 @@ class SessionManager:
             await self._teardown(served)
 
     async def _watch(self, served: Served) -> None:
-        """Push the graph view to the browser and enforce the idle timeout."""
+        """Push the graph view to the browser (after its ``hello``, which comes first) and
+        enforce the connect and idle timeouts."""
         lim = self.limits
         peer = served.peer
         while True:
             await self.clock.sleep(lim.stats_interval)
             peer.drain_unclaimed()  # by now every node that reads a track has claimed it
-            if self.clock.now() - peer.last_activity > lim.idle_timeout:
+            now = self.clock.now()
+            if not served.connected and now - served.opened_at > lim.connect_timeout:
+                self._close_soon(served, "never connected")
+                return
+            if now - peer.last_activity > lim.idle_timeout:
                 self._close_soon(served, "idle")
                 return
-            if peer.channel is not None:
+            if peer.greeted:
                 peer.send(graph_view(served.session.statistics()))
 
     def _close_soon(self, served: Served, reason: str) -> None:

@@ -71,6 +71,7 @@ async def test_malformed_offers_are_400_with_a_reason(body: bytes, code: int,
         assert (status, reply["error"]) == (code, error), reply
         assert reply["message"]
         assert srv.manager.sessions == {}
+        assert dict(srv.manager.rejected) == {error: 1}  # /metrics counts it by its code
 
 
 async def test_mangled_sdp_is_400_and_server_keeps_serving() -> None:
@@ -107,7 +108,17 @@ async def test_oversized_body_is_413() -> None:
     async with serving(echo_graph(), max_body=8 * 1024) as srv:
         status, reply = await post(srv.url, b'{"sdp": "' + b"a" * 20_000 + b'", "type": "offer"}')
         assert (status, reply["error"]) == (413, "too_big")
+        assert srv.manager.rejected["too_big"] == 1
         await still_serves(srv.url)
+
+
+async def test_a_wrong_path_or_method_is_a_json_refusal_too() -> None:
+    async with serving(echo_graph()) as srv, aiohttp.ClientSession() as http:
+        async with http.get(srv.url + "/offer") as r:
+            assert r.status == 405 and "POST" in r.headers["Allow"]
+            assert (await r.json())["error"] == "method_not_allowed"
+        async with http.get(srv.url + "/nowhere") as r:
+            assert r.status == 404 and (await r.json())["error"] == "not_found"
 
 
 async def test_token_required_when_set() -> None:
@@ -119,6 +130,9 @@ async def test_token_required_when_set() -> None:
             assert (status, reply["error"]) == (401, "unauthorized")
         with pytest.raises(ConnectionError, match="401"):
             await Client.connect(srv.url, token="wrong")
+        assert srv.manager.rejected["unauthorized"] == 3
+        async with aiohttp.ClientSession() as http, http.delete(srv.url + "/sessions/x") as r:
+            assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
         await still_serves(srv.url, token=GOOD_TOKEN)
 
 

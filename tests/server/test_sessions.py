@@ -99,6 +99,33 @@ async def test_client_that_vanishes_leaves_nothing_behind() -> None:
         assert peer_ref() is None and track_ref() is None and mic_ref() is None
 
 
+async def test_an_offer_that_never_connects_gives_its_slot_back() -> None:
+    """Answered offers whose client never connects held their slot until the idle timeout
+    (30 s): eight of them locked everyone out. The connect timeout frees it."""
+    from aiortc import RTCPeerConnection
+
+    from flow.server import ice
+
+    limits = Limits(max_sessions=1, connect_timeout=1 * S, stats_interval=100 * MS)
+    async with serving(echo_graph(), limits=limits) as srv:
+        pc = RTCPeerConnection(ice.rtc_configuration())
+        pc.createDataChannel("events")
+        pc.addTransceiver("audio")
+        await pc.setLocalDescription(await pc.createOffer())
+        offer = {"sdp": pc.localDescription.sdp, "type": "offer"}
+        await pc.close()  # the client goes away before connecting
+        async with aiohttp.ClientSession() as http:
+            async with http.post(srv.url + "/offer", json=offer) as r:
+                assert r.status == 200
+            async with http.post(srv.url + "/offer", json=offer) as r:
+                assert r.status == 503  # the one slot is held...
+            await settle(lambda: not srv.manager.sessions, within=10)
+        assert srv.manager.closed == {"never connected": 1}  # ...until the connect timeout
+        c = await Client.connect(srv.url)  # and a real client gets it
+        assert await c.wait_for("hello")
+        await c.close()
+
+
 async def test_hang_up_tears_down_and_shutdown_closes_every_session() -> None:
     async with serving(echo_graph()) as srv:
         before = tasks()

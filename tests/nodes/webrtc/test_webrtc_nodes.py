@@ -440,3 +440,14 @@ def test_hello_waits_for_the_channel_and_the_session_both() -> None:
         peer.session_open()
         assert ch.sent == [hello]  # once
 
+
+
+def test_hello_is_the_first_message_a_client_gets() -> None:
+    """The server's graph view waits for ``greeted``: before, a session still setting up
+    sent 'graph' ahead of 'hello' (docs/protocol.md: hello comes first)."""
+    peer = Peer(None, clock=FakeClock())
+    channel = FakeChannel()
+    peer.attach_channel(channel, protocol.Hello(session="s", graph="g"))
+    assert not peer.greeted and channel.sent == []  # the session is not open yet
+    peer.session_open()
+    assert peer.greeted and [type(m).__name__ for m in channel.sent] == ["Hello"]
