@@ -135,8 +135,9 @@ class Peer:
             self.send(hello)
 
     def on_message(self, data: str | bytes) -> None:
-        """One data-channel message from the client: size, rate and format checked."""
-        self.touch()
+        """One data-channel message from the client: size, rate and format checked. Only
+        an accepted one counts as the client's activity (a client sending nothing but
+        refused messages is idle)."""
         now = self.clock.now()
         try:
             if not self._bucket.allow(now):
@@ -144,18 +145,25 @@ class Peer:
             msg = protocol.decode_client(data, max_bytes=self.max_message_bytes)
         except protocol.ProtocolError as exc:
             self.refused += 1
-            if now - self._last_refusal >= S // 4:  # never amplify a flood with replies
-                self._last_refusal = now
-                self.send(protocol.Error(code=exc.code, message=str(exc)))
+            self._tell(now, exc.code, str(exc))
             return
+        self.touch()
         self.received += 1
         if isinstance(msg, protocol.Text):
             if len(self._texts) == self._texts.maxlen:
                 self.texts_dropped += 1
+                self._tell(now, "text_dropped", f"typed text comes faster than the graph "
+                           f"reads it; the oldest of {self._texts.maxlen} waiting was dropped")
             self._texts.append(msg.text)
             w = self._text_waiter
             if w is not None and not w.done():
                 w.set_result(None)
+
+    def _tell(self, now: int, code: str, message: str) -> None:
+        """An ``error`` to the client, at most four a second: a flood is never amplified."""
+        if now - self._last_refusal >= S // 4:
+            self._last_refusal = now
+            self.send(protocol.Error(code=code, message=message))
 
     async def next_text(self) -> str | None:
         """The next typed text, in order; None once the peer has closed. (A coroutine,

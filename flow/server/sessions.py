@@ -305,7 +305,8 @@ class SessionManager:
                     "underruns": t.buffer.underruns, "cut": t.buffer.cleared,
                     "queued": len(t.buffer)},
                 "channel": {"received": p.received, "refused": p.refused, "sent": p.sent,
-                            "send_dropped": p.send_dropped}})
+                            "send_dropped": p.send_dropped,
+                            "texts_dropped": p.texts_dropped}})
         return out
 
     def statistics(self) -> list[SessionStatistics]:

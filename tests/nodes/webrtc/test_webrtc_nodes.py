@@ -451,3 +451,31 @@ def test_hello_is_the_first_message_a_client_gets() -> None:
     assert not peer.greeted and channel.sent == []  # the session is not open yet
     peer.session_open()
     assert peer.greeted and [type(m).__name__ for m in channel.sent] == ["Hello"]
+
+
+def test_typed_text_dropped_for_want_of_room_is_told_and_counted() -> None:
+    clock = FakeClock()
+    peer = Peer(None, clock=clock)
+    channel = FakeChannel()
+    peer.attach_channel(channel)
+    for i in range(18):  # 16 wait at most
+        peer.on_message(protocol.encode_client(protocol.Text(text=f"t{i}")))
+    assert peer.texts_dropped == 2 and peer._texts[0] == "t2"  # the oldest went
+    errors = [m for m in channel.sent if isinstance(m, protocol.Error)]
+    assert [e.code for e in errors] == ["text_dropped"]  # at most four a second
+
+
+def test_refused_messages_are_not_the_client_s_activity() -> None:
+    clock = FakeClock()
+    peer = Peer(None, clock=clock)
+    peer.attach_channel(FakeChannel())
+
+
+    async def five_seconds_later() -> None:
+        await clock.sleep(5 * S)
+        peer.on_message("not json")
+        assert peer.last_activity == 0 and peer.refused == 1
+        peer.on_message(protocol.encode_client(protocol.Ping()))
+        assert peer.last_activity == 5 * S
+
+    clock.run(five_seconds_later())
