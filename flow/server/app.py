@@ -134,10 +134,12 @@ async def health(request: web.Request) -> web.Response:
     import resource
 
     m = request.app[MANAGER]
+    rss = _rss_mb()
     return web.json_response({
         "ok": True, "sessions": len(m.sessions), "max_sessions": m.limits.max_sessions,
-        "tasks": len(asyncio.all_tasks()), "rss_mb": _rss_mb(),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+        "tasks": len(asyncio.all_tasks()), "rss_mb": rss,
+        # the kernel's peak is counted in other units and can lag the present figure
+        "peak_rss_mb": max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
 
 
 def _rss_mb() -> float:

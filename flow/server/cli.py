@@ -16,7 +16,10 @@ import sys
 from pathlib import Path
 
 from ..errors import FlowError
+from ..graph import Graph
 from ..units import S, parse_duration
+
+log = logging.getLogger("microturn.server")
 
 #: Served when no graph is given: the first that exists (relative to the current directory).
 #: Not graphs/assistant.yaml: that one reads a file and writes a WAV, not a browser.
@@ -74,6 +77,14 @@ def _graph_path(arg: str | None) -> Path:
     raise FlowError(f"no graph given and none of {', '.join(DEFAULT_GRAPHS)} exists here")
 
 
+def no_browser(graph: Graph) -> str | None:
+    """A warning for a graph that no browser can talk to: it has no ``webrtc.*`` node."""
+    if any(d.type_name.startswith("webrtc.") for d in graph.nodes.values()):
+        return None
+    return (f"graph {graph.name} has no webrtc.* node: a browser can neither send to it nor "
+            "hear it (serve graphs/assistant_webrtc.yaml or echo_webrtc.yaml)")
+
+
 async def serve(args: argparse.Namespace) -> None:
     from ..loader import load_graph
     from . import ice
@@ -81,6 +92,8 @@ async def serve(args: argparse.Namespace) -> None:
     from .sessions import Limits, SessionManager
 
     graph = load_graph(_graph_path(args.graph), overrides=args.set or None)
+    if (warning := no_browser(graph)) is not None:
+        log.warning("%s", warning)
     if args.ice_host:
         ice.restrict_host_candidates(args.ice_host)
     limits = Limits(max_sessions=args.max_sessions, idle_timeout=args.idle_timeout,
@@ -114,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     from ..clock import run as run_loop
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if args.log_level != "debug":  # aioice logs every connectivity check at info
+        logging.getLogger("aioice").setLevel(logging.WARNING)
     try:
         run_loop(serve(args))
     except FlowError as exc:

@@ -57,3 +57,13 @@ def test_serve_with_a_broken_graph_is_one_error_line(tmp_path: object) -> None:
     assert r.returncode == 2
     assert "bad.yaml:3" in r.stderr and "webrtc.audio_in" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_serving_a_graph_no_browser_can_talk_to_is_warned_of() -> None:
+    from flow.loader import load_graph
+    from flow.server.cli import no_browser
+
+    graphs = os.path.join(os.path.dirname(__file__), "..", "..", "graphs")
+    assert no_browser(load_graph(os.path.join(graphs, "echo_webrtc.yaml"))) is None
+    warning = no_browser(load_graph(os.path.join(graphs, "echo.yaml")))
+    assert warning is not None and warning.startswith("graph echo has no webrtc.* node")
