@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import typing
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -49,7 +48,8 @@ from .context import SessionContext
 from .delivery import IDLE, Deliverer, Finish, deliverer
 from .errors import EndOfInput, NodeDefinitionError, NodeFailed, first_error
 from .messages import Interrupt, Message
-from .ports import In, Out, PortSpec
+from .ports import In, Out, PortSpec, declared_ports
+from .teardown import finish
 
 if TYPE_CHECKING:
     from .edge import Edge
@@ -95,46 +95,7 @@ class Node:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        try:
-            hints = typing.get_type_hints(cls)
-        except Exception as exc:  # unresolvable forward reference in a plugin
-            raise NodeDefinitionError(
-                f"node {cls.__qualname__}: cannot resolve its annotations ({exc})") from exc
-        inputs: dict[str, PortSpec] = {}
-        outputs: dict[str, PortSpec] = {}
-        for name, hint in hints.items():
-            origin = typing.get_origin(hint)
-            if hint in (In, Out):  # a bare ``In``: the port would silently not exist
-                raise NodeDefinitionError(
-                    f"node {cls.__qualname__}: port {name!r} needs the type of its messages: "
-                    f"{name}: {hint.__name__}[TextDelta] (or another Message subclass)")
-            if origin not in (In, Out):
-                continue
-            args = typing.get_args(hint)
-            msg_type = args[0] if args else Message
-            if not (isinstance(msg_type, type) and issubclass(msg_type, Message)):
-                raise NodeDefinitionError(
-                    f"node {cls.__qualname__}: port {name!r} carries {msg_type!r}, "
-                    "which is not a Message subclass")
-            decl = getattr(cls, name, None)
-            if isinstance(decl, (In, Out)) and not isinstance(decl, origin):
-                raise NodeDefinitionError(
-                    f"node {cls.__qualname__}: port {name!r} is annotated {origin.__name__}"
-                    f"[...] but declared = {type(decl).__name__}(...): make them agree")
-            doc = getattr(decl, "doc", "")
-            if origin is In:
-                fan_in = bool(getattr(decl, "fan_in", False))
-                push = callable(getattr(cls, f"on_{name}", None))
-                inputs[name] = PortSpec(name, "in", msg_type, fan_in, doc, push)
-            else:
-                outputs[name] = PortSpec(name, "out", msg_type, False, doc)
-        for name, value in cls.__dict__.items():  # In(...) with no annotation: no port
-            if isinstance(value, (In, Out)) and name not in hints:
-                kind = type(value).__name__
-                raise NodeDefinitionError(
-                    f"node {cls.__qualname__}: {name} = {kind}(...) has no annotation, so it "
-                    f"is no port: write {name}: {kind}[TextDelta] = {kind}(...) (with the "
-                    "type of its messages)")
+        inputs, outputs = declared_ports(cls)
         cls.inputs, cls.outputs = inputs, outputs
         params = cls.__dict__.get("Params", cls.Params)
         if not (isinstance(params, type) and issubclass(params, msgspec.Struct)):
@@ -441,35 +402,19 @@ class Node:
                                  self.context.id, self.id, exc)
 
     async def _teardown_to_the_end(self, why: str) -> None:
-        """``teardown()`` given ``TEARDOWN_GRACE`` from its start, however the node ended
-        (``why``: its input ended, it failed, the session was cancelled). A cancellation
-        meanwhile waits for it, so that a release is not cut short (a blocking close still
-        queued for an executor thread would never run: a leaked worker process);
-        past the grace it is abandoned with a warning naming the node, so that a teardown
-        that hangs cannot hold its session, nor the error that ended it, forever. Raises
-        the teardown's own error, or once it is over the cancellation."""
-        name = f"{self.context.id}/{self.id}/teardown"
-        job = asyncio.get_running_loop().create_task(self.teardown(), name=name)
-        deadline = self.clock.now() + TEARDOWN_GRACE
-        cancelled = False
-        while not job.done():
-            left = deadline - self.clock.now()
-            if left <= 0:
-                job.cancel()
-                self.log.warning("session %s node %s: teardown still running %g s after %s; "
-                                 "abandoned", self.context.id, self.id, TEARDOWN_GRACE / 1e9,
-                                 why)
-                break
-            try:
-                await asyncio.wait([job], timeout=left / 1e9)
-            except asyncio.CancelledError:
-                cancelled = True
-                if why == "it ended":
-                    why = "the session was cancelled"
-        if cancelled or job.cancelled():  # cancelling the job itself: the loop shuts down
+        """``teardown()`` run to its end through cancellations, but for at most
+        ``TEARDOWN_GRACE`` from its start however the node ended (``why``), then abandoned
+        with a warning naming the node (``flow.teardown``). Raises the teardown's own
+        error, or once it is over the cancellation."""
+        ended = await finish(self.teardown(), self.clock, TEARDOWN_GRACE,
+                             name=f"{self.context.id}/{self.id}/teardown")
+        if ended.abandoned:
+            if ended.cancelled and why == "it ended":
+                why = "the session was cancelled"
+            self.log.warning("session %s node %s: teardown still running %g s after %s; "
+                             "abandoned", self.context.id, self.id, TEARDOWN_GRACE / 1e9, why)
+        if ended.cancelled:
             raise asyncio.CancelledError
-        if job.done():
-            job.result()  # the teardown's own error, if any
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"

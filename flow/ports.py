@@ -17,12 +17,13 @@ alive: the back end's results cannot end before the front end that feeds it does
 from __future__ import annotations
 
 import asyncio
+import typing
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
-from .errors import EndOfInput
+from .errors import EndOfInput, NodeDefinitionError
 from .messages import Interrupt, Message
 
 if TYPE_CHECKING:
@@ -204,3 +205,51 @@ class Out(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Out[{self.type.__name__}]({self.name!r})"
+
+
+def declared_ports(cls: type) -> tuple[dict[str, PortSpec], dict[str, PortSpec]]:
+    """A node class's inputs and outputs, from its annotations (``audio: In[AudioFrame] =
+    In(doc=...)``); ``NodeDefinitionError`` for a port half declared: no message type, a
+    type that is no ``Message``, an ``In`` annotated ``Out`` or the other way round, an
+    ``In(...)`` with no annotation at all (each would silently be no port)."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception as exc:  # unresolvable forward reference in a plugin
+        raise NodeDefinitionError(
+            f"node {cls.__qualname__}: cannot resolve its annotations ({exc})") from exc
+    inputs: dict[str, PortSpec] = {}
+    outputs: dict[str, PortSpec] = {}
+    for name, hint in hints.items():
+        origin = typing.get_origin(hint)
+        if hint in (In, Out):  # a bare ``In``: the port would silently not exist
+            raise NodeDefinitionError(
+                f"node {cls.__qualname__}: port {name!r} needs the type of its messages: "
+                f"{name}: {hint.__name__}[TextDelta] (or another Message subclass)")
+        if origin not in (In, Out):
+            continue
+        args = typing.get_args(hint)
+        msg_type = args[0] if args else Message
+        if not (isinstance(msg_type, type) and issubclass(msg_type, Message)):
+            raise NodeDefinitionError(
+                f"node {cls.__qualname__}: port {name!r} carries {msg_type!r}, "
+                "which is not a Message subclass")
+        decl = getattr(cls, name, None)
+        if isinstance(decl, (In, Out)) and not isinstance(decl, origin):
+            raise NodeDefinitionError(
+                f"node {cls.__qualname__}: port {name!r} is annotated {origin.__name__}"
+                f"[...] but declared = {type(decl).__name__}(...): make them agree")
+        doc = getattr(decl, "doc", "")
+        if origin is In:
+            fan_in = bool(getattr(decl, "fan_in", False))
+            push = callable(getattr(cls, f"on_{name}", None))
+            inputs[name] = PortSpec(name, "in", msg_type, fan_in, doc, push)
+        else:
+            outputs[name] = PortSpec(name, "out", msg_type, False, doc)
+    for name, value in cls.__dict__.items():  # In(...) with no annotation: no port
+        if isinstance(value, (In, Out)) and name not in hints:
+            kind = type(value).__name__
+            raise NodeDefinitionError(
+                f"node {cls.__qualname__}: {name} = {kind}(...) has no annotation, so it "
+                f"is no port: write {name}: {kind}[TextDelta] = {kind}(...) (with the "
+                "type of its messages)")
+    return inputs, outputs

@@ -67,17 +67,9 @@ def describe(reg: Registry, name: str, cls: type[Node], *, full: bool) -> str:
     if not fields:
         lines.append("  with (no parameters)")
     for i, f in enumerate(fields):
-        default = ""
-        if f.default is not msgspec.NODEFAULT:
-            default = f" = {show(f.default)}"
-        elif f.default_factory is not msgspec.NODEFAULT:
-            default = f" = {show(f.default_factory())}"
-        else:
-            default = "  (required)"
         desc = _description(f.type) if full else ""
         head = "  with " if i == 0 else "       "
-        lines.append(f"{head}{f.encode_name}: {type_text(f.type)}{default}"
-                     + (f"  # {desc}" if desc else ""))
+        lines.append(f"{head}{field_text(f)}" + (f"  # {desc}" if desc else ""))
     return "\n".join(lines)
 
 
@@ -118,6 +110,17 @@ def _description(tp: Any) -> str:
             if isinstance(meta, msgspec.Meta) and meta.description:
                 return meta.description
     return ""
+
+
+def field_text(f: msgspec.structs.FieldInfo) -> str:
+    """``rate: int >= 80 = 175``: a parameter's name, type and default (or "(required)")."""
+    if f.default is not msgspec.NODEFAULT:
+        default = f" = {show(f.default)}"
+    elif f.default_factory is not msgspec.NODEFAULT:
+        default = f" = {show(f.default_factory())}"
+    else:
+        default = "  (required)"
+    return f"{f.encode_name}: {type_text(f.type)}{default}"
 
 
 def node_doc(name: str, cls: type[Node]) -> str:

@@ -12,8 +12,7 @@ from importlib.metadata import entry_points
 
 import msgspec
 
-from flow.commands.nodes import type_text
-from flow.params import show
+from flow.commands.nodes import field_text
 
 from .skill import SKILL_GROUP, Skill, UnknownSkill, builtin_skills, load_skill
 
@@ -67,12 +66,6 @@ def describe(name: str, cls: type[Skill], *, full: bool) -> str:
     if not fields:
         lines.append("  settings: none")
     for i, f in enumerate(fields):
-        if f.default is not msgspec.NODEFAULT:
-            default = f" = {show(f.default)}"
-        elif f.default_factory is not msgspec.NODEFAULT:
-            default = f" = {show(f.default_factory())}"
-        else:
-            default = "  (required)"
         head = "  settings: " if i == 0 else "            "
-        lines.append(f"{head}{f.encode_name}: {type_text(f.type)}{default}")
+        lines.append(f"{head}{field_text(f)}")
     return "\n".join(lines)

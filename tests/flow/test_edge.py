@@ -28,6 +28,9 @@ class SrcParams(msgspec.Struct, frozen=True):
     every: int = 0  # 0: send back to back, never yielding between sends on drop edges
     dur: int = 0
     name: str = ""
+    #: stamp media time as a file would (frame i at i * dur), not from the clock: sent as
+    #: fast as it may, far more media goes through than time passes
+    file: bool = False
 
 
 class Src(Node):
@@ -38,7 +41,8 @@ class Src(Node):
         p = self.params
         await self.clock.sleep(p.start_after)
         for i in range(p.n):
-            await self.out.send(Frame(pts=self.now(), seq=i, src=p.name, dur=p.dur))
+            pts = i * p.dur if p.file else self.now()
+            await self.out.send(Frame(pts=pts, seq=i, src=p.name, dur=p.dur))
             if p.every:
                 await self.clock.sleep(p.every)
 
@@ -191,31 +195,17 @@ def test_statistics_count_waiting_time() -> None:
     assert nodes["sink"].queued == nodes["sink"].dropped == 0
 
 
-class FileSrc(Node):
-    """Stamps media time from the "file", not the clock, and sends as fast as it may: in
-    fast mode far more media goes through than time passes."""
-
-    out: Out[Frame]
-    Params = SrcParams
-
-    async def run(self) -> None:
-        p = self.params
-        await self.clock.sleep(p.start_after)
-        for i in range(p.n):
-            await self.out.send(Frame(pts=i * p.dur, seq=i, dur=p.dur))
-
-
 def test_statistics_say_how_far_media_went_on_every_path() -> None:
     # Ten 200 ms frames in 1 ms of clock time: handed over inline (one edge, and fan-out),
     # and queued (a drop edge). Each edge carried 2 s of media, whatever the clock says.
-    s = run({"src": (FileSrc, {"n": 10, "dur": 200 * MS}), "sink": (Sink, {}),
+    s = run({"src": (Src, {"n": 10, "dur": 200 * MS, "file": True}), "sink": (Sink, {}),
              "fan": (Sink, {}), "queued": (Sink, {})},
             ["src.out -> sink.inp", "src.out -> fan.inp",
              EdgeDecl("src", "out", "queued", "inp", policy="drop_newest", capacity=10)])  # type: ignore[arg-type]
     assert s.context.clock.now() <= MS
     assert [e.statistics().media_end for e in s.edges] == [2000 * MS] * 3
     assert media_end(s.edges) == 2000 * MS
-    alone = run({"src": (FileSrc, {"n": 10, "dur": 200 * MS}), "sink": (Sink, {})},
+    alone = run({"src": (Src, {"n": 10, "dur": 200 * MS, "file": True}), "sink": (Sink, {})},
                 ["src.out -> sink.inp"])
     assert edge(alone, "src.out -> sink.inp").statistics().media_end == 2000 * MS
     assert media_end([]) == 0
