@@ -48,6 +48,7 @@ from .context import SessionContext
 from .delivery import IDLE, Deliverer, Finish, deliverer
 from .errors import EndOfInput, NodeDefinitionError, NodeFailed, first_error
 from .messages import Interrupt, Message
+from .params import broken_defaults
 from .ports import In, Out, PortSpec, declared_ports
 from .teardown import finish
 
@@ -104,6 +105,8 @@ class Node:
             raise NodeDefinitionError(
                 f"node {cls.__qualname__}: Params must be frozen (class Params(msgspec.Struct, "
                 "frozen=True)): every session of a served graph shares them")
+        if (problem := broken_defaults(params)) is not None:
+            raise NodeDefinitionError(f"node {cls.__qualname__}: {problem}")
         has_run = cls.run is not Node.run
         cancels_run = has_run and any(p.push for p in inputs.values())
         cls._inline_out = cls.inline_delivery and not cancels_run

@@ -187,3 +187,25 @@ def describe(value: Any) -> str:
              int: "an integer", float: "a number", type(None): "nothing (null)"}
     kind = kinds.get(type(value), type(value).__name__)
     return kind if value is None else f"{kind} ({show(value)})"
+
+
+def broken_defaults(params_type: type[msgspec.Struct]) -> str | None:
+    """What is wrong with a ``Params``' own defaults (``gain: Annotated[float,
+    Meta(le=3)] = 10``), or None: a graph that leaves the field out gets the default
+    unchecked, so a default its own constraints refuse would run silently."""
+    defaults: dict[str, Any] = {}
+    for f in msgspec.structs.fields(params_type):
+        if f.default is not msgspec.NODEFAULT:
+            defaults[f.encode_name] = f.default
+        elif f.default_factory is not msgspec.NODEFAULT:
+            defaults[f.encode_name] = f.default_factory()
+    try:
+        msgspec.convert(msgspec.to_builtins(defaults), params_type, strict=False)
+    except msgspec.ValidationError as exc:
+        message, path = split_error(str(exc))
+        if _MISSING.match(message):  # a required field: it has no default to check
+            return None
+        return f"the default of with{format_path(path)} breaks its own constraint: {message}"
+    except Exception:  # a __post_init__ that needs a required field; nothing to say
+        return None
+    return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import re
 import textwrap
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
@@ -286,6 +286,15 @@ def test_a_port_a_plugin_author_half_declared_is_an_error_not_a_missing_port() -
     with pytest.raises(NodeDefinitionError, match=r"Params must be frozen"):
         class Mutable(Node):
             Params = Loose
+
+    class Louder(msgspec.Struct, frozen=True):
+        path: str  # required: no default to check
+        gain: Annotated[float, msgspec.Meta(le=3.0)] = 10.0
+
+    with pytest.raises(NodeDefinitionError, match=r"the default of with.gain breaks its own "
+                       r"constraint: Expected float <= 3.0"):
+        class Boosted(Node):
+            Params = Louder
 
     with pytest.raises(NodeDefinitionError, match=r"doc = In\(...\) has no annotation, so it "
                        r"is no port: write doc: In\[TextDelta\] = In\(...\)"):
