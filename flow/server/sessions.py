@@ -153,10 +153,18 @@ class SessionManager:
 
         @pc.on("datachannel")
         def on_datachannel(channel: Any) -> None:
-            if channel.label == protocol.CHANNEL and peer.channel is None:
+            if channel.label == protocol.CHANNEL and peer.channel is None and channel.ordered:
                 peer.attach_channel(channel, hello)
-            else:
-                channel.close()
+                return
+            if channel.label == protocol.CHANNEL and not channel.ordered:
+                # deltas out of order or lost would garble the transcript: say so, then close
+                log.warning("session %s: the client's events channel is unordered; closed",
+                            sid)
+                if channel.readyState == "open":
+                    channel.send(protocol.encode(protocol.Error(
+                        code="bad_channel", message="the events channel must be ordered "
+                        "(docs/protocol.md)")))
+            channel.close()
 
         @pc.on("track")
         def on_track(track: Any) -> None:

@@ -217,3 +217,32 @@ async def test_sessions_are_isolated() -> None:
         assert [m.text for m in b.of("heard")] == ["only for b"]
         await a.close()
         await b.close()
+
+
+async def test_an_unordered_events_channel_is_refused_with_a_reason() -> None:
+    """The protocol needs an ordered channel (a said delta lost or out of order garbles
+    the transcript): the server says so on it, then closes it."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    from flow.server import ice, protocol
+
+    async with serving(echo_graph()) as srv:
+        pc = RTCPeerConnection(ice.rtc_configuration())
+        channel = pc.createDataChannel("events", ordered=False, maxRetransmits=0)
+        got: list = []
+        closed = asyncio.Event()
+        channel.on("message", lambda data: got.append(protocol.decode_server(data)))
+        channel.on("close", closed.set)
+        pc.addTransceiver("audio", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        offer = {"sdp": pc.localDescription.sdp, "type": "offer"}
+        async with aiohttp.ClientSession() as http, http.post(srv.url + "/offer",
+                                                              json=offer) as r:
+            answer = await r.json()
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        try:
+            await asyncio.wait_for(closed.wait(), 10)
+            assert [(m.code, m.message) for m in got] == [
+                ("bad_channel", "the events channel must be ordered (docs/protocol.md)")]
+        finally:
+            await pc.close()
