@@ -216,7 +216,9 @@ class FrontEnd(Node):
             await self.text.send(Interrupt(pts=pts, reason="frontend: the model corrects "
                                                             "itself"))
         trigger = out.data.get("trigger")
-        reaction = self.now() - (trigger if isinstance(trigger, int) else pts)
+        # In a graph run faster than real time (a file at pace: fast) the clock lags the
+        # media: the decision's media time is then its micro-turn's, not the clock's.
+        reaction = max(self.now(), pts) - (trigger if isinstance(trigger, int) else pts)
         await self.actions.send(Action(pts=pts, kind=out.action, text=out.text,
                                        turn=index, reaction=reaction, data=out.data))
         if out.action == "speak" and (out.text or out.final):

@@ -239,3 +239,20 @@ def test_a_skills_own_pronunciations_go_to_the_recogniser(
     (sent,) = r.of("vocabulary", SetVocabulary)
     assert sent.pronunciations == {"wombat": ("W AA M B AE T",),
                                    "wombats": ("W AA M B AE T S",)}
+
+
+def test_a_reaction_is_never_taken_from_a_clock_the_media_ran_ahead_of() -> None:
+    """A file at pace: fast runs far ahead of the clock: the reply's reaction counts from
+    its micro-turn's media time, not from the clock's (which gave -3541 ms)."""
+    from nodes.types import Heard
+
+    words = (("it", 0, 200 * MS), ("cost", 200 * MS, 500 * MS), ("four", 500 * MS, 800 * MS),
+             ("dollars", 800 * MS, 1300 * MS))
+    said = Heard(pts=1300 * MS, text="it cost four dollars", final=True, start=0,
+                 end=1300 * MS, words=words)
+    turns_ = [synthetic_turn(i) for i in range(10)]
+    r = run_node(FrontEnd, {"model": "reflex"}, {"turns": turns_, "heard": [said]},
+                 pace="fast")  # everything at clock time 0
+    (reply,) = [a for a in r.of("actions", Action) if a.text.startswith("4 dollars")]
+    assert reply.reaction >= 0
+    assert reply.reaction == reply.pts - 1300 * MS  # from its micro-turn, in media time
