@@ -417,7 +417,9 @@ def adapt(pairs: Iterable[tuple[np.ndarray, str]], out: str | os.PathLike, *,
     finally:
         aligner.close()
     if not data:
-        raise ValueError(f"none of {given} utterances aligned to its transcript")
+        raise ValueError(f"none of {given} utterances aligned to its transcript (each must "
+                         "say exactly what its recording says, word for word, with speech "
+                         "audible above any noise)")
     moved = means
     for _ in range(MLLR_ITERATIONS):
         stats = Stats(moved, variances, skip)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .adapt import BASE_MODEL, TAU, TAU_WEIGHTS, adapt
+from .grammar import normalize
 from .pronunciations import DEFAULT_ACCENTS, check_accents, normalize_pronunciations
 
 
@@ -92,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
     pairs = []
     for text in sorted(args.recordings.glob("*.txt")):
         audio = [p for p in text.parent.glob(text.stem + ".*") if p.suffix != ".txt"]
-        if audio:
-            pairs.append((audio[0], text.read_text().strip()))
+        if audio:  # as people write them: "Hello, world!" is "hello world"
+            pairs.append((audio[0], " ".join(normalize(text.read_text()))))
     if not pairs:
         print(f"error: no audio with a .txt transcript beside it in {args.recordings}",
               file=sys.stderr)

@@ -201,8 +201,16 @@ def command_line(prog: str, description: str, target: Callable[[list[str]], Path
     except ValueError as exc:
         ap.error(str(exc))
     if not built(path):
+        # minutes of silence on a first `make demo` look like a hang: say what is going on
+        print(f"ears: building {path.name} into {path.parent} (once per machine: "
+              f"{BUILD_MINUTES.get(prog, 'a few')} minutes)...", file=sys.stderr, flush=True)
         make(path, left_out)
     print(path)
+
+
+#: Measured on the 2-core project VM, per build (docs/ears.md).
+BUILD_MINUTES = {"python -m nodes.asr.espeak_model": "about 3",
+                 "python -m nodes.asr.wordcheck_build": "about 10"}
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -229,7 +229,8 @@ def test_command_line_adapts_recordings_in_a_directory(tmp_path: Path,
     point, as a third-party package's command would be; ``python -m nodes.asr.adapt`` too."""
     from flow import cli
 
-    _recordings(tmp_path, ["start the stopwatch", "it cost twenty dollars"])
+    # transcripts as people write them: capitals and punctuation are not words
+    _recordings(tmp_path, ["Start the stopwatch!", "It cost twenty dollars."])
     assert cli.main(["adapt-ears", str(tmp_path), str(tmp_path / "model")]) == 0
     assert "2 of 2 recordings used" in capsys.readouterr().out
     assert (tmp_path / "model" / "means").is_file()
