@@ -194,6 +194,13 @@ class Node:
         ``TEARDOWN_GRACE``, 10 s, however the node ended: keep it bounded (close with a
         timeout), since past that it is abandoned."""
 
+    @classmethod
+    def params_schema_cases(cls) -> list[tuple[dict[str, Any], str, type]]:
+        """For editors (``microturn schema``): a parameter whose type depends on another's
+        value, as ``(a JSON Schema condition on with, the parameter, its type then)``. The
+        front end's ``options`` are a model's own (``model: reflex``)."""
+        return []
+
     # -- helpers for node bodies -------------------------------------------------------------
 
     def now(self) -> int:

@@ -1,9 +1,10 @@
 """A JSON Schema of the graph format, for editors (completion and checks as you type).
 
 Each registered node type's parameters appear under ``with`` through an ``if``/``then`` on
-``use``, generated from its ``Params`` Struct by msgspec. The schema is a convenience: the
-loader is the authority (it also checks ports, types, fan-in and cycles, which a schema
-cannot express).
+``use``, generated from its ``Params`` Struct by msgspec, with the parameters whose type
+depends on another's (``Node.params_schema_cases``: the front end's options, by model).
+The schema is a convenience: the loader is the authority (it also checks ports, types,
+fan-in and cycles, which a schema cannot express).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def graph_schema(registry: Registry | None = None) -> dict[str, Any]:
         else:
             defs[key], more = _params_schema(cls.Params, key)
             defs.update(more)
+            for i, (condition, param, tp) in enumerate(cls.params_schema_cases()):
+                case, more = _params_schema(tp, f"{key}.{param}{i}")
+                defs.update(more)
+                defs[key].setdefault("allOf", []).append(
+                    {"if": condition, "then": {"properties": {param: case}}})
             doc = (cls.__doc__ or "").strip().split("\n\n")[0]
             if doc:
                 defs[key].setdefault("description", " ".join(doc.split()))

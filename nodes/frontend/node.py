@@ -77,6 +77,26 @@ def _other_model(model: str, options: dict[str, Any]) -> str:
 class FrontEnd(Node):
     Params = FrontEndParams
 
+    @classmethod
+    def params_schema_cases(cls) -> list[tuple[dict[str, Any], str, type]]:
+        """``options`` are the model's own (its ``options_schema()`` where it has one, to
+        tell editors more than its ``Options`` does: the reflex skills and their
+        settings); ``model`` left out is the default."""
+        default = FrontEndParams().model
+        cases = []
+        for name in sorted(MODELS):
+            try:
+                model = model_class(name)
+            except Exception:  # a model that cannot load here says nothing to editors
+                continue
+            chosen: dict[str, Any] = {"properties": {"model": {"const": name}},
+                                      "required": ["model"]}
+            if name == default:
+                chosen = {"anyOf": [chosen, {"not": {"required": ["model"]}}]}
+            schema = getattr(model, "options_schema", None)
+            cases.append((chosen, "options", schema() if schema else model.Options))
+        return cases
+
     turns: In[FusedTurn] = In(doc="fused micro-turns, in order")
     heard: In[TextDelta] = In(fan_in=True, doc="what a recogniser heard (partial and final "
                                "hypotheses), for models that listen to words (reflex)")

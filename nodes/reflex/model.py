@@ -17,7 +17,7 @@ quiet.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -119,6 +119,35 @@ def skills_pronunciations(skills: list[Skill]) -> dict[str, tuple[str, ...]]:
 
 class ReflexModel:
     Options = ReflexOptions
+
+    @staticmethod
+    def options_schema() -> type[msgspec.Struct]:
+        """``ReflexOptions`` as editors should see it (``microturn schema``): ``skills``
+        from the installed ones, each skill's ``settings`` its own ``Params``."""
+        from .skills_command import all_names
+
+        names = all_names()
+        fields: list[tuple[str, Any, Any]] = []
+        for name in names:
+            try:
+                params = getattr(load_skill(name), "Params", None)
+            except UnknownSkill:  # a broken plugin: its settings stay free
+                params = dict[str, Any]
+            if params is not None:
+                fields.append((name, params | None, None))
+        settings = msgspec.defstruct("ReflexSettings", fields, frozen=True,
+                                     forbid_unknown_fields=True)
+        skill_name = Literal[tuple(names)]  # type: ignore[valid-type]
+        own = [(f.name, f.type, f.default if f.default is not msgspec.NODEFAULT
+                else msgspec.field(default_factory=f.default_factory))
+               for f in msgspec.structs.fields(ReflexOptions)
+               if f.name not in ("skills", "settings")]
+        return msgspec.defstruct(
+            "ReflexOptions", [("skills", list[skill_name], msgspec.field(
+                default_factory=lambda: ["currency", "count", "stopwatch", "timer",
+                                         "delegate"])),
+                              ("settings", settings, msgspec.field(default_factory=dict)),
+                              *own], frozen=True, forbid_unknown_fields=True)
 
     @classmethod
     async def open(cls, options: ReflexOptions, context: SessionContext) -> ReflexSession:

@@ -142,3 +142,26 @@ def test_a_skill_name_two_packages_declare_is_one_skill_and_the_clash_is_told(
             "(tests.nodes.reflex.test_options:Parrot) is used") in caplog.text
     skill_module.load_skill("echo")
     assert caplog.text.count("skill 'echo' is declared by") == 1  # once a process
+
+
+def test_editors_see_the_model_s_options_the_skills_and_their_settings():
+    """``microturn schema``: the front end's options are the chosen model's, and under
+    reflex, skills are the installed ones and each one's settings its own Params."""
+    import jsonschema
+    import yaml
+
+    from flow.schema import graph_schema
+
+    validator = jsonschema.Draft202012Validator(graph_schema(REG))
+
+    def problems(with_: str) -> list[str]:
+        doc = yaml.safe_load("nodes:\n  front:\n    use: frontend\n    with:\n" + with_)
+        return [e.message for e in validator.iter_errors(doc)]
+
+    assert problems("      model: reflex\n      options: {skills: [count, timer], "
+                    "settings: {count: {category: birds}}}\n") == []
+    (unknown,) = problems("      model: reflex\n      options: {skills: [count, nosuch]}\n")
+    assert unknown.startswith("'nosuch' is not one of ['count', 'currency', 'delegate', ")
+    assert problems("      model: reflex\n      options: {settings: {count: {category: 5}}}\n")
+    assert problems("      options: {skills: [count]}\n") == [  # the default model: torch
+        "Additional properties are not allowed ('skills' was unexpected)"]
