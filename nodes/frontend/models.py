@@ -5,7 +5,7 @@ A model is a class with an ``Options`` Struct (its part of the node's parameters
 steps one conversation, one micro-turn at a time::
 
     class Echo:
-        Options = NoOptions
+        Options = flow.NoParams  # or a frozen Struct with forbid_unknown_fields=True
 
         @classmethod
         async def open(cls, options, context):
@@ -18,8 +18,18 @@ steps one conversation, one micro-turn at a time::
         def interrupt(self) -> None: ...
         def add_result(self, result: BackendResult) -> None: ...
         async def close(self) -> None: ...
+        def statistics(self) -> dict: return {}
 
     MODELS["echo"] = Echo  # or "package.module:Echo", imported when first used
+
+A package makes a model known to every graph, the ``microturn`` command included, through
+the ``microturn.models`` entry points (``echo = "my_package.echo:Echo"``), as nodes and
+skills are; a built-in name cannot be taken over.
+
+Steps of one session may overlap (up to the node's ``max_inflight``), so a model that
+keeps state between steps serialises them itself, or coalesces as the torch model's
+stepper does. ``step`` must not block the event loop: CPU work goes to
+``context.clock.run_blocking`` (a thread), which a fake clock waits for.
 
 ``step`` returns ``None`` when the turn was merged into a step that an earlier call is
 still waiting for (a batched model stepping a late turn together with the next one).
@@ -29,6 +39,7 @@ This module imports no torch: a graph using ``model: torch`` validates without i
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 import msgspec
@@ -88,17 +99,33 @@ MODELS: dict[str, type[FrontEndModel] | str] = {
 }
 
 
+MODEL_GROUP = "microturn.models"
+
+
 def model_class(name: str) -> type[FrontEndModel]:
-    """The model registered as ``name``; ``KeyError`` naming the known ones."""
-    try:
-        entry = MODELS[name]
-    except KeyError:
-        raise KeyError(f"unknown front-end model {name!r}; known: "
-                       f"{', '.join(sorted(MODELS))}") from None
+    """The model registered as ``name`` (``MODELS``, then the ``microturn.models`` entry
+    points); ``KeyError`` naming the known ones."""
+    entry = MODELS.get(name)
+    if entry is None:
+        declared = [ep for ep in entry_points(group=MODEL_GROUP) if ep.name == name]
+        if not declared:
+            known = sorted({*MODELS, *(ep.name for ep in entry_points(group=MODEL_GROUP))})
+            raise KeyError(f"unknown front-end model {name!r}; known: {', '.join(known)}")
+        entry = declared[0].value
     if isinstance(entry, str):
         module, _, attr = entry.partition(":")
-        entry = MODELS[name] = getattr(importlib.import_module(module), attr)
+        try:
+            loaded = getattr(importlib.import_module(module.strip()), attr.strip())
+        except (ImportError, AttributeError) as exc:
+            raise KeyError(f"front-end model {name!r} ({entry}) failed to import: "
+                           f"{type(exc).__name__}: {exc}") from exc
+        entry = MODELS[name] = loaded
     return entry
+
+
+def model_names() -> list[str]:
+    """Every model a graph may name: the built-in ones and the packages'."""
+    return sorted({*MODELS, *(ep.name for ep in entry_points(group=MODEL_GROUP))})
 
 
 def heard_text(turn: FusedTurn) -> str:

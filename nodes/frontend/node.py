@@ -34,7 +34,7 @@ from flow import In, Interrupt, Node, Out, TextDelta
 
 from ..asr import SetVocabulary
 from ..types import Action, BackendResult, DelegateRequest, FusedTurn
-from .models import MODELS, ModelSession, StepOutput, heard_text, model_class
+from .models import ModelSession, StepOutput, heard_text, model_class, model_names
 
 
 class FrontEndParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -60,10 +60,25 @@ class FrontEndParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("history must be >= 0 and max_inflight >= 1")
 
 
+#: What a model's step may decide (``StepOutput.action``).
+ACTIONS = ("silent", "speak", "delegate")
+
+
+def _check_output(out: object) -> None:
+    """A model's step output, or ``TypeError`` / ``ValueError`` saying what is wrong (a
+    model's mistake, which ends the session naming the node)."""
+    if not isinstance(out, StepOutput):
+        raise TypeError(f"a model's step returns a StepOutput, a list of them or None; got "
+                        f"{type(out).__name__}")
+    if out.action not in ACTIONS:
+        raise ValueError(f"StepOutput.action is one of {', '.join(ACTIONS)}; got "
+                         f"{out.action!r}")
+
+
 def _other_model(model: str, options: dict[str, Any]) -> str:
     """A hint when the options are another model's (``skills`` under the default
     ``model: torch``): " (these are the options of model 'reflex': set model: reflex)"."""
-    for name in sorted(MODELS):
+    for name in model_names():
         if name == model:
             continue
         try:
@@ -84,7 +99,7 @@ class FrontEnd(Node):
         settings); ``model`` left out is the default."""
         default = FrontEndParams().model
         cases = []
-        for name in sorted(MODELS):
+        for name in model_names():
             try:
                 model = model_class(name)
             except Exception:  # a model that cannot load here says nothing to editors
@@ -198,10 +213,10 @@ class FrontEnd(Node):
                 out = await task
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the model recovers at its next step (re-prefill)
+            except Exception as exc:  # the next step goes on (the torch model re-prefills)
                 self.errors += 1
                 self.log.warning("session %s node %s: step of turn %d failed: %r",
-                                 self.context.id, self.id, turn.index, exc)
+                                 self.context.id, self.id, turn.index, exc, exc_info=exc)
                 out = None
             if out is not None and seq > self._stale_before:
                 await self._emit(turn, out)
@@ -225,6 +240,7 @@ class FrontEnd(Node):
 
     async def _emit(self, turn: FusedTurn, out: StepOutput | list[StepOutput]) -> None:
         for one in out if isinstance(out, list) else [out]:
+            _check_output(one)
             t = one.turn or turn  # a coalesced step answers for the latest turn it took
             self._last_pts, self._last_index = max(self._last_pts, t.pts), t.index
             await self._emit_output(t.pts, t.index, one)
