@@ -73,6 +73,9 @@ class NodeStatistics(msgspec.Struct, frozen=True):
     dropped: int = 0  #: lost on its inputs (drop policies, after it finished)
     wait_total: int = 0  #: ns its input messages spent queued
     wait_max: int = 0
+    #: the node type's own counters (``Node.statistics_extra``: a front end's failed
+    #: steps and skills, ...)
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class Node:
@@ -214,15 +217,24 @@ class Node:
         _forward([e for out in self._out.values() for e in out._edges], msg)
         return msg
 
+    def statistics_extra(self) -> dict[str, Any]:
+        """The node type's own counters, beside the engine's (``--stats`` prints them).
+        Called at any time, before ``setup()`` too; keep it cheap and JSON-ready."""
+        return {}
+
     def statistics(self) -> NodeStatistics:
         edges = [e for p in self._in.values() for e in p._edges]
+        try:
+            extra = self.statistics_extra()
+        except Exception as exc:  # statistics must never fail the caller (a server's view)
+            extra = {"statistics_error": repr(exc)}
         return NodeStatistics(
             id=self.id, type=type(self).type_name or type(self).__name__,
             received=self.received, sent=sum(o.sent for o in self._out.values()),
             interrupts=self.interrupts, running=self._running,
             queued=sum(e.depth for e in edges), dropped=sum(e.dropped for e in edges),
             wait_total=sum(e.wait_total for e in edges),
-            wait_max=max((e.wait_max for e in edges), default=0))
+            wait_max=max((e.wait_max for e in edges), default=0), extra=extra)
 
     # -- engine internals ---------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from .edge import Edge, EdgeStatistics, media_end
 from .errors import first_error
 from .graph import Graph
 from .node import Node, NodeStatistics, StartGate
+from .params import show
 
 
 class SessionStatistics(msgspec.Struct, frozen=True):
@@ -102,4 +103,8 @@ class Session:
             rows.append(f"  {n.id:<20} {n.type:<20} {n.received:>8} {n.sent:>8} "
                         f"{n.interrupts:>10} {n.queued:>6} {n.dropped:>7} "
                         f"{n.wait_max / 1e6:>7.2f}ms")
+        for n in st.nodes:  # each type's own counters
+            if n.extra:
+                own = ", ".join(f"{k} {show(v)}" for k, v in n.extra.items())
+                rows.append(f"  {n.id}: {own}")
         return "\n".join(rows)

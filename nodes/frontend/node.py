@@ -271,5 +271,8 @@ class FrontEnd(Node):
                 pts=pts, id=rid, query=out.text, context=tuple(self._history)))
 
     def statistics_extra(self) -> dict[str, Any]:
-        """The model session's own counters (misses, re-prefills, the stepper's)."""
-        return {"errors": self.errors, **self.session.statistics()}
+        """Failed steps, and the model session's own counters (the torch stepper's misses
+        and re-prefills, the reflex model's failed skills)."""
+        session = getattr(self, "session", None)
+        return {"errors": getattr(self, "errors", 0),
+                **(session.statistics() if session is not None else {})}

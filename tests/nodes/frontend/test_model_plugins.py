@@ -84,3 +84,22 @@ def test_a_step_output_the_front_end_cannot_act_on_ends_the_session_naming_it(
     monkeypatch.setattr(Echo, "answer", answer)
     with pytest.raises(NodeFailed, match=message):
         run_node(FrontEnd, {"model": "echo"}, {"turns": [synthetic_turn(0)]}, pace="pts")
+
+
+def test_a_failed_step_is_counted_where_stats_show_it(echo_package: None,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture
+                                                       ) -> None:
+    async def fails(self: EchoSession, turn: FusedTurn) -> Any:
+        if turn.index == 1:
+            raise RuntimeError("boom at turn 1")
+        return StepOutput("silent")
+
+    monkeypatch.setattr(EchoSession, "step", fails)
+    r = run_node(FrontEnd, {"model": "echo"},
+                 {"turns": [synthetic_turn(i) for i in range(3)]}, pace="pts")
+    assert [a.turn for a in r.of("actions", Action)] == [0, 2]  # the session went on
+    (front,) = [n for n in r.statistics.nodes if n.id == "node"]  # run_node names it
+    assert front.extra == {"errors": 1}
+    assert f"  {front.id}: errors 1" in r.session.format_statistics()  # microturn run --stats
+    assert "step of turn 1 failed" in caplog.text and "Traceback" in caplog.text
