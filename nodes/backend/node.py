@@ -39,12 +39,18 @@ class BackEndParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api_key_env: str = "OPENAI_API_KEY"
     system_prompt: str = ("You are the back end of a voice assistant. Answer in one or two "
                           "short spoken sentences. Use tools for arithmetic and currency.")
+    max_tokens: int = 256  #: the longest answer a model may give (openai)
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDERS:
             raise ValueError(f"unknown provider {self.provider!r}; known: {sorted(PROVIDERS)}")
         if self.max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got "
+                             f"{self.base_url!r}")
+        if self.max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
         parse_duration(self.timeout)
 
 
@@ -55,7 +61,8 @@ def _tools(p: BackEndParams, clock: Clock) -> Provider:
 def _openai(p: BackEndParams, clock: Clock) -> Provider:
     from .openai_provider import OpenAIProvider
     return OpenAIProvider(base_url=p.base_url, model=p.model, api_key_env=p.api_key_env,
-                          system_prompt=p.system_prompt, toolbox=ToolBox(rates=dict(p.rates)))
+                          system_prompt=p.system_prompt, toolbox=ToolBox(rates=dict(p.rates)),
+                          max_tokens=p.max_tokens)
 
 
 #: Provider factories by name, called with the node's params and the session clock; a
@@ -115,34 +122,47 @@ class BackEnd(Node):
             except asyncio.CancelledError:
                 pass
             self.timed_out += 1
-            await self.results.send(BackendResult(
-                pts=self.now(), id=req.id, text="", final=True,
-                error=f"timed out after {self.params.timeout}"))
+            await self._unanswered(req, f"timed out after {self.params.timeout}")
 
     async def _answer(self, req: DelegateRequest) -> None:
         buffer = ""
+        said = False
         try:
             async for piece in self.provider.answer(req):
                 buffer += piece
                 *sentences, buffer = _SENTENCE_END.split(buffer)
                 for s in sentences:
+                    said = True
                     await self.results.send(BackendResult(pts=self.now(), id=req.id, text=s,
                                                           final=False))
         except ProviderError as exc:
             self.failed += 1
-            await self.results.send(BackendResult(pts=self.now(), id=req.id, text="",
-                                                  final=True, error=str(exc)))
+            await self._unanswered(req, str(exc))
             return
         except Exception as exc:  # a provider's own bug or an unwrapped library error
             self.failed += 1
-            self.log.warning("session %s node %s: provider %s failed: %r", self.context.id,
-                             self.id, self.params.provider, exc)
-            await self.results.send(BackendResult(pts=self.now(), id=req.id, text="",
-                                                  final=True, error=f"provider failed: {exc!r}"))
+            self.log.warning("session %s node %s: provider %s failed", self.context.id,
+                             self.id, self.params.provider, exc_info=exc)
+            await self._unanswered(req, f"provider failed: {exc!r}")
+            return
+        if not said and not buffer.strip():  # nothing to say is a failure to answer
+            self.failed += 1
+            await self._unanswered(req, f"the {self.params.provider} provider gave an empty answer")
             return
         self.answered += 1
         await self.results.send(BackendResult(pts=self.now(), id=req.id, text=buffer.strip(),
                                               final=True))
+
+    async def _unanswered(self, req: DelegateRequest, error: str) -> None:
+        """The user hears the front end's apology; whoever runs the graph reads why."""
+        self.log.warning("session %s node %s: request %d (%r) not answered: %s",
+                         self.context.id, self.id, req.id, req.query, error)
+        await self.results.send(BackendResult(pts=self.now(), id=req.id, text="", final=True,
+                                              error=error))
+
+    def statistics_extra(self) -> dict[str, Any]:
+        return {k: getattr(self, k, 0)
+                for k in ("answered", "failed", "timed_out", "cancelled")}
 
     async def on_end(self) -> None:
         # Questions still being answered get their answers before the graph ends.

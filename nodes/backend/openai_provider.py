@@ -8,6 +8,7 @@ The API key is read from an environment variable, never from the graph file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +18,8 @@ from flow.errors import MissingDependency
 from ..types import DelegateRequest
 from .providers import ProviderError
 from .tools import ToolBox, ToolError
+
+log = logging.getLogger("microturn.backend")
 
 
 class OpenAIProvider:
@@ -33,6 +36,9 @@ class OpenAIProvider:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = os.environ.get(api_key_env, "")
+        if not self.api_key:  # a local server may need none; a hosted one answers 401
+            log.warning("openai provider: no API key in $%s, so requests to %s go without "
+                        "an Authorization header", api_key_env, self.base_url)
         self.system_prompt = system_prompt
         self.toolbox = toolbox or ToolBox()
         self.max_tokens = max_tokens
@@ -48,7 +54,7 @@ class OpenAIProvider:
         msgs: list[dict[str, Any]] = []
         if self.system_prompt:
             msgs.append({"role": "system", "content": self.system_prompt})
-        for role, text in request.context:
+        for role, text in before_the_question(request):
             msgs.append({"role": "assistant" if role == "model" else "user", "content": text})
         msgs.append({"role": "user", "content": request.query})
         return msgs
@@ -93,6 +99,7 @@ class OpenAIProvider:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         calls: dict[int, dict[str, str]] = {}
+        done = False
         try:
             async with self._http.post(f"{self.base_url}/chat/completions", json=body,
                                        headers=headers) as resp:
@@ -105,11 +112,19 @@ class OpenAIProvider:
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
+                        done = True
                         break
                     try:
                         chunk = json.loads(data)
+                    except ValueError as exc:
+                        raise ProviderError(f"malformed stream chunk: {data[:80]!r}") from exc
+                    if isinstance(chunk, dict) and "error" in chunk:  # the server's own words
+                        error = chunk["error"]
+                        said = error.get("message", error) if isinstance(error, dict) else error
+                        raise ProviderError(f"{self.base_url} answered with an error: {said}")
+                    try:
                         delta = chunk["choices"][0].get("delta") or {}
-                    except (ValueError, KeyError, IndexError, TypeError) as exc:
+                    except (KeyError, IndexError, TypeError, AttributeError) as exc:
                         raise ProviderError(f"malformed stream chunk: {data[:80]!r}") from exc
                     if delta.get("content"):
                         yield "text", delta["content"]
@@ -120,7 +135,25 @@ class OpenAIProvider:
                         fn = tc.get("function") or {}
                         slot["name"] += fn.get("name") or ""
                         slot["arguments"] += fn.get("arguments") or ""
+        except self._aiohttp.ClientPayloadError as exc:
+            raise ProviderError(f"the answer from {self.base_url} was cut off: {exc}") from exc
         except self._aiohttp.ClientError as exc:
             raise ProviderError(f"cannot reach {self.base_url}: {exc}") from exc
+        if not done:  # closed early: what came is part of an answer, not an answer
+            raise ProviderError(f"the answer from {self.base_url} ended before [DONE]")
         if calls:
             yield "tools", calls
+
+
+def before_the_question(request: DelegateRequest) -> list[tuple[str, str]]:
+    """The conversation before the question: the front end's context already holds the
+    question and the acknowledgement it said for it ("Let me check."), which the model
+    would take for a question asked twice and an answer given."""
+    context = list(request.context)
+    for i in range(len(context) - 1, -1, -1):
+        role, text = context[i]
+        if role != "model":
+            if " ".join(text.lower().split()) == " ".join(request.query.lower().split()):
+                return context[:i]
+            break
+    return context

@@ -2,7 +2,9 @@
 
 The requested ``model`` picks the behaviour: ``chat`` streams a two-sentence answer,
 ``tool`` asks for a ``convert_currency`` call and then streams an answer using its result,
-``stall`` never answers, ``error`` returns HTTP 500, ``garbage`` streams a malformed chunk.
+``stall`` never answers, ``error`` returns HTTP 500, ``garbage`` streams a malformed chunk,
+``cut`` closes the stream before ``[DONE]``, ``inerror`` streams the server's own error
+object, ``empty`` streams no content.
 Every request body is recorded in ``requests``.
 """
 
@@ -54,6 +56,14 @@ class StandIn:
             await self.release.wait()
         elif model == "garbage":
             await resp.write(b"data: {not json\n\n")
+        elif model == "cut":  # a partial answer, then the stream closes without [DONE]
+            await resp.write(_chunk({"content": "Paris is "}))
+            await resp.write_eof()
+            return resp
+        elif model == "inerror":  # the server's own error, in the stream
+            await resp.write(b'data: {"error": {"message": "quota exceeded (stand-in)"}}\n\n')
+        elif model == "empty":
+            pass
         elif model == "tool" and body["messages"][-1]["role"] != "tool":
             await resp.write(_chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
                                      "function": {"name": "convert_currency", "arguments": ""}}]}))

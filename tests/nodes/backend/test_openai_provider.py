@@ -78,3 +78,44 @@ async def test_unreachable_server_is_a_provider_error() -> None:
             pass
     await p.close()
     assert RealClock
+
+
+@pytest.mark.parametrize(("model", "error"), [
+    ("cut", "ended before [DONE]"),
+    ("inerror", "answered with an error: quota exceeded (stand-in)"),
+    ("empty", "the openai provider gave an empty answer"),
+])
+async def test_an_answer_that_is_not_one_is_an_error_said_in_the_log(
+        model: str, error: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A cut stream is part of an answer, the server's error object its own words, and no
+    content no answer: each ends in the apology, and the log says why."""
+    async with StandIn() as server:
+        res = await ask(server.url, model)
+    assert res[-1].final and res[-1].error is not None and error in res[-1].error
+    assert "request 1 ('What is the capital of France?') not answered" in caplog.text
+    assert error in caplog.text
+
+
+async def test_the_model_sees_the_conversation_before_the_question_once() -> None:
+    """The front end's context ends with the question and its "Let me check."."""
+    async with StandIn() as server:
+        g = Graph.build("b", {"back": (BackEnd, {"provider": "openai", "base_url": server.url,
+                                                 "model": "chat"})}, [])
+        req = DelegateRequest(id=1, query="what is nine times eight", context=(
+            ("user", "hello"), ("model", "hi there"), ("user", "what is nine times eight"),
+            ("model", "Let me check.")))
+        r = await run_graph_async(g, {"back.requests": [req]}, ["back.results"],
+                                  clock=RealClock())
+        body = server.requests[0]
+    assert [(m["role"], m["content"]) for m in body["messages"][1:]] == [
+        ("user", "hello"), ("assistant", "hi there"), ("user", "what is nine times eight")]
+    (back,) = [n for n in r.session.statistics().nodes if n.id == "back"]
+    assert back.extra == {"answered": 1, "failed": 0, "timed_out": 0, "cancelled": 0}
+
+
+def test_a_base_url_without_a_scheme_is_a_graph_mistake() -> None:
+    from flow import GraphError
+
+    with pytest.raises(GraphError, match="base_url must start with http:// or https://"):
+        Graph.build("b", {"back": (BackEnd, {"provider": "openai",
+                                             "base_url": "127.0.0.1:8000/v1"})}, [])
