@@ -30,9 +30,12 @@ from .skill import Skill, UnknownSkill, load_skill
 MS = 1_000_000
 
 
+#: The skills a reflex front end runs when its options name none.
+DEFAULT_SKILLS = ("currency", "count", "stopwatch", "timer", "delegate")
+
+
 class ReflexOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    skills: list[str] = msgspec.field(
-        default_factory=lambda: ["currency", "count", "stopwatch", "timer", "delegate"])
+    skills: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_SKILLS))
     #: per-skill parameters, by skill name (each skill's own Params)
     settings: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     #: dMel level (0-15, 6 dB a level) above which a micro-turn has voice in it
@@ -143,11 +146,11 @@ class ReflexModel:
                for f in msgspec.structs.fields(ReflexOptions)
                if f.name not in ("skills", "settings")]
         return msgspec.defstruct(
-            "ReflexOptions", [("skills", list[skill_name], msgspec.field(
-                default_factory=lambda: ["currency", "count", "stopwatch", "timer",
-                                         "delegate"])),
-                              ("settings", settings, msgspec.field(default_factory=dict)),
-                              *own], frozen=True, forbid_unknown_fields=True)
+            "ReflexOptions",
+            [("skills", list[skill_name], msgspec.field(
+                default_factory=lambda: list(DEFAULT_SKILLS))),
+             ("settings", settings, msgspec.field(default_factory=dict)), *own],
+            frozen=True, forbid_unknown_fields=True)
 
     @classmethod
     async def open(cls, options: ReflexOptions, context: SessionContext) -> ReflexSession:
