@@ -62,7 +62,7 @@ def _openai(p: BackEndParams, clock: Clock) -> Provider:
     from .openai_provider import OpenAIProvider
     return OpenAIProvider(base_url=p.base_url, model=p.model, api_key_env=p.api_key_env,
                           system_prompt=p.system_prompt, toolbox=ToolBox(rates=dict(p.rates)),
-                          max_tokens=p.max_tokens)
+                          max_tokens=p.max_tokens, clock=clock)
 
 
 #: Provider factories by name, called with the node's params and the session clock; a

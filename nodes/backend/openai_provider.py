@@ -1,7 +1,9 @@
 """A back-end provider for any OpenAI-compatible chat-completions endpoint.
 
 Streams the answer (``stream: true``, server-sent events), runs tool calls locally with the
-back end's ``ToolBox`` and sends their results back, up to ``max_tool_rounds`` rounds.
+back end's ``ToolBox`` and sends their results back, up to ``max_tool_rounds`` rounds. A
+busy (429) or unavailable (503) server is asked again, ``retries`` times, after its
+``Retry-After`` (at most 5 s), on the session clock.
 The API key is read from an environment variable, never from the graph file.
 """
 
@@ -13,6 +15,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+from flow.clock import Clock, RealClock
 from flow.errors import MissingDependency
 
 from ..types import DelegateRequest
@@ -27,7 +30,8 @@ class OpenAIProvider:
 
     def __init__(self, *, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY",
                  system_prompt: str = "", toolbox: ToolBox | None = None,
-                 max_tokens: int = 256, max_tool_rounds: int = 3) -> None:
+                 max_tokens: int = 256, max_tool_rounds: int = 3,
+                 clock: Clock | None = None, retries: int = 2) -> None:
         try:
             import aiohttp
         except ImportError as exc:  # pragma: no cover - aiohttp is in the webrtc extra
@@ -43,6 +47,8 @@ class OpenAIProvider:
         self.toolbox = toolbox or ToolBox()
         self.max_tokens = max_tokens
         self.max_tool_rounds = max_tool_rounds
+        self.clock = clock or RealClock()
+        self.retries = retries
         self._http: Any = None
 
     async def close(self) -> None:
@@ -101,8 +107,19 @@ class OpenAIProvider:
         calls: dict[int, dict[str, str]] = {}
         done = False
         try:
-            async with self._http.post(f"{self.base_url}/chat/completions", json=body,
-                                       headers=headers) as resp:
+            for attempt in range(self.retries + 1):
+                resp = await self._http.post(f"{self.base_url}/chat/completions", json=body,
+                                             headers=headers)
+                if resp.status not in RETRY or attempt == self.retries:
+                    break
+                # busy (429) or unavailable (503): wait as the server asks, a little, and
+                # ask again; the back end's timeout bounds it all
+                wait = _seconds(resp.headers.get("Retry-After"))
+                resp.release()
+                log.info("openai provider: HTTP %d from %s; asking again in %g s",
+                         resp.status, self.base_url, wait)
+                await self.clock.sleep(round(wait * 1e9))
+            async with resp:
                 if resp.status != 200:
                     text = (await resp.text())[:200]
                     raise ProviderError(f"HTTP {resp.status} from {self.base_url}: {text}")
@@ -143,6 +160,20 @@ class OpenAIProvider:
             raise ProviderError(f"the answer from {self.base_url} ended before [DONE]")
         if calls:
             yield "tools", calls
+
+
+#: Statuses that say "not now" rather than "no": asked again, ``retries`` times at most.
+RETRY = frozenset({429, 503})
+MAX_RETRY_WAIT = 5.0  #: seconds: a longer Retry-After would outlast any spoken answer
+
+
+def _seconds(retry_after: str | None) -> float:
+    """A Retry-After header's delay in seconds (1 s if absent or a date), capped."""
+    try:
+        wait = float(retry_after) if retry_after is not None else 1.0
+    except ValueError:
+        wait = 1.0
+    return min(max(wait, 0.0), MAX_RETRY_WAIT)
 
 
 def before_the_question(request: DelegateRequest) -> list[tuple[str, str]]:

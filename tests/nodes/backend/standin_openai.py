@@ -4,7 +4,8 @@ The requested ``model`` picks the behaviour: ``chat`` streams a two-sentence ans
 ``tool`` asks for a ``convert_currency`` call and then streams an answer using its result,
 ``stall`` never answers, ``error`` returns HTTP 500, ``garbage`` streams a malformed chunk,
 ``cut`` closes the stream before ``[DONE]``, ``inerror`` streams the server's own error
-object, ``empty`` streams no content.
+object, ``empty`` streams no content, ``busyN`` answers the first N requests with 429
+(then as ``chat``).
 Every request body is recorded in ``requests``.
 """
 
@@ -50,6 +51,9 @@ class StandIn:
         model = body["model"]
         if model == "error":
             return web.Response(status=500, text="internal error (stand-in)")
+        if model.startswith("busy") and len(self.requests) <= int(model[4:] or 1):
+            return web.Response(status=429, text="slow down (stand-in)",
+                                headers={"Retry-After": "0"})
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         if model == "stall":

@@ -119,3 +119,16 @@ def test_a_base_url_without_a_scheme_is_a_graph_mistake() -> None:
     with pytest.raises(GraphError, match="base_url must start with http:// or https://"):
         Graph.build("b", {"back": (BackEnd, {"provider": "openai",
                                              "base_url": "127.0.0.1:8000/v1"})}, [])
+
+
+async def test_a_busy_server_is_asked_again_then_its_no_is_reported() -> None:
+    """429 ("slow down") is a "not now": asked again after its Retry-After, twice at
+    most; a server still busy after that is an error like any other."""
+    async with StandIn() as server:
+        res = await ask(server.url, "busy1")
+        assert len(server.requests) == 2
+    assert " ".join(r.text for r in res).strip().startswith("Paris is the capital")
+    async with StandIn() as server:
+        res = await ask(server.url, "busy9")
+        assert len(server.requests) == 3
+    assert res[-1].error is not None and "HTTP 429" in res[-1].error
