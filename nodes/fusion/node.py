@@ -145,4 +145,15 @@ class FusionTokenizer(Node):
         self.tokenizer = TurnTokenizer(self.params)
 
     async def on_chunks(self, chunk: Chunk) -> None:
+        self._last = chunk
         await self.turns.send(self.tokenizer.turn(chunk))
+
+    async def on_end(self) -> None:
+        """Typed text still waiting when the chunks end (a long paste, at most
+        ``max_text_bytes`` a turn) goes out in turns of silence after the last chunk: user
+        text is never cut short, at the end of a session either."""
+        last: Chunk | None = getattr(self, "_last", None)
+        while last is not None and len(self.tokenizer.text):
+            last = Chunk(pts=last.pts + last.period, index=last.index + 1, period=last.period,
+                         audio=np.zeros_like(last.audio), sample_rate=last.sample_rate)
+            await self.turns.send(self.tokenizer.turn(last))

@@ -78,6 +78,17 @@ def test_long_text_spreads_over_turns() -> None:
     assert n_text == [12, 12, 7]  # 30 bytes + the newline that ends the utterance
 
 
+def test_text_still_waiting_when_the_chunks_end_goes_out_in_turns_of_silence() -> None:
+    """A long paste in the last chunk is not cut short: turns of silence follow, at the
+    micro-turn cadence, until all of it has gone out."""
+    chunks = [chunk(0), chunk(1, text=(TextDelta(text="x" * 30, final=True),))]
+    result = run_node("fusion.tokenizer", {"max_text_bytes": 12}, inputs={"chunks": chunks})
+    turns = result.of("turns")
+    assert [int((t.modality == Modality.TEXT).sum()) for t in turns] == [0, 12, 12, 7]
+    assert [t.index for t in turns] == [0, 1, 2, 3]
+    assert [t.pts for t in turns] == [c * chunks[0].period for c in range(4)]
+
+
 def test_a_gap_in_chunk_indices_restarts_the_audio_history() -> None:
     tok = TurnTokenizer()
     first = tok.turn(chunk(0))
