@@ -109,6 +109,8 @@ class Edge:
         "_epoch",
         "_gone",
         "_inline",
+        "_last",
+        "_media_end",
         "_node",
         "_push",
         "_putters",
@@ -124,7 +126,6 @@ class Edge:
         "flushed",
         "interrupts",
         "max_time",
-        "media_end",
         "name",
         "peak_depth",
         "policy",
@@ -166,7 +167,10 @@ class Edge:
         self._block = self.policy is Policy.BLOCK
         self.carried = self.dropped = self.flushed = self.interrupts = 0
         self.peak_depth = self.wait_total = self.wait_max = self.blocked_total = 0
-        self.media_end = 0
+        # how far the media went: the message handed over last (kept, not measured, on the
+        # hot path) and the furthest end measured on the queued path
+        self._last: Message | None = None
+        self._media_end = 0
         src._edges.append(self)
         dst._edges.append(self)
 
@@ -187,9 +191,7 @@ class Edge:
             if self._inline and not self._q and not node._busy and depth < MAX_INLINE_DEPTH:
                 node._depth = depth + 1
                 self.carried += 1
-                end = msg.pts + msg.duration
-                if end > self.media_end:
-                    self.media_end = end
+                self._last = msg
                 await node._call(self.dst, msg)
                 return
             if self._gone:
@@ -352,8 +354,8 @@ class Edge:
         self._qtime -= duration
         self.carried += 1
         end = msg.pts + duration
-        if end > self.media_end:
-            self.media_end = end
+        if end > self._media_end:
+            self._media_end = end
         waited = self._clock.now() - t
         self.wait_total += waited
         if waited > self.wait_max:
@@ -376,6 +378,12 @@ class Edge:
             peak_depth=self.peak_depth, wait_total=self.wait_total, wait_max=self.wait_max,
             blocked_total=self.blocked_total, ended=self._ended or self._gone,
             media_end=self.media_end)
+
+    @property
+    def media_end(self) -> int:
+        """The furthest media time this edge carried (``pts + duration``)."""
+        last = self._last
+        return max(self._media_end, last.pts + last.duration if last is not None else 0)
 
 
 def media_end(edges: Iterable[Edge]) -> int:

@@ -170,9 +170,7 @@ class Out(Generic[T]):
                     and not edge._closed and self.node._depth < MAX_INLINE_DEPTH:
                 node._depth = self.node._depth + 1
                 edge.carried += 1
-                end = msg.pts + msg.duration
-                if end > edge.media_end:
-                    edge.media_end = end
+                edge._last = msg
                 await node._call(edge.dst, msg)
             else:
                 await edge.put(msg)
