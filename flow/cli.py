@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from .errors import FlowError, GraphError, NodeFailed
+from .registry import package_of
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("flow.commands.check", "check a graph file; print every problem (exit 2 if any)"),
@@ -63,7 +64,7 @@ def installed_commands() -> dict[str, tuple[str, str]]:
     (module, the package it comes from). Nothing is imported."""
     found: dict[str, tuple[str, str]] = {}
     for ep in importlib.metadata.entry_points(group=COMMANDS_GROUP):
-        dist = ep.dist.name if ep.dist is not None else "an installed package"
+        dist = package_of(ep)
         found.setdefault(ep.name, (ep.value.partition(":")[0].strip(), dist))
     return found
 

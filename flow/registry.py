@@ -54,7 +54,7 @@ class Registry:
         reg = cls()
         owners: dict[str, str] = {}
         for ep in entry_points(group=group):
-            dist = _package(ep)
+            dist = package_of(ep)
             held = owners.get(ep.name)
             if held is None:
                 reg._entries[ep.name], owners[ep.name] = ep, dist
@@ -133,7 +133,8 @@ class Registry:
         return entry
 
 
-def _package(ep: EntryPoint) -> str:
+def package_of(ep: EntryPoint) -> str:
+    """The distribution that declares an entry point, for messages about clashes."""
     return ep.dist.name if ep.dist is not None else "an installed package"
 
 

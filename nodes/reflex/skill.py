@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import msgspec
 
 from flow.errors import FlowError
+from flow.registry import package_of
 
 from .transcript import Transcript, Utterance, Word
 
@@ -164,7 +165,7 @@ def load_skill(name: str) -> type[Skill]:
     packages the first found keeps it; either way a warning names them."""
     found = builtin_skills()
     declared = [ep for ep in entry_points(group=SKILL_GROUP) if ep.name == name]
-    packages = sorted({_package(ep) for ep in declared})
+    packages = sorted({package_of(ep) for ep in declared})
     clash = (name in found and declared) or len(packages) > 1
     if clash and name not in _warned:  # once a process: every session loads its skills
         _warned.add(name)
@@ -173,7 +174,7 @@ def load_skill(name: str) -> type[Skill]:
                         name, " and ".join(packages))
         else:
             log.warning("skill %r is declared by %s: %s's (%s) is used", name,
-                        " and ".join(packages), _package(declared[0]), declared[0].value)
+                        " and ".join(packages), package_of(declared[0]), declared[0].value)
     if name in found:
         return found[name]
     if declared:
@@ -192,6 +193,3 @@ def load_skill(name: str) -> type[Skill]:
 
 _warned: set[str] = set()  #: skill names whose clash was told
 
-
-def _package(ep: EntryPoint) -> str:
-    return ep.dist.name if ep.dist is not None else "an installed package"
