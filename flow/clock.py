@@ -46,6 +46,9 @@ class Clock:
         return await loop.run_in_executor(executor, functools.partial(fn, *args))
 
 
+_TIMER_RESOLUTION = 1e-3  #: seconds: what a loop timer may be early by (uvloop)
+
+
 class RealClock(Clock):
     """Monotonic wall time. Sleeps are timers on the running loop (uvloop or asyncio)."""
 
@@ -54,10 +57,14 @@ class RealClock(Clock):
 
     async def sleep_until(self, t: int) -> None:
         delay = (t - time.monotonic_ns()) / 1e9
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
+        if delay <= 0:
             await asyncio.sleep(0)
+            return
+        while delay > 0:
+            # uvloop's timers have millisecond resolution and may fire up to a
+            # millisecond early: sleep again for what is left, at least that millisecond.
+            await asyncio.sleep(max(delay, _TIMER_RESOLUTION))
+            delay = (t - time.monotonic_ns()) / 1e9
 
 
 class _VirtualSelector(selectors.BaseSelector):

@@ -88,6 +88,27 @@ def test_real_clock_sleeps_in_real_time(use_uvloop: bool) -> None:
     assert abs(clock.now() - time.monotonic_ns()) < 50 * MS
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("use_uvloop", [False, True])
+def test_real_clock_never_wakes_before_the_deadline(use_uvloop: bool) -> None:
+    """uvloop's timers round to milliseconds and fire early; a Ticker raises on a tick
+    taken before it is due, so sleep_until must not return before ``t`` (0.4 s of sleeps
+    at odd offsets)."""
+    clock = RealClock()
+
+    async def main() -> list[int]:
+        early = []
+        t = clock.now()
+        for k in range(100):
+            t += 3 * MS + k * 37_000  # 3 ms and a fraction of a millisecond
+            await clock.sleep_until(t)
+            if clock.now() < t:
+                early.append(t - clock.now())
+        return early
+
+    assert run(main(), use_uvloop=use_uvloop) == []
+
+
 def test_a_fake_clock_deadlock_fails_fast_instead_of_hanging() -> None:
     clock = FakeClock(deadlock_after=0.05)
 
