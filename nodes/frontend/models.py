@@ -31,6 +31,10 @@ keeps state between steps serialises them itself, or coalesces as the torch mode
 stepper does. ``step`` must not block the event loop: CPU work goes to
 ``context.clock.run_blocking`` (a thread), which a fake clock waits for.
 
+A step that raises counts as one failed step (logged; the next turn is stepped as
+usual). A model that cannot go on at all raises ``ModelFailed``: the node fails and its
+session ends with that reason, rather than failing every turn from then on.
+
 ``step`` returns ``None`` when the turn was merged into a step that an earlier call is
 still waiting for (a batched model stepping a late turn together with the next one).
 This module imports no torch: a graph using ``model: torch`` validates without it.
@@ -47,6 +51,11 @@ import numpy as np
 
 from flow import SessionContext
 from nodes.types import BackendResult, FusedTurn, Modality
+
+
+class ModelFailed(Exception):
+    """Raised by ``ModelSession.step`` when the model cannot step again (its worker died,
+    its device is gone): the front-end node fails and ends its session with this reason."""
 
 
 class StepOutput(msgspec.Struct, frozen=True):

@@ -34,7 +34,7 @@ from flow import In, Interrupt, Node, Out, TextDelta
 
 from ..asr import SetVocabulary
 from ..types import Action, BackendResult, DelegateRequest, FusedTurn
-from .models import ModelSession, StepOutput, heard_text, model_class, model_names
+from .models import ModelFailed, ModelSession, StepOutput, heard_text, model_class, model_names
 
 
 class FrontEndParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -211,7 +211,7 @@ class FrontEnd(Node):
             seq, turn, task = await self._inflight.get()
             try:
                 out = await task
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, ModelFailed):
                 raise
             except Exception as exc:  # the next step goes on (the torch model re-prefills)
                 self.errors += 1

@@ -30,6 +30,7 @@ from flow import MS, Clock, Ticker
 from nodes.models.tiny_duplex import TinyDuplexLM
 from nodes.types import FusedTurn
 
+from .models import ModelFailed
 from .streaming_session import StepResult, StreamingSession, new_pool, step_batch
 
 log = logging.getLogger("microturn.frontend.stepper")
@@ -63,7 +64,10 @@ class Seat:
 
     def submit(self, turn: FusedTurn) -> asyncio.Future[StepResult]:
         """Queue a turn for the next tick. Returns the future of the step that will take
-        it (turns coalesced into one step share it)."""
+        it (turns coalesced into one step share it). Raises ``ModelFailed`` once the
+        stepper has stopped."""
+        if self.stepper.failure is not None:
+            raise self.stepper.failure
         if len(self.pending) >= self.stepper.max_pending:
             self.pending.pop(0)
             self.dropped += 1
@@ -99,6 +103,7 @@ class Stepper:
         self.seats: list[Seat] = []
         self.ticker: Ticker | None = None
         self._task: asyncio.Task[None] | None = None
+        self.failure: ModelFailed | None = None  #: why the stepper stopped, if it did
         self.on_empty: Callable[[], None] | None = None
         self._computing = False  # a worker thread is stepping: rows must stay put
         self._closing: list[StreamingSession] = []
@@ -193,6 +198,20 @@ class Stepper:
         return results
 
     async def _run(self) -> None:
+        try:
+            await self._tick_forever()
+        except Exception as exc:  # a bug: every seat fails now, none waits forever
+            log.error("the front end's stepper stopped", exc_info=exc)
+            self.failure = ModelFailed(f"the front end's stepper stopped: {exc!r}")
+            self.failure.__cause__ = exc
+            for seat in self.seats:
+                _, fut = seat._take()
+                if fut is not None and not fut.done():
+                    fut.set_exception(self.failure)
+            if self.on_empty is not None:
+                self.on_empty()  # sessions that start from now on get a new stepper
+
+    async def _tick_forever(self) -> None:
         assert self.clock is not None
         self.ticker = Ticker(self.clock, self.period, t0=self.clock.now() + self.phase)
         while True:
@@ -247,7 +266,8 @@ def shared_stepper(key: Hashable, load: Callable[[], TinyDuplexLM], clock: Clock
         stepper = Stepper(shared_model(key, load), clock=clock, **options)
 
         def forget() -> None:
-            _steppers.pop(loop_key, None)
+            if _steppers.get(loop_key) is stepper:
+                del _steppers[loop_key]
 
         stepper.on_empty = forget
         _steppers[loop_key] = stepper

@@ -256,3 +256,31 @@ def test_a_reaction_is_never_taken_from_a_clock_the_media_ran_ahead_of() -> None
     (reply,) = [a for a in r.of("actions", Action) if a.text.startswith("4 dollars")]
     assert reply.reaction >= 0
     assert reply.reaction == reply.pts - 1300 * MS  # from its micro-turn, in media time
+
+
+def test_a_stepper_that_stops_fails_the_node_instead_of_hanging(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in the shared stepper's loop (here: its third tick raises) used to leave every
+    step waiting forever; now each session's node fails with the reason, and a session
+    that starts afterwards gets a stepper of its own that works."""
+    from flow import NodeFailed
+    from nodes.frontend.models import ModelFailed
+    from nodes.frontend.stepper import Stepper
+
+    real_gather = Stepper.gather
+
+    def gather(self: Stepper) -> list:
+        if self.ticks == 3:
+            raise RuntimeError("bug in the tick")
+        return real_gather(self)
+
+    monkeypatch.setattr(Stepper, "gather", gather)
+    with pytest.raises(NodeFailed) as failed:
+        run_node(FrontEnd, {"model": "torch", "options": OPTIONS}, {"turns": turns(6)},
+                 pace="pts")
+    assert isinstance(failed.value.exc, ModelFailed)
+    assert "bug in the tick" in str(failed.value.exc)
+    monkeypatch.setattr(Stepper, "gather", real_gather)
+    r = run_node(FrontEnd, {"model": "torch", "options": OPTIONS}, {"turns": turns(3)},
+                 pace="pts")
+    assert [a.turn for a in r.of("actions", Action)] == [0, 1, 2]
