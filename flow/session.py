@@ -105,6 +105,17 @@ class Session:
                         f"{n.wait_max / 1e6:>7.2f}ms")
         for n in st.nodes:  # each type's own counters
             if n.extra:
-                own = ", ".join(f"{k} {show(v)}" for k, v in n.extra.items())
+                own = ", ".join(f"{k} {show(v)}" for k, v in _flat(n.extra))
                 rows.append(f"  {n.id}: {own}")
         return "\n".join(rows)
+
+
+def _flat(extra: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """A node's own counters with nested tables spelled out: ``stepper.ticks 16``."""
+    out: list[tuple[str, Any]] = []
+    for key, value in extra.items():
+        if isinstance(value, dict) and value:
+            out += _flat(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out

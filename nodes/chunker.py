@@ -21,6 +21,7 @@ At the end of every input the last partial window is emitted, padded with silenc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Literal
 
 import msgspec
@@ -71,6 +72,7 @@ class Chunker(Node):
             raise ParamError(f"chunker {self.id!r}: {exc}") from None
         self._wait = parse_duration(p.wait)
         self._lock = asyncio.Lock()
+        self._warned_late = False
 
     async def run(self) -> None:
         if self.params.pace != "realtime":
@@ -104,6 +106,12 @@ class Chunker(Node):
             await self._emit(self.chunking.advance_to(msg.pts))
 
     async def _emit(self, chunks: list[Chunk]) -> None:
+        if self.chunking.stats.late and not self._warned_late:
+            self._warned_late = True
+            self.log.warning(
+                "session %s node %s: input arrived after its micro-turn was closed and "
+                "filled with silence: what feeds the chunker is slower than real time "
+                "(--stats counts it: late, filled)", self.context.id, self.id)
         if not chunks:
             return
         # The deadline loop and the handlers both emit: the lock keeps chunks in index
@@ -115,6 +123,10 @@ class Chunker(Node):
     def chunk_statistics(self) -> ChunkingStatistics:
         """What the chunking counted: silence filled, late inputs, frames capped."""
         return self.chunking.stats
+
+    def statistics_extra(self) -> dict[str, int]:
+        chunking = getattr(self, "chunking", None)
+        return dataclasses.asdict(chunking.stats) if chunking is not None else {}
 
 
 class ChunkAudio(Node):

@@ -71,6 +71,10 @@ class WavSink(Node):
             raise ParamError(f"sink.wav: {p.path}: cannot write it ({exc.strerror})") from None
         self._file.write(_header(0, self.rate or 16_000, p.channels, p.format))
 
+    def statistics_extra(self) -> dict[str, int]:
+        stats = getattr(self, "stats", None)
+        return msgspec.structs.asdict(stats) if stats is not None else {}
+
     async def on_audio(self, frame: AudioFrame) -> None:
         p = self.params
         if self.rate is None:

@@ -216,6 +216,24 @@ def test_statistics_and_their_table() -> None:
     assert msgspec.json.decode(msgspec.json.encode(st))["edges"][0]["carried"] == 10
 
 
+class Tallied(Total):
+    def statistics_extra(self) -> dict[str, Any]:
+        return {"total": getattr(self, "total", 0),
+                "pool": {"rows": 4, "sizes": {"k": 64 * 1024, "v": 64 * 1024}},
+                "names": ["a" * 40, "b" * 40]}
+
+
+def test_a_nodes_own_counters_are_printed_whole_and_nested_ones_spelled_out() -> None:
+    graph = Graph.build("sum", {"count": (Count, {}), "total": (Tallied, {})},
+                        ["count.out -> total.inp"])
+    session = Session(graph, clock=FakeClock(), services=services())
+    session.context.clock.run(session.run())  # type: ignore[attr-defined]
+    (line,) = [r for r in session.format_statistics().splitlines()
+               if r.startswith("  total:")]
+    assert line.startswith("  total: total 45, pool.rows 4, pool.sizes.k 65536, "
+                           "pool.sizes.v 65536, names [")
+
+
 class Chunk(Message, frozen=True, kw_only=True):
     @property
     def duration(self) -> int:

@@ -109,6 +109,21 @@ def test_late_audio_goes_into_the_current_chunk_and_is_counted() -> None:
     assert node.chunk_statistics().late == 5
 
 
+def test_late_audio_is_warned_of_once_and_shown_by_stats(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A graph that falls behind real time says so: one warning, and the counters in
+    ``--stats`` (the session's statistics table)."""
+    plan = [(f.pts, f) for f in frames(0, 100)] + [(300 * MS, f) for f in frames(100, 200)]
+    with caplog.at_level("WARNING", logger="microturn.node.chunker"):
+        r = live(schedule(plan), {}, wait="50ms")
+    warned = [rec for rec in caplog.records if "slower than real time" in rec.getMessage()]
+    assert len(warned) == 1  # five late frames, one warning
+    extra = r.session.statistics().nodes[1].extra
+    assert (extra["late"], extra["filled"], extra["chunks"]) == (5, 3200, 2)
+    assert "chunker: chunks 2, samples_in 3200, filled 3200, late 5" in (
+        r.session.format_statistics())
+
+
 def test_media_pace_never_looks_at_the_clock() -> None:
     """A fast source with gaps: windows close by media time only, not by deadlines."""
     r = run_node("chunker", {}, inputs={"audio": frames(0, 100) + frames(700, 800)})

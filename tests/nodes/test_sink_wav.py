@@ -44,6 +44,8 @@ def test_overlapping_frames_are_appended_not_mixed(tmp_path: Path) -> None:
     assert list(x[::320]) == [1, 2, 3] and len(x) == 960
     stats = r.session.nodes["node"].stats
     assert (stats.overlapped, stats.silence) == (320 + 160, 0)
+    assert "node: frames 3, samples 960, silence 0, overlapped 480" in (
+        r.session.format_statistics())
 
 
 def test_float_int16_and_channels(tmp_path: Path) -> None:
