@@ -22,6 +22,11 @@ Every problem is reported at once, in file order, each as ``path:LINE: message``
 node id, port or field, the bad value and a hint; ``load_graph`` raises one ``GraphError``
 carrying all of them. Parameters are checked against each node type's ``Params``.
 
+Strings in parameters may name environment variables, as docker-compose does:
+``${NAME}``, ``${NAME:-default}``, ``$NAME``, and ``$$`` for a literal ``$``
+(``flow.interpolate``); one that is not set and has no default is an error at its line.
+Top-level keys that start with ``x-`` are the user's own (a home for YAML anchors).
+
 Paths in parameters are not rewritten: like any command-line tool's, a relative path is
 relative to the current directory of the process, not to the graph file.
 """
@@ -52,8 +57,9 @@ from .graph import (
     parse_edge_text,
     raise_issues,
 )
+from .interpolate import interpolate_tree
 from .node import Node
-from .params import convert_params, describe, show
+from .params import convert_params, describe, format_path, show
 from .registry import NodeTypeLoadError, Registry, UnknownNodeType, default_registry
 from .units import parse_duration
 from .yamlsource import Path, Source, YamlSyntaxError, parse
@@ -69,10 +75,12 @@ Override = tuple[list[str], Any, str]  # parameter path, value, where it came fr
 
 
 def load_graph(path: str | os.PathLike[str], *, registry: Registry | None = None,
-               overrides: Overrides | None = None) -> Graph:
+               overrides: Overrides | None = None, env: Mapping[str, str] | None = None
+               ) -> Graph:
     """Read, check and build the graph in ``path``. Raises ``GraphError`` with every
     problem. ``overrides``: ``["node.param=value", ...]`` (the value is read as YAML) or
     ``{"node.param": value}``, applied over the file's ``with:`` and checked the same way.
+    ``env``: the variables ``${NAME}`` in parameters read (default: ``os.environ``).
     """
     shown = os.fspath(path)
     try:
@@ -81,13 +89,15 @@ def load_graph(path: str | os.PathLike[str], *, registry: Registry | None = None
         raise GraphError(f"{shown}: cannot read graph: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise GraphError(f"{shown}: not a UTF-8 text file ({exc.reason})") from None
-    return load_graph_text(text, shown, registry=registry, overrides=overrides)
+    return load_graph_text(text, shown, registry=registry, overrides=overrides, env=env)
 
 
 def load_graph_text(text: str, path: str = "<string>", *, registry: Registry | None = None,
-                    overrides: Overrides | None = None) -> Graph:
+                    overrides: Overrides | None = None, env: Mapping[str, str] | None = None
+                    ) -> Graph:
     """Like ``load_graph`` for YAML text; ``path`` is only used in messages."""
-    return _Loader(path, registry or default_registry()).load(text, overrides)
+    loader = _Loader(path, registry or default_registry(), os.environ if env is None else env)
+    return loader.load(text, overrides)
 
 
 def parse_override(item: str) -> tuple[str, list[str], Any]:
@@ -105,9 +115,10 @@ def parse_override(item: str) -> tuple[str, list[str], Any]:
 
 
 class _Loader:
-    def __init__(self, path: str, registry: Registry) -> None:
+    def __init__(self, path: str, registry: Registry, env: Mapping[str, str]) -> None:
         self.path = path
         self.registry = registry
+        self.env = env
         self.issues: list[Issue] = []
         self.src = Source(None)
 
@@ -128,9 +139,10 @@ class _Loader:
             self.error((), f"a graph is a mapping with keys {', '.join(TOP_KEYS)}; got {got}")
             raise_issues(self.issues, self.path)
         for key in doc:
-            if key not in TOP_KEYS:
+            if key not in TOP_KEYS and not (isinstance(key, str) and key.startswith("x-")):
                 self.error((key,), f"unknown top-level key {key!r}{_hint(key, TOP_KEYS)} "
-                                   f"(a graph has: {', '.join(TOP_KEYS)})")
+                                   f"(a graph has: {', '.join(TOP_KEYS)}; keys that "
+                                   f"start with x- are yours, for YAML anchors)")
         name = self.graph_name(doc)
         nodes = self.nodes(doc.get("nodes"), "nodes" in doc, overrides)
         edges = self.edges(doc.get("edges"))
@@ -233,6 +245,12 @@ class _Loader:
             self.error((*at, "use"), f"node {node_id!r}: {exc}")
             return None
         raw = spec.get("with")
+        unset: list[tuple[tuple[Any, ...], str]] = []
+        if isinstance(raw, dict):
+            raw, unset = interpolate_tree(raw, self.env)
+            for sub, message in unset:
+                self.error((*at, "with", *sub), f"node {node_id!r} ({type_name}): {message}"
+                                                f" - at with{format_path(sub)}")
         origins: dict[str, str] = {}  # parameter -> the --set that gave it
         if given:
             raw = copy.deepcopy(raw) if isinstance(raw, dict) else {} if raw is None else raw
@@ -242,6 +260,8 @@ class _Loader:
                 origins[keys[0]] = origin
         params, problems = convert_params(cls.Params, raw)
         for p in problems:
+            if any(p.path and sub[:len(p.path)] == p.path[:len(sub)] for sub, _ in unset):
+                continue  # the value is not known: said above
             head = p.path[0] if p.path else None
             origin = origins.get(head, "") if isinstance(head, str) else ""
             where: Path = (*at, "with", *p.path) if "with" in spec else at

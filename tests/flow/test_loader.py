@@ -172,7 +172,8 @@ def test_a_bad_tagged_scalar_is_reported_not_raised():
 def test_unknown_top_level_key_with_did_you_mean():
     issue = one("graph: g\nnodes: {a: {use: test.lines}}\nedgse: []\n")
     assert issue == ("g.yaml:3: unknown top-level key 'edgse'; did you mean 'edges'? "
-                     "(a graph has: graph, nodes, edges)")
+                     "(a graph has: graph, nodes, edges; keys that start with x- are yours, "
+                     "for YAML anchors)")
 
 
 def test_missing_or_empty_nodes():
@@ -592,6 +593,51 @@ def test_set_reaches_inside_a_mapping_parameter():
     assert problems(text, overrides=["x.extra.b=many"]) == [
         "g.yaml: --set x.extra.b=many: node 'x' (test.lax): Expected int, got str (in one of "
         "its values) - at with.extra"]  # msgspec does not name the entry of a mapping
+
+
+ENV_GRAPH = """\
+    graph: env
+    x-voice: &voice {voice: en-us}
+    nodes:
+      text:  {use: test.lines, with: {lines: ["$$5 for ${WHO:-you}", "${EMPTY-kept}"]}}
+      voice:
+        use: test.voice
+        with: {<<: *voice, rate: "${RATE}"}
+      out:
+        use: test.audio_sink
+        with:
+          path: $OUT/hello.wav
+    edges:
+      - text.text -> voice.text
+      - voice.audio -> out.audio
+    """
+
+
+def test_parameters_read_environment_variables_as_docker_compose_does():
+    g = load(ENV_GRAPH, env={"RATE": "22050", "OUT": "/tmp/o", "EMPTY": ""})
+    assert g.nodes["voice"].params.rate == 22050  # text, converted as the Params declare
+    assert g.nodes["voice"].params.voice == "en-us"  # from the x- key's anchor
+    assert g.nodes["out"].params.path == "/tmp/o/hello.wav"
+    assert g.nodes["text"].params.lines == ["$5 for you", ""]
+    g = load(ENV_GRAPH, env={"RATE": "8000", "OUT": "o", "WHO": "Ann"})
+    assert g.nodes["text"].params.lines == ["$5 for Ann", "kept"]
+
+
+def test_an_unset_environment_variable_is_named_at_its_line():
+    assert problems(ENV_GRAPH, env={"OUT": "o"}) == [
+        "g.yaml:7: node 'voice' (test.voice): the environment variable RATE is not set "
+        "(give it a default: ${RATE:-...}, or set it: RATE=... microturn ...) - at with.rate"]
+    text = "graph: g\nnodes:\n  x: {use: test.lines, with: {lines: [a, '${1X}']}}\n"
+    (issue,) = problems(text, env={})
+    assert issue.startswith("g.yaml:3: node 'x' (test.lines): ${1X} is not a variable: ")
+    assert issue.endswith(" - at with.lines[1]")
+
+
+def test_the_environment_is_not_read_where_no_dollar_is_written(
+        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RATE", "8000")
+    assert load(VALID).nodes["voice"].params.rate == 16000
+    assert load(ENV_GRAPH.replace("$OUT", "out")).nodes["voice"].params.rate == 8000
 
 
 def test_set_with_a_value_that_is_not_yaml():
