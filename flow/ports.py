@@ -160,6 +160,9 @@ class Out(Generic[T]):
         return bool(self._edges)
 
     async def send(self, msg: T) -> None:
+        if type(msg) is not self.type and not isinstance(msg, self.type) \
+                and not getattr(msg, "control", False):
+            raise self._wrong_type(msg)
         self.sent += 1
         edges = self._edges
         if len(edges) == 1:
@@ -186,6 +189,9 @@ class Out(Generic[T]):
     def send_nowait(self, msg: T) -> None:
         """Send without waiting: drop-policy edges apply their policy, a full ``block``
         edge raises ``asyncio.QueueFull``. For callbacks that cannot await."""
+        if type(msg) is not self.type and not isinstance(msg, self.type) \
+                and not getattr(msg, "control", False):
+            raise self._wrong_type(msg)
         self.sent += 1
         for edge in self._edges:
             if msg.control:
@@ -195,6 +201,11 @@ class Out(Generic[T]):
                     edge.close()
             else:
                 edge.put_nowait(msg)
+
+    def _wrong_type(self, msg: object) -> TypeError:
+        return TypeError(f"output {self.name!r} of node {self.node.id!r} carries "
+                         f"{self.type.__name__}, not {type(msg).__name__}: the node sent "
+                         f"the wrong message type")
 
     def close(self) -> None:
         """End this output's stream (``EndOfStream`` to every edge). Idempotent."""

@@ -147,6 +147,35 @@ def test_a_failing_node_is_named_even_when_it_ran_inline_in_its_producers_task()
     assert "node 'bad' failed: ZeroDivisionError: bad frame 2" in str(err)
 
 
+class Liar(Node):
+    """Declares frames, sends audio: a plugin author's slip."""
+
+    out: Out[Frame]
+    nowait = False
+
+    async def run(self) -> None:
+        await self.out.send(Frame(pts=0, seq=0))
+        wrong = AudioFrame(pts=MS, samples=np.zeros(160, np.float32), sample_rate=16_000)
+        if self.nowait:
+            self.out.send_nowait(wrong)  # type: ignore[arg-type]
+        else:
+            await self.out.send(wrong)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("nowait", [False, True])
+def test_the_wrong_message_type_on_an_output_fails_the_node_that_sent_it(
+        nowait: bool) -> None:
+    class Liar2(Liar):
+        pass
+
+    Liar2.nowait = nowait
+    with pytest.raises(NodeFailed) as info:
+        run_session({"src": (Liar2, {}), "c": (Worker, {})}, ["src.out -> c.inp"])
+    assert info.value.node_id == "src"
+    assert str(info.value.exc) == ("output 'out' of node 'src' carries Frame, not AudioFrame: "
+                                   "the node sent the wrong message type")
+
+
 def test_a_producer_that_swallows_errors_cannot_hide_a_failed_consumer() -> None:
     log = Log()
     session = Session(Graph.build("t", {"src": (Swallower, {"n": 50}),
