@@ -2,7 +2,8 @@
 
 The session runs on the real clock, on uvloop when it is installed, until every node has
 finished (end of input drains the graph). Ctrl-C cancels every node, runs their teardowns
-and exits 130. ``--stats`` prints every edge's and node's statistics on stderr at the end,
+and exits 130; SIGTERM and SIGHUP do the same and exit 128 + the signal's number (143,
+129). ``--stats`` prints every edge's and node's statistics on stderr at the end,
 also after a failure or Ctrl-C. A parameter that only a node's setup can judge (a file
 that is not there, a voice espeak lacks) is reported as ``check`` reports a graph's
 mistakes, ``file:line: node 'id' (type): ...``, with exit status 2.
@@ -11,7 +12,11 @@ mistakes, ``file:line: node 'id' (type): ...``, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from ..clock import run as run_loop
 from ..errors import GraphError, NodeFailed, ParamError
@@ -19,6 +24,8 @@ from ..graph import Graph
 from ..loader import load_graph
 from ..session import Session
 from . import add_graph_arguments
+
+T = TypeVar("T")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     graph = load_graph(args.graph, overrides=args.overrides)
     session = Session(graph)
+    terminated: Terminated | None = None
     try:
-        run_loop(session.run(), use_uvloop=not args.no_uvloop)
+        run_loop(until_signalled(session.run()), use_uvloop=not args.no_uvloop)
+    except Terminated as exc:
+        terminated = exc
     except NodeFailed as exc:
         if isinstance(exc.exc, ParamError):  # a parameter only setup could judge
             raise setup_problem(graph, exc.node_id, exc.exc) from exc
@@ -41,7 +51,48 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if args.stats:
             print(session.format_statistics(), file=sys.stderr)
+    if terminated is not None:
+        print(f"terminated by {terminated.signal.name}", file=sys.stderr)
+        return 128 + terminated.signal
     return 0
+
+
+class Terminated(Exception):
+    def __init__(self, sig: signal.Signals) -> None:
+        super().__init__(sig.name)
+        self.signal = sig
+
+
+async def until_signalled(main: Coroutine[Any, Any, T]) -> T:
+    """``main``, stopped as Ctrl-C stops it (every node cancelled, every teardown run, a
+    sink's file finished) when SIGTERM or SIGHUP comes: what ``timeout``, ``docker stop``,
+    systemd and a closed terminal send. Raises ``Terminated``."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    got: list[signal.Signals] = []
+
+    def stop(sig: signal.Signals) -> None:
+        if not got:  # a second signal waits for the teardowns, which are bounded
+            got.append(sig)
+            task.cancel()
+
+    watched = []
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            loop.add_signal_handler(sig, stop, sig)
+            watched.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not here (Windows)
+            pass
+    try:
+        return await main
+    except asyncio.CancelledError:
+        if got:
+            raise Terminated(got[0]) from None
+        raise
+    finally:
+        for sig in watched:
+            loop.remove_signal_handler(sig)
 
 
 def setup_problem(graph: Graph, node_id: str, exc: ParamError) -> GraphError:

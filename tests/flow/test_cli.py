@@ -10,6 +10,8 @@ import re
 import signal
 import subprocess
 import sys
+import time
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +302,40 @@ def test_ctrl_c_stops_cleanly_with_status_130():
     assert "Traceback" not in err
     assert err.splitlines()[-1] == "interrupted"
     assert "text.text -> print.text" in err  # --stats still printed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_as_ctrl_c_does_and_the_wav_is_finished(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    """``timeout``, ``docker stop`` and systemd send SIGTERM: the session is torn down as on
+    Ctrl-C, so sink.wav patches its header (before, the process died at once and the WAV
+    said it held no samples). Real time, about a second."""
+    wav = tmp_path / "tone.wav"
+    graph = tmp_path / "tone.yaml"
+    graph.write_text(f"nodes:\n"
+                     f"  tone: {{use: source.tone, with: {{duration: 120s, pace: realtime}}}}\n"
+                     f"  out: {{use: sink.wav, with: {{path: {wav}}}}}\n"
+                     f"edges: [tone.audio -> out.audio]\n")
+    proc = subprocess.Popen([sys.executable, "-m", "flow.cli", "run", str(graph), "--stats"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (
+                not wav.exists() or wav.stat().st_size < 44 + 16_000):
+            time.sleep(0.05)  # half a second of samples written
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + sig, err
+    assert err.splitlines()[-1] == f"terminated by {sig.name}"
+    assert "tone.audio -> out.audio" in err  # --stats still printed
+    with wave.open(str(wav)) as w:
+        assert w.getnframes() >= 8000 and w.getnframes() * 2 + 44 == wav.stat().st_size
 
 
 class Undocumented(flow.Node):
