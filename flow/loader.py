@@ -37,6 +37,7 @@ import copy
 import difflib
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path as FsPath
 from typing import Any
@@ -60,7 +61,13 @@ from .graph import (
 from .interpolate import interpolate_tree
 from .node import Node
 from .params import convert_params, describe, format_path, show
-from .registry import NodeTypeLoadError, Registry, UnknownNodeType, default_registry
+from .registry import (
+    CLASS_PATH,
+    NodeTypeLoadError,
+    Registry,
+    UnknownNodeType,
+    default_registry,
+)
 from .units import parse_duration
 from .yamlsource import Path, Source, YamlSyntaxError, parse
 
@@ -236,13 +243,18 @@ class _Loader:
                        f"node {node_id!r}: 'use' must name a node type (see `microturn "
                        f"nodes`){got}")
             return None
+        if CLASS_PATH.match(type_name) and type_name not in self.registry:
+            self.importable_beside_graph()
         try:
             cls: type[Node] = self.registry.get(type_name)
         except UnknownNodeType as exc:
             self.error((*at, "use"), f"node {node_id!r}: {exc} (see `microturn nodes`)")
             return None
         except NodeTypeLoadError as exc:
-            self.error((*at, "use"), f"node {node_id!r}: {exc}")
+            looked = (" (a module:Class type is imported from the Python path and the "
+                      "graph file's folder)" if CLASS_PATH.match(type_name) and exc.__cause__
+                      else "")
+            self.error((*at, "use"), f"node {node_id!r}: {exc}{looked}")
             return None
         raw = spec.get("with")
         unset: list[tuple[tuple[Any, ...], str]] = []
@@ -270,6 +282,15 @@ class _Loader:
                        origin)
         return NodeDecl(node_id, type_name, cls, params,  # type: ignore[arg-type]
                         self.src.line(at))
+
+    def importable_beside_graph(self) -> None:
+        """``use: my_nodes:Slow`` finds ``my_nodes.py`` beside the graph file too (after
+        the Python path, so it never hides an installed module)."""
+        if self.path == "<string>":
+            return
+        folder = os.path.abspath(os.path.dirname(self.path))
+        if folder not in sys.path:
+            sys.path.append(folder)
 
     # -- edges ----------------------------------------------------------------------------
 

@@ -5,6 +5,10 @@ Built-in nodes are registered exactly like a third-party plugin's: in ``pyprojec
     [project.entry-points."microturn.nodes"]
     "speech.espeak" = "nodes.speech_espeak:EspeakSpeech"
 
+A graph may also name a class by its import path, ``use: my_nodes:Slow``: imported on
+first use, from the Python path and the graph file's folder (``flow.loader``), so a
+graph's own node needs no package while it is being written.
+
 A name is one type. Where two packages declare the same name, microturn's own type keeps
 it, else the package found first does; either way a warning names both packages, so a
 plugin never takes over a type without a word (and which one wins never depends on the
@@ -15,12 +19,15 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from importlib.metadata import EntryPoint, entry_points
 
 from .errors import FlowError
 from .node import Node
 
 GROUP = "microturn.nodes"
+#: ``use: my_nodes:Slow``: a Node class by its import path, for a graph's own nodes
+CLASS_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 BUILT_IN = "microturn"  #: the distribution whose types a plugin cannot take over
 
 log = logging.getLogger("microturn.registry")
@@ -113,6 +120,9 @@ class Registry:
 
     def get(self, name: str) -> type[Node]:
         entry = self._entries.get(name)
+        if entry is None and CLASS_PATH.match(name):  # a class of one's own, unpackaged
+            self.register_lazy(name, name)
+            entry = self._entries[name]
         if entry is None:
             raise UnknownNodeType(name, self.names())
         if isinstance(entry, EntryPoint):

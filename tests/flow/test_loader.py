@@ -640,6 +640,48 @@ def test_the_environment_is_not_read_where_no_dollar_is_written(
     assert load(ENV_GRAPH.replace("$OUT", "out")).nodes["voice"].params.rate == 8000
 
 
+def test_a_graph_uses_its_own_node_class_beside_it_without_a_package(tmp_path: Path):
+    """``use: module:Class``: the plugin author's first draft, before any packaging."""
+    (tmp_path / "shout_nodes_x1.py").write_text(dedent("""\
+        from flow import In, Node, Out, TextDelta
+
+        class Shout(Node):
+            \"\"\"Upper-cases text.\"\"\"
+            text: In[TextDelta]
+            out: Out[TextDelta]
+
+            async def on_text(self, msg):
+                await self.out.send(TextDelta(pts=msg.pts, text=msg.text.upper()))
+
+        NotANode = 3
+        """))
+    (tmp_path / "g.yaml").write_text(dedent("""\
+        nodes:
+          lines: {use: test.lines, with: {lines: [hi, there]}}
+          shout: {use: shout_nodes_x1:Shout}
+        edges: [lines.text -> shout.text]
+        """))
+    graph = load_graph(tmp_path / "g.yaml", registry=REG)
+    assert graph.nodes["shout"].cls.__name__ == "Shout"
+    from flow.testing import run_graph
+    r = run_graph(graph, outputs=["shout.out"])
+    assert [m.text for m in r.outputs["shout.out"]] == ["HI", "THERE"]
+    (tmp_path / "bad.yaml").write_text(dedent("""\
+        nodes:
+          a: {use: shout_nodes_x1:NotANode}
+          b: {use: no_such_module_x1:Thing}
+        """))
+    with pytest.raises(GraphError) as info:
+        load_graph(tmp_path / "bad.yaml", registry=REG)
+    a, b = info.value.issues
+    assert a.endswith("bad.yaml:2: node 'a': node type 'shout_nodes_x1:NotANode' "
+                      "(shout_nodes_x1:NotANode) is not a Node subclass")
+    assert b.endswith("bad.yaml:3: node 'b': node type 'no_such_module_x1:Thing' "
+                      "(no_such_module_x1:Thing) failed to import: ModuleNotFoundError: No "
+                      "module named 'no_such_module_x1' (a module:Class type is imported "
+                      "from the Python path and the graph file's folder)")
+
+
 def test_set_with_a_value_that_is_not_yaml():
     assert problems(VALID, overrides=["voice.voice=[en"])[0].startswith(
         "g.yaml: --set voice.voice=[en: the value is not YAML:")
