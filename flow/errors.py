@@ -66,9 +66,10 @@ class MissingDependency(FlowError, ImportError):
     """An optional dependency is missing; the message carries the exact pip command."""
 
     def __init__(self, module: str, extra: str) -> None:
+        self.module, self.extra = module, extra
         super().__init__(
-            f"{module!r} is not installed; install it with: pip install 'microturn[{extra}]'"
-        )
+            f"{module!r} is not installed; install it with: pip install '{module}' (or "
+            f"microturn's '{extra}' extra, from a checkout: pip install -e '.[{extra}]')")
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

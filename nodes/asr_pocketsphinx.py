@@ -44,6 +44,7 @@ utterances (``nodes.asr.speaker``; a failure is a warning and the session goes o
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -259,6 +260,13 @@ class PocketsphinxEars(Node):
 
     async def _word_check(self, name: str, acoustic_model: str) -> str | None:
         if name == "off" or (name == "auto" and acoustic_model != "espeak"):
+            return None
+        if name in ("auto", "espeak") and importlib.util.find_spec("torch") is None:
+            if name == "espeak":  # training it needs torch; using it, numpy alone
+                raise MissingDependency("torch", "torch")
+            self.log.warning("node %s: no word check (word_check: auto), since torch, which "
+                             "builds it, is not installed; the ears hear a little worse "
+                             "(docs/ears.md)", self.id)
             return None
         if name in ("auto", "espeak"):
             from .asr.wordcheck_build import cache_path, ensure

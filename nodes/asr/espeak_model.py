@@ -28,6 +28,7 @@ renamed into place, so concurrent builders (test workers) never see half a model
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -40,6 +41,11 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: builds are not serialised
+    fcntl = None  # type: ignore[assignment]
 
 from .numbers import int_to_words
 
@@ -200,12 +206,32 @@ def command_line(prog: str, description: str, target: Callable[[list[str]], Path
         path = target(left_out)
     except ValueError as exc:
         ap.error(str(exc))
-    if not built(path):
-        # minutes of silence on a first `make demo` look like a hang: say what is going on
-        print(f"ears: building {path.name} into {path.parent} (once per machine: "
-              f"{BUILD_MINUTES.get(prog, 'a few')} minutes)...", file=sys.stderr, flush=True)
-        make(path, left_out)
+    with _building(path):  # one build per machine, however many sessions ask at once
+        if not built(path):
+            # minutes of silence on a first `make demo` look like a hang: say what it does
+            print(f"ears: building {path.name} into {path.parent} (once per machine: "
+                  f"{BUILD_MINUTES.get(prog, 'a few')} minutes)...", file=sys.stderr,
+                  flush=True)
+            make(path, left_out)
     print(path)
+
+
+@contextlib.contextmanager
+def _building(path: Path) -> Iterator[None]:
+    """Hold ``path``'s build lock (a file beside it, ``flock``): a second process that wants
+    the same build waits for the first and then finds it built."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"ears: waiting for another process that is building {path.name}...",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 #: Measured on the 2-core project VM, per build (docs/ears.md).

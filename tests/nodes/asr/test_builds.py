@@ -63,10 +63,41 @@ def test_a_build_stopped_by_sigterm_leaves_nothing_behind(tmp_path: Path, build:
         assert child.stdout is not None
         line = child.stdout.readline()
         assert line == "writing\n", child.stderr.read() if child.stderr else ""
-        assert [p.name.startswith("built.") for p in cache.iterdir()] == [True]
+        assert [p.name.startswith("built.") for p in files(cache)] == [True]
         child.send_signal(signal.SIGTERM)
         assert child.wait(timeout=30) == 128 + signal.SIGTERM
     finally:
         child.kill()
         child.communicate()
-    assert list(cache.iterdir()) == []  # neither the temporary sibling nor a result
+    assert files(cache) == []  # neither the temporary sibling nor a result
+
+
+def files(cache: Path) -> list[Path]:
+    """What a build left in the cache, but for its lock file (empty, kept for the next)."""
+    return [p for p in cache.iterdir() if p.name != ".built.lock"]
+
+
+def test_a_second_process_waits_for_the_build_and_finds_it_built(tmp_path: Path) -> None:
+    """Two sessions (or `make ears-model` and a session) that need the same model at once:
+    the second waits for the first's build instead of running the same ten minutes again."""
+    import fcntl
+
+    target = tmp_path / "built"
+    script = ("from pathlib import Path\nfrom nodes.asr import espeak_model\n"
+              f"target = Path({str(target)!r})\n"
+              "def make(path, left):\n    raise SystemExit('built twice')\n"
+              "espeak_model.command_line('build', '', lambda left: target, Path.exists, make)\n")
+    with open(tmp_path / ".built.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a build is running
+        child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert child.stderr is not None
+            assert child.stderr.readline().startswith(
+                "ears: waiting for another process that is building built")
+            target.write_text("done")  # the first build finishes
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 0, err
+    assert out == f"{target}\n"

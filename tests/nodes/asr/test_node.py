@@ -105,6 +105,27 @@ def test_word_check_must_be_a_classifier(tmp_path) -> None:
                  inputs={"chunks": []})
 
 
+def test_without_torch_auto_goes_without_the_word_check_and_espeak_names_torch(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """``pip install 'microturn[asr]'`` has no torch, which builds the word classifier:
+    ``auto`` warns and hears without it; asking for it by name says what to install."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else find_spec(name, *a))
+    audio = timeline(0.4, "start the stopwatch", 0.6)
+    with caplog.at_level("WARNING"):
+        result = run_node("asr.pocketsphinx", {"acoustic_model": "espeak"},
+                          inputs={"chunks": chunks(audio)})
+    assert [h.text for h in result.of("heard", Heard) if h.final] == ["start the stopwatch"]
+    assert any("no word check" in r.getMessage() for r in caplog.records)
+    with pytest.raises(NodeFailed, match=r"'torch' is not installed; install it with: pip "
+                                         r"install 'torch'"):
+        run_node("asr.pocketsphinx", {"acoustic_model": "espeak", "word_check": "espeak"},
+                 inputs={"chunks": []})
+
+
 def test_a_word_check_file_reaches_the_worker(tmp_path) -> None:
     """A classifier given as a file is used in the worker process, on finals."""
     from .test_wordcheck import rigged_npz
