@@ -12,7 +12,7 @@ import pytest
 from bench import standin
 from bench.interaction import GRAPH, assistant_graph
 from bench.scenarios import HELD_OUT, generate
-from nodes.asr import espeak_model
+from nodes.asr import espeak_model, wordcheck_build
 
 from .usage import assert_refused
 
@@ -114,23 +114,31 @@ def test_bad_arguments_are_named(argv: list[str], message: str,
 def test_a_run_prints_one_json_line_scored_with_the_stand_in_model(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         tmp_path: Path) -> None:
-    """The plumbing end to end, with the full espeak model standing in for a stand-in one
-    (building one takes minutes): two stopwatch clips on the virtual clock."""
-    model = espeak_model.ensure()
+    """The plumbing end to end, with the full espeak model and word classifier standing in
+    for a stand-in's (building them takes a quarter of an hour on a fresh machine): two
+    stopwatch clips on the virtual clock."""
+    model, classifier = espeak_model.ensure(), wordcheck_build.ensure()
     asked: list[list[str]] = []
+    checks: list[list[str]] = []
 
     def ensure(without: Iterable[str] = ()) -> Path:
         asked.append(list(without))
         return model
 
+    def ensure_check(without: Iterable[str] = ()) -> Path:
+        checks.append(list(without))
+        return classifier
+
     monkeypatch.setattr(espeak_model, "ensure", ensure)
+    monkeypatch.setattr(wordcheck_build, "ensure", ensure_check)
     clips_out = tmp_path / "clips.jsonl"
     assert standin.main(["--leave-out", "en-gb-scotland", "--scenarios", "stopwatch",
                          "--n", "2", "--accents", "", "--clips-out", str(clips_out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
     r = json.loads(lines[0])
-    assert asked == [["en-gb-scotland"]]
+    assert asked == checks == [["en-gb-scotland"]]
+    assert r["word_check"] == str(classifier)
     assert (r["model"], r["left_out"], r["total"], r["errors"], r["speech"], r["accents"]) \
         == (str(model), ["en-gb-scotland"], 2, 0, "plain", [])
     assert r["voices"][0] == "en-gb-scotland"
