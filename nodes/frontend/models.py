@@ -92,6 +92,7 @@ class ModelSession(Protocol):
     # Optional, for models with replies due at a time of their own (timers):
     # ``next_due() -> int | None`` (media time, ns) and ``fire(now) -> list[StepOutput]``.
     # The node sleeps until ``next_due()`` and calls ``fire`` then, between micro-turns.
+    # And ``drain() -> list[StepOutput]``: at the end of input, what is still to be said.
 
 
 class FrontEndModel(Protocol):

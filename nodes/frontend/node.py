@@ -117,7 +117,7 @@ class FrontEnd(Node):
                                "hypotheses), for models that listen to words (reflex)")
     results: In[BackendResult] = In(doc="back-end answers to weave in")
     text: Out[TextDelta] = Out(doc="what the model says (role=model)")
-    actions: Out[Action] = Out(doc="the model's decision, every micro-turn")
+    actions: Out[Action] = Out(doc="the model's decisions (the torch model's: every micro-turn)")
     delegate: Out[DelegateRequest] = Out(doc="questions for the back end")
     vocabulary: Out[SetVocabulary] = Out(doc="what the model listens for, for the "
                                          "recogniser's grammar (sent once, at start)")
@@ -218,6 +218,8 @@ class FrontEnd(Node):
                 self.log.warning("session %s node %s: step of turn %d failed: %r",
                                  self.context.id, self.id, turn.index, exc, exc_info=exc)
                 out = None
+            self._last_pts = max(self._last_pts, turn.pts)
+            self._last_index = max(self._last_index, turn.index)
             if out is not None and seq > self._stale_before:
                 await self._emit(turn, out)
                 await self._sync_vocabulary()
@@ -226,6 +228,10 @@ class FrontEnd(Node):
 
     async def on_end(self) -> None:
         await self._inflight.join()
+        drain = getattr(self.session, "drain", None)
+        if drain is not None:  # what the model still has to say, now that no one talks
+            for out in drain():
+                await self._emit_output(self._last_pts, self._last_index, out)
 
     def on_interrupt(self, msg: Interrupt) -> None:
         self._stale_before = self._seq

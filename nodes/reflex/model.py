@@ -17,17 +17,19 @@ quiet.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 import msgspec
 
-from flow import SessionContext
+from flow import S, SessionContext
 
 from ..types import BackendResult, FusedTurn
 from .policy import Decision, ReflexPolicy, TurnInput, dmel_level
 from .skill import Skill, UnknownSkill, load_skill
 
 MS = 1_000_000
+log = logging.getLogger("microturn.reflex")
 
 
 #: The skills a reflex front end runs when its options name none.
@@ -195,6 +197,19 @@ class ReflexSession:
     def fire(self, now: int) -> list[Any]:
         self.now = max(self.now, now)
         return self._outputs(self.policy.fire(now))
+
+    def drain(self) -> list[Any]:
+        """The end of input: what is still to be said (back-end answers that waited for a
+        pause); what will never be (questions unanswered, timers not due yet) is logged."""
+        out = self._outputs(self.policy.drain(self.now))
+        for query in self.policy.unanswered:
+            log.warning("session %s: the input ended before the back end answered %r",
+                        self.context.id, query)
+        due = self.policy.next_due()
+        if due is not None:
+            log.info("session %s: the input ended %.1f s before a timer was due",
+                     self.context.id, (due - self.now) / S)
+        return out
 
     def interrupt(self) -> None:
         self.policy.interrupt(self.now)

@@ -144,6 +144,21 @@ class ReflexPolicy:
                                           data={"request": res.id}), now))
         return out
 
+    def drain(self, now: int) -> list[Decision]:
+        """The end of input: the answers that waited for the user to pause are said now
+        (nobody is talking any more), one after the other."""
+        out = []
+        while self._answers:
+            text, res = self._answers.popleft()
+            out.append(self._decide(Reply(text, res.pts, "backend",
+                                          data={"request": res.id}), now))
+        return out
+
+    @property
+    def unanswered(self) -> list[str]:
+        """The questions sent to the back end that no final answer has come for."""
+        return list(self._asked.values())
+
     def next_due(self) -> int | None:
         """The media time at which a skill has a reply due by itself (a timer), if any."""
         return min((d for s in [*self.skills, *self.fallback]

@@ -284,3 +284,22 @@ def test_a_stepper_that_stops_fails_the_node_instead_of_hanging(
     r = run_node(FrontEnd, {"model": "torch", "options": OPTIONS}, {"turns": turns(3)},
                  pace="pts")
     assert [a.turn for a in r.of("actions", Action)] == [0, 1, 2]
+
+
+def test_an_answer_that_arrives_after_the_last_micro_turn_is_still_said(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A recording that ends just after a question: the back end's answer came after the
+    last micro-turn, and waited for a pause that no later turn brought. It is said at the
+    end of input; a question still unanswered then is logged, not lost without a word."""
+    ask = [TextDelta(pts=100 * MS, text="what is twelve times seven", final=True),
+           TextDelta(pts=300 * MS, text="who wrote hamlet", final=True)]
+    answer = BackendResult(pts=900 * MS, id=1, text="12 times 7 is 84.", final=True)
+    with caplog.at_level("WARNING", logger="microturn.reflex"):
+        r = run_node(FrontEnd, {"model": "reflex"},
+                     {"turns": turns(4), "heard": ask, "results": [answer]}, pace="pts")
+    said = [t.text for t in r.of("text", TextDelta)]
+    assert said == ["Let me check.", "Let me check.", "12 times 7 is 84."]
+    (last,) = [a for a in r.of("actions", Action) if a.text == "12 times 7 is 84."]
+    assert last.turn == 3 and last.data["skill"] == "backend"
+    assert [rec.getMessage() for rec in caplog.records] == [
+        "session s1: the input ended before the back end answered 'who wrote hamlet'"]
