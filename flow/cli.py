@@ -86,10 +86,18 @@ def _package_help(module_name: str, origin: str) -> str:
     (imports the module: only for the one command that runs, or to list them all)."""
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        return f"unavailable: {exc} {origin}"
+    except Exception as exc:  # a broken package must not break the list of commands
+        return f"unavailable: {_import_failure(exc)} {origin}"
     first = summary(module.__doc__ or "")
     return f"{first} {origin}" if first else origin
+
+
+def _import_failure(exc: Exception) -> str:
+    """Why a command's module did not import, in one line: an ``ImportError`` says it
+    itself ("No module named 'torch'"); anything else also needs its type's name."""
+    if isinstance(exc, ImportError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def summary(doc: str) -> str:
@@ -133,8 +141,11 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, ModuleTy
             continue
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise FlowError(f"the {name!r} command is unavailable: {exc}") from exc
+        except Exception as exc:
+            if name in COMMANDS and not isinstance(exc, ImportError):
+                raise  # a bug in microturn itself: show its traceback
+            raise FlowError(f"the {name!r} command is unavailable: {_import_failure(exc)}"
+                            ) from exc
         missing = [f"{f}()" for f in ("add_arguments", "run")
                    if not callable(getattr(module, f, None))]
         if missing:

@@ -154,3 +154,28 @@ def test_the_walkthrough_code_runs():
     finally:
         del sys.modules[module.__name__]
 
+
+def test_a_package_command_that_fails_to_import_is_listed_as_unavailable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Importing a package's command module may raise anything (here the NameError of an
+    annotation naming a module it never imported): ``microturn --help`` still lists every
+    command, that one as unavailable with the reason, and running it is one error line."""
+    from flow import cli
+
+    (tmp_path / "broken_command_for_microturn.py").write_text(
+        "def add_arguments(parser: argparse.ArgumentParser) -> None: ...\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    eps = importlib.metadata.EntryPoints([importlib.metadata.EntryPoint(
+        "broken", "broken_command_for_microturn", cli.COMMANDS_GROUP)])
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **select: (
+        eps if select.get("group") == cli.COMMANDS_GROUP else real(**select)))
+
+    assert cli.main(["--help"]) == 0
+    listed = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert ("broken unavailable: NameError: name 'argparse' is not defined "
+            "(from an installed package)") in listed
+    assert "check " in listed
+    assert cli.main(["broken"]) == 2
+    assert capsys.readouterr().err == ("error: the 'broken' command is unavailable: "
+                                       "NameError: name 'argparse' is not defined\n")
