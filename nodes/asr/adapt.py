@@ -371,6 +371,17 @@ def map_means(stats: Stats, prior: list[np.ndarray], tau: float) -> list[np.ndar
 
 # -- the whole recipe ---------------------------------------------------------------------------
 
+class UnknownWords(ValueError):
+    """Transcript ``words`` the pronunciation dictionary lacks, in utterance ``utterance``
+    (counted from 1 in the order given), so that a caller can name the transcript's file."""
+
+    def __init__(self, utterance: int, words: Sequence[str]) -> None:
+        super().__init__(f"utterance {utterance}: not in the pronunciation dictionary: "
+                         f"{', '.join(words)}")
+        self.utterance = utterance
+        self.words = tuple(words)
+
+
 @dataclass(frozen=True)
 class AdaptReport:
     path: Path
@@ -390,10 +401,10 @@ def adapt(pairs: Iterable[tuple[np.ndarray, str]], out: str | os.PathLike, *,
     dictionary words) and write the model directory ``out``. ``tau``: the means' MAP prior
     in frames; ``tau_weights``: the mixture weights' (0 keeps them; ``base`` needs a
     ``sendump`` otherwise). Raises ``ValueError`` for a transcript word the dictionary does
-    not know, when nothing aligns, or when ``out`` is ``base``. ``base`` may be a model
-    this wrote: adapting the ears' espeak model further to one voice is how docs/ears.md
-    (ninth round) measured what a few sentences of a voice are worth. ``pronunciations``
-    and ``accents``: see ``Aligner`` (a session's ears pass theirs)."""
+    not know (``UnknownWords``), when nothing aligns, or when ``out`` is ``base``. ``base``
+    may be a model this wrote: adapting the ears' espeak model further to one voice is how
+    docs/ears.md (ninth round) measured what a few sentences of a voice are worth.
+    ``pronunciations`` and ``accents``: see ``Aligner`` (a session's ears pass theirs)."""
     if Path(out).resolve() == Path(base).resolve():
         raise ValueError(f"the output {out} is the base model itself: write another directory")
     means = read_gaussians(base / "means")
@@ -409,8 +420,7 @@ def adapt(pairs: Iterable[tuple[np.ndarray, str]], out: str | os.PathLike, *,
             words = " ".join(text.lower().split())
             unknown = aligner.unknown_words(words)
             if unknown:
-                raise ValueError(f"utterance {given}: not in the pronunciation dictionary: "
-                                 f"{', '.join(unknown)}")
+                raise UnknownWords(given, unknown)
             got = aligner.align(np.asarray(audio, np.float32), words)
             if got is not None:
                 data.append(got)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .adapt import BASE_MODEL, TAU, TAU_WEIGHTS, adapt
+from .adapt import BASE_MODEL, TAU, TAU_WEIGHTS, UnknownWords, adapt
 from .grammar import normalize
 from .pronunciations import DEFAULT_ACCENTS, check_accents, normalize_pronunciations
 
@@ -87,14 +87,28 @@ def base_model(name: str, *, weights: bool = True) -> Path:
     return path
 
 
+def _unknown_words_hint(words: tuple[str, ...]) -> str:
+    """What a transcript's unknown words need: ``--pronunciation WORD=PHONES`` each."""
+    flags = " ".join(f"--pronunciation '{w}=PHONES'" for w in words)
+    their = "its" if len(words) == 1 else "their"
+    return (f"not in the pronunciation dictionary: {', '.join(words)}; give {their} "
+            f"ARPABET phones with {flags} (as in 'hello=HH AH L OW')")
+
+
 def run(args: argparse.Namespace) -> int:
     """Adapt from ``args.recordings`` into ``args.out``; prints where the model went. Bad
     input (no transcripts, words the dictionary lacks) is one ``error:`` line and 2."""
+    if not args.recordings.is_dir():
+        what = "not a directory" if args.recordings.exists() else "no such directory"
+        print(f"error: {args.recordings}: {what}", file=sys.stderr)
+        return 2
     pairs = []
+    transcripts = []
     for text in sorted(args.recordings.glob("*.txt")):
         audio = [p for p in text.parent.glob(text.stem + ".*") if p.suffix != ".txt"]
         if audio:  # as people write them: "Hello, world!" is "hello world"
             pairs.append((audio[0], " ".join(normalize(text.read_text()))))
+            transcripts.append(text)
     if not pairs:
         print(f"error: no audio with a .txt transcript beside it in {args.recordings}",
               file=sys.stderr)
@@ -113,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
         report = adapt(((_read_audio(a), t) for a, t in pairs), args.out, tau=args.tau,
                        tau_weights=args.tau_weights, base=base,
                        pronunciations=pronunciations, accents=accents)
+    except UnknownWords as exc:
+        print(f"error: {transcripts[exc.utterance - 1]}: {_unknown_words_hint(exc.words)}",
+              file=sys.stderr)
+        return 2
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

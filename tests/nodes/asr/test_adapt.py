@@ -194,8 +194,10 @@ def test_adapted_model_directory_decodes(tmp_path: Path) -> None:
 
 
 def test_a_transcript_word_outside_the_dictionary_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"utterance 1: .*dictionary: blorptastic"):
+    with pytest.raises(adapt.UnknownWords, match=r"utterance 1: .*dictionary: blorptastic") \
+            as caught:
         adapt.adapt([(speech("hello"), "hello blorptastic")], tmp_path / "m")
+    assert (caught.value.utterance, caught.value.words) == (1, ("blorptastic",))
 
 
 def test_espeak_model_never_hears_the_held_out_voices() -> None:
@@ -241,6 +243,17 @@ def test_command_line_adapts_recordings_in_a_directory(tmp_path: Path,
     listed = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
     assert ("adapt-ears Adapt the ears' acoustic model to a voice, a microphone or a "
             "synthesiser, from recordings (from microturn)") in listed
+
+
+def test_command_line_names_a_missing_directory(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    missing = tmp_path / "recordigns"
+    assert adapt_command.main([str(missing), str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"error: {missing}: no such directory\n"
+    (tmp_path / "a.wav").write_bytes(b"")
+    assert adapt_command.main([str(tmp_path / "a.wav"), str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'a.wav'}: not a directory\n"
+    assert not (tmp_path / "out").exists()
 
 
 def _recordings(where: Path, texts: list[str], voice: str = "en") -> None:
@@ -310,7 +323,10 @@ def test_command_line_takes_pronunciations_and_accents(tmp_path: Path,
     _recordings(tmp_path, ["hello microturn"])
     out = tmp_path / "out"
     assert adapt_command.main([str(tmp_path), str(out)]) == 2
-    assert "not in the pronunciation dictionary: microturn" in capsys.readouterr().err
+    assert capsys.readouterr().err == (  # the transcript's file, and the flag that fixes it
+        f"error: {tmp_path / 'u0.txt'}: not in the pronunciation dictionary: microturn; give "
+        "its ARPABET phones with --pronunciation 'microturn=PHONES' (as in 'hello=HH AH L "
+        "OW')\n")
     assert adapt_command.main([str(tmp_path), str(out), "--pronunciation",
                                "microturn=M AY K R OW T ER N"]) == 0
     assert "1 of 1 recordings used" in capsys.readouterr().out
