@@ -1,12 +1,13 @@
 """The ``frontend`` node: a model stepped every micro-turn over a persistent session.
 
-    - id: front
-      use: frontend
-      with:
-        model: torch              # a name in nodes.frontend.models.MODELS
-        options:                  # that model's own Options (checked at graph load)
-          device: cpu
-          config: {d_model: 128, window_tokens: 2048}
+    nodes:
+      front:
+        use: frontend
+        with:
+          model: torch              # a name in nodes.frontend.models.MODELS
+          options:                  # that model's own Options (checked at graph load)
+            device: cpu
+            config: {d_model: 128, window_tokens: 2048}
 
 Each ``FusedTurn`` on ``turns`` is handed to the model's session; for every step the node
 emits an ``Action`` (every micro-turn, ``silent`` included), the model's words as
@@ -21,7 +22,6 @@ that media time exactly, not at the next micro-turn, so a reminder is not up to 
 
 The node imports no torch; the torch model imports it when a session opens.
 """
-
 from __future__ import annotations
 
 import asyncio
