@@ -9,9 +9,13 @@
             device: cpu
             config: {d_model: 128, window_tokens: 2048}
 
-Each ``FusedTurn`` on ``turns`` is handed to the model's session; for every step the node
-emits an ``Action`` (every micro-turn, ``silent`` included), the model's words as
-``TextDelta(role="model")`` when it speaks, and a ``DelegateRequest`` when it delegates.
+Each ``FusedTurn`` on ``turns`` is handed to the model's session. Every output the model
+gives becomes an ``Action`` on ``actions``, with the model's words as
+``TextDelta(role="model")`` on ``text`` when it speaks and a ``DelegateRequest`` when it
+delegates. How often depends on the model: ``torch`` gives one at every step, ``silent``
+included (turns coalesced into one step get one, for the latest); ``reflex`` only when it
+has something to do (a reply, a delegation, yielding the floor or correcting itself), at
+a micro-turn, a hypothesis on ``heard`` or a timer, and nothing while it stays silent.
 When the model yields the floor it originates an ``Interrupt``, and when it corrects
 itself (``retract``) it sends one on ``text`` alone, so that only what is being said
 stops; an ``Interrupt`` arriving from upstream (barge-in) makes the model drop its
