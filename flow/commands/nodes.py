@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import inspect
 import sys
 import types
 import typing
@@ -55,7 +56,7 @@ def describe(reg: Registry, name: str, cls: type[Node], *, full: bool) -> str:
     doc = node_doc(name, cls)
     if doc:
         text = doc if full else doc.split("\n\n")[0]
-        lines += ["    " + line.strip() if line.strip() else "" for line in text.splitlines()]
+        lines += ["    " + line.rstrip() if line.strip() else "" for line in text.splitlines()]
     for spec in cls.inputs.values():
         extra = ", fan-in" if spec.fan_in else ""
         note = f"  # {spec.doc}" if full and spec.doc else ""
@@ -126,10 +127,10 @@ def field_text(f: msgspec.structs.FieldInfo) -> str:
 def node_doc(name: str, cls: type[Node]) -> str:
     """The type's docstring, or its module's where the class has none (a node in a module
     of its own is often described there), without a leading "``name``: "."""
-    doc = (cls.__doc__ or "").strip()
+    doc = inspect.cleandoc(cls.__doc__ or "")  # an example's indentation is kept
     if not doc:
         module = sys.modules.get(cls.__module__)
-        doc = (getattr(module, "__doc__", None) or "").strip()
+        doc = inspect.cleandoc(getattr(module, "__doc__", None) or "")
         for prefix in (f"``{name}``: ", f"``{name}`` "):
             if doc.startswith(prefix):
                 doc = doc[len(prefix)].upper() + doc[len(prefix) + 1:]

@@ -352,3 +352,22 @@ def test_a_node_without_a_docstring_is_described_by_its_module():
         assert node_doc("x", Undocumented) == "Says nothing."
     finally:
         Undocumented.__doc__ = None
+
+
+class Exemplified(flow.Node):
+    """Shows a graph.
+
+        nodes:
+          me: {use: exemplified}
+
+    The example keeps its indentation.
+    """
+
+
+def test_a_docstring_example_keeps_its_indentation_in_the_listing():
+    from flow.commands.nodes import describe
+
+    reg = flow.registry.Registry()
+    reg.register("exemplified", Exemplified)
+    assert describe(reg, "exemplified", Exemplified, full=True).splitlines()[1:6] == [
+        "    Shows a graph.", "", "        nodes:", "          me: {use: exemplified}", ""]
