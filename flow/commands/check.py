@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..edge import Policy
 from ..errors import GraphError
 from ..graph import Graph
 from ..loader import load_graph
+from ..messages import Message
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,12 +42,25 @@ def run(args: argparse.Namespace) -> int:
 
 def warnings(graph: Graph) -> list[str]:
     """What is legal but most likely a mistake: in a graph of several nodes, a node that no
-    edge touches (it runs, and nothing reaches it or leaves it)."""
-    if len(graph.nodes) < 2:
-        return []
-    touched = {e.src for e in graph.edges} | {e.dst for e in graph.edges}
-    return [f"{graph.where(d.line)}warning: node {d.id!r} ({d.type_name}) is connected to "
-            "nothing (no edge names it)" for d in graph.nodes.values() if d.id not in touched]
+    edge touches (it runs, and nothing reaches it or leaves it); an edge bound that bounds
+    nothing (``max_time`` on messages without a duration, a ``capacity`` on ``latest``)."""
+    out = []
+    if len(graph.nodes) >= 2:
+        touched = {e.src for e in graph.edges} | {e.dst for e in graph.edges}
+        out += [f"{graph.where(d.line)}warning: node {d.id!r} ({d.type_name}) is connected to "
+                "nothing (no edge names it)" for d in graph.nodes.values() if d.id not in touched]
+    for e in graph.edges:
+        src = graph.nodes.get(e.src)
+        spec = src.cls.outputs.get(e.src_port) if src is not None else None
+        if e.max_time is not None and e.capacity is None and spec is not None \
+                and getattr(spec.type, "duration", None) is Message.duration:
+            out.append(f"{graph.where(e.line)}warning: edge '{e}': max_time bounds nothing, "
+                       f"since {spec.type_name} messages have no media duration; the edge "
+                       f"holds up to {e.limit} of them (give a capacity)")
+        if e.policy is Policy.LATEST and e.capacity not in (None, 1):
+            out.append(f"{graph.where(e.line)}warning: edge '{e}': capacity {e.capacity} is "
+                       "ignored: policy latest keeps only the newest message")
+    return out
 
 
 def _count(n: int, noun: str) -> str:

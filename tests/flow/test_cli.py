@@ -90,6 +90,22 @@ def test_check_warns_of_a_node_connected_to_nothing(capsys, tmp_path):
                    "(no edge names it)\n")
 
 
+def test_check_warns_of_edge_bounds_that_bound_nothing(capsys, tmp_path):
+    graph = tmp_path / "bounds.yaml"
+    graph.write_text("nodes:\n  text: {use: test.lines, with: {lines: [hi]}}\n"
+                     "  up: {use: test.upper}\n  print: {use: test.print}\n"
+                     "edges:\n  - {from: text.text, to: up.text, max_time: 40ms}\n"
+                     "  - {from: up.out, to: print.text, policy: latest, capacity: 8}\n")
+    status, out, err = run(capsys, "check", str(graph))
+    assert status == 0 and out == f"{graph}: ok (3 nodes, 2 edges)\n"
+    assert err.splitlines() == [
+        f"{graph}:6: warning: edge 'text.text -> up.text': max_time bounds nothing, since "
+        "TextDelta messages have no media duration; the edge holds up to 1024 of them "
+        "(give a capacity)",
+        f"{graph}:7: warning: edge 'up.out -> print.text': capacity 8 is ignored: policy "
+        "latest keeps only the newest message"]
+
+
 def test_run_with_set_and_stats(capsys):
     status, out, err = run(capsys, "run", str(GRAPHS / "say.yaml"), "--set", "print.prefix=heard",
                            "--set", "text.lines=[one]", "--stats", "--no-uvloop")
