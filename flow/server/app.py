@@ -3,22 +3,28 @@
 (each session's audio cadence and channel counters), ``DELETE /sessions/{id}`` (hang up),
 ``GET /metrics`` (Prometheus text) and ``GET /healthz``.
 
-Every refusal is a 4xx/503 with a JSON body ``{"error": code, "message": reason}``, never a
-500: a bad body is 400, an oversized one 413, a missing or wrong bearer token 401 (when a
-token is set), a full server 503 with ``Retry-After``.
+Every refusal is a 4xx/503 with a JSON body ``{"error": code, "message": reason}``: a bad
+body is 400, an oversized one 413, a missing or wrong bearer token 401 (when a token is
+set), a full server 503 with ``Retry-After``. What a client cannot cause (the server's
+settings, an aiortc it cannot work with, a bug) is a JSON 500 ``server_error``, its
+traceback logged once; never aiohttp's plain-text 500.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 from pathlib import Path
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
+from ..errors import FlowError
 from . import metrics
 from .sessions import OfferError, SessionManager, SessionsFull
+
+log = logging.getLogger("microturn.server")
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 MANAGER: web.AppKey[SessionManager] = web.AppKey("manager", SessionManager)
@@ -55,7 +61,9 @@ def _unauthorized() -> web.Response:
 
 @web.middleware
 async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """aiohttp's own refusals (404, 405) in the JSON shape of every other refusal."""
+    """aiohttp's own refusals (404, 405) in the JSON shape of every other refusal, and
+    anything a handler did not expect as a JSON 500 (counted as a refused offer on
+    ``/offer``), its traceback logged here once."""
     try:
         response: web.StreamResponse = await handler(request)
         return response
@@ -66,6 +74,12 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
         headers = {k: v for k, v in exc.headers.items() if k == "Allow"}
         return _error(exc.status, code, f"{request.method} {request.path}: {exc.reason}",
                       **headers)
+    except Exception as exc:
+        log.exception("%s %s failed", request.method, request.path)
+        if request.path == "/offer":
+            request.app[MANAGER].rejected["server_error"] += 1
+        return _error(500, "server_error", f"{request.method} {request.path}: "
+                      f"{type(exc).__name__} (the server's log has the details)")
 
 
 def _authorized(request: web.Request) -> bool:
@@ -98,6 +112,8 @@ async def offer(request: web.Request) -> web.Response:
         o = _offer_decoder.decode(body)
     except msgspec.DecodeError as exc:
         return _refuse(request, 400, "bad_json", f"expected JSON {{sdp, type}}: {exc}")
+    except UnicodeDecodeError as exc:  # msgspec's own error for bytes that are not UTF-8
+        return _refuse(request, 400, "bad_json", f"the body is not UTF-8: {exc}")
     manager = request.app[MANAGER]
     try:
         sid, answer = await manager.open(o.sdp, o.type)
@@ -105,6 +121,8 @@ async def offer(request: web.Request) -> web.Response:
         return _error(503, "full", str(exc), **{"Retry-After": "5"})
     except OfferError as exc:
         return _error(400, "bad_offer", str(exc))
+    except FlowError as exc:  # counted and logged by the manager
+        return _error(500, "server_error", f"cannot answer offers: {exc}")
     return web.json_response({"sdp": answer, "type": "answer", "session": sid})
 
 

@@ -118,7 +118,8 @@ class SessionManager:
 
     async def open(self, sdp: str, kind: str = "offer") -> tuple[str, str]:
         """Answer an offer and start its session: returns ``(session id, answer SDP)``.
-        Raises ``SessionsFull`` or ``OfferError``."""
+        Raises ``SessionsFull``, ``OfferError`` (the offer's fault) or another
+        ``FlowError`` (the server's: a setting or an aiortc it cannot work with)."""
         if self._closing:
             raise SessionsFull("the server is shutting down")
         if len(self.sessions) + self._pending >= self.limits.max_sessions:
@@ -195,10 +196,23 @@ class SessionManager:
             await pc.setLocalDescription(answer)
         except Exception as exc:  # aiortc rejects a bad offer with many exception types
             peer.close()
-            await pc.close()
-            self.rejected["bad_offer"] += 1
-            if isinstance(exc, FlowError):
+            # A connection that failed half-way can fail to close too (aiortc's close stops
+            # an SCTP transport an unanswerable BUNDLE never created): that must not turn
+            # the client's 400 into a 500.
+            with contextlib.suppress(Exception):
+                await pc.close()
+            if isinstance(exc, OfferError):
+                self.rejected["bad_offer"] += 1
                 raise
+            if isinstance(exc, FlowError):  # the server's own: its settings, its aiortc
+                self.rejected["server_error"] += 1
+                log.error("session %s: cannot answer an offer: %s", sid, exc)
+                raise
+            self.rejected["bad_offer"] += 1
+            # The client's mistake, one line; aiortc's traceback only for whoever debugs it.
+            log.warning("session %s: offer refused, aiortc cannot answer it: %s: %s", sid,
+                        type(exc).__name__, exc)
+            log.debug("session %s: aiortc's refusal", sid, exc_info=exc)
             raise OfferError(f"cannot answer this offer: {type(exc).__name__}: {exc}") from None
         self.sessions[sid] = served
         self.opened += 1

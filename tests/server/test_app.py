@@ -4,12 +4,15 @@ serving afterwards."""
 from __future__ import annotations
 
 import json
+import logging
 
 import aiohttp
 import pytest
 
+from flow.errors import FlowError
+from flow.server import ice
 from flow.server.client import Client
-from flow.server.sessions import Limits
+from flow.server.sessions import Limits, SessionManager
 from flow.server.testing import echo_graph, serving
 
 GOOD_TOKEN = "s3cret-token"
@@ -56,6 +59,7 @@ async def test_index_static_and_health() -> None:
 
 @pytest.mark.parametrize(("body", "code", "error"), [
     (b"{not json", 400, "bad_json"),
+    (b'{"sdp": "\xff", "type": "offer"}', 400, "bad_json"),  # not UTF-8
     (b'{"sdp": "v=0"}', 400, "bad_json"),  # missing type
     (b'{"sdp": 5, "type": "offer"}', 400, "bad_json"),
     (b'{"sdp": "v=0", "type": "offer", "x": 1}', 400, "bad_json"),
@@ -88,6 +92,71 @@ async def test_mangled_sdp_is_400_and_server_keeps_serving() -> None:
             assert reply["error"] == "bad_offer"
         assert srv.manager.sessions == {}
         await still_serves(srv.url)
+
+
+async def test_an_offer_aiortc_cannot_answer_is_400_and_one_log_line(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A BUNDLE group naming a mid no section has parses, but aiortc's answer fails and
+    so did closing the half-built connection: a plain-text 500 and two tracebacks at
+    ERROR per request."""
+    sdp = (await offer_sdp()).replace("a=mid:0", "a=mid:zz")
+    assert "a=group:BUNDLE 0 1" in sdp
+    caplog.set_level(logging.INFO)
+    async with serving(echo_graph()) as srv:
+        for _ in range(2):
+            status, reply = await post(srv.url, json.dumps({"sdp": sdp, "type": "offer"}))
+            assert (status, reply["error"]) == (400, "bad_offer"), reply
+            assert reply["message"].startswith("cannot answer this offer: ")
+        assert dict(srv.manager.rejected) == {"bad_offer": 2}
+        assert srv.manager.sessions == {}
+        await still_serves(srv.url)
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.levelname for r in loud] == ["WARNING", "WARNING"], caplog.text
+    assert all(r.exc_info is None and "aiortc cannot answer" in r.getMessage()
+               for r in loud)
+
+
+async def test_a_server_fault_in_answering_is_a_counted_json_500(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A FlowError that is the server's own (an aiortc it cannot work with) is not the
+    client's fault (no 400), and no plain-text 500 either."""
+    def no_jitter_buffer(receiver: object, packets: int) -> bool:
+        raise FlowError("aiortc's RTCRtpReceiver has no jitter buffer where expected")
+
+    monkeypatch.setattr(ice, "set_audio_prefetch", no_jitter_buffer)
+    async with serving(echo_graph()) as srv:
+        status, reply = await post(srv.url, json.dumps({"sdp": await offer_sdp(),
+                                                        "type": "offer"}))
+        assert (status, reply["error"]) == (500, "server_error"), reply
+        assert "no jitter buffer" in reply["message"]
+        assert dict(srv.manager.rejected) == {"server_error": 1}
+        assert srv.manager.sessions == {}
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "no jitter buffer" in errors[0].getMessage()
+
+
+async def test_an_unexpected_error_is_a_counted_json_500_logged_once(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    async def broken_open(self: SessionManager, sdp: str, kind: str = "offer") -> None:
+        raise RuntimeError("a bug")
+
+    def broken_cadence(self: SessionManager) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(SessionManager, "open", broken_open)
+    monkeypatch.setattr(SessionManager, "cadence", broken_cadence)
+    async with serving(echo_graph()) as srv, aiohttp.ClientSession() as http:
+        status, reply = await post(srv.url, json.dumps({"sdp": "v=0", "type": "offer"}))
+        assert (status, reply) == (500, {
+            "error": "server_error",
+            "message": "POST /offer: RuntimeError (the server's log has the details)"})
+        async with http.get(srv.url + "/sessions") as r:
+            assert r.status == 500 and (await r.json())["error"] == "server_error"
+        assert dict(srv.manager.rejected) == {"server_error": 1}  # offers only
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [(r.name, r.getMessage()) for r in errors] == [
+        ("microturn.server", "POST /offer failed"), ("microturn.server", "GET /sessions failed")]
+    assert all(r.exc_info for r in errors)
 
 
 async def test_too_many_media_sections_is_400() -> None:
