@@ -4,14 +4,15 @@
 ``GET /metrics`` (Prometheus text) and ``GET /healthz``.
 
 Every refusal is a 4xx/503 with a JSON body ``{"error": code, "message": reason}``: a bad
-body is 400, an oversized one 413, a missing or wrong bearer token 401 (when a token is
-set), a full server 503 with ``Retry-After``. What a client cannot cause (the server's
-settings, an aiortc it cannot work with, a bug) is a JSON 500 ``server_error``, its
-traceback logged once; never aiohttp's plain-text 500.
+body is 400, an oversized one 413, one that stalls 408, a missing or wrong bearer token
+401 (when a token is set), a full server 503 with ``Retry-After``. What a client cannot
+cause (the server's settings, an aiortc it cannot work with, a bug) is a JSON 500
+``server_error``, its traceback logged once; never aiohttp's plain-text 500.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from pathlib import Path
@@ -21,6 +22,7 @@ import msgspec
 from aiohttp import web
 
 from ..errors import FlowError
+from ..units import S
 from . import metrics
 from .sessions import OfferError, SessionManager, SessionsFull
 
@@ -29,8 +31,18 @@ log = logging.getLogger("microturn.server")
 STATIC = Path(__file__).resolve().parent.parent / "static"
 MANAGER: web.AppKey[SessionManager] = web.AppKey("manager", SessionManager)
 TOKEN: web.AppKey[str | None] = web.AppKey("token", str)  # type: ignore[arg-type]
+BODY_TIMEOUT_KEY: web.AppKey[int] = web.AppKey("body_timeout", int)
 #: Default request body limit: an SDP offer is a few kB.
 MAX_BODY = 64 * 1024
+#: A client that sends part of an offer's body, then nothing, is answered 408 after this
+#: long: every stalled request would otherwise hold a connection and a handler for ever.
+BODY_TIMEOUT = 10 * S
+#: An idle HTTP connection (between requests, or halfway through a request's headers) is
+#: closed after this long (aiohttp's default is an hour). A reverse proxy that keeps
+#: connections to the server open must let them go sooner (docs/server.md, Deploying).
+KEEPALIVE_TIMEOUT = 15 * S
+#: On shutdown, requests still in progress get this long before they are cancelled.
+SHUTDOWN_TIMEOUT = 5 * S
 
 
 class Offer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -104,10 +116,17 @@ async def offer(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > limit:
         return _refuse(request, 413, "too_big",
                        f"body of {request.content_length} bytes exceeds {limit}")
+    timeout = request.app[BODY_TIMEOUT_KEY]
     try:
-        body = await request.read()
+        async with asyncio.timeout(timeout / S):
+            body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _refuse(request, 413, "too_big", f"body exceeds {limit} bytes")
+    except TimeoutError:
+        response = _refuse(request, 408, "timeout",
+                           f"the body did not arrive within {timeout / S:g} s")
+        response.force_close()  # the rest of the body may still come: not a next request
+        return response
     try:
         o = _offer_decoder.decode(body)
     except msgspec.DecodeError as exc:
@@ -177,11 +196,13 @@ async def _shutdown(app: web.Application) -> None:
 
 
 def make_app(manager: SessionManager, *, token: str | None = None,
-             max_body: int = MAX_BODY, static: Path = STATIC) -> web.Application:
+             max_body: int = MAX_BODY, body_timeout: int = BODY_TIMEOUT,
+             static: Path = STATIC) -> web.Application:
     """The server's routes around ``manager``; shutting the app down closes every session."""
     app = web.Application(client_max_size=max_body, middlewares=[_json_errors])
     app[MANAGER] = manager
     app[TOKEN] = token or None
+    app[BODY_TIMEOUT_KEY] = body_timeout
     app.router.add_get("/", index)
     app.router.add_post("/offer", offer)
     app.router.add_get("/sessions", sessions)
@@ -193,10 +214,14 @@ def make_app(manager: SessionManager, *, token: str | None = None,
     return app
 
 
-async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, Any]:
+async def start(app: web.Application, host: str, port: int, *,
+                keepalive_timeout: int = KEEPALIVE_TIMEOUT,
+                shutdown_timeout: int = SHUTDOWN_TIMEOUT) -> tuple[web.AppRunner, Any]:
     """Start serving ``app``; returns the runner (``await runner.cleanup()`` to stop) and
     the bound ``(host, port)`` (port 0 picks a free one)."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           keepalive_timeout=keepalive_timeout / S,
+                           shutdown_timeout=shutdown_timeout / S)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -3,17 +3,23 @@ serving afterwards."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from flow.errors import FlowError
 from flow.server import ice
+from flow.server.app import make_app, start
 from flow.server.client import Client
 from flow.server.sessions import Limits, SessionManager
 from flow.server.testing import echo_graph, serving
+from flow.units import MS, S
 
 GOOD_TOKEN = "s3cret-token"
 
@@ -216,3 +222,69 @@ async def test_too_many_sessions_is_503_then_a_slot_frees() -> None:
         await a.wait_until(lambda: len(srv.manager.sessions) == 1, within=5)
         await still_serves(srv.url)
         await b.close()
+
+
+@contextlib.asynccontextmanager
+async def raw_server(manager: SessionManager, *, body_timeout: int = 10 * S,
+                     keepalive_timeout: int = 15 * S,
+                     shutdown_timeout: int = 5 * S) -> AsyncIterator[tuple[int, web.AppRunner]]:
+    runner, (_, port) = await start(make_app(manager, body_timeout=body_timeout), "127.0.0.1",
+                                    0, keepalive_timeout=keepalive_timeout,
+                                    shutdown_timeout=shutdown_timeout)
+    try:
+        yield port, runner
+    finally:
+        await runner.cleanup()
+
+
+HALF_AN_OFFER = (b"POST /offer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 1000\r\n\r\n{\"sdp\": ")
+
+
+async def test_an_offer_body_that_stalls_is_408_and_the_connection_closed() -> None:
+    """A client that sent part of a body and then nothing held its connection and a
+    handler for as long as it liked (slowloris)."""
+    manager = SessionManager(echo_graph())
+    async with raw_server(manager, body_timeout=200 * MS) as (port, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(HALF_AN_OFFER)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        body = await reader.readexactly(length)
+        writer.close()
+        await writer.wait_closed()
+    assert head.startswith(b"HTTP/1.1 408"), head
+    assert b"\r\nConnection: close\r\n" in head  # what follows is no next request
+    assert json.loads(body) == {"error": "timeout",
+                                "message": "the body did not arrive within 0.2 s"}
+    assert dict(manager.rejected) == {"timeout": 1}
+
+
+@pytest.mark.parametrize("sent", [b"", b"POST /offer HTTP/1.1\r\nHost: x\r\n"])
+async def test_an_idle_or_half_sent_request_is_closed_after_the_keepalive(sent: bytes) -> None:
+    """A connection that sends nothing, or half its headers, was kept for an hour
+    (aiohttp's default keep-alive)."""
+    async with raw_server(SessionManager(echo_graph()), keepalive_timeout=200 * MS) as (port, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(sent)
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, nothing said
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_shutdown_does_not_wait_a_minute_for_a_stalled_request() -> None:
+    """aiohttp waits up to a minute (its default) for requests in progress at shutdown:
+    a client that stalls halfway through its offer held `microturn serve` that long."""
+    manager = SessionManager(echo_graph())
+    async with raw_server(manager, body_timeout=60 * S,
+                          shutdown_timeout=100 * MS) as (port, runner):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(HALF_AN_OFFER)
+        for _ in range(1000):  # until the handler is reading the body
+            if runner.server.requests_count:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(runner.cleanup(), 10)
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
