@@ -10,14 +10,17 @@ import argparse
 import asyncio
 import gc
 import logging
+import math
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import FlowError
 from ..graph import Graph
 from ..units import S, parse_duration
+from .ice import AUDIO_JITTER_CAPACITY
 
 log = logging.getLogger("microturn.server")
 
@@ -27,18 +30,55 @@ DEFAULT_GRAPHS = ("graphs/assistant_webrtc.yaml", "graphs/echo_webrtc.yaml")
 HELP = "serve a graph to browsers over WebRTC"
 
 
-def _duration(text: str) -> int:
+# argparse types: a value out of range is refused when the command line is read (exit 2,
+# naming the flag), not found out by the first client (a port of 70000, a prefetch the
+# jitter buffer never reaches, a message rate of 0 that refuses every message).
+
+def _timeout(text: str) -> int:
+    """A duration above zero."""
     try:
-        return parse_duration(text)
+        value = parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration above 0, got {text!r}")
+    return value
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An integer from ``low`` to ``high`` (inclusive; no upper bound if None)."""
+    bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+
+    def integer(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer {bounds}, got {text!r}"
+                                             ) from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected an integer {bounds}, got {value}")
+        return value
+
+    return integer
+
+
+def _rate(text: str) -> float:
+    """A finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("graph", nargs="?", help="graph YAML (default: graphs/assistant_webrtc.yaml, "
                    "else graphs/echo_webrtc.yaml)")
     p.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080; 0: any)")
+    p.add_argument("--port", type=_integer(0, 65535), default=8080,
+                   help="HTTP port (default 8080; 0: any)")
     p.add_argument("--ice-host", action="append", metavar="IP",
                    help="offer only this address as an ICE host candidate (repeatable); "
                    "127.0.0.1 for loopback, which ICE never offers by default")
@@ -46,21 +86,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="require 'Authorization: Bearer TOKEN' on POST /offer, GET /sessions "
                    "and DELETE /sessions/ID; / , /metrics and /healthz stay open "
                    "(default: $MICROTURN_TOKEN)")
-    p.add_argument("--max-sessions", type=int, default=8, help="sessions at once (503 beyond)")
-    p.add_argument("--idle-timeout", type=_duration, default=30 * S, metavar="DURATION",
+    p.add_argument("--max-sessions", type=_integer(1), default=8,
+                   help="sessions at once (503 beyond)")
+    p.add_argument("--idle-timeout", type=_timeout, default=30 * S, metavar="DURATION",
                    help="close a session when the client sent nothing for this long (30s)")
-    p.add_argument("--connect-timeout", type=_duration, default=10 * S, metavar="DURATION",
+    p.add_argument("--connect-timeout", type=_timeout, default=10 * S, metavar="DURATION",
                    help="close a session whose connection is not up this long after its "
                    "answer, so that offers that never connect cannot hold every slot (10s)")
-    p.add_argument("--max-body", type=int, default=64 * 1024, metavar="BYTES",
+    p.add_argument("--max-body", type=_integer(1), default=64 * 1024, metavar="BYTES",
                    help="largest request body accepted (413 beyond)")
-    p.add_argument("--max-message", type=int, default=4096, metavar="BYTES",
+    p.add_argument("--max-message", type=_integer(1), default=4096, metavar="BYTES",
                    help="largest data-channel message accepted from a client")
-    p.add_argument("--message-rate", type=float, default=20.0, metavar="PER_S",
+    p.add_argument("--message-rate", type=_rate, default=20.0, metavar="PER_S",
                    help="data-channel messages per second a client may send (average)")
-    p.add_argument("--jitter-prefetch", type=int, default=1, metavar="PACKETS",
+    p.add_argument("--jitter-prefetch", type=_integer(0, AUDIO_JITTER_CAPACITY - 1), default=1,
+                   metavar="PACKETS",
                    help="inbound audio packets aiortc's jitter buffer holds before playing "
-                   "(aiortc's own default is 4, i.e. 80 ms; 0 keeps aiortc's)")
+                   f"(aiortc's own default is 4, i.e. 80 ms; 0 keeps aiortc's; at most "
+                   f"{AUDIO_JITTER_CAPACITY - 1})")
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override a node parameter")
     p.add_argument("--log-level", default="info", type=str.lower,

@@ -104,11 +104,18 @@ def rtc_configuration() -> Any:
     return RTCConfiguration(iceServers=[])
 
 
+#: Packets aiortc's audio receive jitter buffer holds (``JitterBuffer(capacity=16)``). It
+#: releases a frame once ``prefetch`` complete frames follow it within that window: a
+#: prefetch of 16 or more never releases one, and the client is never heard.
+AUDIO_JITTER_CAPACITY = 16
+
+
 def set_audio_prefetch(receiver: Any, packets: int) -> bool:
     """Set how many packets aiortc's receive jitter buffer holds before releasing audio.
     Returns False (and changes nothing) for a video receiver."""
-    if packets < 1:
-        raise FlowError(f"jitter prefetch must be at least 1 packet, got {packets}")
+    if not 1 <= packets < AUDIO_JITTER_CAPACITY:
+        raise FlowError(f"jitter prefetch must be from 1 to {AUDIO_JITTER_CAPACITY - 1} "
+                        f"packets, got {packets}")
     _check("aiortc", AIORTC_CHECKED)
     jb = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
     if jb is None or not hasattr(jb, "_prefetch"):

@@ -3,6 +3,7 @@ client and shuts down gracefully on SIGTERM."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
@@ -10,9 +11,13 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from flow.loader import load_graph
+from flow.server.cli import add_arguments
 from flow.server.client import Client
 from flow.server.testing import echo_graph
+from flow.units import MS
 
 
 def test_shipped_echo_graph_is_the_one_tests_build() -> None:
@@ -67,3 +72,57 @@ def test_serving_a_graph_no_browser_can_talk_to_is_warned_of() -> None:
     assert no_browser(load_graph(os.path.join(graphs, "echo_webrtc.yaml"))) is None
     warning = no_browser(load_graph(os.path.join(graphs, "echo.yaml")))
     assert warning is not None and warning.startswith("graph echo has no webrtc.* node")
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="microturn serve")
+    add_arguments(p)
+    return p.parse_args(list(argv))
+
+
+@pytest.mark.parametrize(("flag", "value", "says"), [
+    ("--port", "70000", "expected an integer from 0 to 65535, got 70000"),
+    ("--port", "-1", "expected an integer from 0 to 65535, got -1"),
+    ("--port", "http", "expected an integer from 0 to 65535, got 'http'"),
+    ("--jitter-prefetch", "-1", "expected an integer from 0 to 15, got -1"),
+    ("--jitter-prefetch", "16", "expected an integer from 0 to 15, got 16"),
+    ("--max-body", "0", "expected an integer of at least 1, got 0"),
+    ("--max-message", "0", "expected an integer of at least 1, got 0"),
+    ("--max-sessions", "0", "expected an integer of at least 1, got 0"),
+    ("--message-rate", "0", "expected a number above 0, got '0'"),
+    ("--message-rate", "-5", "expected a number above 0, got '-5'"),
+    ("--message-rate", "inf", "expected a number above 0, got 'inf'"),
+    ("--message-rate", "nan", "expected a number above 0, got 'nan'"),
+    ("--idle-timeout", "0s", "expected a duration above 0, got '0s'"),
+    ("--connect-timeout", "0ms", "expected a duration above 0, got '0ms'"),
+    ("--idle-timeout", "30", "expected a duration with a unit"),
+])
+def test_a_flag_out_of_range_is_refused_when_parsed(flag: str, value: str, says: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Each was accepted, and found out by the first client: a session that never hears
+    (prefetch 16), refuses every message (rate 0), or closes at once (timeout 0), or a
+    traceback (port 70000, prefetch -1)."""
+    with pytest.raises(SystemExit) as exit_:
+        parse(f"{flag}={value}")
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: {says}" in err, err
+
+
+def test_flags_at_the_edges_of_their_range_are_accepted() -> None:
+    args = parse("--port", "0", "--jitter-prefetch", "0", "--max-body", "1", "--max-message",
+                 "1", "--max-sessions", "1", "--message-rate", "0.5", "--idle-timeout", "1ms",
+                 "--connect-timeout", "1ms")
+    assert (args.port, args.jitter_prefetch, args.max_body, args.max_message,
+            args.max_sessions, args.message_rate, args.idle_timeout,
+            args.connect_timeout) == (0, 0, 1, 1, 1, 0.5, 1 * MS, 1 * MS)
+    assert (parse("--port", "65535").port, parse("--jitter-prefetch", "15").jitter_prefetch) \
+        == (65535, 15)
+
+
+def test_serve_refuses_a_bad_flag_with_exit_2_and_no_traceback() -> None:
+    r = subprocess.run([sys.executable, "-m", "flow.cli", "serve", "graphs/echo_webrtc.yaml",
+                        "--port", "70000"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "argument --port: expected an integer from 0 to 65535, got 70000" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -52,8 +52,9 @@ async def test_audio_prefetch_setting() -> None:
         assert ice.set_audio_prefetch(audio, 1)
         assert ice.audio_prefetch(audio) == 1
         assert not ice.set_audio_prefetch(video, 1)
-        with pytest.raises(FlowError, match="at least 1"):
-            ice.set_audio_prefetch(audio, 0)
+        for packets in (0, ice.AUDIO_JITTER_CAPACITY):
+            with pytest.raises(FlowError, match=f"from 1 to 15 packets, got {packets}"):
+                ice.set_audio_prefetch(audio, packets)
     finally:
         await pc.close()
 
@@ -62,24 +63,37 @@ def test_no_stun_servers() -> None:
     assert ice.rtc_configuration().iceServers == []
 
 
-@pytest.mark.parametrize(("prefetch", "released_at"), [(4, 4), (1, 1)])
+def audio_packet(seq: int) -> object:
+    from aiortc.rtp import RtpPacket
+
+    packet = RtpPacket(sequence_number=seq, timestamp=seq * 960, payload=b"x")
+    packet._data = b"x"  # type: ignore[attr-defined]  # the receiver's depayloaded bytes
+    return packet
+
+
+@pytest.mark.parametrize(("prefetch", "released_at"), [(4, 4), (1, 1), (15, 15)])
 def test_prefetch_is_how_many_packets_aiortc_holds(prefetch: int, released_at: int) -> None:
     """What the setting means in the aiortc version pinned: audio packet 0 comes out of the
     jitter buffer when packet ``prefetch`` arrives, i.e. ``prefetch`` x 20 ms later."""
     from aiortc.jitterbuffer import JitterBuffer
-    from aiortc.rtp import RtpPacket
 
-    jb = JitterBuffer(capacity=16, prefetch=4)
+    jb = JitterBuffer(capacity=ice.AUDIO_JITTER_CAPACITY, prefetch=4)
 
     class Receiver:  # stands in for RTCRtpReceiver's name-mangled attribute
         _RTCRtpReceiver__jitter_buffer = jb
 
     ice.set_audio_prefetch(Receiver(), prefetch)
-    for seq in range(8):
-        packet = RtpPacket(sequence_number=seq, timestamp=seq * 960, payload=b"x")
-        packet._data = b"x"  # type: ignore[attr-defined]  # the receiver's depayloaded bytes
-        _, frame = jb.add(packet)
+    for seq in range(20):
+        _, frame = jb.add(audio_packet(seq))
         if frame is not None:
             assert seq == released_at and frame.timestamp == 0
             return
     pytest.fail("nothing released")
+
+
+def test_a_prefetch_as_large_as_the_buffer_never_releases_audio() -> None:
+    """Why ``set_audio_prefetch`` (and ``serve --jitter-prefetch``) stop at 15."""
+    from aiortc.jitterbuffer import JitterBuffer
+
+    jb = JitterBuffer(capacity=ice.AUDIO_JITTER_CAPACITY, prefetch=ice.AUDIO_JITTER_CAPACITY)
+    assert all(jb.add(audio_packet(seq))[1] is None for seq in range(200))
