@@ -241,7 +241,10 @@ class SessionManager:
                 served.reason = served.reason or "graph ended"
         except NodeFailed as exc:
             served.reason = "node failed"
-            log.error("session %s: %s", served.id, exc)
+            # the node's own traceback, where in its code it raised; the message without
+            # NodeFailed's "session '...': ", which would say the session twice
+            log.error("session %s: node %r failed: %s: %s", served.id, exc.node_id,
+                      type(exc.exc).__name__, exc.exc, exc_info=exc.exc)
             served.peer.send(protocol.Error(code="node_failed", message=str(exc)))
         except asyncio.CancelledError:
             served.reason = served.reason or "cancelled"

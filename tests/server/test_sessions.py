@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import traceback
 import weakref
 
 import aiohttp
 import numpy as np
 import pytest
 
-from flow import Graph
+from flow import Graph, In, Node, Out, TextDelta
 from flow.server.client import Client
 from flow.server.sessions import Limits, SessionManager
 from flow.server.testing import echo_graph, serving
@@ -246,3 +248,42 @@ async def test_an_unordered_events_channel_is_refused_with_a_reason() -> None:
                 ("bad_channel", "the events channel must be ordered (docs/protocol.md)")]
         finally:
             await pc.close()
+
+
+class CrashOnText(Node):
+    """Passes typed text on; raises on "crash"."""
+
+    text: In[TextDelta]
+    out: Out[TextDelta]
+
+    async def on_text(self, t: TextDelta) -> None:
+        if "crash" in t.text:
+            raise RuntimeError("boom: asked to crash")
+        await self.out.send(t)
+
+
+def crash_graph(**more: tuple) -> Graph:
+    return Graph.build("crash_webrtc", {"typed": ("webrtc.text_in", {}),
+                                        "crash": (CrashOnText, {}),
+                                        "events": ("webrtc.events_out", {}), **more},
+                       ["typed.text -> crash.text", "crash.out -> events.events"])
+
+
+async def test_a_crashed_node_is_logged_with_its_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The log said only "session X: session 'X': node 'crash' failed: RuntimeError: ...",
+    the session twice and no traceback: where the node raised was nowhere."""
+    async with serving(crash_graph()) as srv:
+        c = await Client.connect(srv.url)
+        await c.send_text("please crash")
+        err = await c.wait_for("error", lambda m: m.code == "node_failed")
+        assert err.message == f"session {c.session!r}: node 'crash' failed: RuntimeError: " \
+                              "boom: asked to crash"
+        await settle(lambda: not srv.manager.sessions)
+        await c.close()
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.getMessage() == \
+        f"session {c.session}: node 'crash' failed: RuntimeError: boom: asked to crash"
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+    frames = traceback.extract_tb(record.exc_info[2])
+    assert frames[-1].name == "on_text" and frames[-1].filename == __file__
