@@ -149,27 +149,35 @@ class Client:
 
     @classmethod
     async def connect(cls, url: str, *, token: str | None = None, audio: bool = True,
-                      jitter_prefetch: int | None = 1, clock: Clock | None = None,
-                      within: float = 10.0) -> Client:
+                      listen: bool = True, jitter_prefetch: int | None = 1,
+                      clock: Clock | None = None, within: float = 10.0) -> Client:
         """Offer to ``url``/offer, wait until the data channel is open and said hello.
-        Raises ``ConnectionError`` with the server's reason when it refuses."""
+        ``audio``: send the microphone; ``listen``: receive the graph's voice (without a
+        microphone, a receive-only audio transceiver). ``audio=False, listen=False`` is a
+        text-only client, which a graph that speaks refuses. Raises ``ConnectionError``
+        with the server's reason when it refuses."""
         self = cls(clock)
         try:
-            await asyncio.wait_for(self._connect(url, token, audio, jitter_prefetch), within)
+            await asyncio.wait_for(self._connect(url, token, audio, listen, jitter_prefetch),
+                                   within)
         except BaseException:
             await self.close()
             raise
         return self
 
-    async def _connect(self, url: str, token: str | None, audio: bool,
+    async def _connect(self, url: str, token: str | None, audio: bool, listen: bool,
                        jitter_prefetch: int | None) -> None:
         import aiohttp
 
         pc = self.pc
         self.channel = pc.createDataChannel(protocol.CHANNEL)
         self.channel.on("message", self._on_message)
-        if audio:
+        if audio and listen:
             pc.addTrack(self.mic)
+        elif audio:
+            pc.addTransceiver(self.mic, direction="sendonly")
+        elif listen:
+            pc.addTransceiver("audio", direction="recvonly")
         self._receive_audio()
         await pc.setLocalDescription(await pc.createOffer())
         headers = {"Authorization": f"Bearer {token}"} if token else {}

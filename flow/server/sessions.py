@@ -33,6 +33,8 @@ log = logging.getLogger("microturn.server")
 
 #: A client needs three (audio, video, the data channel); more is a malformed or hostile offer.
 MAX_MEDIA_SECTIONS = 6
+#: The node that plays a graph's voice on the peer's outgoing audio track.
+AUDIO_OUT = "webrtc.audio_out"
 
 
 class OfferError(FlowError, ValueError):
@@ -87,6 +89,8 @@ class SessionManager:
         self.opened = 0
         self.rejected: Counter[str] = Counter()
         self.closed: Counter[str] = Counter()
+        #: the graph's nodes that speak to the client, which need an audio m-line
+        self.speakers = sorted(d.id for d in graph.nodes.values() if d.type_name == AUDIO_OUT)
 
     # -- opening -------------------------------------------------------------------------
 
@@ -115,6 +119,13 @@ class SessionManager:
                 raise OfferError(f"m={m.kind} has no ICE credentials (a=ice-ufrag/a=ice-pwd)")
             if m.dtls is None or not m.dtls.fingerprints:
                 raise OfferError(f"m={m.kind} has no DTLS fingerprint")
+        if self.speakers and not any(m.kind == "audio" for m in parsed.media):
+            # Answered, the session would fail as it starts (no track to speak on) without
+            # a word to the client, whose data channel is not open yet.
+            raise OfferError(
+                f"graph {self.graph.name} speaks (node {self.speakers[0]!r}, {AUDIO_OUT}) "
+                "but the offer has no audio m-line: add a recvonly audio transceiver "
+                "(pc.addTransceiver('audio', {direction: 'recvonly'})) to hear it")
 
     async def open(self, sdp: str, kind: str = "offer") -> tuple[str, str]:
         """Answer an offer and start its session: returns ``(session id, answer SDP)``.

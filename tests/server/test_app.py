@@ -165,6 +165,26 @@ async def test_an_unexpected_error_is_a_counted_json_500_logged_once(
     assert all(r.exc_info for r in errors)
 
 
+async def test_an_offer_without_audio_to_a_graph_that_speaks_is_400() -> None:
+    """It was answered, and the session died as it started (webrtc.audio_out had no track
+    to speak on) without a hello or an error: the client waited for nothing."""
+    c = Client()
+    c.pc.createDataChannel("events")
+    await c.pc.setLocalDescription(await c.pc.createOffer())
+    sdp = c.pc.localDescription.sdp
+    await c.close()
+    async with serving(echo_graph()) as srv:
+        status, reply = await post(srv.url, json.dumps({"sdp": sdp, "type": "offer"}))
+        assert (status, reply["error"]) == (400, "bad_offer"), reply
+        assert reply["message"] == (
+            "graph echo_webrtc speaks (node 'voice', webrtc.audio_out) but the offer has no "
+            "audio m-line: add a recvonly audio transceiver "
+            "(pc.addTransceiver('audio', {direction: 'recvonly'})) to hear it")
+        assert dict(srv.manager.rejected) == {"bad_offer": 1}
+        with pytest.raises(ConnectionError, match="400: graph echo_webrtc speaks"):
+            await Client.connect(srv.url, audio=False, listen=False)
+
+
 async def test_too_many_media_sections_is_400() -> None:
     c = Client()
     c.pc.createDataChannel("events")

@@ -206,6 +206,31 @@ async def test_media_no_node_reads_is_drained_not_queued() -> None:
         await c.close()
 
 
+async def test_a_client_without_a_microphone_still_hears_the_graph() -> None:
+    """``Client.connect(audio=False)`` offered no audio at all: a graph that speaks could
+    not answer it. It now offers a receive-only audio transceiver."""
+    async with serving(echo_graph()) as srv:
+        c = await Client.connect(srv.url, audio=False)
+        await c.send_text("no microphone")
+        assert (await c.wait_for("heard")).text == "no microphone"
+        await c.wait_until(lambda: len(c.audio) > 10)  # the graph's (silent) voice arrives
+        (served,) = srv.manager.sessions.values()
+        assert "audio" not in served.peer._tracks  # and nothing was sent to it
+        await c.close()
+
+
+async def test_a_text_only_client_talks_to_a_graph_that_does_not_speak() -> None:
+    graph = Graph.build("typed_only", {"typed": ("webrtc.text_in", {}),
+                                       "events": ("webrtc.events_out", {})},
+                        ["typed.text -> events.events"])
+    async with serving(graph) as srv:
+        c = await Client.connect(srv.url, audio=False, listen=False)
+        assert [t.kind for t in c.pc.getTransceivers()] == []
+        await c.send_text("only text")
+        assert (await c.wait_for("heard")).text == "only text"
+        await c.close()
+
+
 async def test_sessions_are_isolated() -> None:
     async with serving(echo_graph()) as srv:
         a, b = await Client.connect(srv.url), await Client.connect(srv.url)
