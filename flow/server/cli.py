@@ -149,7 +149,9 @@ async def serve(args: argparse.Namespace) -> None:
     runner, (host, port) = await start(app, args.host, args.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a closed terminal or a supervisor's reload must drain like a stop (each
+    # client told why), not kill the process under its sessions.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     # Everything loaded so far (modules, the graph) lives as long as the server: move it out
     # of the collector's view, so that a full collection, which stalls every session's

@@ -53,6 +53,7 @@ class Peer:
         self.texts_dropped = 0
         self.sent = 0
         self.send_dropped = 0
+        self._said_last = False  # the client was told why the session ends: nothing after
 
     # -- incoming ------------------------------------------------------------------------
 
@@ -182,14 +183,26 @@ class Peer:
 
     def send(self, msg: Any) -> bool:
         """Send one protocol message to the browser; False (counted) if the channel is not
-        open or its send buffer is backed up (a client that stopped reading)."""
+        open, its send buffer is backed up (a client that stopped reading), or the session's
+        last message was sent."""
         ch = self.channel
-        if ch is None or ch.readyState != "open" or ch.bufferedAmount > MAX_BUFFERED_BYTES:
+        if (self._said_last or ch is None or ch.readyState != "open"
+                or ch.bufferedAmount > MAX_BUFFERED_BYTES):
             self.send_dropped += 1
             return False
         ch.send(protocol.encode(msg))
         self.sent += 1
         return True
+
+    def send_last(self, *msgs: Any) -> None:
+        """The session's last messages (why it ends), sent as soon as it is ending: what
+        the graph sends afterwards, while its nodes tear down, is dropped (counted).
+        Only the first call sends."""
+        if self._said_last:
+            return
+        for msg in msgs:
+            self.send(msg)
+        self._said_last = True
 
     # -- end -----------------------------------------------------------------------------
 

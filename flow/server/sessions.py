@@ -74,6 +74,7 @@ class Served:
     torn_down: bool = False
     opened_at: int = 0  #: clock time the offer was answered
     connected: bool = False  #: the peer connection has been up
+    failure: NodeFailed | None = None  #: the node failure that ends it, once reported
 
 
 class SessionManager:
@@ -251,12 +252,7 @@ class SessionManager:
                     opened.cancel()
                 served.reason = served.reason or "graph ended"
         except NodeFailed as exc:
-            served.reason = "node failed"
-            # the node's own traceback, where in its code it raised; the message without
-            # NodeFailed's "session '...': ", which would say the session twice
-            log.error("session %s: node %r failed: %s: %s", served.id, exc.node_id,
-                      type(exc.exc).__name__, exc.exc, exc_info=exc.exc)
-            served.peer.send(protocol.Error(code="node_failed", message=str(exc)))
+            self._node_failed(served, exc)
         except asyncio.CancelledError:
             served.reason = served.reason or "cancelled"
             if served.graph is not None:
@@ -268,13 +264,36 @@ class SessionManager:
         finally:
             await self._teardown(served)
 
+    def _node_failed(self, served: Served, exc: NodeFailed) -> None:
+        """Log a node's failure and tell the client, once."""
+        if served.failure is not None:
+            return
+        served.failure = exc
+        served.reason = "node failed"
+        # the node's own traceback, where in its code it raised; the message without
+        # NodeFailed's "session '...': ", which would say the session twice
+        log.error("session %s: node %r failed: %s: %s", served.id, exc.node_id,
+                  type(exc.exc).__name__, exc.exc, exc_info=exc.exc)
+        self._say_closed(served, protocol.Error(code="node_failed", message=str(exc)))
+
+    def _say_closed(self, served: Served, *before: Any) -> None:
+        """Tell the client why its session ends, as soon as it is ending: the graph's
+        teardown that follows may take seconds (a node's teardown has up to
+        ``flow.node.TEARDOWN_GRACE``), and the client must not wait on it to hear why."""
+        served.peer.send_last(*before, protocol.Error(
+            code="closed", message=f"session closed: {served.reason}"))
+
     async def _watch(self, served: Served) -> None:
-        """Push the graph view to the browser (after its ``hello``, which comes first) and
-        enforce the connect and idle timeouts."""
+        """Push the graph view to the browser (after its ``hello``, which comes first),
+        enforce the connect and idle timeouts, and report a failed node as soon as it
+        raised (the graph reports it only once every node's teardown is over)."""
         lim = self.limits
         peer = served.peer
         while True:
             await self.clock.sleep(lim.stats_interval)
+            if (failure := _failed_node(served.session)) is not None:
+                self._node_failed(served, failure)
+                return
             peer.drain_unclaimed()  # by now every node that reads a track has claimed it
             now = self.clock.now()
             if not served.connected and now - served.opened_at > lim.connect_timeout:
@@ -287,7 +306,9 @@ class SessionManager:
                 peer.send(graph_view(served.session.statistics()))
 
     def _close_soon(self, served: Served, reason: str) -> None:
-        served.reason = served.reason or reason
+        if not served.reason:
+            served.reason = reason
+            self._say_closed(served)  # before the graph's teardown, however long it takes
         if served.graph is not None:  # if the graph has not started yet, _run sees the reason
             served.graph.cancel()
 
@@ -301,8 +322,8 @@ class SessionManager:
             served.watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await served.watch
-        # Say why, while the channel may still be open (idle, shutdown, a failed node).
-        served.peer.send(protocol.Error(code="closed", message=f"session closed: {served.reason}"))
+        # Say why, unless it was said as the session began to end (a no-op then).
+        self._say_closed(served)
         served.peer.close()
         await served.pc.close()
         self.closed[served.reason] += 1
@@ -347,6 +368,15 @@ class SessionManager:
 
     def statistics(self) -> list[SessionStatistics]:
         return [s.session.statistics() for s in self.sessions.values() if s.session.started]
+
+
+def _failed_node(session: Session) -> NodeFailed | None:
+    """A node's failure, from the moment it raised. ``Session.run`` raises it only once
+    every node of the session has torn down."""
+    for node in session.nodes.values():
+        if node._failure is not None:
+            return node._failure
+    return None
 
 
 def graph_view(st: SessionStatistics) -> protocol.GraphView:

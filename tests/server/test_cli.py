@@ -29,7 +29,10 @@ def test_shipped_echo_graph_is_the_one_tests_build() -> None:
            [(str(e), e.policy, e.max_time) for e in built.edges]
 
 
-async def test_serve_command_answers_then_shuts_down_gracefully() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+async def test_serve_command_answers_then_shuts_down_gracefully(sig: signal.Signals) -> None:
+    """SIGHUP (a closed terminal, a supervisor's reload) killed the server, its clients
+    told nothing; it drains like SIGTERM."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "flow.cli", "serve", "graphs/echo_webrtc.yaml", "--port", "0",
         "--ice-host", "127.0.0.1", "--token", "t0k", stdout=subprocess.PIPE,
@@ -41,10 +44,11 @@ async def test_serve_command_answers_then_shuts_down_gracefully() -> None:
         c = await Client.connect(m.group(1), token="t0k")
         await c.send_text("over the command line")
         assert (await c.wait_for("heard")).text == "over the command line"
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         assert await asyncio.wait_for(proc.wait(), 20) == 0
         err = (await proc.stderr.read()).decode()
         assert "closed 1 session(s) at shutdown; 1 served in all" in err
+        assert (await c.wait_for("error")).message == "session closed: shutdown"
         await c.wait_until(lambda: c.pc.connectionState == "closed", within=10)
         await c.close()
     finally:

@@ -312,3 +312,47 @@ async def test_a_crashed_node_is_logged_with_its_traceback(
     assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
     frames = traceback.extract_tb(record.exc_info[2])
     assert frames[-1].name == "on_text" and frames[-1].filename == __file__
+
+
+#: set by a test before its graph runs; HoldsTeardown's teardown waits for it
+held: dict[str, asyncio.Event] = {}
+
+
+class HoldsTeardown(Node):
+    """Runs until cancelled; its teardown then waits until the test lets it finish (a
+    node closing a device or flushing a file, for seconds)."""
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+    async def teardown(self) -> None:
+        await held["teardown"].wait()
+
+
+async def test_a_client_hears_why_its_session_ends_before_a_slow_teardown() -> None:
+    """The closing message was sent after the graph's teardown: with a node whose
+    teardown takes seconds (up to its 10 s grace), a client hung up on, or whose session
+    a failed node ended, heard nothing for that long."""
+    held["teardown"] = gate = asyncio.Event()
+    graph = crash_graph(hold=(HoldsTeardown, {}))
+    async with serving(graph, limits=Limits(stats_interval=100 * MS)) as srv:
+        try:
+            a, b = await Client.connect(srv.url), await Client.connect(srv.url)
+            closing = asyncio.create_task(srv.manager.close(a.session, "hangup"))
+            err = await a.wait_for("error")
+            assert (err.code, err.message) == ("closed", "session closed: hangup")
+            await b.send_text("crash")
+            failed = await b.wait_for("error")
+            assert failed.code == "node_failed"
+            await b.wait_for("error", lambda m: m.code == "closed")
+            assert [(m.code, m.message) for m in b.of("error")][1] == \
+                ("closed", "session closed: node failed")
+            assert not closing.done() and len(srv.manager.sessions) == 2  # still held
+        finally:
+            gate.set()
+        assert await closing
+        await settle(lambda: not srv.manager.sessions)
+        assert srv.manager.closed == {"hangup": 1, "node failed": 1}
+        assert len(a.of("error")) == 1 and len(b.of("error")) == 2  # nothing said twice
+        await a.close()
+        await b.close()
