@@ -161,7 +161,8 @@ class Peer:
                 w.set_result(None)
 
     def _tell(self, now: int, code: str, message: str) -> None:
-        """An ``error`` to the client, at most four a second: a flood is never amplified."""
+        """An ``error`` to the client, unless one went less than 250 ms before: two bad
+        messages back to back get one reply, a flood at most four a second."""
         if now - self._last_refusal >= S // 4:
             self._last_refusal = now
             self.send(protocol.Error(code=code, message=message))

@@ -1,7 +1,12 @@
+from pathlib import Path
+
 import msgspec
 import pytest
 
+from flow.clock import Clock
 from flow.server import protocol as p
+from flow.server.peer import Peer
+from flow.units import MS, S
 
 
 def test_client_text_round_trip() -> None:
@@ -60,3 +65,63 @@ def test_a_client_ignores_what_a_newer_server_adds_within_the_version() -> None:
         p.decode_server('[1, 2]')
     with pytest.raises(msgspec.DecodeError):
         p.decode_server('{"type": "said", "v": 1}')  # a known type without its fields
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+
+
+def test_the_documented_example_is_what_the_server_sends() -> None:
+    """docs/protocol.md's example had fields in an order no server sends, and a reply the
+    assistant never gives; each line must be a message exactly as the encoders write it
+    (captured from the assistant graph)."""
+    text = DOCS.read_text()
+    example = text[text.index("## Example"):text.index("## Versioning")]
+    lines = example.split("```")[1].strip().splitlines()
+    assert [ln[:3] for ln in lines] == ["-> ", "<- ", "<- ", "<- ", "<- "]
+    sent = p.decode_client(lines[0][3:])
+    assert p.encode_client(sent) == lines[0][3:]
+    replies = [p.decode_server(ln[3:]) for ln in lines[1:]]
+    assert [p.encode(m) for m in replies] == [ln[3:] for ln in lines[1:]]
+    assert [type(m) for m in replies] == [p.Heard, p.Action, p.Metrics, p.Said]
+    heard, action, metrics, said = replies
+    assert heard.text == sent.text and said.text == action.text and said.final
+    assert metrics.reaction_ms == action.reaction_ms
+
+
+class Channel:
+    readyState = "open"
+    bufferedAmount = 0
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def on(self, event: str, handler: object) -> None:
+        pass
+
+    def send(self, data: str) -> None:
+        self.sent.append(data)
+
+
+class Now(Clock):
+    def __init__(self) -> None:
+        self.t = 10 * S
+
+    def now(self) -> int:
+        return self.t
+
+
+def test_error_replies_are_spaced_250_ms_apart() -> None:
+    """What docs/protocol.md says of refused messages: two back to back get one reply (it
+    said "at most four a second", as if four could come at once)."""
+    clock = Now()
+    peer = Peer(None, clock=clock)
+    ch = Channel()
+    peer.attach_channel(ch)
+    peer.on_message("not json")
+    peer.on_message("not json either")
+    clock.t += 249 * MS
+    peer.on_message("still not json")
+    assert len(ch.sent) == 1 and peer.refused == 3
+    clock.t += 1 * MS
+    peer.on_message("and again")
+    assert [p.decode_server(m).code for m in ch.sent] == ["bad_message", "bad_message"]
