@@ -86,6 +86,9 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
         headers = {k: v for k, v in exc.headers.items() if k == "Allow"}
         return _error(exc.status, code, f"{request.method} {request.path}: {exc.reason}",
                       **headers)
+    except ConnectionError:  # the client went away halfway through: no one to answer
+        log.debug("%s %s: the client went away", request.method, request.path)
+        return _error(400, "gone", "the client went away")
     except Exception as exc:
         log.exception("%s %s failed", request.method, request.path)
         if request.path == "/offer":

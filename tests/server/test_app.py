@@ -280,6 +280,25 @@ async def test_an_offer_body_that_stalls_is_408_and_the_connection_closed() -> N
     assert dict(manager.rejected) == {"timeout": 1}
 
 
+async def test_a_client_that_hangs_up_mid_body_is_no_server_error(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, "microturn.server")
+    manager = SessionManager(echo_graph())
+    async with raw_server(manager) as (port, _):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(HALF_AN_OFFER)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(1000):
+            if "POST /offer: the client went away" in caplog.messages:
+                break
+            await asyncio.sleep(0.01)
+    assert "POST /offer: the client went away" in caplog.messages
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert dict(manager.rejected) == {}
+
+
 @pytest.mark.parametrize("sent", [b"", b"POST /offer HTTP/1.1\r\nHost: x\r\n"])
 async def test_an_idle_or_half_sent_request_is_closed_after_the_keepalive(sent: bytes) -> None:
     """A connection that sends nothing, or half its headers, was kept for an hour
