@@ -12,7 +12,7 @@ import msgspec
 from .clock import Clock, RealClock
 from .context import SessionContext
 from .edge import Edge, EdgeStatistics, media_end
-from .errors import first_error
+from .errors import NodeFailed, first_error
 from .graph import Graph
 from .node import Node, NodeStatistics, StartGate
 from .params import show
@@ -71,6 +71,14 @@ class Session:
             raise first_error(group) from None
         finally:
             self.finished = True
+
+    @property
+    def failure(self) -> NodeFailed | None:
+        """The first node failure, from the moment the node raised: ``run`` raises it only
+        once every node has torn down, which may take seconds (a server tells its client
+        sooner)."""
+        return next((n._failure for n in self.nodes.values() if n._failure is not None),
+                    None)
 
     def stop(self) -> None:
         """Cancel the session from outside (server shutdown, client gone)."""

@@ -291,7 +291,7 @@ class SessionManager:
         peer = served.peer
         while True:
             await self.clock.sleep(lim.stats_interval)
-            if (failure := _failed_node(served.session)) is not None:
+            if (failure := served.session.failure) is not None:
                 self._node_failed(served, failure)
                 return
             peer.drain_unclaimed()  # by now every node that reads a track has claimed it
@@ -368,15 +368,6 @@ class SessionManager:
 
     def statistics(self) -> list[SessionStatistics]:
         return [s.session.statistics() for s in self.sessions.values() if s.session.started]
-
-
-def _failed_node(session: Session) -> NodeFailed | None:
-    """A node's failure, from the moment it raised. ``Session.run`` raises it only once
-    every node of the session has torn down."""
-    for node in session.nodes.values():
-        if node._failure is not None:
-            return node._failure
-    return None
 
 
 def graph_view(st: SessionStatistics) -> protocol.GraphView:
