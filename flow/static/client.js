@@ -15,20 +15,30 @@ const mt = window.microturn = {
   timers: [],
 };
 
+// The call in progress: every handler of a peer connection checks that its call is still
+// the current one, so that a late event of a call already hung up (its channel closing a
+// moment after the user called again) cannot tear down the next one.
+let call = null;
+
 function setStatus(text, cls) {
   mt.state = text;
   $("status").textContent = text;
   $("status").className = "status " + (cls || "");
 }
 
-function showError(text) {
+// A consequence (the session closed, the channel closed) never hides the error that
+// caused it: with `weak`, the message is recorded but shown only if nothing else is.
+function showError(text, { weak = false } = {}) {
   mt.errors.push(text);
+  if (weak && !$("error").hidden) return;
   $("error").textContent = text;
   $("error").hidden = false;
 }
 
 function send(msg) {
-  if (mt.dc && mt.dc.readyState === "open") mt.dc.send(JSON.stringify({ v: PROTOCOL_VERSION, ...msg }));
+  if (!call || !call.dc || call.dc.readyState !== "open" || call.interrupted) return false;
+  call.dc.send(JSON.stringify({ v: PROTOCOL_VERSION, ...msg }));
+  return true;
 }
 
 // -- transcript ---------------------------------------------------------------------------
@@ -113,9 +123,25 @@ function onGraph(g) {
   }));
 }
 
-function onEvent(m) {
+function onError(c, m) {
+  if (m.code === "closed") {
+    // The server ends the session (idle, shutdown, a failed node...) and says why first.
+    c.closedByServer = m.message;
+    showError("the server closed the session: " + m.message.replace(/^session closed: /, ""),
+              { weak: true });
+    end(c);
+    return;
+  }
+  showError(m.code + ": " + m.message);
+}
+
+function onEvent(c, m) {
   switch (m.type) {
-    case "hello": mt.session = m.session; setStatus("connected: " + m.graph, "connected"); break;
+    case "hello":
+      mt.session = m.session;
+      c.graphName = m.graph;
+      setStatus("connected: " + m.graph, "connected");
+      break;
     case "heard": onHeard(m); break;
     case "said": onSaid(m); break;
     case "action":
@@ -125,7 +151,7 @@ function onEvent(m) {
       break;
     case "metrics": onMetrics(m); break;
     case "graph": onGraph(m); break;
-    case "error": showError(m.code + ": " + m.message); break;
+    case "error": onError(c, m); break;
   }
 }
 
@@ -147,6 +173,40 @@ async function pollAudio() {
 
 // -- connection ---------------------------------------------------------------------------
 
+const ICE_HINT = "media could not connect (UDP blocked? see docs/server.md --ice-host)";
+
+function onConnectionState(c) {
+  if (c !== call) return;
+  switch (c.pc.connectionState) {
+    case "connected":
+      c.connected = true;
+      if (c.interrupted) {
+        c.interrupted = false;
+        setStatus(c.graphName ? "connected: " + c.graphName : "connecting",
+                  c.graphName ? "connected" : "");
+      }
+      break;
+    case "disconnected":
+      // ICE may still recover (a network change, a stalled server): say so, keep the call.
+      c.interrupted = true;
+      setStatus("connection interrupted, waiting for it to come back...", "warn");
+      break;
+    case "failed":
+      showError(c.connected ? "lost the connection to the server" : ICE_HINT);
+      end(c);
+      break;
+  }
+}
+
+function onChannelClose(c) {
+  if (c !== call) return;
+  // The server says `closed` before it closes the channel; a channel that closes without
+  // it went away under us (a server that died, a network that dropped the association).
+  if (!c.closedByServer) showError("lost the connection to the server (the event channel "
+                                   + "closed without a word from it)", { weak: true });
+  end(c);
+}
+
 function iceComplete(pc) {
   // The server does not trickle: send one offer with every candidate.
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -158,58 +218,69 @@ function iceComplete(pc) {
 }
 
 async function connect() {
+  if (call) end(call);
+  const c = call = { pc: null, dc: null, stream: null, session: null, token: "",
+                     connected: false, interrupted: false, closedByServer: null,
+                     graphName: null, timers: [] };
   $("connect").disabled = true;
   $("error").hidden = true;
   setStatus("connecting");
   try {
-    const pc = mt.pc = new RTCPeerConnection({ iceServers: [] });
-    const dc = mt.dc = pc.createDataChannel("events", { ordered: true });
-    dc.onmessage = (e) => onEvent(JSON.parse(e.data));
-    dc.onopen = () => { $("text").disabled = false; $("send").disabled = false; };
-    dc.onclose = () => disconnect();
+    const pc = mt.pc = c.pc = new RTCPeerConnection({ iceServers: [] });
+    const dc = mt.dc = c.dc = pc.createDataChannel("events", { ordered: true });
+    dc.onmessage = (e) => { if (c === call) onEvent(c, JSON.parse(e.data)); };
+    dc.onopen = () => { if (c === call) { $("text").disabled = false; $("send").disabled = false; } };
+    dc.onclose = () => onChannelClose(c);
+    pc.onconnectionstatechange = () => onConnectionState(c);
     const wantMic = $("mic").checked, wantCam = $("cam").checked;
     if (wantMic || wantCam) {
-      mt.stream = await navigator.mediaDevices.getUserMedia({ audio: wantMic, video: wantCam });
-      for (const t of mt.stream.getTracks()) pc.addTrack(t, mt.stream);
-      if (wantCam) { $("preview").srcObject = mt.stream; $("preview").hidden = false; }
+      c.stream = mt.stream = await navigator.mediaDevices.getUserMedia({ audio: wantMic, video: wantCam });
+      if (c !== call) { c.stream.getTracks().forEach((t) => t.stop()); return; }
+      for (const t of c.stream.getTracks()) pc.addTrack(t, c.stream);
+      if (wantCam) { $("preview").srcObject = c.stream; $("preview").hidden = false; }
     }
     if (!wantMic) pc.addTransceiver("audio", { direction: "recvonly" });
     pc.ontrack = (e) => { if (e.track.kind === "audio") $("remote").srcObject = new MediaStream([e.track]); };
-    pc.onconnectionstatechange = () => {
-      if (["failed", "closed"].includes(pc.connectionState)) disconnect();
-    };
     await pc.setLocalDescription(await pc.createOffer());
     await iceComplete(pc);
+    if (c !== call) return;
     const headers = { "Content-Type": "application/json" };
-    const token = $("token").value.trim();
-    if (token) headers.Authorization = "Bearer " + token;
+    // The token this call was made with hangs it up too, whatever the field says later.
+    c.token = $("token").value.trim();
+    if (c.token) headers.Authorization = "Bearer " + c.token;
     const r = await fetch("/offer", {
       method: "POST", headers,
       body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
     });
     const body = await r.json();
     if (!r.ok) throw new Error(r.status + " " + (body.message || body.error));
-    mt.session = body.session;
+    if (c !== call) { hangUp(body.session, c.token); return; }
+    mt.session = c.session = body.session;
     await pc.setRemoteDescription({ type: body.type, sdp: body.sdp });
-    mt.timers.push(setInterval(() => send({ type: "ping" }), PING_MS));
-    mt.timers.push(setInterval(pollAudio, 250));
+    c.timers.push(setInterval(() => send({ type: "ping" }), PING_MS));
+    c.timers.push(setInterval(pollAudio, 250));
     $("disconnect").disabled = false;
   } catch (err) {
+    if (c !== call) return;
     showError("could not connect: " + err.message);
-    await disconnect();
+    end(c);
   }
 }
 
-async function disconnect() {
-  mt.timers.forEach(clearInterval);
-  mt.timers = [];
-  if (mt.stream) mt.stream.getTracks().forEach((t) => t.stop());
-  if (mt.pc) mt.pc.close();
-  if (mt.session) {
-    const token = $("token").value.trim();
-    const headers = token ? { Authorization: "Bearer " + token } : {};
-    fetch("/sessions/" + mt.session, { method: "DELETE", headers }).catch(() => {});
-  }
+function hangUp(session, token) {
+  const headers = token ? { Authorization: "Bearer " + token } : {};
+  fetch("/sessions/" + session, { method: "DELETE", headers }).catch(() => {});
+}
+
+// Ends call `c` (the user hung up, the server closed it, or the connection was lost) and
+// puts the page back in its disconnected state. Errors stay on screen.
+function end(c) {
+  if (c !== call) return;
+  call = null;
+  c.timers.forEach(clearInterval);
+  if (c.stream) c.stream.getTracks().forEach((t) => t.stop());
+  if (c.pc) c.pc.close();
+  if (c.session && !c.closedByServer) hangUp(c.session, c.token);
   mt.pc = mt.dc = mt.stream = null;
   mt.session = null;
   $("connect").disabled = false;
@@ -220,12 +291,24 @@ async function disconnect() {
   setStatus("disconnected");
 }
 
+function disconnect() {
+  if (call) end(call);
+}
+
 $("connect").addEventListener("click", connect);
 $("disconnect").addEventListener("click", disconnect);
 $("typed").addEventListener("submit", (e) => {
   e.preventDefault();
   const text = $("text").value.trim();
   if (!text) return;
-  send({ type: "text", text });
-  $("text").value = "";
+  if (send({ type: "text", text })) {
+    $("text").value = "";
+    $("typed-note").textContent = "";
+  } else {
+    // Keep what the user typed: they can send it once the connection is back.
+    $("typed-note").textContent = call && call.interrupted
+      ? "not sent: the connection is interrupted; send again when it is back"
+      : "not sent: not connected";
+  }
 });
+$("text").addEventListener("input", () => { $("typed-note").textContent = ""; });

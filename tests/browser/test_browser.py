@@ -8,9 +8,6 @@ of the page is saved as a test artefact (its path is printed)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +17,7 @@ from flow import MS, Event, Graph, In, Node, Out, Policy, Ticker, VideoFrame
 from flow.graph import EdgeDecl
 from flow.server.testing import serving
 from nodes.espeak import synthesize
+from tests.browser.chromium import CHROMIUM, artefact, chromium_args, require_chromium, write_wav
 from tests.server.test_listening import LISTENING_EDGES, LISTENING_NODES
 
 SEEN: list[tuple[int, int]] = []
@@ -62,42 +60,12 @@ def browser_graph() -> Graph:
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTEFACTS = Path(os.environ.get("MICROTURN_ARTEFACTS", "out/test-artefacts"))
-
-
-def chromium_args(wav: Path) -> list[str]:
-    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}",
-            "--allow-loopback-in-peer-connection",
-            "--disable-features=WebRtcHideLocalIpsWithMdns",
-            "--autoplay-policy=no-user-gesture-required"]
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")
-    return args
-
-
-def artefact(name: str) -> Path:
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTEFACTS / name
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    pcm = np.clip(samples * 32767, -32768, 32767).astype(np.int16)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-
 
 async def test_browser_talks_with_a_served_graph(tmp_path: Path) -> None:
     """Slow: a real browser in real time (about 10 s)."""
     from playwright.async_api import async_playwright
 
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser-deps` (apt-get install "
-                    "chromium), as `make test` does")
+    require_chromium()
     phrase = "convert twenty dollars to euros"
     typed = "hello from the keyboard"
     speech = synthesize(phrase, sample_rate=48000)

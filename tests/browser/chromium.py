@@ -1,0 +1,50 @@
+"""Headless Chromium for the browser tests: Debian's ``chromium`` driven by playwright,
+with fake media devices (a WAV file as the microphone) and loopback WebRTC."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTEFACTS = Path(os.environ.get("MICROTURN_ARTEFACTS", "out/test-artefacts"))
+
+
+def chromium_args(wav: Path, *, fake_ui: bool = True) -> list[str]:
+    """``fake_ui`` grants the microphone without asking; without it a headless Chromium
+    denies it (NotAllowedError), as a user who clicks Block would."""
+    args = ["--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+            "--allow-loopback-in-peer-connection",
+            "--disable-features=WebRtcHideLocalIpsWithMdns",
+            "--autoplay-policy=no-user-gesture-required"]
+    if fake_ui:
+        args.insert(0, "--use-fake-ui-for-media-stream")
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")
+    return args
+
+
+def require_chromium() -> None:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser-deps` (apt-get install "
+                    "chromium), as `make test` does")
+
+
+def artefact(name: str) -> Path:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTEFACTS / name
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+    pcm = np.clip(samples * 32767, -32768, 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())

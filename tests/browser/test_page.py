@@ -1,0 +1,142 @@
+"""The page's behaviour, one concern a test, against a scripted graph: typed commands make
+a node send exactly the protocol messages a test needs (a reply, an interrupt, a failure),
+so that nothing depends on speech recognition or timing. Slow: a real browser and real
+WebRTC over loopback (1-3 s a test)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from flow import MS, Event, Graph, In, Message, Node, Out, TextDelta
+from flow.server.testing import Served, serving
+from nodes.types import Action
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+class Script(Node):
+    """Typed ``command argument`` -> protocol messages: ``say``, ``open`` (a reply that is
+    not final), ``interrupt``, ``delegate``, ``backend`` (a back end's answer), ``metrics``,
+    ``crash`` (the node fails)."""
+
+    text: In[TextDelta]
+    out: Out[Message]
+
+    async def on_text(self, msg: TextDelta) -> None:
+        cmd, _, arg = msg.text.partition(" ")
+        now = self.now()
+        if cmd == "crash":
+            raise RuntimeError("boom: simulated model failure")
+        if cmd == "say":
+            await self.out.send(Action(pts=now, kind="speak", text=arg, reaction=250 * MS))
+            await self.out.send(TextDelta(pts=now, text=arg, role="model", final=True))
+        elif cmd == "open":
+            await self.out.send(TextDelta(pts=now, text=arg, role="model", final=False))
+        elif cmd == "interrupt":
+            await self.interrupt(arg or "barge-in")
+        elif cmd == "delegate":
+            await self.out.send(Action(pts=now, kind="delegate", text=arg, reaction=300 * MS,
+                                       data={"skill": "delegate", "request_id": 1}))
+        elif cmd == "backend":
+            await self.out.send(Action(pts=now, kind="speak", text=arg, reaction=1960 * MS,
+                                       data={"skill": "backend", "request": 1}))
+            await self.out.send(TextDelta(pts=now, text=arg, role="model", final=True))
+        elif cmd == "metrics":
+            await self.out.send(Event(pts=now, kind="metrics",
+                                      data={"tick_late_ms": 3.5, "missed": 2}))
+        else:
+            await self.out.send(TextDelta(pts=now, text=msg.text, role="user", final=True))
+
+
+def script_graph() -> Graph:
+    return Graph.build("script", {
+        "typed": ("webrtc.text_in", {}),
+        "script": (Script, {}),
+        "speaker": ("webrtc.audio_out", {}),
+        "events": ("webrtc.events_out", {}),
+    }, ["typed.text -> script.text", "script.out -> events.events"])
+
+
+@pytest.fixture
+async def srv() -> AsyncIterator[Served]:
+    async with serving(script_graph()) as served:
+        yield served
+
+
+async def open_page(browser: Any, srv: Served, *, width: int = 1200) -> Any:
+    page = await browser.new_page(viewport={"width": width, "height": 800})
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    await page.goto(srv.url + "/")
+    return page
+
+
+async def connect(page: Any) -> None:
+    """Connects without the microphone (typed text only) and waits for the hello."""
+    await page.uncheck("#mic")
+    await page.click("#connect")
+    await page.wait_for_function("microturn.state.startsWith('connected')", timeout=15_000)
+
+
+async def type_line(page: Any, text: str) -> None:
+    await page.fill("#text", text)
+    await page.press("#text", "Enter")
+
+
+async def footer(page: Any) -> str | None:
+    return None if await page.is_hidden("#error") else await page.inner_text("#error")
+
+
+# -- a lost connection is never silent -------------------------------------------------------
+
+async def test_a_failed_node_stays_on_screen_after_the_session_closes(browser: Any,
+                                                                      srv: Served) -> None:
+    page = await open_page(browser, srv)
+    await connect(page)
+    await type_line(page, "crash")
+    await page.wait_for_function("microturn.state === 'disconnected'", timeout=10_000)
+    shown = await footer(page)
+    assert shown is not None and shown.startswith("node_failed:") and "boom" in shown
+    errors = await page.evaluate("microturn.errors")
+    assert errors[-1] == "the server closed the session: node failed"  # recorded, not shown
+    assert not page.errors
+
+
+async def test_a_channel_that_closes_without_a_word_is_an_error(browser: Any,
+                                                                srv: Served) -> None:
+    page = await open_page(browser, srv)
+    await connect(page)
+    served = next(iter(srv.manager.sessions.values()))
+    await served.pc.close()  # gone under the client: no `closed` message first
+    await page.wait_for_function("microturn.state === 'disconnected'", timeout=10_000)
+    shown = await footer(page)
+    assert shown is not None and shown.startswith("lost the connection to the server")
+    assert await page.is_enabled("#connect") and not page.errors
+
+
+async def test_connection_states_are_shown_and_unsent_text_stays(browser: Any,
+                                                                 srv: Served) -> None:
+    """ICE's states are forced on the page's peer connection (an own property over the
+    prototype's getter), then announced as the browser would."""
+    page = await open_page(browser, srv)
+    await connect(page)
+    force = ("s => { const pc = microturn.pc; Object.defineProperty(pc, 'connectionState', "
+             "{value: s, configurable: true}); pc.dispatchEvent(new Event('connectionstatechange'));"
+             " }")
+    await page.evaluate(force, "disconnected")
+    assert (await page.inner_text("#status")).startswith("connection interrupted")
+    await type_line(page, "still there?")
+    assert await page.input_value("#text") == "still there?"  # kept, not lost
+    assert "not sent" in await page.inner_text("#typed-note")
+    await page.evaluate(force, "connected")
+    assert await page.inner_text("#status") == "connected: script"
+    await page.press("#text", "Enter")
+    await page.wait_for_function("microturn.heard.includes('still there?')", timeout=5_000)
+    assert await page.input_value("#text") == ""
+    assert await page.is_hidden("#typed-note")
+    await page.evaluate(force, "failed")
+    assert await footer(page) == "lost the connection to the server"
+    assert await page.inner_text("#status") == "disconnected" and not page.errors
