@@ -207,6 +207,35 @@ function onChannelClose(c) {
   end(c);
 }
 
+// Why the microphone (or camera) cannot be had, in words a user can act on.
+class MediaProblem extends Error {}
+
+async function openMedia(wantMic, wantCam) {
+  const what = wantMic && wantCam ? "the microphone and camera" : wantMic ? "the microphone" : "the camera";
+  const untick = wantMic ? "untick microphone to type only" : "untick camera";
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    // Browsers offer media devices to secure pages only (https, or http on localhost).
+    throw new MediaProblem(what + " needs https or localhost (or " + untick + ")");
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio: wantMic, video: wantCam });
+  } catch (err) {
+    switch (err.name) {
+      case "NotAllowedError":
+        throw new MediaProblem(what + " was denied: allow it again from the icon at the left "
+          + "of the address bar (site settings), then Connect (or " + untick + ")");
+      case "NotFoundError":
+        throw new MediaProblem(wantMic && wantCam ? "no microphone or camera found (or "
+          + untick + ")" : "no " + what.slice(4) + " found (or " + untick + ")");
+      case "NotReadableError":
+        throw new MediaProblem(what + " could not be opened: is another application using it? "
+          + "(or " + untick + ")");
+      default:
+        throw new MediaProblem("could not open " + what + ": " + err.message + " (or " + untick + ")");
+    }
+  }
+}
+
 function iceComplete(pc) {
   // The server does not trickle: send one offer with every candidate.
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -234,7 +263,7 @@ async function connect() {
     pc.onconnectionstatechange = () => onConnectionState(c);
     const wantMic = $("mic").checked, wantCam = $("cam").checked;
     if (wantMic || wantCam) {
-      c.stream = mt.stream = await navigator.mediaDevices.getUserMedia({ audio: wantMic, video: wantCam });
+      c.stream = mt.stream = await openMedia(wantMic, wantCam);
       if (c !== call) { c.stream.getTracks().forEach((t) => t.stop()); return; }
       for (const t of c.stream.getTracks()) pc.addTrack(t, c.stream);
       if (wantCam) { $("preview").srcObject = c.stream; $("preview").hidden = false; }
@@ -262,7 +291,7 @@ async function connect() {
     $("disconnect").disabled = false;
   } catch (err) {
     if (c !== call) return;
-    showError("could not connect: " + err.message);
+    showError(err instanceof MediaProblem ? err.message : "could not connect: " + err.message);
     end(c);
   }
 }

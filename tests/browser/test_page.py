@@ -6,13 +6,16 @@ WebRTC over loopback (1-3 s a test)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from flow import MS, Event, Graph, In, Message, Node, Out, TextDelta
 from flow.server.testing import Served, serving
 from nodes.types import Action
+from tests.browser.chromium import CHROMIUM, chromium_args, write_wav
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -124,8 +127,8 @@ async def test_connection_states_are_shown_and_unsent_text_stays(browser: Any,
     page = await open_page(browser, srv)
     await connect(page)
     force = ("s => { const pc = microturn.pc; Object.defineProperty(pc, 'connectionState', "
-             "{value: s, configurable: true}); pc.dispatchEvent(new Event('connectionstatechange'));"
-             " }")
+             "{value: s, configurable: true}); "
+             "pc.dispatchEvent(new Event('connectionstatechange')); }")
     await page.evaluate(force, "disconnected")
     assert (await page.inner_text("#status")).startswith("connection interrupted")
     await type_line(page, "still there?")
@@ -140,3 +143,40 @@ async def test_connection_states_are_shown_and_unsent_text_stays(browser: Any,
     await page.evaluate(force, "failed")
     assert await footer(page) == "lost the connection to the server"
     assert await page.inner_text("#status") == "disconnected" and not page.errors
+
+
+# -- microphone problems are explained -------------------------------------------------------
+
+async def test_microphone_problems_are_explained(tmp_path: Path, srv: Served) -> None:
+    """Three real Chromiums: one that asks before granting the microphone (headless, that
+    is a denial), one without any microphone, and one on an origin that is not secure (a
+    name other than localhost, over http). Each says what happened and what to do; with
+    the microphone unticked the denied page connects."""
+    from playwright.async_api import async_playwright
+
+    wav = tmp_path / "quiet.wav"
+    write_wav(wav, np.zeros(4800, np.float32), 48000)
+    port = srv.url.rsplit(":", 1)[1]
+    no_devices = [a for a in chromium_args(wav) if "fake-device" not in a
+                  and "fake-audio" not in a]
+    insecure = [*chromium_args(wav), "--host-resolver-rules=MAP microturn.test 127.0.0.1"]
+    cases = [(chromium_args(wav, fake_ui=False), srv.url, "the microphone was denied: allow"),
+             (no_devices, srv.url, "no microphone found (or untick microphone to type only)"),
+             (insecure, f"http://microturn.test:{port}",
+              "the microphone needs https or localhost (or untick microphone to type only)")]
+    async with async_playwright() as pw:
+        for args, url, expected in cases:
+            b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+            try:
+                page = await b.new_page()
+                await page.goto(url + "/")
+                await page.click("#connect")
+                await page.wait_for_function("microturn.errors.length > 0", timeout=10_000)
+                shown = await footer(page)
+                assert shown is not None and shown.startswith(expected), shown
+                assert await page.inner_text("#status") == "disconnected"
+                if expected.startswith("the microphone was denied"):
+                    assert "untick microphone to type only" in shown
+                    await connect(page)  # typing only still works
+            finally:
+                await b.close()
