@@ -83,17 +83,50 @@ function onSaid(m) {
 
 // -- meter and graph ----------------------------------------------------------------------
 
+function showReaction(ms) {
+  $("react").value = Math.min(1000, ms);
+  $("react-ms").textContent = ms.toFixed(0) + " ms";
+}
+
+// A back end's answer is spoken long after the question that asked for it: its reaction
+// time is the back end's latency, not the model's reaction, so it gets its own row. The
+// reflex front end marks such replies with data.skill "backend" (and the request's id).
+function isBackendAnswer(m) {
+  return !!m.data && (m.data.skill === "backend" || m.data.request != null);
+}
+
+// Each action with a reaction time comes with a metrics message repeating it; that copy
+// must not put a delegate's or a silence's reaction on the "last reply" meter.
+let actionReaction = null;
+
+function onAction(m) {
+  mt.actions.push(m);
+  actionReaction = m.reaction_ms;
+  if (m.kind === "speak" && m.reaction_ms != null) {
+    if (isBackendAnswer(m)) {
+      $("backend-ms").textContent = m.reaction_ms.toFixed(0) + " ms";
+      $("backend-row").hidden = false;
+    } else {
+      showReaction(m.reaction_ms);
+    }
+  }
+  if (m.kind !== "speak" && m.kind !== "silent") line("action", m.kind, m.text || "");
+}
+
 function onMetrics(m) {
   Object.assign(mt.metrics, Object.fromEntries(Object.entries(m).filter(([, v]) => v !== null)));
   if (m.tick_late_ms != null) {
     $("late").value = Math.min(200, m.tick_late_ms);
     $("late-ms").textContent = m.tick_late_ms.toFixed(1) + " ms";
+    $("late-row").hidden = false;
   }
-  if (m.reaction_ms != null) {
-    $("react").value = Math.min(1000, m.reaction_ms);
-    $("react-ms").textContent = m.reaction_ms.toFixed(0) + " ms";
+  // A graph's own meter may report a reaction time of its own (not a copy of an action's).
+  if (m.reaction_ms != null && m.reaction_ms !== actionReaction) showReaction(m.reaction_ms);
+  actionReaction = null;
+  if (m.missed != null) {
+    $("missed").textContent = m.missed;
+    $("missed-row").hidden = false;
   }
-  if (m.missed != null) $("missed").textContent = m.missed;
 }
 
 function onGraph(g) {
@@ -144,11 +177,7 @@ function onEvent(c, m) {
       break;
     case "heard": onHeard(m); break;
     case "said": onSaid(m); break;
-    case "action":
-      mt.actions.push(m);
-      if (m.reaction_ms != null) onMetrics({ reaction_ms: m.reaction_ms });
-      if (m.kind !== "speak" && m.kind !== "silent") line("action", m.kind, m.text || "");
-      break;
+    case "action": onAction(m); break;
     case "metrics": onMetrics(m); break;
     case "graph": onGraph(m); break;
     case "error": onError(c, m); break;

@@ -180,3 +180,29 @@ async def test_microphone_problems_are_explained(tmp_path: Path, srv: Served) ->
                     await connect(page)  # typing only still works
             finally:
                 await b.close()
+
+
+# -- the meter -------------------------------------------------------------------------------
+
+async def test_the_meter_shows_what_the_graph_feeds(browser: Any, srv: Served) -> None:
+    """No shipped node reports tick lateness or missed ticks: those rows appear with the
+    first metrics event that carries them. The reply meter takes speak actions only; a
+    back end's answer (its reaction is the back end's latency) has a row of its own."""
+    page = await open_page(browser, srv)
+    await connect(page)
+    assert await page.is_hidden("#late-row") and await page.is_hidden("#missed-row")
+    assert await page.is_hidden("#backend-row") and await page.is_visible("#react")
+    await type_line(page, "say hello")
+    await page.wait_for_function("microturn.said.includes('hello')")
+    assert await page.inner_text("#react-ms") == "250 ms"
+    await type_line(page, "delegate what is 12 times 7")
+    await type_line(page, "backend 12 times 7 is 84.")
+    await page.wait_for_function("microturn.said.includes('12 times 7 is 84.')")
+    assert await page.inner_text("#react-ms") == "250 ms"  # neither the delegate's nor the answer's
+    assert await page.inner_text("#backend-ms") == "1960 ms"
+    assert await page.is_visible("#backend-row")
+    await type_line(page, "metrics")
+    await page.wait_for_function("microturn.metrics.missed === 2")
+    assert await page.inner_text("#late-ms") == "3.5 ms" and await page.inner_text("#missed") == "2"
+    assert await page.is_visible("#late-row") and await page.is_visible("#missed-row")
+    assert not page.errors
