@@ -45,6 +45,25 @@ function send(msg) {
 
 let partialHeard = null; // <li> of the current partial hypothesis
 let openSaid = null;     // <li> of the reply being said
+let lastSaid = null;     // <li> of the last reply
+let audibleAt = -Infinity; // performance.now() when reply audio was last heard playing
+const AUDIBLE_MS = 1000;
+
+// A new call starts clean: a hypothesis never confirmed goes, a reply still open is marked
+// as cut off, and the transcript says where the call ended.
+function resetTranscript() {
+  if (partialHeard) partialHeard.remove();
+  if (openSaid) cut(openSaid, "(interrupted)");
+  partialHeard = openSaid = lastSaid = null;
+  audibleAt = -Infinity;
+  const last = $("transcript").lastElementChild;
+  if (last && !last.classList.contains("divider")) {
+    const li = document.createElement("li");
+    li.className = "divider";
+    li.textContent = "call ended";
+    $("transcript").append(li);
+  }
+}
 
 function line(cls, who, text) {
   const li = document.createElement("li");
@@ -71,8 +90,27 @@ function onHeard(m) {
   }
 }
 
+// An interrupt stops what is being said: the reply still open, or the last one if its
+// audio was still playing. It is struck through and marked, since the user did not hear
+// all of it. ("the model corrects itself" is the front end retracting a reply.)
+function onInterrupt(m) {
+  const target = openSaid || (performance.now() - audibleAt < AUDIBLE_MS ? lastSaid : null);
+  if (target && !target.classList.contains("cut")) {
+    cut(target, /corrects itself/.test(m.text || "") ? "(retracted)" : "(interrupted)");
+  }
+  openSaid = null;
+}
+
+function cut(li, why) {
+  li.classList.add("cut");
+  const mark = document.createElement("span");
+  mark.className = "mark";
+  mark.textContent = why;
+  li.append(mark);
+}
+
 function onSaid(m) {
-  if (!openSaid) openSaid = line("said", "said", "");
+  if (!openSaid) openSaid = lastSaid = line("said", "said", "");
   const t = openSaid.querySelector(".text");
   t.textContent = (t.textContent + m.text).replace(/\s+/g, " ");
   if (m.final) {
@@ -110,7 +148,9 @@ function onAction(m) {
       showReaction(m.reaction_ms);
     }
   }
-  if (m.kind !== "speak" && m.kind !== "silent") line("action", m.kind, m.text || "");
+  if (m.kind === "interrupt") onInterrupt(m);
+  // What the graph decided besides speaking is for the curious: shown with "details".
+  if (m.kind !== "speak" && m.kind !== "silent") line("action detail", m.kind, m.text || "");
 }
 
 function onMetrics(m) {
@@ -127,6 +167,19 @@ function onMetrics(m) {
     $("missed").textContent = m.missed;
     $("missed-row").hidden = false;
   }
+}
+
+function resetMeters() {
+  mt.metrics = {};
+  mt.graph = null;
+  mt.replyAudio = { seconds: 0, energy: 0, level: 0 };
+  actionReaction = null;
+  for (const id of ["late", "react", "level"]) $(id).value = 0;
+  for (const id of ["late-ms", "react-ms", "backend-ms", "missed"]) $(id).textContent = "–";
+  for (const id of ["late-row", "backend-row", "missed-row"]) $(id).hidden = true;
+  $("audio-s").textContent = "0.0 s";
+  $("graph-name").textContent = $("media-time").textContent = "";
+  $("edges").tBodies[0].replaceChildren();
 }
 
 function onGraph(g) {
@@ -186,10 +239,14 @@ function onEvent(c, m) {
 
 // Received audio, from the receiver's statistics: no AudioContext needed.
 async function pollAudio() {
-  if (!mt.pc) return;
-  const stats = await mt.pc.getStats();
+  const pc = mt.pc;
+  if (!pc) return;
+  const stats = await pc.getStats().catch(() => null);
+  if (!stats || pc !== mt.pc) return; // hung up meanwhile
   stats.forEach((s) => {
     if (s.type === "inbound-rtp" && s.kind === "audio") {
+      // Energy is level^2 x seconds: over a 250 ms poll, 1e-5 is a level of about 0.006.
+      if ((s.totalAudioEnergy || 0) - mt.replyAudio.energy > 1e-5) audibleAt = performance.now();
       mt.replyAudio.energy = s.totalAudioEnergy || 0;
       mt.replyAudio.level = s.audioLevel || 0;
       mt.replyAudio.seconds = s.totalSamplesDuration || 0;
@@ -346,6 +403,8 @@ function end(c) {
   $("text").disabled = true;
   $("send").disabled = true;
   $("preview").hidden = true;
+  resetTranscript();
+  resetMeters();
   setStatus("disconnected");
 }
 
@@ -370,3 +429,6 @@ $("typed").addEventListener("submit", (e) => {
   }
 });
 $("text").addEventListener("input", () => { $("typed-note").textContent = ""; });
+const showDetails = () => $("transcript").classList.toggle("details", $("details").checked);
+$("details").addEventListener("change", showDetails);
+showDetails(); // a reload may restore the box ticked

@@ -22,8 +22,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 class Script(Node):
     """Typed ``command argument`` -> protocol messages: ``say``, ``open`` (a reply that is
-    not final), ``interrupt``, ``delegate``, ``backend`` (a back end's answer), ``metrics``,
-    ``crash`` (the node fails)."""
+    not final), ``partial`` (a partial hypothesis heard), ``interrupt``, ``delegate``,
+    ``backend`` (a back end's answer), ``metrics``, ``crash`` (the node fails); anything
+    else comes back as heard."""
 
     text: In[TextDelta]
     out: Out[Message]
@@ -38,6 +39,8 @@ class Script(Node):
             await self.out.send(TextDelta(pts=now, text=arg, role="model", final=True))
         elif cmd == "open":
             await self.out.send(TextDelta(pts=now, text=arg, role="model", final=False))
+        elif cmd == "partial":
+            await self.out.send(TextDelta(pts=now, text=arg, role="user", final=False))
         elif cmd == "interrupt":
             await self.interrupt(arg or "barge-in")
         elif cmd == "delegate":
@@ -205,4 +208,55 @@ async def test_the_meter_shows_what_the_graph_feeds(browser: Any, srv: Served) -
     await page.wait_for_function("microturn.metrics.missed === 2")
     assert await page.inner_text("#late-ms") == "3.5 ms" and await page.inner_text("#missed") == "2"
     assert await page.is_visible("#late-row") and await page.is_visible("#missed-row")
+    assert not page.errors
+
+
+# -- the transcript --------------------------------------------------------------------------
+
+async def test_internal_lines_show_with_details_and_cut_replies_are_marked(
+        browser: Any, srv: Served) -> None:
+    page = await open_page(browser, srv)
+    await connect(page)
+    await type_line(page, "delegate what is 12 times 7")
+    await type_line(page, "open this reply will be cut")
+    await type_line(page, "interrupt barge-in")
+    await type_line(page, "open I meant 18 euros")
+    await type_line(page, "interrupt frontend: the model corrects itself")
+    await page.wait_for_function("microturn.actions.length === 3")
+    lines = page.locator("#transcript li")
+    assert await lines.count() == 5
+    assert [await lines.nth(i).is_visible() for i in range(5)] == [False, True, False, True,
+                                                                    False]
+    cut = page.locator("#transcript li.said.cut")
+    assert await cut.count() == 2
+    assert (await cut.nth(0).inner_text()).endswith("(interrupted)")
+    assert (await cut.nth(1).inner_text()).endswith("(retracted)")
+    await page.check("#details")
+    assert all([await lines.nth(i).is_visible() for i in range(5)])
+    assert "delegate" in await lines.nth(0).inner_text()
+    assert not page.errors
+
+
+async def test_a_new_call_starts_clean(browser: Any, srv: Served) -> None:
+    page = await open_page(browser, srv)
+    await connect(page)
+    await type_line(page, "say hello")
+    await type_line(page, "metrics")
+    await type_line(page, "partial half a sen")
+    await type_line(page, "open a reply still going")
+    await page.wait_for_function("microturn.graph && microturn.metrics.missed === 2 && "
+                                 "document.querySelector('#transcript li.partial')")
+    await page.click("#disconnect")
+    await page.wait_for_function("microturn.state === 'disconnected'")
+    assert await page.locator("#transcript li.partial").count() == 0  # never confirmed
+    assert (await page.locator("#transcript li.said").nth(1).inner_text()).endswith(
+        "(interrupted)")
+    assert await page.inner_text("#transcript li:last-child") == "call ended"
+    assert await page.locator("#edges tbody tr").count() == 0
+    assert await page.inner_text("#react-ms") == "\u2013" and await page.is_hidden("#late-row")
+    assert await page.evaluate("Object.keys(microturn.metrics).length") == 0
+    await connect(page)
+    await type_line(page, "open a new reply")
+    await page.wait_for_function("document.querySelectorAll('#transcript li.said').length === 3")
+    assert await page.inner_text("#transcript li:last-child .text") == "a new reply"
     assert not page.errors
