@@ -49,6 +49,15 @@ let lastSaid = null;     // <li> of the last reply
 let audibleAt = -Infinity; // performance.now() when reply audio was last heard playing
 const AUDIBLE_MS = 1000;
 
+// Screen readers hear finals only, from a region of their own: partials rewrite the
+// transcript every 200 ms, which a live transcript would read out over and over.
+function announce(text) {
+  const p = document.createElement("p");
+  p.textContent = text;
+  $("announce").append(p);
+  while ($("announce").childElementCount > 3) $("announce").firstElementChild.remove();
+}
+
 // A new call starts clean: a hypothesis never confirmed goes, a reply still open is marked
 // as cut off, and the transcript says where the call ended.
 function resetTranscript() {
@@ -70,11 +79,11 @@ function line(cls, who, text) {
   li.className = cls;
   const w = document.createElement("span");
   w.className = "who";
-  w.textContent = who;
+  w.textContent = who + ":"; // read as "heard: ...", not "heardconvert ..."
   const t = document.createElement("span");
   t.className = "text";
   t.textContent = text;
-  li.append(w, t);
+  li.append(w, " ", t);
   $("transcript").append(li);
   li.scrollIntoView({ block: "nearest" });
   return li;
@@ -86,6 +95,7 @@ function onHeard(m) {
   if (m.final) {
     partialHeard.classList.remove("partial");
     mt.heard.push(m.text);
+    announce("heard: " + m.text);
     partialHeard = null;
   }
 }
@@ -106,7 +116,7 @@ function cut(li, why) {
   const mark = document.createElement("span");
   mark.className = "mark";
   mark.textContent = why;
-  li.append(mark);
+  li.append(" ", mark);
 }
 
 function onSaid(m) {
@@ -115,6 +125,7 @@ function onSaid(m) {
   t.textContent = (t.textContent + m.text).replace(/\s+/g, " ");
   if (m.final) {
     mt.said.push(t.textContent.trim());
+    announce("said: " + t.textContent.trim());
     openSaid = null;
   }
 }
@@ -338,13 +349,20 @@ async function connect() {
                      connected: false, interrupted: false, closedByServer: null,
                      graphName: null, timers: [] };
   $("connect").disabled = true;
+  $("disconnect").disabled = false; // cancels a connect that takes too long
+  $("disconnect").focus();
   $("error").hidden = true;
   setStatus("connecting");
   try {
     const pc = mt.pc = c.pc = new RTCPeerConnection({ iceServers: [] });
     const dc = mt.dc = c.dc = pc.createDataChannel("events", { ordered: true });
     dc.onmessage = (e) => { if (c === call) onEvent(c, JSON.parse(e.data)); };
-    dc.onopen = () => { if (c === call) { $("text").disabled = false; $("send").disabled = false; } };
+    dc.onopen = () => {
+      if (c !== call) return;
+      $("text").disabled = false;
+      $("send").disabled = false;
+      if (focusIsIdle()) $("text").focus();
+    };
     dc.onclose = () => onChannelClose(c);
     pc.onconnectionstatechange = () => onConnectionState(c);
     const wantMic = $("mic").checked, wantCam = $("cam").checked;
@@ -374,7 +392,6 @@ async function connect() {
     await pc.setRemoteDescription({ type: body.type, sdp: body.sdp });
     c.timers.push(setInterval(() => send({ type: "ping" }), PING_MS));
     c.timers.push(setInterval(pollAudio, 250));
-    $("disconnect").disabled = false;
   } catch (err) {
     if (c !== call) return;
     showError(err instanceof MediaProblem ? err.message : "could not connect: " + err.message);
@@ -402,10 +419,18 @@ function end(c) {
   $("disconnect").disabled = true;
   $("text").disabled = true;
   $("send").disabled = true;
+  if (focusIsIdle()) $("connect").focus();
   $("preview").hidden = true;
   resetTranscript();
   resetMeters();
   setStatus("disconnected");
+}
+
+// Focus that the user did not put anywhere useful (nowhere, or on a button that the
+// connection just disabled or that is about to be) may be moved for them.
+function focusIsIdle() {
+  const a = document.activeElement;
+  return !a || a === document.body || a.disabled || a.id === "connect" || a.id === "disconnect";
 }
 
 function disconnect() {

@@ -260,3 +260,40 @@ async def test_a_new_call_starts_clean(browser: Any, srv: Served) -> None:
     await page.wait_for_function("document.querySelectorAll('#transcript li.said').length === 3")
     assert await page.inner_text("#transcript li:last-child .text") == "a new reply"
     assert not page.errors
+
+
+# -- accessibility ---------------------------------------------------------------------------
+
+async def test_the_page_reads_well_with_a_screen_reader(browser: Any, srv: Served) -> None:
+    page = await open_page(browser, srv)
+    assert await page.get_attribute("#status", "role") == "status"
+    assert await page.get_attribute("#transcript", "aria-live") is None
+    assert await page.get_attribute("#announce", "aria-live") == "polite"
+    assert await page.get_by_label("message to the model").get_attribute("id") == "text"
+    assert await page.get_by_label("server token (optional)").get_attribute("id") == "token"
+    assert await page.get_by_role("meter", name="reaction (last reply)").count() == 1
+    assert await page.get_by_role("meter", name="reply audio").count() == 1
+    await connect(page)
+    await page.wait_for_function("document.activeElement.id === 'text'")
+    await type_line(page, "partial half a sen")
+    await type_line(page, "say hello")
+    await type_line(page, "hi there")
+    await page.wait_for_function("microturn.heard.includes('hi there')")
+    # Finals only, in a region of their own; transcript items read "who: text".
+    announced = await page.locator("#announce p").all_inner_texts()
+    assert announced == ["said: hello", "heard: hi there"]
+    assert await page.inner_text("#transcript li.said") == "said: hello"
+    await page.click("#disconnect")
+    await page.wait_for_function("document.activeElement.id === 'connect'")
+    assert not page.errors
+
+
+async def test_no_sideways_scrolling_on_a_phone(browser: Any, srv: Served) -> None:
+    page = await open_page(browser, srv, width=390)
+    await connect(page)
+    await type_line(page, "say " + "a rather long reply that has to wrap " * 3)
+    await page.wait_for_function("microturn.graph && microturn.said.length === 1")
+    await page.wait_for_function("document.querySelectorAll('#edges tbody tr').length > 0")
+    width = await page.evaluate("[document.documentElement.scrollWidth, "
+                                "document.documentElement.clientWidth]")
+    assert width[0] <= width[1] == 390
