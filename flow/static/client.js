@@ -1,24 +1,21 @@
-// microturn browser client: one RTCPeerConnection to the served graph, the microphone
-// (and camera) up, the model's voice down, and the "events" data channel both ways
-// (docs/protocol.md). Plain JS, no build step. State for tests: window.microturn.
-"use strict";
+// The page's UI: the controls, the transcript, the micro-turn meter and the live edge
+// table, on top of MicroturnClient (microturn.js, which speaks the protocol). Plain JS, no
+// build step. State for tests and the curious: window.microturn.
 
-const PROTOCOL_VERSION = 1;
-const PING_MS = 5000;
+import { MicroturnClient } from "./microturn.js";
+
 const $ = (id) => document.getElementById(id);
 
-const mt = window.microturn = {
-  pc: null, dc: null, stream: null, session: null, state: "disconnected",
-  heard: [], said: [], actions: [], errors: [],
-  metrics: {}, graph: null,
-  replyAudio: { seconds: 0, energy: 0, level: 0 },
-  timers: [],
-};
+let client = null; // the MicroturnClient of the call in progress (one per call)
 
-// The call in progress: every handler of a peer connection checks that its call is still
-// the current one, so that a late event of a call already hung up (its channel closing a
-// moment after the user called again) cannot tear down the next one.
-let call = null;
+const mt = window.microturn = {
+  state: "disconnected", // what #status says
+  session: null, heard: [], said: [], actions: [], errors: [], metrics: {}, graph: null,
+  get client() { return client; },
+  get pc() { return client ? client.pc : null; },
+  get dc() { return client ? client.channel : null; },
+  get replyAudio() { return client ? client.replyAudio : { seconds: 0, energy: 0, level: 0 }; },
+};
 
 function setStatus(text, cls) {
   mt.state = text;
@@ -35,19 +32,12 @@ function showError(text, { weak = false } = {}) {
   $("error").hidden = false;
 }
 
-function send(msg) {
-  if (!call || !call.dc || call.dc.readyState !== "open" || call.interrupted) return false;
-  call.dc.send(JSON.stringify({ v: PROTOCOL_VERSION, ...msg }));
-  return true;
-}
-
 // -- transcript ---------------------------------------------------------------------------
 
 let partialHeard = null; // <li> of the current partial hypothesis
 let openSaid = null;     // <li> of the reply being said
 let lastSaid = null;     // <li> of the last reply
-let audibleAt = -Infinity; // performance.now() when reply audio was last heard playing
-const AUDIBLE_MS = 1000;
+const AUDIBLE_MS = 1000; // a reply whose audio played this recently was still being said
 
 // Screen readers hear finals only, from a region of their own: partials rewrite the
 // transcript every 200 ms, which a live transcript would read out over and over.
@@ -64,7 +54,6 @@ function resetTranscript() {
   if (partialHeard) partialHeard.remove();
   if (openSaid) cut(openSaid, "(interrupted)");
   partialHeard = openSaid = lastSaid = null;
-  audibleAt = -Infinity;
   const last = $("transcript").lastElementChild;
   if (last && !last.classList.contains("divider")) {
     const li = document.createElement("li");
@@ -104,6 +93,7 @@ function onHeard(m) {
 // audio was still playing. It is struck through and marked, since the user did not hear
 // all of it. ("the model corrects itself" is the front end retracting a reply.)
 function onInterrupt(m) {
+  const audibleAt = client ? client.replyAudio.audibleAt : -Infinity;
   const target = openSaid || (performance.now() - audibleAt < AUDIBLE_MS ? lastSaid : null);
   if (target && !target.classList.contains("cut")) {
     cut(target, /corrects itself/.test(m.text || "") ? "(retracted)" : "(interrupted)");
@@ -183,7 +173,6 @@ function onMetrics(m) {
 function resetMeters() {
   mt.metrics = {};
   mt.graph = null;
-  mt.replyAudio = { seconds: 0, energy: 0, level: 0 };
   actionReaction = null;
   for (const id of ["late", "react", "level"]) $(id).value = 0;
   for (const id of ["late-ms", "react-ms", "backend-ms", "missed"]) $(id).textContent = "–";
@@ -220,200 +209,62 @@ function onGraph(g) {
   }));
 }
 
-function onError(c, m) {
-  if (m.code === "closed") {
-    // The server ends the session (idle, shutdown, a failed node...) and says why first.
-    c.closedByServer = m.message;
-    showError("the server closed the session: " + m.message.replace(/^session closed: /, ""),
-              { weak: true });
-    end(c);
-    return;
-  }
-  showError(m.code + ": " + m.message);
-}
+// -- the call ----------------------------------------------------------------------------
 
-function onEvent(c, m) {
-  switch (m.type) {
-    case "hello":
-      mt.session = m.session;
-      c.graphName = m.graph;
-      setStatus("connected: " + m.graph, "connected");
-      break;
-    case "heard": onHeard(m); break;
-    case "said": onSaid(m); break;
-    case "action": onAction(m); break;
-    case "metrics": onMetrics(m); break;
-    case "graph": onGraph(m); break;
-    case "error": onError(c, m); break;
-  }
-}
+const MEDIA_PROBLEMS = new Set(["insecure_context", "media_denied", "no_media_device",
+                                "media_busy", "media_error"]);
 
-// Received audio, from the receiver's statistics: no AudioContext needed.
-async function pollAudio() {
-  const pc = mt.pc;
-  if (!pc) return;
-  const stats = await pc.getStats().catch(() => null);
-  if (!stats || pc !== mt.pc) return; // hung up meanwhile
-  stats.forEach((s) => {
-    if (s.type === "inbound-rtp" && s.kind === "audio") {
-      // Energy is level^2 x seconds: over a 250 ms poll, 1e-5 is a level of about 0.006.
-      if ((s.totalAudioEnergy || 0) - mt.replyAudio.energy > 1e-5) audibleAt = performance.now();
-      mt.replyAudio.energy = s.totalAudioEnergy || 0;
-      mt.replyAudio.level = s.audioLevel || 0;
-      mt.replyAudio.seconds = s.totalSamplesDuration || 0;
-      mt.replyAudio.bytes = s.bytesReceived || 0;
+function connect() {
+  if (client) client.disconnect();
+  const wantMic = $("mic").checked, wantCam = $("cam").checked;
+  const c = client = new MicroturnClient({
+    token: $("token").value.trim(), audio: wantMic, video: wantCam, audioElement: $("remote"),
+  });
+  const on = (type, handler) => c.addEventListener(type, (e) => { if (c === client) handler(e.detail); });
+  on("state", ({ state }) => {
+    if (state === "connecting") setStatus("connecting");
+    if (state === "interrupted") setStatus("connection interrupted, waiting for it to come back...", "warn");
+    if (state === "connected") {
+      mt.session = c.session;
+      setStatus("connected: " + c.graph, "connected");
+      $("text").disabled = $("send").disabled = false;
+      if (focusIsIdle()) $("text").focus();
     }
   });
-  $("level").value = mt.replyAudio.level;
-  $("audio-s").textContent = mt.replyAudio.seconds.toFixed(1) + " s";
-}
-
-// -- connection ---------------------------------------------------------------------------
-
-const ICE_HINT = "media could not connect (UDP blocked? see docs/server.md --ice-host)";
-
-function onConnectionState(c) {
-  if (c !== call) return;
-  switch (c.pc.connectionState) {
-    case "connected":
-      c.connected = true;
-      if (c.interrupted) {
-        c.interrupted = false;
-        setStatus(c.graphName ? "connected: " + c.graphName : "connecting",
-                  c.graphName ? "connected" : "");
-      }
-      break;
-    case "disconnected":
-      // ICE may still recover (a network change, a stalled server): say so, keep the call.
-      c.interrupted = true;
-      setStatus("connection interrupted, waiting for it to come back...", "warn");
-      break;
-    case "failed":
-      showError(c.connected ? "lost the connection to the server" : ICE_HINT);
-      end(c);
-      break;
-  }
-}
-
-function onChannelClose(c) {
-  if (c !== call) return;
-  // The server says `closed` before it closes the channel; a channel that closes without
-  // it went away under us (a server that died, a network that dropped the association).
-  if (!c.closedByServer) showError("lost the connection to the server (the event channel "
-                                   + "closed without a word from it)", { weak: true });
-  end(c);
-}
-
-// Why the microphone (or camera) cannot be had, in words a user can act on.
-class MediaProblem extends Error {}
-
-async function openMedia(wantMic, wantCam) {
-  const what = wantMic && wantCam ? "the microphone and camera" : wantMic ? "the microphone" : "the camera";
-  const untick = wantMic ? "untick microphone to type only" : "untick camera";
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    // Browsers offer media devices to secure pages only (https, or http on localhost).
-    throw new MediaProblem(what + " needs https or localhost (or " + untick + ")");
-  }
-  try {
-    return await navigator.mediaDevices.getUserMedia({ audio: wantMic, video: wantCam });
-  } catch (err) {
-    switch (err.name) {
-      case "NotAllowedError":
-        throw new MediaProblem(what + " was denied: allow it again from the icon at the left "
-          + "of the address bar (site settings), then Connect (or " + untick + ")");
-      case "NotFoundError":
-        throw new MediaProblem(wantMic && wantCam ? "no microphone or camera found (or "
-          + untick + ")" : "no " + what.slice(4) + " found (or " + untick + ")");
-      case "NotReadableError":
-        throw new MediaProblem(what + " could not be opened: is another application using it? "
-          + "(or " + untick + ")");
-      default:
-        throw new MediaProblem("could not open " + what + ": " + err.message + " (or " + untick + ")");
-    }
-  }
-}
-
-function iceComplete(pc) {
-  // The server does not trickle: send one offer with every candidate.
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const check = () => { if (pc.iceGatheringState === "complete") resolve(); };
-    pc.addEventListener("icegatheringstatechange", check);
-    setTimeout(resolve, 3000);
+  on("media", ({ stream }) => {
+    if (wantCam) { $("preview").srcObject = stream; $("preview").hidden = false; }
   });
-}
-
-async function connect() {
-  if (call) end(call);
-  const c = call = { pc: null, dc: null, stream: null, session: null, token: "",
-                     connected: false, interrupted: false, closedByServer: null,
-                     graphName: null, timers: [] };
+  on("heard", onHeard);
+  on("said", onSaid);
+  on("action", onAction);
+  on("metrics", onMetrics);
+  on("graph", onGraph);
+  on("audio", (a) => {
+    $("level").value = a.level;
+    $("audio-s").textContent = a.seconds.toFixed(1) + " s";
+  });
+  on("error", (e) => showError(e.code + ": " + e.message));
+  on("closed", (e) => {
+    if (e.message) {
+      let text = e.message;
+      if (MEDIA_PROBLEMS.has(e.code)) text += wantMic ? " (or untick microphone to type only)"
+                                                      : " (or untick camera)";
+      // That the session closed, or the channel with it, follows whatever went wrong first.
+      showError(text, { weak: e.code === "closed" || e.code === "lost" });
+    }
+    ended();
+  });
   $("connect").disabled = true;
   $("disconnect").disabled = false; // cancels a connect that takes too long
   $("disconnect").focus();
   $("error").hidden = true;
-  setStatus("connecting");
-  try {
-    const pc = mt.pc = c.pc = new RTCPeerConnection({ iceServers: [] });
-    const dc = mt.dc = c.dc = pc.createDataChannel("events", { ordered: true });
-    dc.onmessage = (e) => { if (c === call) onEvent(c, JSON.parse(e.data)); };
-    dc.onopen = () => {
-      if (c !== call) return;
-      $("text").disabled = false;
-      $("send").disabled = false;
-      if (focusIsIdle()) $("text").focus();
-    };
-    dc.onclose = () => onChannelClose(c);
-    pc.onconnectionstatechange = () => onConnectionState(c);
-    const wantMic = $("mic").checked, wantCam = $("cam").checked;
-    if (wantMic || wantCam) {
-      c.stream = mt.stream = await openMedia(wantMic, wantCam);
-      if (c !== call) { c.stream.getTracks().forEach((t) => t.stop()); return; }
-      for (const t of c.stream.getTracks()) pc.addTrack(t, c.stream);
-      if (wantCam) { $("preview").srcObject = c.stream; $("preview").hidden = false; }
-    }
-    if (!wantMic) pc.addTransceiver("audio", { direction: "recvonly" });
-    pc.ontrack = (e) => { if (e.track.kind === "audio") $("remote").srcObject = new MediaStream([e.track]); };
-    await pc.setLocalDescription(await pc.createOffer());
-    await iceComplete(pc);
-    if (c !== call) return;
-    const headers = { "Content-Type": "application/json" };
-    // The token this call was made with hangs it up too, whatever the field says later.
-    c.token = $("token").value.trim();
-    if (c.token) headers.Authorization = "Bearer " + c.token;
-    const r = await fetch("/offer", {
-      method: "POST", headers,
-      body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
-    });
-    const body = await r.json();
-    if (!r.ok) throw new Error(r.status + " " + (body.message || body.error));
-    if (c !== call) { hangUp(body.session, c.token); return; }
-    mt.session = c.session = body.session;
-    await pc.setRemoteDescription({ type: body.type, sdp: body.sdp });
-    c.timers.push(setInterval(() => send({ type: "ping" }), PING_MS));
-    c.timers.push(setInterval(pollAudio, 250));
-  } catch (err) {
-    if (c !== call) return;
-    showError(err instanceof MediaProblem ? err.message : "could not connect: " + err.message);
-    end(c);
-  }
+  c.connect().catch(() => {}); // a failure arrives as "closed"
 }
 
-function hangUp(session, token) {
-  const headers = token ? { Authorization: "Bearer " + token } : {};
-  fetch("/sessions/" + session, { method: "DELETE", headers }).catch(() => {});
-}
-
-// Ends call `c` (the user hung up, the server closed it, or the connection was lost) and
-// puts the page back in its disconnected state. Errors stay on screen.
-function end(c) {
-  if (c !== call) return;
-  call = null;
-  c.timers.forEach(clearInterval);
-  if (c.stream) c.stream.getTracks().forEach((t) => t.stop());
-  if (c.pc) c.pc.close();
-  if (c.session && !c.closedByServer) hangUp(c.session, c.token);
-  mt.pc = mt.dc = mt.stream = null;
+// The call is over (hung up, cancelled, closed by the server, or lost): back to the
+// disconnected page; errors stay on screen.
+function ended() {
+  client = null;
   mt.session = null;
   $("connect").disabled = false;
   $("disconnect").disabled = true;
@@ -433,22 +284,18 @@ function focusIsIdle() {
   return !a || a === document.body || a.disabled || a.id === "connect" || a.id === "disconnect";
 }
 
-function disconnect() {
-  if (call) end(call);
-}
-
 $("connect").addEventListener("click", connect);
-$("disconnect").addEventListener("click", disconnect);
+$("disconnect").addEventListener("click", () => { if (client) client.disconnect(); });
 $("typed").addEventListener("submit", (e) => {
   e.preventDefault();
   const text = $("text").value.trim();
   if (!text) return;
-  if (send({ type: "text", text })) {
+  if (client && client.send(text)) {
     $("text").value = "";
     $("typed-note").textContent = "";
   } else {
     // Keep what the user typed: they can send it once the connection is back.
-    $("typed-note").textContent = call && call.interrupted
+    $("typed-note").textContent = client && client.state === "interrupted"
       ? "not sent: the connection is interrupted; send again when it is back"
       : "not sent: not connected";
   }

@@ -3,10 +3,13 @@ with fake media devices (a WAV file as the microphone) and loopback WebRTC."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,3 +51,21 @@ def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(pcm.tobytes())
+
+
+class SlowOffers:
+    """A route handler that holds each ``POST /offer`` for ``delay`` seconds, then lets it
+    through (if the page still wants it); ``done()`` waits for the ones held."""
+
+    def __init__(self, delay: float = 2.0) -> None:
+        self.delay = delay
+        self.held: list[asyncio.Task[None]] = []
+
+    async def handle(self, route: Any) -> None:
+        self.held.append(asyncio.current_task())  # type: ignore[arg-type]
+        await asyncio.sleep(self.delay)
+        with contextlib.suppress(Exception):  # the page gave up on the request meanwhile
+            await route.continue_()
+
+    async def done(self) -> None:
+        await asyncio.gather(*self.held, return_exceptions=True)

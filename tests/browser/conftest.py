@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from flow.server.testing import Served, serving
 from tests.browser.chromium import CHROMIUM, chromium_args, require_chromium, write_wav
+from tests.browser.script import script_graph
 from tests.server.conftest import loopback_only  # noqa: F401  (package-scoped, autouse)
 
 
@@ -30,3 +32,10 @@ async def browser(tmp_path: Path) -> AsyncIterator[Any]:
             yield b
         finally:
             await b.close()
+
+
+@pytest.fixture
+async def srv() -> AsyncIterator[Served]:
+    """The scripted graph (tests/browser/script.py), served."""
+    async with serving(script_graph()) as served:
+        yield served

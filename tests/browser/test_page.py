@@ -1,75 +1,21 @@
-"""The page's behaviour, one concern a test, against a scripted graph: typed commands make
-a node send exactly the protocol messages a test needs (a reply, an interrupt, a failure),
-so that nothing depends on speech recognition or timing. Slow: a real browser and real
+"""The page's behaviour, one concern a test, against the scripted graph of
+``tests/browser/script.py``: typed commands make a node send exactly the protocol messages
+a test needs (a reply, an interrupt, a failure), so that nothing depends on speech
+recognition or timing. Slow: a real browser and real
 WebRTC over loopback (1-3 s a test)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from flow import MS, Event, Graph, In, Message, Node, Out, TextDelta
-from flow.server.testing import Served, serving
-from nodes.types import Action
-from tests.browser.chromium import CHROMIUM, chromium_args, write_wav
+from flow.server.testing import Served
+from tests.browser.chromium import CHROMIUM, SlowOffers, chromium_args, write_wav
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-class Script(Node):
-    """Typed ``command argument`` -> protocol messages: ``say``, ``open`` (a reply that is
-    not final), ``partial`` (a partial hypothesis heard), ``interrupt``, ``delegate``,
-    ``backend`` (a back end's answer), ``metrics``, ``crash`` (the node fails); anything
-    else comes back as heard."""
-
-    text: In[TextDelta]
-    out: Out[Message]
-
-    async def on_text(self, msg: TextDelta) -> None:
-        cmd, _, arg = msg.text.partition(" ")
-        now = self.now()
-        if cmd == "crash":
-            raise RuntimeError("boom: simulated model failure")
-        if cmd == "say":
-            await self.out.send(Action(pts=now, kind="speak", text=arg, reaction=250 * MS))
-            await self.out.send(TextDelta(pts=now, text=arg, role="model", final=True))
-        elif cmd == "open":
-            await self.out.send(TextDelta(pts=now, text=arg, role="model", final=False))
-        elif cmd == "partial":
-            await self.out.send(TextDelta(pts=now, text=arg, role="user", final=False))
-        elif cmd == "interrupt":
-            await self.interrupt(arg or "barge-in")
-        elif cmd == "delegate":
-            await self.out.send(Action(pts=now, kind="delegate", text=arg, reaction=300 * MS,
-                                       data={"skill": "delegate", "request_id": 1}))
-        elif cmd == "backend":
-            await self.out.send(Action(pts=now, kind="speak", text=arg, reaction=1960 * MS,
-                                       data={"skill": "backend", "request": 1}))
-            await self.out.send(TextDelta(pts=now, text=arg, role="model", final=True))
-        elif cmd == "metrics":
-            await self.out.send(Event(pts=now, kind="metrics",
-                                      data={"tick_late_ms": 3.5, "missed": 2}))
-        else:
-            await self.out.send(TextDelta(pts=now, text=msg.text, role="user", final=True))
-
-
-def script_graph() -> Graph:
-    return Graph.build("script", {
-        "typed": ("webrtc.text_in", {}),
-        "script": (Script, {}),
-        "speaker": ("webrtc.audio_out", {}),
-        "events": ("webrtc.events_out", {}),
-    }, ["typed.text -> script.text", "script.out -> events.events"])
-
-
-@pytest.fixture
-async def srv() -> AsyncIterator[Served]:
-    async with serving(script_graph()) as served:
-        yield served
 
 
 async def open_page(browser: Any, srv: Served, *, width: int = 1200) -> Any:
@@ -146,6 +92,21 @@ async def test_connection_states_are_shown_and_unsent_text_stays(browser: Any,
     await page.evaluate(force, "failed")
     assert await footer(page) == "lost the connection to the server"
     assert await page.inner_text("#status") == "disconnected" and not page.errors
+
+
+async def test_a_slow_connect_can_be_cancelled(browser: Any, srv: Served) -> None:
+    page = await open_page(browser, srv)
+    slow = SlowOffers()
+    await page.route("**/offer", slow.handle)
+    await page.uncheck("#mic")
+    await page.click("#connect")
+    assert await page.evaluate("document.activeElement.id") == "disconnect"
+    await page.wait_for_function("microturn.state === 'connecting'")
+    await page.click("#disconnect")
+    assert await page.inner_text("#status") == "disconnected"
+    assert await footer(page) is None and await page.is_enabled("#connect")
+    await slow.done()
+    assert not srv.manager.sessions and not page.errors
 
 
 # -- microphone problems are explained -------------------------------------------------------
