@@ -178,10 +178,13 @@ async def test_internal_lines_show_with_details_and_cut_replies_are_marked(
         browser: Any, srv: Served) -> None:
     page = await open_page(browser, srv)
     await connect(page)
+    # An interrupt overtakes what is queued on its way: each reply is seen before it comes.
     await type_line(page, "delegate what is 12 times 7")
     await type_line(page, "open this reply will be cut")
+    await page.wait_for_function("document.querySelectorAll('#transcript li.said').length === 1")
     await type_line(page, "interrupt barge-in")
     await type_line(page, "open I meant 18 euros")
+    await page.wait_for_function("document.querySelectorAll('#transcript li.said').length === 2")
     await type_line(page, "interrupt frontend: the model corrects itself")
     await page.wait_for_function("microturn.actions.length === 3")
     lines = page.locator("#transcript li")
