@@ -95,6 +95,9 @@ def convert_params(params_type: type[msgspec.Struct], raw: Any
                 hint = ""
                 if message.startswith("Invalid enum value") and len(path) == 1:
                     hint = _choices_hint(params_type, str(path[0]), data[str(path[0])])
+                elif message.startswith("Expected str, got bool"):
+                    hint = ("; YAML reads yes, no, on, off, true and false as booleans: "
+                            "quote the word ('no')")
                 problems.append(ParamProblem(path, with_value(message, raw, path), hint))
                 dropped.add(str(path[0]))
                 del data[str(path[0])]

@@ -682,6 +682,12 @@ def test_a_graph_uses_its_own_node_class_beside_it_without_a_package(tmp_path: P
                       "from the Python path and the graph file's folder)")
 
 
+def test_a_word_yaml_reads_as_a_boolean_gets_a_hint_to_quote_it():
+    assert one(VALID.replace("voice: en-us", "voice: no")) == (
+        "g.yaml:4: node 'voice' (test.voice): Expected str, got bool false - at with.voice; "
+        "YAML reads yes, no, on, off, true and false as booleans: quote the word ('no')")
+
+
 def test_set_with_a_value_that_is_not_yaml():
     assert problems(VALID, overrides=["voice.voice=[en"])[0].startswith(
         "g.yaml: --set voice.voice=[en: the value is not YAML:")
