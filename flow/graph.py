@@ -182,14 +182,19 @@ def validate(graph: Graph) -> list[str]:
 def check(graph: Graph, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Issue]:
     """Every structural problem of the edges: unknown nodes/ports, direction, types,
     fan-in, duplicate edges, undeclared cycles, feedback edges on no cycle, bad capacities.
-    Edges that touch a node in ``skip`` (one whose type is unknown, so its ports are too)
-    are not checked."""
+    Of edges that touch a node in ``skip`` (one whose type is unknown, so its ports are
+    too) only the other end is checked."""
     issues: list[Issue] = []
     fed: dict[tuple[str, str], list[EdgeDecl]] = {}
     ok_edges: list[EdgeDecl] = []
     seen: dict[tuple[str, str, str, str], EdgeDecl] = {}
     for e in graph.edges:
-        if e.src in skip or e.dst in skip:
+        if e.src in skip or e.dst in skip:  # the other end may still be checked alone
+            for node_id, port, output in ((e.src, e.src_port, True), (e.dst, e.dst_port, False)):
+                decl = graph.nodes.get(node_id)
+                if node_id not in skip and decl is not None:
+                    issues += [Issue(e.line, f"edge '{e}': {p}")
+                               for p in _port_problems(decl, port, output=output)]
             continue
         problems = _edge_problems(graph, e)
         if problems:
@@ -220,6 +225,20 @@ def check(graph: Graph, *, skip: set[str] | frozenset[str] = frozenset()) -> lis
     return issues
 
 
+def _port_problems(decl: NodeDecl, port: str, *, output: bool) -> list[str]:
+    """What is wrong with one end of an edge: a port the node lacks, or one the wrong way."""
+    cls = decl.cls
+    ports, others = (cls.outputs, cls.inputs) if output else (cls.inputs, cls.outputs)
+    if port in ports:
+        return []
+    kind, other = ("output", "input") if output else ("input", "output")
+    if port in others:
+        return [f"{decl.id}.{port} is an {other}; an edge goes {'from' if output else 'to'} "
+                f"an {kind} ({kind}s of {decl.type_name}: {_names(ports)})"]
+    return [f"node {decl.id!r} ({decl.type_name}) has no {kind} {port!r}"
+            f"{_did_you_mean(port, list(ports))} ({kind}s: {_names(ports)})"]
+
+
 def _edge_problems(graph: Graph, e: EdgeDecl) -> list[str]:
     """What is wrong with one edge on its own (empty if nothing)."""
     src_decl, dst_decl = graph.nodes.get(e.src), graph.nodes.get(e.dst)
@@ -227,26 +246,10 @@ def _edge_problems(graph: Graph, e: EdgeDecl) -> list[str]:
         return [f"unknown node {n!r}{_did_you_mean(n, list(graph.nodes))} "
                 f"(nodes: {_names(graph.nodes)})"
                 for n in dict.fromkeys((e.src, e.dst)) if n not in graph.nodes]
-    problems: list[str] = []
-    src_cls, dst_cls = src_decl.cls, dst_decl.cls
-    out_spec = src_cls.outputs.get(e.src_port)
-    in_spec = dst_cls.inputs.get(e.dst_port)
-    if out_spec is None:
-        if e.src_port in src_cls.inputs:
-            problems.append(f"{e.src}.{e.src_port} is an input; an edge goes from an output "
-                            f"(outputs of {src_decl.type_name}: {_names(src_cls.outputs)})")
-        else:
-            hint = _did_you_mean(e.src_port, list(src_cls.outputs))
-            problems.append(f"node {e.src!r} ({src_decl.type_name}) has no output "
-                            f"{e.src_port!r}{hint} (outputs: {_names(src_cls.outputs)})")
-    if in_spec is None:
-        if e.dst_port in dst_cls.outputs:
-            problems.append(f"{e.dst}.{e.dst_port} is an output; an edge goes to an input "
-                            f"(inputs of {dst_decl.type_name}: {_names(dst_cls.inputs)})")
-        else:
-            hint = _did_you_mean(e.dst_port, list(dst_cls.inputs))
-            problems.append(f"node {e.dst!r} ({dst_decl.type_name}) has no input "
-                            f"{e.dst_port!r}{hint} (inputs: {_names(dst_cls.inputs)})")
+    problems = _port_problems(src_decl, e.src_port, output=True) + \
+        _port_problems(dst_decl, e.dst_port, output=False)
+    out_spec = src_decl.cls.outputs.get(e.src_port)
+    in_spec = dst_decl.cls.inputs.get(e.dst_port)
     if out_spec is not None and in_spec is not None and not issubclass(out_spec.type,
                                                                         in_spec.type):
         problems.append(

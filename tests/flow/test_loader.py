@@ -229,6 +229,22 @@ def test_edges_to_an_unknown_type_are_not_reported_twice():
     assert len(issues) == 1 and issues[0].startswith("g.yaml:4: node 'b': unknown node type")
 
 
+def test_the_known_end_of_an_edge_to_an_unknown_type_is_still_checked():
+    """Two typos at once: both are reported, not the second only once the first is fixed."""
+    issues = problems("""\
+        graph: g
+        nodes:
+          a: {use: test.lines}
+          b: {use: nope.nope}
+        edges: [a.txt -> b.text, b.out -> a.text]
+        """)
+    assert issues[1:] == [
+        "g.yaml:5: edge 'a.txt -> b.text': node 'a' (test.lines) has no output 'txt'; did "
+        "you mean 'text'? (outputs: text)",
+        "g.yaml:5: edge 'b.out -> a.text': a.text is an output; an edge goes to an input "
+        "(inputs of test.lines: none)"]
+
+
 # -- parameters ------------------------------------------------------------------------------
 
 def test_the_documented_example_message():
