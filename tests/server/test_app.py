@@ -55,6 +55,8 @@ async def test_index_static_and_health() -> None:
         async with http.get(srv.url + "/") as r:
             assert r.status == 200 and "client.js" in await r.text()
         async with http.get(srv.url + "/static/client.js") as r:
+            assert r.status == 200 and "./microturn.js" in await r.text()  # the page's UI
+        async with http.get(srv.url + "/static/microturn.js") as r:  # the protocol
             assert r.status == 200 and "RTCPeerConnection" in await r.text()
         async with http.get(srv.url + "/static/../app.py") as r:
             assert r.status in (403, 404)

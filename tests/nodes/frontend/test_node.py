@@ -302,4 +302,5 @@ def test_an_answer_that_arrives_after_the_last_micro_turn_is_still_said(
     (last,) = [a for a in r.of("actions", Action) if a.text == "12 times 7 is 84."]
     assert last.turn == 3 and last.data["skill"] == "backend"
     assert [rec.getMessage() for rec in caplog.records] == [
-        "session s1: the input ended before the back end answered 'who wrote hamlet'"]
+        f"session {r.session.id}: the input ended before the back end answered "
+        "'who wrote hamlet'"]
