@@ -60,6 +60,8 @@ class RealClock(Clock):
         if delay <= 0:
             await asyncio.sleep(0)
             return
+        await asyncio.sleep(delay)
+        delay = (t - time.monotonic_ns()) / 1e9
         while delay > 0:
             # uvloop's timers have millisecond resolution and may fire up to a
             # millisecond early: sleep again for what is left, at least that millisecond.

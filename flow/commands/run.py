@@ -66,7 +66,8 @@ class Terminated(Exception):
 async def until_signalled(main: Coroutine[Any, Any, T]) -> T:
     """``main``, stopped as Ctrl-C stops it (every node cancelled, every teardown run, a
     sink's file finished) when SIGTERM or SIGHUP comes: what ``timeout``, ``docker stop``,
-    systemd and a closed terminal send. Raises ``Terminated``."""
+    systemd and a closed terminal send (SIGHUP only where it is not ignored, as ``nohup``
+    makes it). Raises ``Terminated``."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -79,6 +80,8 @@ async def until_signalled(main: Coroutine[Any, Any, T]) -> T:
 
     watched = []
     for sig in (signal.SIGTERM, signal.SIGHUP):
+        if sig is signal.SIGHUP and signal.getsignal(sig) is signal.SIG_IGN:
+            continue  # `nohup microturn run ...`: it must outlive the terminal
         try:
             loop.add_signal_handler(sig, stop, sig)
             watched.append(sig)

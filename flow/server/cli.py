@@ -150,9 +150,11 @@ async def serve(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # SIGHUP too: a closed terminal or a supervisor's reload must drain like a stop (each
-    # client told why), not kill the process under its sessions.
+    # client told why), not kill the process under its sessions; unless it is ignored, as
+    # `nohup` asks, so that the server outlives the terminal.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, stop.set)
+        if sig is not signal.SIGHUP or signal.getsignal(sig) is not signal.SIG_IGN:
+            loop.add_signal_handler(sig, stop.set)
     # Everything loaded so far (modules, the graph) lives as long as the server: move it out
     # of the collector's view, so that a full collection, which stalls every session's
     # audio at once, walks only the sessions' objects (measured: ~65k objects, 20-30 ms).

@@ -354,6 +354,36 @@ def test_sigterm_and_sighup_stop_as_ctrl_c_does_and_the_wav_is_finished(
         assert w.getnframes() >= 8000 and w.getnframes() * 2 + 44 == wav.stat().st_size
 
 
+@pytest.mark.slow
+def test_under_nohup_sighup_leaves_the_session_running(tmp_path: Path) -> None:
+    """``nohup microturn run ...`` ignores SIGHUP so that the run outlives its terminal;
+    run's own handler must not undo that. Real time, about a second."""
+    graph = tmp_path / "tone.yaml"
+    graph.write_text(f"nodes:\n"
+                     f"  tone: {{use: source.tone, with: {{duration: 120s, pace: realtime}}}}\n"
+                     f"  out: {{use: sink.wav, with: {{path: {tmp_path / 'tone.wav'}}}}}\n"
+                     f"edges: [tone.audio -> out.audio]\n")
+    proc = subprocess.Popen([sys.executable, "-m", "flow.cli", "run", str(graph)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (tmp_path / "tone.wav").exists():
+            time.sleep(0.05)
+        time.sleep(0.3)  # its handlers are installed before the first sample is written
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert proc.poll() is None  # still running
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+
+
 class Undocumented(flow.Node):
     async def run(self) -> None:
         pass
