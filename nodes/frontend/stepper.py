@@ -104,6 +104,7 @@ class Stepper:
         self.ticker: Ticker | None = None
         self._task: asyncio.Task[None] | None = None
         self.failure: ModelFailed | None = None  #: why the stepper stopped, if it did
+        self._batch: Batch = []  #: the tick's batch, while it is being stepped
         self.on_empty: Callable[[], None] | None = None
         self._computing = False  # a worker thread is stepping: rows must stay put
         self._closing: list[StreamingSession] = []
@@ -204,8 +205,9 @@ class Stepper:
             log.error("the front end's stepper stopped", exc_info=exc)
             self.failure = ModelFailed(f"the front end's stepper stopped: {exc!r}")
             self.failure.__cause__ = exc
-            for seat in self.seats:
-                _, fut = seat._take()
+            waiting = [fut for _, _, fut in self._batch]  # taken, being stepped
+            waiting += [seat._take()[1] for seat in self.seats]
+            for fut in waiting:
                 if fut is not None and not fut.done():
                     fut.set_exception(self.failure)
             if self.on_empty is not None:
@@ -217,7 +219,7 @@ class Stepper:
         while True:
             await self.ticker.next()
             self.ticks += 1
-            batch = self.gather()
+            batch = self._batch = self.gather()
             if batch:
                 self._computing = True
                 try:
@@ -228,6 +230,7 @@ class Stepper:
                         session.close()
                     self._closing.clear()
                 self.deliver(batch, results)
+            self._batch = []
 
     def statistics(self) -> StepperStatistics:
         missed = self.ticker.statistics().missed if self.ticker else self.overruns

@@ -267,20 +267,26 @@ def test_a_stepper_that_stops_fails_the_node_instead_of_hanging(
     from nodes.frontend.models import ModelFailed
     from nodes.frontend.stepper import Stepper
 
-    real_gather = Stepper.gather
+    real_gather, real_deliver = Stepper.gather, Stepper.deliver
 
     def gather(self: Stepper) -> list:
         if self.ticks == 3:
             raise RuntimeError("bug in the tick")
         return real_gather(self)
 
-    monkeypatch.setattr(Stepper, "gather", gather)
-    with pytest.raises(NodeFailed) as failed:
-        run_node(FrontEnd, {"model": "torch", "options": OPTIONS}, {"turns": turns(6)},
-                 pace="pts")
-    assert isinstance(failed.value.exc, ModelFailed)
-    assert "bug in the tick" in str(failed.value.exc)
-    monkeypatch.setattr(Stepper, "gather", real_gather)
+    def deliver(batch: list, results: list) -> None:  # after the batch was taken
+        raise RuntimeError("bug in delivery")
+
+    for name, bug, message in (("gather", gather, "bug in the tick"),
+                               ("deliver", staticmethod(deliver), "bug in delivery")):
+        with monkeypatch.context() as patched:
+            patched.setattr(Stepper, name, bug)
+            with pytest.raises(NodeFailed) as failed:
+                run_node(FrontEnd, {"model": "torch", "options": OPTIONS},
+                         {"turns": turns(6)}, pace="pts")
+        assert isinstance(failed.value.exc, ModelFailed)
+        assert message in str(failed.value.exc)
+    assert Stepper.deliver is real_deliver
     r = run_node(FrontEnd, {"model": "torch", "options": OPTIONS}, {"turns": turns(3)},
                  pace="pts")
     assert [a.turn for a in r.of("actions", Action)] == [0, 1, 2]
