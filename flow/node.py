@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -55,6 +56,8 @@ from .teardown import finish
 if TYPE_CHECKING:
     from .edge import Edge
 
+
+_FAILURES = itertools.count()  #: orders node failures in time
 
 class NoParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Parameters of a node that takes none."""
@@ -169,6 +172,7 @@ class Node:
         self._direct = True  # inline delivery allowed (see _set_direct)
         self._calm = 0
         self._failure: NodeFailed | None = None
+        self._failed_at = 0
         self._set_up = False
         self._early_interrupts: list[Interrupt] = []  # arrived before setup() finished
         self._interrupt_ids: deque[int] = deque(maxlen=8)
@@ -294,6 +298,7 @@ class Node:
         err = NodeFailed(self.id, exc, self.context.id)
         if self._failure is None:
             self._failure = err
+            self._failed_at = next(_FAILURES)  # which node of a session failed first
         return err
 
     def _schedule(self, edge: Edge) -> None:

@@ -68,17 +68,18 @@ class Session:
                 for node in self.nodes.values():
                     tg.create_task(node._main(gate), name=f"{self.id}/{node.id}")
         except BaseExceptionGroup as group:
-            raise first_error(group) from None
+            # the node that failed first in time: a knock-on failure must not hide it
+            raise (self.failure or first_error(group)) from None
         finally:
             self.finished = True
 
     @property
     def failure(self) -> NodeFailed | None:
-        """The first node failure, from the moment the node raised: ``run`` raises it only
+        """The first node failure in time, from the moment the node raised: ``run`` raises it only
         once every node has torn down, which may take seconds (a server tells its client
         sooner)."""
-        return next((n._failure for n in self.nodes.values() if n._failure is not None),
-                    None)
+        failed = [n for n in self.nodes.values() if n._failure is not None]
+        return min(failed, key=lambda n: n._failed_at)._failure if failed else None
 
     def stop(self) -> None:
         """Cancel the session from outside (server shutdown, client gone)."""

@@ -321,3 +321,13 @@ def test_a_session_is_opened_when_every_node_is_set_up() -> None:
     session = Session(Graph.build("t", {"a": (SlowSetup, {})}, []), clock=clock)
     clock.run(session.run())
     assert seen == [True] and session.opened.is_set()
+
+
+def test_the_failure_named_is_the_first_in_time_not_the_first_declared() -> None:
+    """A node that fails because another did (a knock-on) must not hide the cause: the
+    server tells its client, and logs, the failure that came first."""
+    session = Session(GRAPH, clock=FakeClock(), services=services())
+    assert session.failure is None
+    cause = session.nodes["total"]._fail(ValueError("cause"))
+    session.nodes["count"]._fail(RuntimeError("knock-on"))  # declared first, failed later
+    assert session.failure is cause and session.failure.node_id == "total"
