@@ -8,7 +8,8 @@ In any string under a node's ``with:``::
     $NAME             as ${NAME}
     $$                a literal $
 
-A ``$`` followed by anything else (``$5``, a lone ``$``) stays as written. Values are
+A ``$`` followed by anything else (``$5``, a lone ``$``) stays as written. A default is
+plain text: ``${A:-${B}}`` (a variable in a default) is reported as malformed. Values are
 substituted as text before the parameters are checked, so ``rate: ${RATE:-175}`` is the
 string "175" and is then converted as the node's ``Params`` declare (a number here).
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 _PATTERN = re.compile(
     r"\$(?:(?P<escaped>\$)"
-    r"|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<sep>:?-)(?P<default>[^}]*))?\}"
+    r"|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<sep>:?-)(?P<default>[^}$]*))?\}"
     r"|(?P<named>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<broken>\{[^}]*\}?))")
 

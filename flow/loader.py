@@ -243,7 +243,7 @@ class _Loader:
                        f"node {node_id!r}: 'use' must name a node type (see `microturn "
                        f"nodes`){got}")
             return None
-        if CLASS_PATH.match(type_name) and type_name not in self.registry:
+        if CLASS_PATH.match(type_name):
             self.importable_beside_graph()
         try:
             cls: type[Node] = self.registry.get(type_name)
@@ -260,6 +260,9 @@ class _Loader:
         unset: list[tuple[tuple[Any, ...], str]] = []
         if isinstance(raw, dict):
             raw, unset = interpolate_tree(raw, self.env)
+            covered = [keys for keys, _, _ in given]  # a --set replaces the value anyway
+            unset = [(sub, m) for sub, m in unset
+                     if not any(tuple(k) == tuple(sub[:len(k)]) for k in covered)]
             for sub, message in unset:
                 self.error((*at, "with", *sub), f"node {node_id!r} ({type_name}): {message}"
                                                 f" - at with{format_path(sub)}")

@@ -95,9 +95,9 @@ def convert_params(params_type: type[msgspec.Struct], raw: Any
                 hint = ""
                 if message.startswith("Invalid enum value") and len(path) == 1:
                     hint = _choices_hint(params_type, str(path[0]), data[str(path[0])])
-                elif message.startswith("Expected str, got bool"):
+                elif _WORD_AS_BOOL.match(message):
                     hint = ("; YAML reads yes, no, on, off, true and false as booleans: "
-                            "quote the word ('no')")
+                            "quote the word to mean the word ('no', \"on\")")
                 problems.append(ParamProblem(path, with_value(message, raw, path), hint))
                 dropped.add(str(path[0]))
                 del data[str(path[0])]
@@ -114,6 +114,10 @@ def convert_params(params_type: type[msgspec.Struct], raw: Any
             break
         return (None if problems else params), problems
     return None, problems
+
+
+#: a string (or a choice of words) expected where YAML read yes/no/on/off as a boolean
+_WORD_AS_BOOL = re.compile(r"^Expected (?=[^,]*\b(str|'))[^,]*, got bool")
 
 
 def _choices_hint(params_type: type[msgspec.Struct], name: str, value: Any) -> str:

@@ -701,7 +701,15 @@ def test_a_graph_uses_its_own_node_class_beside_it_without_a_package(tmp_path: P
 def test_a_word_yaml_reads_as_a_boolean_gets_a_hint_to_quote_it():
     assert one(VALID.replace("voice: en-us", "voice: no")) == (
         "g.yaml:4: node 'voice' (test.voice): Expected str, got bool false - at with.voice; "
-        "YAML reads yes, no, on, off, true and false as booleans: quote the word ('no')")
+        "YAML reads yes, no, on, off, true and false as booleans: quote the word to mean the "
+        "word ('no', \"on\")")
+    assert one(VALID.replace("rate: 16000", "rate: on")) == (  # a number: no such hint
+        "g.yaml:4: node 'voice' (test.voice): Expected int, got bool true - at with.rate")
+
+
+def test_a_set_replaces_a_value_whose_variable_is_not_set():
+    g = load(ENV_GRAPH, env={"OUT": "o"}, overrides=["voice.rate=8000"])
+    assert g.nodes["voice"].params.rate == 8000
 
 
 def test_set_with_a_value_that_is_not_yaml():
