@@ -262,7 +262,12 @@ class PocketsphinxEars(Node):
         if name == "off" or (name == "auto" and acoustic_model != "espeak"):
             return None
         if name in ("auto", "espeak") and importlib.util.find_spec("torch") is None:
-            if name == "espeak":  # training it needs torch; using it, numpy alone
+            from .asr.wordcheck_build import already_built
+
+            built = already_built()
+            if built is not None:  # using it needs numpy alone
+                return str(built)
+            if name == "espeak":  # building it needs torch
                 raise MissingDependency("torch", "torch")
             self.log.warning("node %s: no word check (word_check: auto), since torch, which "
                              "builds it, is not installed; the ears hear a little worse "

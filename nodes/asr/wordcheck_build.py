@@ -187,6 +187,14 @@ def cache_path(without: Iterable[str] = ()) -> Path:
     return model.parent / f"wordcheck-r{RECIPE}-torch{torch_version}-{model.name}.npz"
 
 
+def already_built(without: Iterable[str] = ()) -> Path | None:
+    """A classifier this machine has already built for the model, by any torch version:
+    using one needs numpy alone (``nodes.asr.wordcheck``), building one needs torch."""
+    model = espeak_model.cache_dir(without)
+    found = sorted(model.parent.glob(f"wordcheck-r{RECIPE}-torch*-{model.name}.npz"))
+    return found[-1] if found else None
+
+
 def build(out: Path, without: Iterable[str] = ()) -> None:
     from concurrent.futures import ProcessPoolExecutor
 

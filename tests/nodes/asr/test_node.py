@@ -107,13 +107,22 @@ def test_word_check_must_be_a_classifier(tmp_path) -> None:
 
 def test_without_torch_auto_goes_without_the_word_check_and_espeak_names_torch(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    """``pip install 'microturn[asr]'`` has no torch, which builds the word classifier:
-    ``auto`` warns and hears without it; asking for it by name says what to install."""
+    """``pip install 'microturn[asr]'`` has no torch, which builds the word classifier: one
+    already built is used (numpy alone runs it); with none, ``auto`` warns and hears without
+    it, and asking for it by name says what to install."""
     import importlib.util
 
+    from nodes.asr import wordcheck_build
+
+    built = wordcheck_build.ensure()
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "torch" else find_spec(name, *a))
+    assert wordcheck_build.already_built() == built  # found without asking torch's version
+    result = run_node("asr.pocketsphinx", {"acoustic_model": "espeak", "word_check": "espeak"},
+                      inputs={"chunks": chunks(timeline(0.4, "start the stopwatch", 0.6))})
+    assert [h.text for h in result.of("heard", Heard) if h.final] == ["start the stopwatch"]
+    monkeypatch.setattr(wordcheck_build, "already_built", lambda without=(): None)
     audio = timeline(0.4, "start the stopwatch", 0.6)
     with caplog.at_level("WARNING"):
         result = run_node("asr.pocketsphinx", {"acoustic_model": "espeak"},
