@@ -144,7 +144,8 @@ async def offer(request: web.Request) -> web.Response:
     except OfferError as exc:
         return _error(400, "bad_offer", str(exc))
     except FlowError as exc:  # counted and logged by the manager
-        return _error(500, "server_error", f"cannot answer offers: {exc}")
+        return _error(500, "server_error", f"cannot answer offers: {type(exc).__name__} "
+                                           "(the server's log has the details)")
     return web.json_response({"sdp": answer, "type": "answer", "session": sid})
 
 

@@ -70,8 +70,14 @@ export class MicroturnClient extends EventTarget {
     if (this._call) return Promise.reject(new Error("already " + this.state));
     const c = this._call = new Call();
     if (signal) {
-      if (signal.aborted) queueMicrotask(() => this._end(c, "cancelled"));
-      else signal.addEventListener("abort", () => this._end(c, "cancelled"), { once: true });
+      const cancel = () => this._end(c, "cancelled");
+      if (signal.aborted) queueMicrotask(cancel);
+      else {
+        // The signal cancels the connect only: once connected (or failed), it is let go.
+        signal.addEventListener("abort", cancel, { once: true });
+        const forget = () => signal.removeEventListener("abort", cancel);
+        c.ready.then(forget, forget);
+      }
     }
     this.replyAudio = emptyAudio();
     this.graph = this.session = null;
@@ -325,10 +331,14 @@ function iceComplete(pc, ms) {
   // The server does not trickle: it takes one offer with every candidate.
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
-    pc.addEventListener("icegatheringstatechange", () => {
-      if (pc.iceGatheringState === "complete") resolve();
-    });
-    setTimeout(resolve, ms);
+    const done = () => {
+      pc.removeEventListener("icegatheringstatechange", changed);
+      clearTimeout(timer);
+      resolve();
+    };
+    const changed = () => { if (pc.iceGatheringState === "complete") done(); };
+    pc.addEventListener("icegatheringstatechange", changed);
+    const timer = setTimeout(done, ms);
   });
 }
 

@@ -96,6 +96,23 @@ async def test_a_slow_connect_times_out_or_is_cancelled(browser: Any, srv: Serve
     await slow.done()
 
 
+async def test_the_abort_signal_cancels_the_connect_not_the_call(browser: Any,
+                                                                   srv: Served) -> None:
+    page = await bare_page(browser, srv)
+    await page.evaluate("""async () => {
+        const { MicroturnClient } = await import('/static/microturn.js');
+        window.client = new MicroturnClient({ audio: false });
+        window.abort = new AbortController();
+        await client.connect({ signal: abort.signal });
+        abort.abort();  // e.g. the page's own timeout, which fires after all
+    }""")
+    await page.evaluate("new Promise((r) => setTimeout(r, 100))")
+    assert await page.evaluate("client.state") == "connected"  # the live call goes on
+    assert await page.evaluate("client.send('say hello')") is True
+    await page.evaluate("client.disconnect()")
+    assert not page.errors
+
+
 async def test_refused_and_unreachable_offers_say_why(browser: Any, srv: Served) -> None:
     page = await bare_page(browser, srv)
     answers = [
