@@ -160,7 +160,8 @@ async def hangup(request: web.Request) -> web.Response:
 async def metrics_page(request: web.Request) -> web.Response:
     m = request.app[MANAGER]
     text = metrics.render(m.statistics(), open_sessions=len(m.sessions), opened=m.opened,
-                          rejected=dict(m.rejected), closed=dict(m.closed))
+                          rejected=dict(m.rejected), closed=dict(m.closed),
+                          graph=m.graph.name, totals=m.totals())
     return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
 

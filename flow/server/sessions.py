@@ -25,7 +25,7 @@ from ..errors import FlowError, NodeFailed
 from ..graph import Graph
 from ..session import Session, SessionStatistics
 from ..units import MS, S
-from . import ice, protocol
+from . import ice, metrics, protocol
 from .peer import Peer
 
 log = logging.getLogger("microturn.server")
@@ -90,6 +90,7 @@ class SessionManager:
         self.opened = 0
         self.rejected: Counter[str] = Counter()
         self.closed: Counter[str] = Counter()
+        self.ended = metrics.Totals()  #: the counters of every session that ended
         #: the graph's nodes that speak to the client, which need an audio m-line
         self.speakers = sorted(d.id for d in graph.nodes.values() if d.type_name == AUDIO_OUT)
 
@@ -327,6 +328,7 @@ class SessionManager:
         served.peer.close()
         await served.pc.close()
         self.closed[served.reason] += 1
+        self._count_ended(served)
         self.sessions.pop(served.id, None)
         log.info("session %s closed: %s (%d open)", served.id, served.reason,
                  len(self.sessions))
@@ -368,6 +370,30 @@ class SessionManager:
 
     def statistics(self) -> list[SessionStatistics]:
         return [s.session.statistics() for s in self.sessions.values() if s.session.started]
+
+    def totals(self) -> metrics.Totals:
+        """The graph's counters over every session the server ran, the live ones so far."""
+        totals = self.ended.plus(self.statistics())
+        for s in self.sessions.values():
+            _add_audio(totals, s)
+        return totals
+
+    def _count_ended(self, served: Served) -> None:
+        if served.session.started:
+            self.ended.add(served.session.statistics())
+        _add_audio(self.ended, served)
+        if served.failure is not None:
+            decl = self.graph.nodes.get(served.failure.node_id)
+            self.ended.failures[(served.failure.node_id,
+                                 decl.type_name if decl else "?")] += 1
+
+
+def _add_audio(totals: metrics.Totals, served: Served) -> None:
+    t = served.peer.audio_out
+    if t is not None:
+        totals.audio["frames"] += t.frames
+        totals.audio["late_frames"] += t.late_frames
+        totals.audio["underruns"] += t.buffer.underruns
 
 
 def graph_view(st: SessionStatistics) -> protocol.GraphView:

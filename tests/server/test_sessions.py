@@ -356,3 +356,46 @@ async def test_a_client_hears_why_its_session_ends_before_a_slow_teardown() -> N
         assert len(a.of("error")) == 1 and len(b.of("error")) == 2  # nothing said twice
         await a.close()
         await b.close()
+
+
+async def metrics_text(url: str) -> str:
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as r:
+        return await r.text()
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    (line,) = [ln for ln in text.splitlines() if ln.startswith(f"{name}{{{want}}} ")]
+    return float(line.rsplit(" ", 1)[1])
+
+
+async def test_the_graphs_counters_outlive_its_sessions_with_bounded_labels() -> None:
+    """An operator alerts on drops and failures over time; a session shorter than the
+    scrape interval, or one that ended, must still count, under labels that do not grow
+    with every session (per-session series go when their session does)."""
+    edge = {"graph": "crash_webrtc", "edge": "typed.text -> crash.text", "policy": "block"}
+    async with serving(crash_graph()) as srv:
+        for text in ("one", "two", "please crash"):
+            c = await Client.connect(srv.url)
+            await c.send_text(text)
+            if text == "please crash":
+                await c.wait_for("error", lambda m: m.code == "node_failed")
+            else:
+                await c.wait_for("heard", within=5)
+            await c.close()
+            await settle(lambda: not srv.manager.sessions)
+        text = await metrics_text(srv.url)
+        live = await Client.connect(srv.url)
+        await live.send_text("three")
+        await live.wait_for("heard", within=5)
+        with_live = await metrics_text(srv.url)
+        await live.close()
+    assert sample(text, "microturn_graph_edge_carried_total", **edge) == 3
+    assert sample(text, "microturn_graph_node_failures_total", graph="crash_webrtc",
+                  node="crash", type="CrashOnText") == 1
+    assert sample(text, "microturn_graph_node_received_total", graph="crash_webrtc",
+                  node="events", type="webrtc.events_out") == 2
+    assert 'session="' not in text  # no session open: no per-session series
+    assert sample(with_live, "microturn_graph_edge_carried_total", **edge) == 4
+    families = [ln.split()[2] for ln in with_live.splitlines() if ln.startswith("# TYPE")]
+    assert len(families) == len(set(families))
