@@ -137,6 +137,9 @@ class In(Generic[T]):
         return f"In[{self.type.__name__}]({self.name!r})"
 
 
+CHECKED = 64  #: messages of each output checked against its type
+
+
 class Out(Generic[T]):
     """An output port. ``await out.send(msg)`` delivers to every connected edge (fan-out);
     on a full ``block`` edge it waits. Unconnected outputs discard what they are sent."""
@@ -160,9 +163,17 @@ class Out(Generic[T]):
         return bool(self._edges)
 
     async def send(self, msg: T) -> None:
+        """Deliver ``msg``. The first messages of a port are checked against its type (a
+        node that sends the wrong type fails, named); after ``CHECKED`` of them the port
+        sends unchecked, so the check costs the engine nothing in a steady stream."""
         if type(msg) is not self.type and not isinstance(msg, self.type) \
                 and not getattr(msg, "control", False):
             raise self._wrong_type(msg)
+        if self.sent >= CHECKED:
+            self.send = self._send  # type: ignore[method-assign]
+        await self._send(msg)
+
+    async def _send(self, msg: T) -> None:
         self.sent += 1
         edges = self._edges
         if len(edges) == 1:

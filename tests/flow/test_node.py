@@ -176,6 +176,20 @@ def test_the_wrong_message_type_on_an_output_fails_the_node_that_sent_it(
                                    "the node sent the wrong message type")
 
 
+def test_a_steady_stream_is_sent_unchecked_after_its_first_messages() -> None:
+    """The type check is for a node's first messages (a wrong type is a bug that shows at
+    once); after flow.ports.CHECKED of them a port skips it: it cost the engine 5 %."""
+    from flow.ports import CHECKED
+
+    log = Log()
+    session = Session(Graph.build("t", {"src": (Source, {"n": CHECKED + 10}),
+                                        "w": (Worker, {})}, ["src.out -> w.inp"]),
+                      clock=FakeClock(), services={"log": log})
+    session.context.clock.run(session.run())  # type: ignore[attr-defined]
+    port = session.nodes["src"]._out["out"]
+    assert port.sent == CHECKED + 10 and port.send == port._send
+
+
 def test_a_producer_that_swallows_errors_cannot_hide_a_failed_consumer() -> None:
     log = Log()
     session = Session(Graph.build("t", {"src": (Swallower, {"n": 50}),
