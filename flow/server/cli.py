@@ -152,9 +152,16 @@ async def serve(args: argparse.Namespace) -> None:
     # SIGHUP too: a closed terminal or a supervisor's reload must drain like a stop (each
     # client told why), not kill the process under its sessions; unless it is ignored, as
     # `nohup` asks, so that the server outlives the terminal.
+    def signalled() -> None:
+        if stop.is_set():  # a second one: the operator will not wait for the drain
+            print("a second signal: exiting without waiting for the sessions",
+                  file=sys.stderr, flush=True)
+            os._exit(1)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         if sig is not signal.SIGHUP or signal.getsignal(sig) is not signal.SIG_IGN:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, signalled)
     # Everything loaded so far (modules, the graph) lives as long as the server: move it out
     # of the collector's view, so that a full collection, which stalls every session's
     # audio at once, walks only the sessions' objects (measured: ~65k objects, 20-30 ms).

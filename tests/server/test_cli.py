@@ -57,6 +57,52 @@ async def test_serve_command_answers_then_shuts_down_gracefully(sig: signal.Sign
             await proc.wait()
 
 
+HOLD = """
+import asyncio
+from flow import Node
+
+class Hold(Node):
+    async def run(self):
+        await asyncio.Event().wait()
+
+    async def teardown(self):  # a device that takes its time to close
+        await asyncio.sleep(60)
+"""
+
+
+async def test_a_second_signal_exits_without_waiting_for_the_drain(tmp_path) -> None:
+    """The drain is bounded (a node's teardown has up to 10 s), but an operator who signals
+    again does not want to wait it out: the second signal exits at once, as uvicorn's and
+    most servers' do."""
+    (tmp_path / "hold_nodes_t.py").write_text(HOLD)
+    graph = tmp_path / "hold.yaml"
+    graph.write_text("nodes:\n  typed: {use: webrtc.text_in}\n  hold: {use: hold_nodes_t:Hold}\n"
+                     "  events: {use: webrtc.events_out}\nedges: [typed.text -> events.events]\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "flow.cli", "serve", str(graph), "--port", "0",
+        "--ice-host", "127.0.0.1", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        c = await Client.connect(line.split(" on ")[1].strip().rstrip("/"), audio=False,
+                                 listen=False)
+        await c.send_text("hello")
+        await c.wait_for("heard")
+        proc.send_signal(signal.SIGTERM)
+        assert (await c.wait_for("error")).message == "session closed: shutdown"
+        await asyncio.sleep(0.5)
+        assert proc.returncode is None  # draining: the node's teardown takes its time
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 5) == 1
+        err = (await proc.stderr.read()).decode()
+        assert "a second signal: exiting without waiting for the sessions" in err
+        await c.close()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 def test_serve_with_a_broken_graph_is_one_error_line(tmp_path: object) -> None:
     bad = os.path.join(str(tmp_path), "bad.yaml")
     with open(bad, "w") as f:
