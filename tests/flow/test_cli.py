@@ -320,13 +320,9 @@ def test_ctrl_c_stops_cleanly_with_status_130():
     assert "text.text -> print.text" in err  # --stats still printed
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_sigterm_and_sighup_stop_as_ctrl_c_does_and_the_wav_is_finished(
-        tmp_path: Path, sig: signal.Signals) -> None:
-    """``timeout``, ``docker stop`` and systemd send SIGTERM: the session is torn down as on
-    Ctrl-C, so sink.wav patches its header (before, the process died at once and the WAV
-    said it held no samples). Real time, about a second."""
+def run_tone(tmp_path: Path, **popen: Any) -> tuple[subprocess.Popen[str], Path]:
+    """``microturn run --stats`` of a two-minute real-time tone into a WAV, once half a
+    second of it is written (its signal handlers are installed by then)."""
     wav = tmp_path / "tone.wav"
     graph = tmp_path / "tone.yaml"
     graph.write_text(f"nodes:\n"
@@ -335,18 +331,33 @@ def test_sigterm_and_sighup_stop_as_ctrl_c_does_and_the_wav_is_finished(
                      f"edges: [tone.audio -> out.audio]\n")
     proc = subprocess.Popen([sys.executable, "-m", "flow.cli", "run", str(graph), "--stats"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, **popen)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not wav.exists() or wav.stat().st_size < 16_044):
+        time.sleep(0.05)
+    return proc, wav
+
+
+def stop(proc: subprocess.Popen[str], sig: signal.Signals) -> str:
+    """Send ``sig`` and wait for the process; its stderr."""
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (
-                not wav.exists() or wav.stat().st_size < 44 + 16_000):
-            time.sleep(0.05)  # half a second of samples written
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=30)
+        return proc.communicate(timeout=30)[1]
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_as_ctrl_c_does_and_the_wav_is_finished(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    """``timeout``, ``docker stop`` and systemd send SIGTERM: the session is torn down as on
+    Ctrl-C, so sink.wav patches its header (before, the process died at once and the WAV
+    said it held no samples). Real time, about a second."""
+    proc, wav = run_tone(tmp_path)
+    err = stop(proc, sig)
     assert proc.returncode == 128 + sig, err
     assert err.splitlines()[-1] == f"terminated by {sig.name}"
     assert "tone.audio -> out.audio" in err  # --stats still printed
@@ -357,31 +368,14 @@ def test_sigterm_and_sighup_stop_as_ctrl_c_does_and_the_wav_is_finished(
 @pytest.mark.slow
 def test_under_nohup_sighup_leaves_the_session_running(tmp_path: Path) -> None:
     """``nohup microturn run ...`` ignores SIGHUP so that the run outlives its terminal;
-    run's own handler must not undo that. Real time, about a second."""
-    graph = tmp_path / "tone.yaml"
-    graph.write_text(f"nodes:\n"
-                     f"  tone: {{use: source.tone, with: {{duration: 120s, pace: realtime}}}}\n"
-                     f"  out: {{use: sink.wav, with: {{path: {tmp_path / 'tone.wav'}}}}}\n"
-                     f"edges: [tone.audio -> out.audio]\n")
-    proc = subprocess.Popen([sys.executable, "-m", "flow.cli", "run", str(graph)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (tmp_path / "tone.wav").exists():
-            time.sleep(0.05)
-        time.sleep(0.3)  # its handlers are installed before the first sample is written
-        proc.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
-        assert proc.poll() is None  # still running
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    run's own handler must not undo that. Real time, about two seconds."""
+    proc, _ = run_tone(tmp_path,
+                       preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    running = proc.poll() is None
+    err = stop(proc, signal.SIGTERM)
+    assert running and proc.returncode == 128 + signal.SIGTERM, err
 
 
 class Undocumented(flow.Node):

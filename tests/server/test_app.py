@@ -33,10 +33,15 @@ async def post(url: str, data: bytes | str, token: str | None = None) -> tuple[i
         return r.status, await r.json()
 
 
-async def offer_sdp() -> str:
+async def offer_sdp(*, mic: bool = True, audio_sections: int = 0) -> str:
+    """An offer as a client makes it: the events channel, the microphone, and as many more
+    audio sections as asked."""
     c = Client()
     c.pc.createDataChannel("events")
-    c.pc.addTrack(c.mic)
+    if mic:
+        c.pc.addTrack(c.mic)
+    for _ in range(audio_sections):
+        c.pc.addTransceiver("audio")
     await c.pc.setLocalDescription(await c.pc.createOffer())
     sdp = c.pc.localDescription.sdp
     await c.close()
@@ -171,11 +176,7 @@ async def test_an_unexpected_error_is_a_counted_json_500_logged_once(
 async def test_an_offer_without_audio_to_a_graph_that_speaks_is_400() -> None:
     """It was answered, and the session died as it started (webrtc.audio_out had no track
     to speak on) without a hello or an error: the client waited for nothing."""
-    c = Client()
-    c.pc.createDataChannel("events")
-    await c.pc.setLocalDescription(await c.pc.createOffer())
-    sdp = c.pc.localDescription.sdp
-    await c.close()
+    sdp = await offer_sdp(mic=False)
     async with serving(echo_graph()) as srv:
         status, reply = await post(srv.url, json.dumps({"sdp": sdp, "type": "offer"}))
         assert (status, reply["error"]) == (400, "bad_offer"), reply
@@ -189,13 +190,7 @@ async def test_an_offer_without_audio_to_a_graph_that_speaks_is_400() -> None:
 
 
 async def test_too_many_media_sections_is_400() -> None:
-    c = Client()
-    c.pc.createDataChannel("events")
-    for _ in range(8):
-        c.pc.addTransceiver("audio")
-    await c.pc.setLocalDescription(await c.pc.createOffer())
-    sdp = c.pc.localDescription.sdp
-    await c.close()
+    sdp = await offer_sdp(mic=False, audio_sections=8)
     async with serving(echo_graph()) as srv:
         status, reply = await post(srv.url, json.dumps({"sdp": sdp, "type": "offer"}))
         assert (status, reply["error"]) == (400, "bad_offer")
