@@ -15,7 +15,7 @@ import msgspec
 
 from .edge import DEFAULT_CAPACITY, TIMED_CAPACITY, Policy
 from .params import DURATION_PATTERN
-from .registry import NodeTypeLoadError, Registry, default_registry
+from .registry import CLASS_PATH, NodeTypeLoadError, Registry, default_registry
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 #: ECMA-262 spellings of the loader's patterns (JSON Schema regexes are ECMA's).
@@ -58,7 +58,10 @@ def graph_schema(registry: Registry | None = None) -> dict[str, Any]:
         "required": ["use"],
         "additionalProperties": False,
         "properties": {
-            "use": {"enum": reg.names(), "description": "node type (see `microturn nodes`)"},
+            "use": {"anyOf": [{"enum": reg.names()},
+                              {"type": "string", "pattern": CLASS_PATH.pattern}],
+                    "description": "node type (see `microturn nodes`), or a Node class by "
+                                   "its import path, module:Class"},
             "with": {"type": ["object", "null"], "description": "the type's parameters"},
         },
         "allOf": cases,
@@ -69,6 +72,7 @@ def graph_schema(registry: Registry | None = None) -> dict[str, Any]:
         "description": "A dataflow graph of nodes and edges, run by `microturn run`.",
         "type": "object",
         "additionalProperties": False,
+        "patternProperties": {"^x-": {"description": "yours: a home for YAML anchors"}},
         "required": ["nodes"],
         "properties": {
             "graph": {"type": "string", "description": "the graph's name"},
@@ -98,7 +102,23 @@ def _params_schema(params: type[msgspec.Struct], key: str
     # The loader rejects unknown parameters even when a Params omits forbid_unknown_fields.
     root["additionalProperties"] = False
     root.pop("title", None)
+    # A value may name environment variables (flow.interpolate), read before it is checked:
+    # where a scalar goes (a mapping or a list keeps its own, more telling, errors).
+    root["properties"] = {name: {"anyOf": [field, _WITH_VARIABLE]} if _scalar(field) else field
+                          for name, field in root.get("properties", {}).items()}
     return root, {f"{key}.{name}": value for name, value in components.items()}
+
+
+_WITH_VARIABLE = {"type": "string", "pattern": r"\$\{?[A-Za-z_]",
+                  "description": "text naming an environment variable: ${NAME}, "
+                                 "${NAME:-default}, $NAME"}
+
+
+def _scalar(field: dict[str, Any]) -> bool:
+    """A number, a string, a choice or a flag (or null), not a mapping or a list."""
+    branches = field.get("anyOf", [field])
+    return all(b.get("type") in ("string", "integer", "number", "boolean", "null")
+               or "enum" in b for b in branches)
 
 
 def _any_type(tp: type) -> dict[str, Any]:

@@ -207,7 +207,7 @@ def test_draw_mermaid_and_dot(capsys):
 def test_schema_is_json(capsys, tmp_path: Path):
     status, out, _ = run(capsys, "schema")
     assert status == 0 and "test.voice" in json.loads(out)["$defs"]["node"]["properties"][
-        "use"]["enum"]
+        "use"]["anyOf"][0]["enum"]
     status, out, _ = run(capsys, "schema", "-o", str(tmp_path / "s.json"))
     assert status == 0 and json.loads((tmp_path / "s.json").read_text())["type"] == "object"
 

@@ -54,6 +54,20 @@ def test_params_are_checked_per_node_type(validator):
     assert node({"use": "test.lines", "wiht": {}}) != []
 
 
+def test_what_the_loader_accepts_beyond_the_types_is_valid_too(validator):
+    """Environment variables in parameters, x- keys for anchors, a class by its import path:
+    an editor must not mark what `microturn check` accepts."""
+    doc = {"x-voice": {"rate": 16000}, "nodes": {
+        "a": {"use": "test.voice", "with": {"rate": "${RATE:-16000}", "voice": "$VOICE"}},
+        "b": {"use": "my_nodes:Slow", "with": {"anything": 1}},
+        "c": {"use": "test.lax", "with": {"window": "${WINDOW}"}}}}
+    assert errors(validator, doc) == []
+    assert errors(validator, {**doc, "y-voice": {}}) != []  # other keys are still refused
+    assert errors(validator, {"nodes": {"a": {"use": "test.voice", "with": {"rate": "$5"}}}}) \
+        != []  # not a variable: still a string where a number goes
+    assert errors(validator, {"nodes": {"a": {"use": "my nodes:Slow"}}}) != []
+
+
 def test_edges_and_top_level(validator):
     base = {"graph": "g", "nodes": {"a": {"use": "test.lines"}}}
     assert errors(validator, {**base, "edges": ["a.text -> b.text"]}) == []
@@ -103,5 +117,5 @@ def test_a_type_that_fails_to_import_still_has_an_entry():
     reg = registry()
     reg.register_lazy("broken.node", "no_such_module_for_microturn:Node")
     schema = graph_schema(reg)
-    assert "broken.node" in schema["$defs"]["node"]["properties"]["use"]["enum"]
+    assert "broken.node" in schema["$defs"]["node"]["properties"]["use"]["anyOf"][0]["enum"]
     assert "unavailable" in schema["$defs"]["params:broken.node"]["description"]
