@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..graph import Graph
 from ..session import SessionStatistics
 from ..units import S
 
@@ -61,6 +62,22 @@ class Totals:
     failures: Counter[tuple[str, str]] = field(default_factory=Counter)  # node, type
     audio: Counter[str] = field(default_factory=Counter)  # frames, late_frames, underruns
 
+    @classmethod
+    def of(cls, graph: Graph) -> Totals:
+        """Zero for every edge and node of ``graph``: a series that appears only at its
+        first increase is one that ``increase()`` and ``rate()`` never see rise."""
+        t = cls()
+        for e in graph.edges:
+            for what in EDGE_TOTALS:
+                t.edges[(str(e), e.policy.value, what)] = 0
+        for d in graph.nodes.values():
+            for what in NODE_TOTALS:
+                t.nodes[(d.id, d.type_name, what)] = 0
+            t.failures[(d.id, d.type_name)] = 0
+        for what in ("frames", "late_frames", "underruns"):
+            t.audio[what] = 0
+        return t
+
     def add(self, st: SessionStatistics) -> None:
         for e in st.edges:
             for what in EDGE_TOTALS:
@@ -78,6 +95,13 @@ class Totals:
         return out
 
 
+#: the reasons an offer is refused and a session closes, counted from 0 (see above)
+REFUSALS = ("bad_json", "bad_offer", "full", "server_error", "timeout", "too_big",
+            "unauthorized")
+CLOSINGS = ("connection closed", "connection failed", "graph ended", "hangup", "idle",
+            "never connected", "node failed", "shutdown")
+
+
 def render(sessions: Iterable[SessionStatistics], *, open_sessions: int, opened: int,
            rejected: dict[str, int], closed: dict[str, int], graph: str = "",
            totals: Totals | None = None) -> str:
@@ -85,6 +109,8 @@ def render(sessions: Iterable[SessionStatistics], *, open_sessions: int, opened:
     w = _Writer()
     w.metric("microturn_sessions_open", "gauge", "Sessions running now.", open_sessions)
     w.metric("microturn_sessions_opened_total", "counter", "Sessions started.", opened)
+    rejected = {**dict.fromkeys(REFUSALS, 0), **rejected}
+    closed = {**dict.fromkeys(CLOSINGS, 0), **closed}
     for reason, count in sorted(rejected.items()):
         w.metric("microturn_offers_rejected_total", "counter",
                  "Offers refused, by reason.", count, {"reason": reason})

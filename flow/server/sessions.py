@@ -90,7 +90,7 @@ class SessionManager:
         self.opened = 0
         self.rejected: Counter[str] = Counter()
         self.closed: Counter[str] = Counter()
-        self.ended = metrics.Totals()  #: the counters of every session that ended
+        self.ended = metrics.Totals.of(graph)  #: the counters of every session that ended
         #: the graph's nodes that speak to the client, which need an audio m-line
         self.speakers = sorted(d.id for d in graph.nodes.values() if d.type_name == AUDIO_OUT)
 

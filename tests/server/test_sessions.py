@@ -375,6 +375,12 @@ async def test_the_graphs_counters_outlive_its_sessions_with_bounded_labels() ->
     with every session (per-session series go when their session does)."""
     edge = {"graph": "crash_webrtc", "edge": "typed.text -> crash.text", "policy": "block"}
     async with serving(crash_graph()) as srv:
+        before = await metrics_text(srv.url)  # every series is there from the start, at 0
+        assert sample(before, "microturn_graph_edge_carried_total", **edge) == 0
+        assert sample(before, "microturn_graph_node_failures_total", graph="crash_webrtc",
+                      node="crash", type="CrashOnText") == 0
+        assert sample(before, "microturn_offers_rejected_total", reason="full") == 0
+        assert sample(before, "microturn_sessions_closed_total", reason="node failed") == 0
         for text in ("one", "two", "please crash"):
             c = await Client.connect(srv.url)
             await c.send_text(text)
