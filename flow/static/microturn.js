@@ -135,7 +135,10 @@ export class MicroturnClient extends EventTarget {
     this.session = c.session = answer.session;
     await pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
     c.timers.push(setTimeout(() => {
-      if (c === this._call && !c.connected) this._end(c, "ice", ICE_HINT);
+      if (c !== this._call || c.hello) return;
+      if (!c.connected) this._end(c, "ice", ICE_HINT);
+      // Connected, but no hello: the graph did not start (a node's setup hangs).
+      else this._end(c, "no_hello", "the server connected but its graph did not start");
     }, this.mediaTimeoutMs));
     if (this.statsMs > 0) c.timers.push(setInterval(() => this._pollAudio(c), this.statsMs));
   }
@@ -148,7 +151,7 @@ export class MicroturnClient extends EventTarget {
     const timer = setTimeout(() => abort.abort(), this.offerTimeoutMs);
     let r, body = null;
     try {
-      r = await fetch(this.url + "/offer", {
+      r = await fetch(base(this.url) + "/offer", {
         method: "POST", headers, signal: abort.signal,
         body: JSON.stringify({ sdp: local.sdp, type: local.type }),
       });
@@ -287,13 +290,14 @@ export class MicroturnClient extends EventTarget {
     if (!c.hello) {
       c.reject(new MicroturnError(code, message || (byUser ? "connect cancelled" : code)));
     }
-    this._emit("closed", { code, message, by: byUser ? "client" : code === "closed" ? "server"
-      : "network", error: byUser ? null : new MicroturnError(code, message) });
+    this._emit("closed", { code, message, by: causeOf(code),
+      error: byUser ? null : new MicroturnError(code, message) });
   }
 
   _hangUp(session, token) {
     const headers = token ? { Authorization: "Bearer " + token } : {};
-    fetch(this.url + "/sessions/" + session, { method: "DELETE", headers }).catch(() => {});
+    fetch(base(this.url) + "/sessions/" + session, { method: "DELETE", headers })
+      .catch(() => {});
   }
 
   _setState(state) {
@@ -321,6 +325,21 @@ class Call {
 
 function emptyAudio() {
   return { seconds: 0, energy: 0, level: 0, bytes: 0, audibleAt: -Infinity };
+}
+
+// Who ended a call: "client" (the user or the page: a hang-up, a cancel, media that could
+// not be opened), "server" (it refused the offer or closed the session), or "network".
+const BY_CLIENT = ["hangup", "cancelled", "insecure_context", "media_denied",
+                   "no_media_device", "media_busy", "media_error"];
+const BY_SERVER = ["closed", "unauthorized", "full", "refused", "no_hello"];
+
+// The server's origin as given, without a trailing slash (it may be set after construction).
+function base(url) {
+  return String(url || "").replace(/\/+$/, "");
+}
+
+function causeOf(code) {
+  return BY_CLIENT.includes(code) ? "client" : BY_SERVER.includes(code) ? "server" : "network";
 }
 
 function stopTracks(stream) {

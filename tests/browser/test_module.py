@@ -117,18 +117,19 @@ async def test_refused_and_unreachable_offers_say_why(browser: Any, srv: Served)
     page = await bare_page(browser, srv)
     answers = [
         (401, {"error": "unauthorized", "message": "missing or wrong bearer token"},
-         "unauthorized", "could not connect: the server needs a token"),
+         "unauthorized", "could not connect: the server needs a token", "server"),
         (503, {"error": "full", "message": "8 sessions open"},
          "full", "could not connect: the server is full (8 sessions open); try again in a "
-                 "few seconds"),
+                 "few seconds", "server"),
         (None, None, "unreachable", f"could not connect: cannot reach the server at {srv.url} "
-                                    "(is it running?)"),
+                                    "(is it running?)", "network"),
     ]
-    for status, body, code, message in answers:
+    for status, body, code, message, by in answers:
         await page.route("**/offer", refusal(status, body))
         await page.evaluate(MAKE, {"audio": False})
         error = (await page.evaluate("outcome"))["error"]
         assert error["code"] == code and error["message"].startswith(message), error
+        assert [d["by"] for d in await seen(page, "closed")] == [by]
         await page.unroute("**/offer")
     assert not page.errors
 
