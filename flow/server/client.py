@@ -3,7 +3,7 @@
     client = await Client.connect("http://127.0.0.1:8080")
     client.mic.play(samples_48k)             # speak (mono int16 or float at 48 kHz)
     await client.send_text("hello")
-    ev = await client.wait_for("heard", timeout=5)
+    ev = await client.wait_for("heard", within=5)
     await client.close()
 
 It sends a microphone track paced in real time (silence between utterances, like a real
@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import fractions
 import functools
+import json
 import time
 from collections import deque
 from collections.abc import Callable
@@ -184,9 +185,14 @@ class Client:
         async with aiohttp.ClientSession() as http, http.post(
                 url.rstrip("/") + "/offer", headers=headers,
                 json={"sdp": pc.localDescription.sdp, "type": "offer"}) as resp:
+            if resp.status != 200:  # a proxy's refusal may not be the server's JSON
+                text = await resp.text()
+                try:
+                    reason = json.loads(text).get("message", text)
+                except (ValueError, AttributeError):
+                    reason = text.strip()[:200]
+                raise ConnectionError(f"{resp.status}: {reason}")
             body = await resp.json()
-            if resp.status != 200:
-                raise ConnectionError(f"{resp.status}: {body.get('message', body)}")
         self.session = body["session"]
         await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type="answer"))
         if jitter_prefetch is not None:

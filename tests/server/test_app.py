@@ -325,3 +325,23 @@ async def test_shutdown_does_not_wait_a_minute_for_a_stalled_request() -> None:
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
+
+
+async def test_a_proxys_plain_text_refusal_is_a_connection_error_with_its_text() -> None:
+    """Behind a proxy, a refusal may be its own HTML or text, not the server's JSON; the
+    client raised aiohttp's ContentTypeError instead of the ConnectionError it documents."""
+    async def bad_gateway(request: web.Request) -> web.Response:
+        return web.Response(status=502, text="502 Bad Gateway\n")
+
+    app = web.Application()
+    app.router.add_post("/offer", bad_gateway)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        with pytest.raises(ConnectionError, match=r"^502: 502 Bad Gateway$"):
+            await Client.connect(f"http://127.0.0.1:{port}", audio=False)
+    finally:
+        await runner.cleanup()
