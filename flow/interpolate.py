@@ -42,8 +42,9 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
             return "$"
         if m["broken"] is not None:
             raise InterpolationError(
-                f"${m['broken']} is not a variable: write ${{NAME}} or ${{NAME:-default}} "
-                f"(NAME: letters, digits, _), or $$ for a literal $")
+                f"${m['broken']} is not a variable: write ${{NAME}}, ${{NAME:-default}} or "
+                f"${{NAME-default}} (NAME: letters, digits, _; docker-compose's :? and :+ "
+                f"are not supported), or $$ for a literal $")
         name = m["braced"] or m["named"]
         value = env.get(name)
         sep = m["sep"]

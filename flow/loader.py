@@ -67,6 +67,7 @@ from .registry import (
     Registry,
     UnknownNodeType,
     default_registry,
+    import_hint,
 )
 from .units import parse_duration
 from .yamlsource import Path, Source, YamlSyntaxError, parse
@@ -251,10 +252,7 @@ class _Loader:
             self.error((*at, "use"), f"node {node_id!r}: {exc} (see `microturn nodes`)")
             return None
         except NodeTypeLoadError as exc:
-            looked = (" (a module:Class type is imported from the Python path and the "
-                      "graph file's folder)" if CLASS_PATH.match(type_name) and exc.__cause__
-                      else "")
-            self.error((*at, "use"), f"node {node_id!r}: {exc}{looked}")
+            self.error((*at, "use"), f"node {node_id!r}: {exc}{import_hint(type_name, exc)}")
             return None
         raw = spec.get("with")
         unset: list[tuple[tuple[Any, ...], str]] = []

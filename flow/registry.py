@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+import sys
 from importlib.metadata import EntryPoint, entry_points
 
 from .errors import FlowError
@@ -157,3 +158,17 @@ def default_registry() -> Registry:
     if _default is None:
         _default = Registry.from_entry_points()
     return _default
+
+
+def import_hint(type_name: str, exc: NodeTypeLoadError) -> str:
+    """Where a ``module:Class`` type was looked for, or which module of its name was found
+    instead (the Python path comes first: a ``nodes.py`` beside the graph loses to
+    microturn's own ``nodes`` package)."""
+    if not (CLASS_PATH.match(type_name) and exc.__cause__):
+        return ""
+    module = sys.modules.get(type_name.partition(":")[0])
+    found = getattr(module, "__file__", None)
+    if isinstance(exc.__cause__, AttributeError) and found:
+        return (f" (the module imported is {found}: another of that name comes first on the "
+                "Python path; rename yours)")
+    return " (a module:Class type is imported from the Python path and the graph file's folder)"

@@ -712,6 +712,18 @@ def test_a_set_replaces_a_value_whose_variable_is_not_set():
     assert g.nodes["voice"].params.rate == 8000
 
 
+def test_a_module_whose_name_is_taken_says_which_was_imported(tmp_path: Path):
+    """``nodes.py`` beside the graph loses to microturn's own ``nodes`` package."""
+    (tmp_path / "nodes.py").write_text("from flow import Node\nclass Gain(Node):\n    pass\n")
+    (tmp_path / "g.yaml").write_text("nodes:\n  gain: {use: nodes:Gain}\n")
+    with pytest.raises(GraphError) as info:
+        load_graph(tmp_path / "g.yaml", registry=REG)
+    (issue,) = info.value.issues
+    assert "failed to import: AttributeError" in issue
+    assert issue.endswith("nodes/__init__.py: another of that name comes first on the Python "
+                          "path; rename yours)")
+
+
 def test_set_with_a_value_that_is_not_yaml():
     assert problems(VALID, overrides=["voice.voice=[en"])[0].startswith(
         "g.yaml: --set voice.voice=[en: the value is not YAML:")
