@@ -53,6 +53,7 @@ def warnings(graph: Graph) -> list[str]:
         src = graph.nodes.get(e.src)
         spec = src.cls.outputs.get(e.src_port) if src is not None else None
         if e.max_time is not None and e.capacity is None and spec is not None \
+                and e.policy is not Policy.LATEST \
                 and getattr(spec.type, "duration", None) is Message.duration:
             out.append(f"{graph.where(e.line)}warning: edge '{e}': max_time bounds nothing, "
                        f"since {spec.type_name} messages have no media duration; the edge "
@@ -60,6 +61,9 @@ def warnings(graph: Graph) -> list[str]:
         if e.policy is Policy.LATEST and e.capacity not in (None, 1):
             out.append(f"{graph.where(e.line)}warning: edge '{e}': capacity {e.capacity} is "
                        "ignored: policy latest keeps only the newest message")
+        if e.policy is Policy.LATEST and e.max_time is not None:
+            out.append(f"{graph.where(e.line)}warning: edge '{e}': max_time is ignored: "
+                       "policy latest keeps only the newest message")
     return out
 
 

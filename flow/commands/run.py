@@ -24,6 +24,7 @@ from ..graph import Graph
 from ..loader import load_graph
 from ..session import Session
 from . import add_graph_arguments
+from .check import warnings
 
 T = TypeVar("T")
 
@@ -38,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     graph = load_graph(args.graph, overrides=args.overrides)
+    for warning in warnings(graph):  # as `check` says them: a run is where most look first
+        print(warning, file=sys.stderr)
     session = Session(graph)
     terminated: Terminated | None = None
     try:

@@ -104,6 +104,16 @@ def test_check_warns_of_edge_bounds_that_bound_nothing(capsys, tmp_path):
         "(give a capacity)",
         f"{graph}:7: warning: edge 'up.out -> print.text': capacity 8 is ignored: policy "
         "latest keeps only the newest message"]
+    from flow.commands.check import warnings
+    from flow.loader import load_graph
+
+    graph.write_text(graph.read_text().replace("capacity: 8", "max_time: 1s"))
+    assert warnings(load_graph(graph))[1].endswith(
+        "warning: edge 'up.out -> print.text': max_time is ignored: policy latest keeps only "
+        "the newest message")
+    graph.write_text(graph.read_text().replace("max_time: 1s", "capacity: 8"))
+    status, out, run_err = run(capsys, "run", str(graph), "--no-uvloop")
+    assert status == 0 and out == "said: HI\n" and run_err == err  # run says them too
 
 
 def test_run_with_set_and_stats(capsys):
