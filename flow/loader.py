@@ -281,6 +281,9 @@ class _Loader:
             self.error(None if origin else where,
                        f"node {node_id!r} ({type_name}): {p.message} - at {p.where}{p.hint}",
                        origin)
+        if params is not None:
+            for missing in cls.missing_dependencies(params):
+                self.error((*at, "use"), f"node {node_id!r} ({type_name}): {missing}")
         return NodeDecl(node_id, type_name, cls, params,  # type: ignore[arg-type]
                         self.src.line(at))
 

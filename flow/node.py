@@ -36,6 +36,7 @@ inline in another node's task.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import inspect
 import itertools
 import logging
@@ -47,7 +48,7 @@ import msgspec
 
 from .context import SessionContext
 from .delivery import IDLE, Deliverer, Finish, deliverer
-from .errors import EndOfInput, NodeDefinitionError, NodeFailed, first_error
+from .errors import EndOfInput, MissingDependency, NodeDefinitionError, NodeFailed, first_error
 from .messages import Interrupt, Message
 from .params import broken_defaults
 from .ports import In, Out, PortSpec, declared_ports
@@ -99,6 +100,18 @@ class Node:
     #: and a run(), since that run() is cancelled when the inputs end.
     inline_delivery: ClassVar[bool] = True
     _inline_out: ClassVar[bool] = True
+    #: Optional dependencies the node imports when it runs, as (module, distribution,
+    #: extra): ``("espeakng_loader", "espeakng-loader", "speech")``. A graph that uses the
+    #: node where one is missing is refused when it loads (``check`` too), at its line.
+    requires: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+
+    @classmethod
+    def missing_dependencies(cls, params: Any) -> list[MissingDependency]:
+        """What the node, with these parameters, needs and this environment lacks (by
+        default ``requires``; override where the parameters decide, as a model or a
+        provider does). Looked up without importing anything."""
+        return [MissingDependency(dist, extra) for module, dist, extra in cls.requires
+                if importlib.util.find_spec(module) is None]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

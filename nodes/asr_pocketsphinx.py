@@ -156,6 +156,7 @@ class PocketsphinxEars(Node):
     """Streaming speech recognition with pocketsphinx (offline, CPU)."""
 
     Params = EarsParams
+    requires = (("pocketsphinx", "pocketsphinx", "asr"),)
     chunks: In[Chunk] = In(doc="16 kHz mono micro-turns")
     audio: In[AudioFrame] = In(doc="16 kHz mono audio (instead of chunks)")
     control: In[SetVocabulary] = In(doc="vocabulary changes while running")

@@ -175,6 +175,7 @@ class EspeakSpeech(Node):
     media timeline; stops within a frame on Interrupt (see the module docstring)."""
 
     Params = EspeakSpeechParams
+    requires = (("espeakng_loader", "espeakng-loader", "speech"),)
     text: In[TextDelta]
     audio: Out[AudioFrame]
 

@@ -12,6 +12,7 @@ with ``error`` set, so the front end can apologise and the session goes on.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import msgspec
 
 from flow import Clock, In, Interrupt, Node, Out, parse_duration
+from flow.errors import MissingDependency
 from flow.params import Duration
 
 from ..types import BackendResult, DelegateRequest
@@ -78,6 +80,12 @@ class BackEnd(Node):
     results: Out[BackendResult]
 
     Params = BackEndParams
+
+    @classmethod
+    def missing_dependencies(cls, params: BackEndParams) -> list[MissingDependency]:
+        if params.provider == "openai" and importlib.util.find_spec("aiohttp") is None:
+            return [MissingDependency("aiohttp", "webrtc")]
+        return []
     params: BackEndParams
 
     async def setup(self) -> None:

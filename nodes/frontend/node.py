@@ -29,12 +29,14 @@ The node imports no torch; the torch model imports it when a session opens.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from collections import deque
 from typing import Any
 
 import msgspec
 
 from flow import In, Interrupt, Node, Out, TextDelta
+from flow.errors import MissingDependency
 
 from ..asr import SetVocabulary
 from ..types import Action, BackendResult, DelegateRequest, FusedTurn
@@ -95,6 +97,17 @@ def _other_model(model: str, options: dict[str, Any]) -> str:
 
 class FrontEnd(Node):
     Params = FrontEndParams
+
+    @classmethod
+    def missing_dependencies(cls, params: FrontEndParams) -> list[MissingDependency]:
+        """The chosen model's (``requires`` on its class, as a node's): torch for torch."""
+        try:
+            model = model_class(params.model)
+        except KeyError:
+            return []  # the parameters' own check says so
+        return [MissingDependency(dist, extra)
+                for module, dist, extra in getattr(model, "requires", ())
+                if importlib.util.find_spec(module) is None]
 
     @classmethod
     def params_schema_cases(cls) -> list[tuple[dict[str, Any], str, type]]:

@@ -38,6 +38,8 @@ class TorchOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class TorchModel:
     Options = TorchOptions
+    #: what the front end node's check asks for (flow.Node.requires)
+    requires = (("torch", "torch", "torch"),)
 
     @classmethod
     async def open(cls, options: TorchOptions, context: SessionContext) -> TorchSession:
