@@ -131,17 +131,23 @@ class Registry:
                 loaded = entry.load()
             except Exception as exc:
                 raise NodeTypeLoadError(
-                    f"node type {name!r} ({entry.value}) failed to import: "
+                    f"node type {_named(name, entry.value)} failed to import: "
                     f"{type(exc).__name__}: {exc}") from exc
             if not (isinstance(loaded, type) and issubclass(loaded, Node)):
                 raise NodeTypeLoadError(
-                    f"node type {name!r} ({entry.value}) is not a Node subclass")
+                    f"node type {_named(name, entry.value)} is not a Node subclass")
             if not loaded.__dict__.get("type_name"):
                 loaded.type_name = name
             self._entries[name] = loaded
             self._origins[name] = entry.value
             return loaded
         return entry
+
+
+def _named(name: str, target: str) -> str:
+    """``'speech.espeak' (nodes.speech_espeak:EspeakSpeech)``, or the path once when the
+    type is named by it (``use: my_nodes:Gain``)."""
+    return repr(name) if name == target else f"{name!r} ({target})"
 
 
 def package_of(ep: EntryPoint) -> str:

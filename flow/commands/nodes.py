@@ -1,4 +1,5 @@
-"""``microturn nodes [TYPE]``: the installed node types, their ports and parameters."""
+"""``microturn nodes [TYPE]``: the installed node types, their ports and parameters; a
+TYPE may be a class by its import path (``my_nodes:Gain``, from the current directory)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ import msgspec
 from ..errors import FlowError
 from ..node import Node
 from ..params import Duration, show
-from ..registry import NodeTypeLoadError, Registry, UnknownNodeType, default_registry
+from ..registry import (
+    CLASS_PATH,
+    NodeTypeLoadError,
+    Registry,
+    UnknownNodeType,
+    default_registry,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +35,11 @@ def run(args: argparse.Namespace) -> int:
     if args.types:
         # every name checked first: UnknownNodeType / NodeTypeLoadError are FlowErrors
         for name in args.types:
-            if name not in reg:
+            if CLASS_PATH.match(name) and name not in reg:  # my_nodes:Gain, unpackaged
+                if "" not in sys.path:
+                    sys.path.append("")  # from the directory it is asked from, as python -m
+                reg.get(name)  # NodeTypeLoadError (a FlowError) says why not
+            elif name not in reg:
                 error = UnknownNodeType(name, reg.names())
                 if not error.suggestions:
                     raise FlowError(f"{error}; node types: {', '.join(reg.names())}")
@@ -52,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
 def describe(reg: Registry, name: str, cls: type[Node], *, full: bool) -> str:
     """A type's origin, summary, ports and parameters (``full``: the whole docstring and
     each port's and parameter's doc)."""
-    lines = [f"{name}  ({reg.origin(name)})"]
+    origin = reg.origin(name)
+    lines = [name if origin == name else f"{name}  ({origin})"]
     doc = node_doc(name, cls)
     if doc:
         text = doc if full else doc.split("\n\n")[0]

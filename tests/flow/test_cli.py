@@ -404,6 +404,23 @@ def test_a_node_without_a_docstring_is_described_by_its_module():
         Undocumented.__doc__ = None
 
 
+def test_nodes_describes_a_class_by_its_import_path_from_the_current_directory(
+        capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "my_gain_nodes_t.py").write_text(
+        "from flow import AudioFrame, In, Node, Out\n\n"
+        "class Gain(Node):\n    \"\"\"Scales audio.\"\"\"\n"
+        "    audio: In[AudioFrame]\n    out: Out[AudioFrame]\n\n"
+        "    async def on_audio(self, frame):\n        await self.out.send(frame)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    status, out, _ = run(capsys, "nodes", "my_gain_nodes_t:Gain")
+    assert status == 0 and out.splitlines()[:3] == [
+        "my_gain_nodes_t:Gain", "    Scales audio.", "  in   audio: AudioFrame"]
+    status, _, err = run(capsys, "nodes", "my_gain_nodes_t:Nope")
+    assert status == 2 and err.startswith("error: node type 'my_gain_nodes_t:Nope' failed to "
+                                          "import: AttributeError")
+
+
 class Exemplified(flow.Node):
     """Shows a graph.
 

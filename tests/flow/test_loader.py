@@ -690,12 +690,12 @@ def test_a_graph_uses_its_own_node_class_beside_it_without_a_package(tmp_path: P
     with pytest.raises(GraphError) as info:
         load_graph(tmp_path / "bad.yaml", registry=REG)
     a, b = info.value.issues
-    assert a.endswith("bad.yaml:2: node 'a': node type 'shout_nodes_x1:NotANode' "
-                      "(shout_nodes_x1:NotANode) is not a Node subclass")
-    assert b.endswith("bad.yaml:3: node 'b': node type 'no_such_module_x1:Thing' "
-                      "(no_such_module_x1:Thing) failed to import: ModuleNotFoundError: No "
-                      "module named 'no_such_module_x1' (a module:Class type is imported "
-                      "from the Python path and the graph file's folder)")
+    assert a.endswith("bad.yaml:2: node 'a': node type 'shout_nodes_x1:NotANode' is not a "
+                      "Node subclass")
+    assert b.endswith("bad.yaml:3: node 'b': node type 'no_such_module_x1:Thing' failed to "
+                      "import: ModuleNotFoundError: No module named 'no_such_module_x1' (a "
+                      "module:Class type is imported from the Python path and the graph "
+                      "file's folder)")
 
 
 def test_a_word_yaml_reads_as_a_boolean_gets_a_hint_to_quote_it():
