@@ -41,7 +41,6 @@ import inspect
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
@@ -56,6 +55,7 @@ from .teardown import finish
 
 if TYPE_CHECKING:
     from .edge import Edge
+    from .gate import StartGate
 
 
 _FAILURES = itertools.count()  #: orders node failures in time
@@ -474,24 +474,6 @@ _spreading: deque[tuple[Edge, Interrupt]] | None = None
 #: one of its own breaks the node in ways that are hard to see, so it is refused.
 _ENGINE_NAMES = frozenset(n for n in vars(Node) if n.startswith("_") and not n.startswith("__")
                            and n != "_inline_out")  # set per class by __init_subclass__
-
-
-class StartGate:
-    """Holds every node of a session after its ``setup()`` until all are set up, then
-    calls ``on_open`` (the session anchors media time there) and lets them all run. So a
-    source does not start the clock while a recogniser is still loading its model."""
-
-    def __init__(self, count: int, on_open: Callable[[], None]) -> None:
-        self._waiting = count
-        self._on_open = on_open
-        self._open = asyncio.Event()
-
-    async def arrive(self) -> None:
-        self._waiting -= 1
-        if self._waiting <= 0 and not self._open.is_set():
-            self._on_open()
-            self._open.set()
-        await self._open.wait()
 
 
 def _forward(edges: list[Edge], msg: Interrupt) -> None:

@@ -13,8 +13,9 @@ from .clock import Clock, RealClock
 from .context import SessionContext
 from .edge import Edge, EdgeStatistics, media_end
 from .errors import NodeFailed, first_error
+from .gate import StartGate
 from .graph import Graph
-from .node import Node, NodeStatistics, StartGate
+from .node import Node, NodeStatistics
 from .params import show
 
 

@@ -278,8 +278,11 @@ async def test_an_offer_body_that_stalls_is_408_and_the_connection_closed() -> N
     assert dict(manager.rejected) == {"timeout": 1}
 
 
+@pytest.mark.slow
 async def test_a_client_that_hangs_up_mid_body_is_no_server_error(
         caplog: pytest.LogCaptureFixture) -> None:
+    """Real sockets into aiohttp, polled until the server logs the hang-up (real time,
+    well under a second)."""
     caplog.set_level(logging.DEBUG, "microturn.server")
     manager = SessionManager(echo_graph())
     async with raw_server(manager) as (port, _):
@@ -297,10 +300,11 @@ async def test_a_client_that_hangs_up_mid_body_is_no_server_error(
     assert dict(manager.rejected) == {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sent", [b"", b"POST /offer HTTP/1.1\r\nHost: x\r\n"])
 async def test_an_idle_or_half_sent_request_is_closed_after_the_keepalive(sent: bytes) -> None:
     """A connection that sends nothing, or half its headers, was kept for an hour
-    (aiohttp's default keep-alive)."""
+    (aiohttp's default keep-alive). aiohttp's own timer: real time, 0.2 s."""
     async with raw_server(SessionManager(echo_graph()), keepalive_timeout=200 * MS) as (port, _):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(sent)
@@ -309,9 +313,11 @@ async def test_an_idle_or_half_sent_request_is_closed_after_the_keepalive(sent: 
         await writer.wait_closed()
 
 
+@pytest.mark.slow
 async def test_shutdown_does_not_wait_a_minute_for_a_stalled_request() -> None:
     """aiohttp waits up to a minute (its default) for requests in progress at shutdown:
-    a client that stalls halfway through its offer held `microturn serve` that long."""
+    a client that stalls halfway through its offer held `microturn serve` that long.
+    aiohttp's own timers: real time, 0.1 s."""
     manager = SessionManager(echo_graph())
     async with raw_server(manager, body_timeout=60 * S,
                           shutdown_timeout=100 * MS) as (port, runner):

@@ -70,10 +70,11 @@ class Hold(Node):
 """
 
 
+@pytest.mark.slow
 async def test_a_second_signal_exits_without_waiting_for_the_drain(tmp_path) -> None:
     """The drain is bounded (a node's teardown has up to 10 s), but an operator who signals
     again does not want to wait it out: the second signal exits at once, as uvicorn's and
-    most servers' do."""
+    most servers' do. A real server process and real signals: about 2 s."""
     (tmp_path / "hold_nodes_t.py").write_text(HOLD)
     graph = tmp_path / "hold.yaml"
     graph.write_text("nodes:\n  typed: {use: webrtc.text_in}\n  hold: {use: hold_nodes_t:Hold}\n"
