@@ -175,6 +175,6 @@ def import_hint(type_name: str, exc: NodeTypeLoadError) -> str:
     module = sys.modules.get(type_name.partition(":")[0])
     found = getattr(module, "__file__", None)
     if isinstance(exc.__cause__, AttributeError) and found:
-        return (f" (the module imported is {found}: another of that name comes first on the "
-                "Python path; rename yours)")
+        return (f" (the module imported is {found}; if that is not yours, another of that "
+                "name comes first on the Python path: rename yours)")
     return " (a module:Class type is imported from the Python path and the graph file's folder)"

@@ -720,8 +720,8 @@ def test_a_module_whose_name_is_taken_says_which_was_imported(tmp_path: Path):
         load_graph(tmp_path / "g.yaml", registry=REG)
     (issue,) = info.value.issues
     assert "failed to import: AttributeError" in issue
-    assert issue.endswith("nodes/__init__.py: another of that name comes first on the Python "
-                          "path; rename yours)")
+    assert issue.endswith("nodes/__init__.py; if that is not yours, another of that name "
+                          "comes first on the Python path: rename yours)")
 
 
 def test_set_with_a_value_that_is_not_yaml():
