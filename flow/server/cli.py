@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import logging
 import math
 import os
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import FlowError
+from ..errors import FlowError, MissingDependency
 from ..graph import Graph
 from ..units import S, parse_duration
 from .ice import AUDIO_JITTER_CAPACITY
@@ -130,6 +131,10 @@ def no_browser(graph: Graph) -> str | None:
 
 async def serve(args: argparse.Namespace) -> None:
     from ..loader import load_graph
+
+    for module, dist in (("aiohttp", "aiohttp"), ("aiortc", "aiortc")):
+        if importlib.util.find_spec(module) is None:  # a traceback otherwise
+            raise MissingDependency(dist, "webrtc")
     from . import ice
     from .app import make_app, start
     from .sessions import Limits, SessionManager

@@ -177,3 +177,20 @@ def test_serve_refuses_a_bad_flag_with_exit_2_and_no_traceback() -> None:
     assert r.returncode == 2
     assert "argument --port: expected an integer from 0 to 65535, got 70000" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_serve_without_the_webrtc_extra_says_what_to_install(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A pip user without the webrtc extra got a traceback ending in ModuleNotFoundError."""
+    import importlib.util
+
+    from flow.cli import main
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "aiortc" else find_spec(name, *a))
+    assert main(["serve", "graphs/echo_webrtc.yaml", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 'aiortc' is not installed; install it with: pip install "
+                          "'aiortc' (or microturn's 'webrtc' extra")
+    assert "Traceback" not in err
