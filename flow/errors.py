@@ -6,7 +6,9 @@ and are printed as one line each, never as a traceback.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Iterable
 
 
 class FlowError(Exception):
@@ -70,6 +72,13 @@ class MissingDependency(FlowError, ImportError):
         super().__init__(
             f"{module!r} is not installed; install it with: pip install '{module}' (or "
             f"microturn's '{extra}' extra, from a checkout: pip install -e '.[{extra}]')")
+
+
+def missing(requires: Iterable[tuple[str, str, str]]) -> list[MissingDependency]:
+    """Of ``(module, distribution, extra)``, those not installed here (looked up without
+    importing anything), as the errors that say what to install."""
+    return [MissingDependency(dist, extra) for module, dist, extra in requires
+            if importlib.util.find_spec(module) is None]
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

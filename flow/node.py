@@ -36,7 +36,6 @@ inline in another node's task.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import inspect
 import itertools
 import logging
@@ -47,7 +46,14 @@ import msgspec
 
 from .context import SessionContext
 from .delivery import IDLE, Deliverer, Finish, deliverer
-from .errors import EndOfInput, MissingDependency, NodeDefinitionError, NodeFailed, first_error
+from .errors import (
+    EndOfInput,
+    MissingDependency,
+    NodeDefinitionError,
+    NodeFailed,
+    first_error,
+    missing,
+)
 from .messages import Interrupt, Message
 from .params import broken_defaults
 from .ports import In, Out, PortSpec, declared_ports
@@ -110,8 +116,7 @@ class Node:
         """What the node, with these parameters, needs and this environment lacks (by
         default ``requires``; override where the parameters decide, as a model or a
         provider does). Looked up without importing anything."""
-        return [MissingDependency(dist, extra) for module, dist, extra in cls.requires
-                if importlib.util.find_spec(module) is None]
+        return missing(cls.requires)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib.util
 import logging
 import math
 import os
@@ -18,7 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import FlowError, MissingDependency
+from ..errors import FlowError, missing
 from ..graph import Graph
 from ..units import S, parse_duration
 from .ice import AUDIO_JITTER_CAPACITY
@@ -132,9 +131,8 @@ def no_browser(graph: Graph) -> str | None:
 async def serve(args: argparse.Namespace) -> None:
     from ..loader import load_graph
 
-    for module, dist in (("aiohttp", "aiohttp"), ("aiortc", "aiortc")):
-        if importlib.util.find_spec(module) is None:  # a traceback otherwise
-            raise MissingDependency(dist, "webrtc")
+    for lacking in missing([("aiohttp", "aiohttp", "webrtc"), ("aiortc", "aiortc", "webrtc")]):
+        raise lacking  # rather than a traceback at the import below
     from . import ice
     from .app import make_app, start
     from .sessions import Limits, SessionManager

@@ -12,7 +12,6 @@ with ``error`` set, so the front end can apologise and the session goes on.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import msgspec
 
 from flow import Clock, In, Interrupt, Node, Out, parse_duration
-from flow.errors import MissingDependency
+from flow.errors import MissingDependency, missing
 from flow.params import Duration
 
 from ..types import BackendResult, DelegateRequest
@@ -83,9 +82,7 @@ class BackEnd(Node):
 
     @classmethod
     def missing_dependencies(cls, params: BackEndParams) -> list[MissingDependency]:
-        if params.provider == "openai" and importlib.util.find_spec("aiohttp") is None:
-            return [MissingDependency("aiohttp", "webrtc")]
-        return []
+        return missing([("aiohttp", "aiohttp", "webrtc")] if params.provider == "openai" else [])
     params: BackEndParams
 
     async def setup(self) -> None:

@@ -29,14 +29,13 @@ The node imports no torch; the torch model imports it when a session opens.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections import deque
 from typing import Any
 
 import msgspec
 
 from flow import In, Interrupt, Node, Out, TextDelta
-from flow.errors import MissingDependency
+from flow.errors import MissingDependency, missing
 
 from ..asr import SetVocabulary
 from ..types import Action, BackendResult, DelegateRequest, FusedTurn
@@ -105,9 +104,7 @@ class FrontEnd(Node):
             model = model_class(params.model)
         except KeyError:
             return []  # the parameters' own check says so
-        return [MissingDependency(dist, extra)
-                for module, dist, extra in getattr(model, "requires", ())
-                if importlib.util.find_spec(module) is None]
+        return missing(getattr(model, "requires", ()))
 
     @classmethod
     def params_schema_cases(cls) -> list[tuple[dict[str, Any], str, type]]:
