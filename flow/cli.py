@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nodes": ("flow.commands.nodes", "list node types with their ports and parameters"),
     "draw": ("flow.commands.draw", "print a graph as Mermaid text (or Graphviz DOT)"),
     "schema": ("flow.commands.schema", "print a JSON Schema of the graph format for editors"),
+    "graphs": ("flow.commands.graphs", "list the graphs installed packages ship, by name"),
     "serve": ("flow.server.cli", "serve a graph to browsers over WebRTC"),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..catalog import resolve
 from ..edge import Policy
 from ..errors import GraphError
 from ..graph import Graph
@@ -13,7 +14,9 @@ from ..messages import Message
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("graphs", nargs="+", metavar="graph", help="graph YAML file(s)")
+    parser.add_argument("graphs", nargs="+", metavar="graph",
+                        help="graph YAML file(s), or names of graphs installed packages ship "
+                        "(`microturn graphs`)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="NODE.PARAM=VALUE",
         help="check with a parameter overridden, as `run --set` would; repeatable")
@@ -24,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     problems = 0
     for path in args.graphs:
         try:
-            graph = load_graph(path, overrides=args.overrides)
+            graph = load_graph(resolve(path), overrides=args.overrides)
         except GraphError as exc:
             for issue in exc.issues:
                 print(issue, file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..catalog import resolve
 from ..draw import to_dot, to_mermaid
 from ..loader import load_graph
 from . import add_graph_arguments
@@ -17,6 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = load_graph(args.graph, overrides=args.overrides)
+    graph = load_graph(resolve(args.graph), overrides=args.overrides)
     sys.stdout.write(to_dot(graph) if args.dot else to_mermaid(graph))
     return 0

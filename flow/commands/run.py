@@ -18,6 +18,7 @@ import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from ..catalog import resolve
 from ..clock import run as run_loop
 from ..errors import GraphError, NodeFailed, ParamError
 from ..graph import Graph
@@ -38,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = load_graph(args.graph, overrides=args.overrides)
+    path = resolve(args.graph)
+    graph = load_graph(path, overrides=args.overrides)
     for warning in warnings(graph):  # as `check` says them: a run is where most look first
         print(warning, file=sys.stderr)
     session = Session(graph)
@@ -49,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
         terminated = exc
     except NodeFailed as exc:
         if isinstance(exc.exc, ParamError):  # a parameter only setup could judge
-            raise setup_problem(graph, exc.node_id, exc.exc) from exc
+            problem = setup_problem(graph, exc.node_id, exc.exc)
+            if str(path) != args.graph:  # a packaged graph, run from a folder without its files
+                problem = GraphError(f"{problem}; {args.graph} is a packaged graph: `microturn "
+                                     "init DIR` copies it with the samples it reads")
+            raise problem from exc
         raise
     finally:
         if args.stats:

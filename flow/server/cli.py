@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ..catalog import packaged_graphs, resolve
 from ..errors import FlowError, missing
 from ..graph import Graph
 from ..units import S, parse_duration
@@ -24,8 +25,10 @@ from .ice import AUDIO_JITTER_CAPACITY
 
 log = logging.getLogger("microturn.server")
 
-#: Served when no graph is given: the first that exists (relative to the current directory).
-#: Not graphs/assistant.yaml: that one reads a file and writes a WAV, not a browser.
+#: Served when no graph is given: the first that exists (relative to the current directory),
+#: else the packaged graph of the same name (``flow.catalog``), so that a pip install serves
+#: the assistant from any folder. Not graphs/assistant.yaml: that one reads a file and
+#: writes a WAV, not a browser.
 DEFAULT_GRAPHS = ("graphs/assistant_webrtc.yaml", "graphs/echo_webrtc.yaml")
 HELP = "serve a graph to browsers over WebRTC"
 
@@ -74,8 +77,9 @@ def _rate(text: str) -> float:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("graph", nargs="?", help="graph YAML (default: graphs/assistant_webrtc.yaml, "
-                   "else graphs/echo_webrtc.yaml)")
+    p.add_argument("graph", nargs="?", help="graph YAML, or the name of a packaged graph "
+                   "(default: graphs/assistant_webrtc.yaml here, else the packaged "
+                   "assistant_webrtc, else echo_webrtc)")
     p.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
     p.add_argument("--port", type=_integer(0, 65535), default=8080,
                    help="HTTP port (default 8080; 0: any)")
@@ -113,11 +117,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _graph_path(arg: str | None) -> Path:
     if arg:
-        return Path(arg)
+        return resolve(arg)
     for candidate in DEFAULT_GRAPHS:
         if Path(candidate).exists():
             return Path(candidate)
-    raise FlowError(f"no graph given and none of {', '.join(DEFAULT_GRAPHS)} exists here")
+    packaged = packaged_graphs()
+    for candidate in DEFAULT_GRAPHS:
+        if Path(candidate).stem in packaged:
+            return packaged[Path(candidate).stem].path
+    raise FlowError(f"no graph given, none of {', '.join(DEFAULT_GRAPHS)} exists here, and no "
+                    "installed package ships one of that name")
 
 
 def no_browser(graph: Graph) -> str | None:
