@@ -1,6 +1,16 @@
 """A session: one running instance of a graph, with its own state, clock anchor and
 statistics. Nodes run under structured concurrency: if one fails, the session cancels
-every other task, runs every teardown, and raises ``NodeFailed`` naming the node."""
+every other task, runs every teardown, and raises ``NodeFailed`` naming the node.
+
+In an application of one's own (docs/embedding.md)::
+
+    session = Session(load_graph("graphs/assistant_webrtc.yaml"), services={...})
+    task = asyncio.create_task(session.run())
+    ...
+    session.end_input()   # the sources end: the graph drains, replies in flight are said
+    session.stop()        # or now: every node cancelled, every teardown run
+    await task            # returns once every node has finished
+"""
 
 from __future__ import annotations
 
@@ -12,9 +22,9 @@ import msgspec
 from .clock import Clock, RealClock
 from .context import SessionContext
 from .edge import Edge, EdgeStatistics, media_end
-from .errors import NodeFailed, first_error
+from .errors import GraphError, NodeFailed, first_error
 from .gate import StartGate
-from .graph import Graph
+from .graph import Graph, validate
 from .node import Node, NodeStatistics
 from .params import show
 
@@ -28,8 +38,18 @@ class SessionStatistics(msgspec.Struct, frozen=True):
 
 
 class Session:
+    """One running instance of ``graph``. ``clock``: the real clock unless given (a
+    ``FakeClock`` only on the loop it drives: ``flow.testing``). ``id``: for logs and task
+    names (a fresh one unless given). ``services``: what nodes share with the application
+    (``self.context.services``: a back end's provider, a model's stepper); the mapping is
+    copied, the objects in it are not. Raises ``GraphError`` for a graph that does not
+    validate (one changed by hand after it was loaded)."""
+
     def __init__(self, graph: Graph, *, clock: Clock | None = None, id: str | None = None,
                  services: dict[str, Any] | None = None) -> None:
+        problems = validate(graph)
+        if problems:
+            raise GraphError(problems)
         self.graph = graph
         ctx = SessionContext(clock=clock or RealClock(), services=dict(services or {}))
         if id is not None:
@@ -44,19 +64,40 @@ class Session:
             dst = self.nodes[e.dst]._in[e.dst_port]
             self.edges.append(Edge(src, dst, ctx.clock, policy=e.policy, capacity=e.limit,
                                    max_time=e.max_time, feedback=e.feedback))
-        self._task: asyncio.Task[Any] | None = None
+        self._nodes_task: asyncio.Task[None] | None = None
+        self._stop_requested = False
         self.started = False
         self.finished = False
+        #: ended by ``stop()`` (not by its input ending, nor by a failure)
+        self.stopped = False
         #: set once every node is set up and media time has started (the start gate)
         self.opened = asyncio.Event()
 
     async def run(self) -> None:
-        """Run until every node has finished (end of input drains the graph). Raises
-        ``NodeFailed`` if a node raised; cancelling this coroutine stops every node."""
+        """Run until every node has finished: the end of input drains the graph, as does
+        ``end_input()``; ``stop()`` ends it sooner. Raises ``NodeFailed`` if a node raised.
+        Cancelling the task that awaits it stops every node too, and raises
+        ``CancelledError`` once every teardown has run."""
         if self.started:
             raise RuntimeError(f"session {self.id} already ran")
         self.started = True
-        self._task = asyncio.current_task()
+        if self._stop_requested:  # stop() came before run() began: start no node
+            self.finished = self.stopped = True
+            return
+        self._nodes_task = asyncio.create_task(self._run_nodes(), name=self.id)
+        try:
+            await self._nodes_task  # cancelling the caller cancels the nodes too
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if self._nodes_task.cancelled() and self._stop_requested and me is not None \
+                    and not me.cancelling():
+                self.stopped = True  # stop() ended it: the caller is not cancelled
+                return
+            raise
+        finally:
+            self.finished = True
+
+    async def _run_nodes(self) -> None:
         self.context.t0 = self.context.clock.now()
 
         def anchor() -> None:  # media time starts once every node is set up
@@ -69,10 +110,10 @@ class Session:
                 for node in self.nodes.values():
                     tg.create_task(node._main(gate), name=f"{self.id}/{node.id}")
         except BaseExceptionGroup as group:
-            # the node that failed first in time: a knock-on failure must not hide it
-            raise (self.failure or first_error(group)) from None
-        finally:
-            self.finished = True
+            # the node that failed first in time: a knock-on failure must not hide it; its
+            # cause stays the node's own exception, so a traceback shows where it raised
+            err = self.failure or first_error(group)
+            raise err from err.__cause__
 
     @property
     def failure(self) -> NodeFailed | None:
@@ -83,9 +124,22 @@ class Session:
         return min(failed, key=lambda n: n._failed_at)._failure if failed else None
 
     def stop(self) -> None:
-        """Cancel the session from outside (server shutdown, client gone)."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        """End the session now (server shutdown, client gone): every node is cancelled and
+        every teardown runs (a WAV being written is finished); ``run()`` then returns, with
+        ``stopped`` set. Called before ``run()`` begins, ``run()`` starts no node. What is
+        in flight is lost: ``end_input()`` lets it finish."""
+        self._stop_requested = True
+        if self._nodes_task is not None and not self._nodes_task.done():
+            self._nodes_task.cancel()
+
+    def end_input(self) -> None:
+        """End every source (a node no edge feeds) as if its input had ended, as at the end
+        of a file (GStreamer's end-of-stream): each closes its outputs and the graph
+        drains, so a reply in flight is still said and written; ``run()`` returns once
+        every node has finished. Nodes fed by edges end when their inputs do."""
+        for node in self.nodes.values():
+            if not any(e.dst == node.id for e in self.graph.edges):
+                node._end_input()
 
     def statistics(self) -> SessionStatistics:
         return SessionStatistics(
