@@ -39,6 +39,7 @@ import asyncio
 import inspect
 import itertools
 import logging
+import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -55,7 +56,7 @@ from .errors import (
     missing,
 )
 from .messages import Interrupt, Message
-from .params import broken_defaults
+from .params import broken_defaults, unannotated
 from .ports import In, Out, PortSpec, declared_ports
 from .teardown import finish
 
@@ -129,8 +130,14 @@ class Node:
             raise NodeDefinitionError(
                 f"node {cls.__qualname__}: Params must be frozen (class Params(msgspec.Struct, "
                 "frozen=True)): every session of a served graph shares them")
-        if (problem := broken_defaults(params)) is not None:
+        if (problem := unannotated(params) or broken_defaults(params)) is not None:
             raise NodeDefinitionError(f"node {cls.__qualname__}: {problem}")
+        for name in (*inputs, *outputs):  # a port named like the node's own attributes
+            if name in _NODE_NAMES:
+                raise NodeDefinitionError(
+                    f"node {cls.__qualname__}: a port cannot be named {name!r}: flow.Node's "
+                    f"own {name!r} has that name (call the port e.g. {name}_in or "
+                    f"{name}_out)")
         has_run = cls.run is not Node.run
         cancels_run = has_run and any(p.push for p in inputs.values())
         cls._inline_out = cls.inline_delivery and not cancels_run
@@ -195,6 +202,8 @@ class Node:
         self._early_interrupts: list[Interrupt] = []  # arrived before setup() finished
         self._interrupt_ids: deque[int] = deque(maxlen=8)
         self._running = False
+        self._input_ended = False  # end_input(): a source ends as if its input had
+        self._source_run: asyncio.Task[None] | None = None
         self.received = 0
         self.interrupts = 0
 
@@ -299,6 +308,30 @@ class Node:
             await self.run()
         except EndOfInput:
             pass  # a recv() after the end: the normal way for a reading loop to stop
+
+    async def _run_source(self) -> None:
+        """A source's ``run()`` (a node with no input edge), which ``_end_input`` may end
+        as if its input had ended: its outputs are then closed and the graph drains."""
+        if self._input_ended:
+            return
+        task = asyncio.create_task(self._run(), name=f"{self.context.id}/{self.id}/run")
+        self._source_run = task
+        try:
+            await task  # cancelling this node's task cancels the run too
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if not (self._input_ended and task.cancelled() and me is not None
+                    and not me.cancelling()):
+                raise
+        finally:
+            self._source_run = None
+
+    def _end_input(self) -> None:
+        """End a source's ``run()`` as if its input had ended (``Session.end_input``):
+        GStreamer's end-of-stream. Nodes with input edges end when their inputs do."""
+        self._input_ended = True
+        if self._source_run is not None:
+            self._source_run.cancel()
 
     def _set_direct(self, direct: bool) -> None:
         """Allow or stop inline delivery into this node. A handler that suspends (sleeps,
@@ -416,6 +449,8 @@ class Node:
                         run_task.cancel()
                 except BaseExceptionGroup as group:
                     raise first_error(group) from None
+            elif has_run and not any(p._edges for p in self._in.values()):
+                await self._run_source()
             elif has_run:
                 await self._run()
             else:
@@ -471,8 +506,9 @@ _CALM_CALLS = 32
 #: it is abandoned, whatever ended the node: its input, a failure, a cancellation.
 TEARDOWN_GRACE = 10_000_000_000
 
-#: Edges an Interrupt still has to cross, while one is being spread (see _forward).
-_spreading: deque[tuple[Edge, Interrupt]] | None = None
+#: ``.work``: edges an Interrupt still has to cross, while one is being spread (see
+#: _forward); per thread, for an application that runs a loop in each of several threads.
+_spreading = threading.local()
 
 
 #: Node's private names (methods and attributes the engine uses): a subclass that defines
@@ -481,18 +517,25 @@ _ENGINE_NAMES = frozenset(n for n in vars(Node) if n.startswith("_") and not n.s
                            and n != "_inline_out")  # set per class by __init_subclass__
 
 
+#: Public names a node already has (methods, class attributes, and what ``__init__``
+#: sets): a port by one of them would be overwritten, or overwrite it.
+_NODE_NAMES = frozenset(n for n in dir(Node) if not n.startswith("_")) | {
+    "id", "params", "context", "clock", "log", "received", "interrupts",
+    "end"}  # a port 'end' would have on_end, the end-of-input hook, as its handler
+
+
 def _forward(edges: list[Edge], msg: Interrupt) -> None:
     """Send ``msg`` across ``edges`` and on through the graph, at once (it is out of band),
     breadth-first with a work list rather than by recursion, so that no graph is too deep
     for it. Reentrant: a call made while spreading adds to the same list."""
-    global _spreading
-    if _spreading is not None:
-        _spreading.extend((e, msg) for e in edges)
+    pending: deque[tuple[Edge, Interrupt]] | None = getattr(_spreading, "work", None)
+    if pending is not None:
+        pending.extend((e, msg) for e in edges)
         return
-    _spreading = work = deque((e, msg) for e in edges)
+    _spreading.work = work = deque((e, msg) for e in edges)
     try:
         while work:
             edge, m = work.popleft()
             edge.interrupt(m)
     finally:
-        _spreading = None
+        _spreading.work = None

@@ -196,6 +196,24 @@ def describe(value: Any) -> str:
     return kind if value is None else f"{kind} ({show(value)})"
 
 
+def unannotated(params_type: type[msgspec.Struct]) -> str | None:
+    """A ``Params`` class attribute written without a type (``times = 2``), or None: it is
+    no field, so ``with: {times: 3}`` would be refused as an unknown parameter."""
+    fields = set(params_type.__struct_fields__)
+    for klass in params_type.__mro__:
+        if klass is msgspec.Struct or not issubclass(klass, msgspec.Struct):
+            continue
+        annotated = vars(klass).get("__annotations__", {})  # ClassVar[...] included
+        for name, value in vars(klass).items():
+            if name.startswith("_") or name in fields or name in annotated or callable(value) \
+                    or isinstance(value, (property, classmethod, staticmethod)):
+                continue
+            return (f"Params.{name} = {value!r} has no type, so it is no parameter: write "
+                    f"'{name}: {type(value).__name__} = {value!r}' (or, for a constant, "
+                    f"'{name}: ClassVar[...]', or a name starting with '_')")
+    return None
+
+
 def broken_defaults(params_type: type[msgspec.Struct]) -> str | None:
     """What is wrong with a ``Params``' own defaults (``gain: Annotated[float,
     Meta(le=3)] = 10``), or None: a graph that leaves the field out gets the default

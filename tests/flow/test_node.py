@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import re
 import textwrap
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 import numpy as np
@@ -307,6 +307,36 @@ def test_node_definition_errors() -> None:
 
             async def on_interrupt(self, msg: Interrupt) -> None:  # type: ignore[override]
                 pass
+
+
+@pytest.mark.parametrize("name", ["context", "params", "clock", "setup", "log", "end"])
+def test_a_port_named_like_the_nodes_own_attributes_is_refused(name: str) -> None:
+    """``context: In[TextDelta]`` (Pipecat's word for an LLM's context) passed ``check`` and
+    failed at run time with "'In' object has no attribute 'id'"."""
+    with pytest.raises(NodeDefinitionError, match=f"a port cannot be named '{name}': "
+                       f"flow.Node's own '{name}'"):
+        type("Shadow", (Node,), {"__annotations__": {name: "Out[Frame]"},
+                                 "__module__": __name__})
+
+
+def test_a_parameter_written_without_a_type_is_refused() -> None:
+    with pytest.raises(NodeDefinitionError, match=r"Params.times = 2 has no type, so it is "
+                       r"no parameter: write 'times: int = 2'"):
+        class Repeat(Node):
+            class Params(msgspec.Struct, frozen=True):
+                upper: bool = False
+                times = 2
+
+    class Fine(Node):  # methods, ClassVars and private names are not parameters
+        class Params(msgspec.Struct, frozen=True):
+            upper: bool = False
+            LIMIT: ClassVar[int] = 3
+            _cache = None
+
+            def shout(self) -> bool:
+                return self.upper
+
+    assert list(Fine.Params.__struct_fields__) == ["upper"]
 
 
 def test_a_port_a_plugin_author_half_declared_is_an_error_not_a_missing_port() -> None:
