@@ -24,7 +24,7 @@ from .clock import Clock, FakeClock, loop_clock
 from .edge import Policy
 from .errors import GraphError
 from .graph import EdgeDecl, Graph, NodeDecl, validate
-from .messages import Message
+from .messages import Interrupt, Message
 from .node import Node, NoParams
 from .ports import In, Out
 from .session import Session, SessionStatistics
@@ -83,7 +83,13 @@ def harness(graph: Graph, inputs: Mapping[str, Iterable[Message]] | None = None,
             outputs: Iterable[str] | None = None, *, pace: str = "fast",
             capacity: int = 1024) -> tuple[Graph, dict[str, list[Message]], dict[str, list[int]]]:
     """Wrap ``graph`` with feeders for ``inputs`` (``"node.port"`` -> messages) and
-    collectors on ``outputs`` (``"node.port"``; default: every unconnected output)."""
+    collectors on ``outputs`` (``"node.port"``; default: every unconnected output).
+
+    An input the graph already feeds is fed the test's messages instead (its edges are
+    left out, unless the port merges streams, ``fan_in``): a test drives any node of a
+    loaded graph, ``inputs={"voice.text": [...]}`` on graphs/say.yaml. Each message must
+    be of the port's type (or an ``Interrupt``); a ``GraphError`` names the one that is
+    not."""
     nodes = dict(graph.nodes)
     edges = list(graph.edges)
     for i, (target, msgs) in enumerate((inputs or {}).items()):
@@ -93,8 +99,15 @@ def harness(graph: Graph, inputs: Mapping[str, Iterable[Message]] | None = None,
         if spec is None:
             known = [f"{d.id}.{p}" for d in graph.nodes.values() for p in d.cls.inputs]
             raise GraphError(f"inputs: no input port {target!r} (inputs: {', '.join(known)})")
+        messages = list(msgs)
+        for k, msg in enumerate(messages):
+            if not isinstance(msg, (spec.type, Interrupt)):
+                raise GraphError(f"inputs[{target!r}][{k}] is of type {type(msg).__name__}: "
+                                 f"{target} takes {spec.type_name}")
+        if not spec.fan_in:
+            edges = [e for e in edges if (e.dst, e.dst_port) != (node_id, port)]
         fid = f"_feed{i}"
-        cls = _feeder(spec.type, list(msgs))
+        cls = _feeder(spec.type, messages)
         nodes[fid] = NodeDecl(fid, "test.feed", cls, _FeedParams(pace=pace))
         edges.append(EdgeDecl(fid, "out", node_id, port, capacity=capacity))
     if outputs is None:

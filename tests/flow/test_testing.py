@@ -97,3 +97,20 @@ def test_run_graph_async_uses_the_fake_clock_driving_its_loop() -> None:
 
     assert clock.run(main()) == 300 * MS
     assert clock.now() == 300 * MS
+
+
+def test_an_input_of_the_wrong_type_names_the_message_not_a_hidden_feeder() -> None:
+    with pytest.raises(GraphError, match=r"inputs\['node.text'\]\[1\] is of type Message: "
+                       r"node.text takes TextDelta"):
+        run_node(Upper, inputs={"text": [TextDelta(pts=0, text="a"), Message(pts=1)]})
+
+
+def test_inputs_drive_a_port_the_graph_already_feeds() -> None:
+    """A test feeds the middle of a loaded graph: the graph's own edge into that port is
+    left out (it is not two streams merged), the rest of the graph runs as it is."""
+    graph = Graph.build("chain", {"first": (Upper, {"suffix": "?"}),
+                                  "second": (Upper, {"suffix": "!"})},
+                        ["first.out -> second.text"])
+    result = run_graph(graph, {"second.text": words((0, "mine")),
+                               "first.text": words((0, "theirs"))}, ["second.out"])
+    assert [m.text for m in result.outputs["second.out"]] == ["MINE!"]
