@@ -15,16 +15,19 @@ In an application of one's own (docs/embedding.md)::
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import msgspec
 
+from .appio import AppInput, AppOutput, attach
 from .clock import Clock, RealClock
 from .context import SessionContext
 from .edge import Edge, EdgeStatistics, media_end
 from .errors import GraphError, NodeFailed, first_error
 from .gate import StartGate
 from .graph import Graph, validate
+from .messages import Message
 from .node import Node, NodeStatistics
 from .params import show
 
@@ -42,14 +45,21 @@ class Session:
     ``FakeClock`` only on the loop it drives: ``flow.testing``). ``id``: for logs and task
     names (a fresh one unless given). ``services``: what nodes share with the application
     (``self.context.services``: a back end's provider, a model's stepper); the mapping is
-    copied, the objects in it are not. Raises ``GraphError`` for a graph that does not
-    validate (one changed by hand after it was loaded)."""
+    copied, the objects in it are not. ``inputs``, ``outputs``: ports (``"node.port"``)
+    the application feeds with ``send`` and reads with ``receive`` (``flow.appio``), each
+    bounded at ``capacity`` messages. Raises ``GraphError`` for a graph that does not
+    validate (one changed by hand after it was loaded) or a port it lacks."""
 
     def __init__(self, graph: Graph, *, clock: Clock | None = None, id: str | None = None,
-                 services: dict[str, Any] | None = None) -> None:
+                 services: dict[str, Any] | None = None, inputs: Iterable[str] = (),
+                 outputs: Iterable[str] = (), capacity: int = 64) -> None:
         problems = validate(graph)
         if problems:
             raise GraphError(problems)
+        self._inputs: dict[str, AppInput] = {}
+        self._outputs: dict[str, AppOutput] = {}
+        if inputs or outputs:
+            graph, self._inputs, self._outputs = attach(graph, inputs, outputs, capacity)
         self.graph = graph
         ctx = SessionContext(clock=clock or RealClock(), services=dict(services or {}))
         if id is not None:
@@ -136,10 +146,42 @@ class Session:
         """End every source (a node no edge feeds) as if its input had ended, as at the end
         of a file (GStreamer's end-of-stream): each closes its outputs and the graph
         drains, so a reply in flight is still said and written; ``run()`` returns once
-        every node has finished. Nodes fed by edges end when their inputs do."""
+        every node has finished. Nodes fed by edges end when their inputs do; the
+        application's inputs end after what was sent."""
+        for io in self._inputs.values():
+            io.end()
         for node in self.nodes.values():
+            if node.id.startswith("_app_in"):
+                continue  # ended above, after what is queued
             if not any(e.dst == node.id for e in self.graph.edges):
                 node._end_input()
+
+    async def send(self, port: str, msg: Message) -> None:
+        """Send ``msg`` into ``port``, one of the ``inputs`` the session was made with;
+        waits while ``capacity`` messages are queued there (the graph is behind)."""
+        await self._app_input(port).send(msg)
+
+    def end(self, port: str) -> None:
+        """End the application's input ``port``, as the end of a file would (after what
+        was sent)."""
+        self._app_input(port).end()
+
+    def receive(self, port: str) -> AsyncIterator[Message]:
+        """The messages of ``port``, one of the ``outputs`` the session was made with, as
+        they come, until its stream ends (``async for``). An ``Interrupt`` that reaches it
+        drops what was not read yet and is received itself."""
+        out = self._outputs.get(port)
+        if out is None:
+            raise KeyError(f"{port!r} is not one of this session's outputs "
+                           f"({', '.join(self._outputs) or 'none: Session(outputs=[...])'})")
+        return out.messages()  # type: ignore[no-any-return]
+
+    def _app_input(self, port: str) -> AppInput:
+        io = self._inputs.get(port)
+        if io is None:
+            raise KeyError(f"{port!r} is not one of this session's inputs "
+                           f"({', '.join(self._inputs) or 'none: Session(inputs=[...])'})")
+        return io
 
     def statistics(self) -> SessionStatistics:
         return SessionStatistics(

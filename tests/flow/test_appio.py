@@ -1,0 +1,159 @@
+"""The application's own ports into a session (``Session(inputs=, outputs=)``, flow.appio):
+``send``, ``end``, ``receive``, bounded both ways, interrupts on both."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import msgspec
+import pytest
+
+from flow import MS, FakeClock, Graph, GraphError, In, Interrupt, Node, Out, Session, TextDelta
+
+
+class Upper(Node):
+    text: In[TextDelta]
+    out: Out[TextDelta]
+
+    class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+        suffix: str = ""
+        delay: int = 0
+
+    async def on_text(self, msg: TextDelta) -> None:
+        if self.params.delay:
+            await self.clock.sleep(self.params.delay)
+        await self.out.send(TextDelta(pts=msg.pts, text=msg.text.upper() + self.params.suffix))
+
+
+def chain(delay: int = 0) -> Graph:
+    return Graph.build("chain", {"first": (Upper, {"suffix": "?"}),
+                                 "second": (Upper, {"suffix": "!", "delay": delay})},
+                       ["first.out -> second.text"])
+
+
+def text(t: str, pts: int = 0) -> TextDelta:
+    return TextDelta(pts=pts, text=t)
+
+
+def test_an_application_sends_into_a_graph_and_receives_its_output_as_it_comes() -> None:
+    clock = FakeClock()
+
+    async def main() -> tuple[list[tuple[int, str]], Session]:
+        session = Session(chain(delay=100 * MS), clock=clock, inputs=["first.text"],
+                          outputs=["second.out"])
+        task = asyncio.create_task(session.run())
+        got: list[tuple[int, str]] = []
+
+        async def read() -> None:
+            async for msg in session.receive("second.out"):
+                assert isinstance(msg, TextDelta)
+                got.append((clock.now(), msg.text))
+
+        reader = asyncio.create_task(read())
+        await session.send("first.text", text("hi"))
+        await clock.sleep(150 * MS)
+        assert got == [(100 * MS, "HI?!")]  # as it came, not at the end
+        await session.send("first.text", text("yo"))
+        session.end("first.text")
+        await task
+        await reader  # the output's stream ended with the graph
+        return got, session
+
+    got, session = clock.run(main())
+    assert got == [(100 * MS, "HI?!"), (250 * MS, "YO?!")]
+    assert not session.stopped
+
+
+def test_the_applications_ports_are_bounded_both_ways() -> None:
+    """An output nobody reads holds the graph back once ``capacity`` messages wait, and a
+    send waits while the graph is behind: nothing grows without bound."""
+    clock = FakeClock()
+
+    async def main() -> tuple[int, list[str]]:
+        session = Session(chain(), clock=clock, inputs=["first.text"],
+                          outputs=["second.out"], capacity=2)
+        task = asyncio.create_task(session.run())
+        sent = 0
+
+        async def send_all() -> None:
+            nonlocal sent
+            for i in range(20):
+                await session.send("first.text", text(str(i)))
+                sent += 1
+            session.end("first.text")
+
+        sender = asyncio.create_task(send_all())
+        await clock.sleep(1000 * MS)
+        held = sent  # the sender waits: the output is full and nobody reads it
+        got = [m.text async for m in session.receive("second.out")]  # type: ignore[attr-defined]
+        await sender
+        await task
+        return held, got
+
+    held, got = clock.run(main())
+    assert held < 20
+    assert got == [f"{i}?!" for i in range(20)]  # then every one, in order
+
+
+def test_an_interrupt_reaching_an_output_drops_what_was_not_read_and_is_received() -> None:
+    clock = FakeClock()
+
+    async def main() -> list[str]:
+        session = Session(chain(), clock=clock, inputs=["first.text"],
+                          outputs=["second.out"])
+        task = asyncio.create_task(session.run())
+        for word in ("stale", "old"):
+            await session.send("first.text", text(word))
+        await clock.sleep(10 * MS)  # both are waiting at the output, unread
+        await session.send("first.text", Interrupt(pts=0, reason="barge-in"))
+        await clock.sleep(MS)  # it reaches the output before the application reads
+        await session.send("first.text", text("new"))
+        session.end("first.text")
+        got = [m.text if isinstance(m, TextDelta) else f"<{type(m).__name__}>"
+               async for m in session.receive("second.out")]
+        await task
+        return got
+
+    assert clock.run(main()) == ["<Interrupt>", "NEW?!"]
+
+
+def test_an_input_the_graph_feeds_is_fed_by_the_application_instead() -> None:
+    clock = FakeClock()
+
+    async def main() -> list[str]:
+        session = Session(chain(), clock=clock, inputs=["second.text"],
+                          outputs=["second.out", "first.out"])
+        task = asyncio.create_task(session.run())
+        await session.send("second.text", text("mine"))
+        session.end_input()  # the app's input after what was sent, and first's source
+        got = [m.text async for m in session.receive("second.out")]  # type: ignore[attr-defined]
+        await task
+        return got
+
+    assert clock.run(main()) == ["MINE!"]
+
+
+def test_mistakes_are_named() -> None:
+    with pytest.raises(GraphError, match=r"inputs: no input port 'first.txt' \(inputs: "
+                       r"first.text, second.text\)"):
+        Session(chain(), inputs=["first.txt"])
+    with pytest.raises(GraphError, match=r"outputs: no output port 'second.text'"):
+        Session(chain(), outputs=["second.text"])
+    clock = FakeClock()
+
+    async def main() -> None:
+        session = Session(chain(), clock=clock, inputs=["first.text"])
+        with pytest.raises(TypeError, match=re.escape("first.text takes TextDelta, not int")):
+            await session.send("first.text", 3)  # type: ignore[arg-type]
+        with pytest.raises(KeyError, match=re.escape(
+                "'second.text' is not one of this session's inputs (first.text)")):
+            await session.send("second.text", text("x"))
+        with pytest.raises(KeyError, match=re.escape("none: Session(outputs=[...])")):
+            session.receive("second.out")
+        session.end("first.text")
+        with pytest.raises(RuntimeError, match=re.escape("input first.text has ended")):
+            await session.send("first.text", text("late"))
+        await session.run()
+
+    clock.run(main())
