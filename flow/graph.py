@@ -119,19 +119,29 @@ class Graph:
     lines: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, name: str, nodes: dict[str, tuple[type[Node] | str, dict[str, Any]]],
-              edges: list[str | EdgeDecl], *, registry: Registry | None = None) -> Graph:
+    def build(cls, name: str, nodes: dict[str, Any], edges: list[Any], *,
+              registry: Registry | None = None) -> Graph:
         """Build and validate a graph in Python::
 
-            Graph.build("g", {"src": (Source, {}), "out": ("sink.wav", {"path": "o.wav"})},
+            Graph.build("g", {"src": Source, "out": ("sink.wav", {"path": "o.wav"})},
                         ["src.audio -> out.audio"])
 
-        Raises ``GraphError`` listing every problem, as ``load_graph`` does.
+        A node is its type (a class, or a registered name), alone or with its parameters
+        (a mapping, or the class's ``Params``); an edge is ``"a.out -> b.in"``, a mapping
+        as in YAML (``{"from": "a.out", "to": "b.in", "policy": "latest"}``) or an
+        ``EdgeDecl``. Raises ``GraphError`` listing every problem, as ``load_graph`` does.
         """
         issues: list[Issue] = []
         decls: dict[str, NodeDecl] = {}
         skip: set[str] = set()
-        for node_id, (kind, raw) in nodes.items():
+        for node_id, spec in nodes.items():
+            kind, raw = _node_spec(spec)
+            if kind is None:
+                issues.append(Issue(None, f"node {node_id!r}: expected a node type, or (type, "
+                                          f"parameters); got {spec!r}"))
+                continue
+            if isinstance(raw, msgspec.Struct):
+                raw = msgspec.to_builtins(raw)
             if not NODE_ID.match(node_id):
                 issues.append(Issue(None, bad_node_id(node_id)))
             if isinstance(kind, str):
@@ -154,6 +164,16 @@ class Graph:
             if isinstance(e, EdgeDecl):
                 edge_decls.append(e)
                 continue
+            if isinstance(e, dict):
+                decl, wrong = _edge_mapping(e)
+                issues += [Issue(None, p) for p in wrong]
+                if decl is not None:
+                    edge_decls.append(decl)
+                continue
+            if not isinstance(e, str):
+                issues.append(Issue(None, f"an edge is 'a.out -> b.in', a mapping as in YAML "
+                                          f"or an EdgeDecl; got {e!r}"))
+                continue
             parts = parse_edge_text(e)
             if parts is None:
                 issues.append(Issue(None, f"malformed edge {e!r}: {edge_text_hint(e)}"))
@@ -171,6 +191,59 @@ class Graph:
         if self.path:
             return f"{self.path}: "
         return ""
+
+
+def _node_spec(spec: Any) -> tuple[type[Node] | str | None, Any]:
+    """``Graph.build``'s node: (its type, its parameters), or (None, None) if malformed."""
+    if isinstance(spec, str) or (isinstance(spec, type) and issubclass(spec, Node)):
+        return spec, {}
+    if isinstance(spec, tuple) and 1 <= len(spec) <= 2:
+        kind = spec[0]
+        if isinstance(kind, str) or (isinstance(kind, type) and issubclass(kind, Node)):
+            return kind, spec[1] if len(spec) == 2 else {}
+    return None, None
+
+
+_EDGE_FIELDS = ("from", "to", "policy", "capacity", "max_time", "feedback")
+
+
+def _edge_mapping(item: dict[str, Any]) -> tuple[EdgeDecl | None, list[str]]:
+    """An edge written as in YAML, ``{"from": "a.out", "to": "b.in", ...}`` (``max_time``
+    a duration, ``"400ms"``, or ns): the edge, or None, and what is wrong with it."""
+    from .units import parse_duration
+
+    label = f"edge '{item.get('from', '?')} -> {item.get('to', '?')}'"
+    problems = [f"{label}: unknown key {k!r} (an edge has: {', '.join(_EDGE_FIELDS)})"
+                for k in item if k not in _EDGE_FIELDS]
+    ends = parse_edge_text(f"{item.get('from')} -> {item.get('to')}")
+    if ends is None:
+        problems.append(f"{label}: 'from' and 'to' must be node.port")
+    feedback = item.get("feedback", False)
+    policy = item.get("policy", Policy.DROP_OLDEST if feedback else Policy.BLOCK)
+    try:
+        policy = Policy(policy)
+    except ValueError:
+        problems.append(f"{label}: unknown policy {policy!r} (policies: "
+                        f"{', '.join(p.value for p in Policy)})")
+    capacity, raw_time = item.get("capacity"), item.get("max_time")
+    if capacity is not None and (type(capacity) is not int or capacity < 1):
+        problems.append(f"{label}: 'capacity' must be a whole number of messages >= 1")
+    max_time: int | None = None
+    if isinstance(raw_time, str):
+        try:
+            max_time = parse_duration(raw_time)
+        except ValueError as exc:
+            problems.append(f"{label}: max_time: {exc}")
+    elif type(raw_time) is int and raw_time > 0:
+        max_time = raw_time
+    elif raw_time is not None:
+        problems.append(f"{label}: 'max_time' must be a duration ('400ms') or ns above 0")
+    if not isinstance(feedback, bool):
+        problems.append(f"{label}: 'feedback' must be True or False")
+    if problems or ends is None:
+        return None, problems
+    return EdgeDecl(*ends, policy=policy, capacity=capacity, max_time=max_time,
+                    feedback=feedback), []
 
 
 def validate(graph: Graph) -> list[str]:

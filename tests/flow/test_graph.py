@@ -25,6 +25,38 @@ def test_build_by_class_or_by_type_name():
     assert g.edges[1].policy is Policy.LATEST and validate(g) == []
 
 
+def test_build_takes_a_type_alone_a_params_struct_and_edges_written_as_in_yaml():
+    g = Graph.build("g", {"src": (Lines, Lines.Params(lines=["a"])), "up": Upper,
+                          "p": ("test.print",)},
+                    ["src.text -> up.text",
+                     {"from": "up.out", "to": "p.text", "policy": "latest", "max_time": "400ms"}],
+                    registry=registry())
+    assert g.nodes["src"].params.lines == ["a"] and g.nodes["p"].cls is Print
+    assert (g.edges[1].policy, g.edges[1].max_time) == (Policy.LATEST, 400_000_000)
+
+
+def test_build_names_a_malformed_node_or_edge_instead_of_a_python_error():
+    issues = issues_of({"src": (Lines, {}, "extra"), "up": Upper, "p": Print},
+                       [("up.out", "p.text"),
+                        {"from": "up.out", "to": "p", "policy": "newest", "capacity": 0,
+                         "max_time": "4", "colour": "red"}],
+                       registry=registry())
+    assert issues == [
+        "node 'src': expected a node type, or (type, parameters); got (<class "
+        "'tests.flow.graphs.nodes.Lines'>, {}, 'extra')",
+        "an edge is 'a.out -> b.in', a mapping as in YAML or an EdgeDecl; got ('up.out', "
+        "'p.text')",
+        "edge 'up.out -> p': unknown key 'colour' (an edge has: from, to, policy, capacity, "
+        "max_time, feedback)",
+        "edge 'up.out -> p': 'from' and 'to' must be node.port",
+        "edge 'up.out -> p': unknown policy 'newest' (policies: block, drop_oldest, "
+        "drop_newest, latest)",
+        "edge 'up.out -> p': 'capacity' must be a whole number of messages >= 1",
+        "edge 'up.out -> p': max_time: expected a duration with a unit like '200ms' or "
+        "'1.5s', got '4'",
+    ]
+
+
 def test_build_reports_every_problem_without_a_file():
     issues = issues_of({"src": (Lines, {"lines": "a", "bogus": 1}), "x": ("test.nope", {}),
                         "bad id": (Print, {})},
