@@ -60,7 +60,9 @@ class Chunker(Node):
     Params = ChunkerParams
     audio: In[AudioFrame]
     video: In[VideoFrame]
-    text: In[TextDelta] = In(fan_in=True, doc="typed and heard text")
+    text: In[TextDelta] = In(fan_in=True, doc="typed and heard text, into the micro-turns' "
+                                            "tokens (the reflex front end hears words on "
+                                            "front.heard, not here)")
     chunks: Out[Chunk]
 
     async def setup(self) -> None:
