@@ -32,7 +32,7 @@ from .errors import GraphError
 from .graph import EdgeDecl, Graph, NodeDecl
 from .messages import Interrupt, Message
 from .node import Node, NoParams
-from .ports import In, Out
+from .ports import In, Out, PortSpec
 
 _END = object()
 
@@ -127,6 +127,38 @@ def _app_output(io: AppOutput) -> type[Node]:
         "Params": NoParams, "type_name": "app.output", "__module__": __name__})
 
 
+def input_port(graph: Graph, target: str) -> tuple[str, str, PortSpec]:
+    """``"node.port"`` -> (node, port, its spec); ``GraphError`` naming every input port if
+    the graph has no such input."""
+    node_id, _, port = target.partition(".")
+    decl = graph.nodes.get(node_id)
+    spec = decl.cls.inputs.get(port) if decl is not None else None
+    if spec is None:
+        known = [f"{d.id}.{p}" for d in graph.nodes.values() for p in d.cls.inputs]
+        raise GraphError(f"inputs: no input port {target!r} (inputs: {', '.join(known)})")
+    return node_id, port, spec
+
+
+def output_port(graph: Graph, target: str) -> tuple[str, str]:
+    """``"node.port"`` -> (node, port); ``GraphError`` naming every output port if the
+    graph has no such output."""
+    node_id, _, port = target.partition(".")
+    decl = graph.nodes.get(node_id)
+    if decl is None or port not in decl.cls.outputs:
+        known = [f"{d.id}.{p}" for d in graph.nodes.values() for p in d.cls.outputs]
+        raise GraphError(f"outputs: no output port {target!r} (outputs: {', '.join(known)})")
+    return node_id, port
+
+
+def fed_instead(edges: list[EdgeDecl], node_id: str, port: str, spec: PortSpec
+                ) -> list[EdgeDecl]:
+    """``edges`` without those into ``node_id.port``, which something else feeds now,
+    unless the port merges streams (``fan_in``)."""
+    if spec.fan_in:
+        return edges
+    return [e for e in edges if (e.dst, e.dst_port) != (node_id, port)]
+
+
 def attach(graph: Graph, inputs: Iterable[str], outputs: Iterable[str], capacity: int
            ) -> tuple[Graph, dict[str, AppInput], dict[str, AppOutput]]:
     """``graph`` with a node feeding each of ``inputs`` and one reading each of
@@ -136,24 +168,14 @@ def attach(graph: Graph, inputs: Iterable[str], outputs: Iterable[str], capacity
     ins: dict[str, AppInput] = {}
     outs: dict[str, AppOutput] = {}
     for i, target in enumerate(inputs):
-        node_id, _, port = target.partition(".")
-        decl = graph.nodes.get(node_id)
-        spec = decl.cls.inputs.get(port) if decl is not None else None
-        if spec is None:
-            known = [f"{d.id}.{p}" for d in graph.nodes.values() for p in d.cls.inputs]
-            raise GraphError(f"inputs: no input port {target!r} (inputs: {', '.join(known)})")
+        node_id, port, spec = input_port(graph, target)
         io = ins[target] = AppInput(target, spec.type, capacity)
-        if not spec.fan_in:
-            edges = [e for e in edges if (e.dst, e.dst_port) != (node_id, port)]
+        edges = fed_instead(edges, node_id, port, spec)
         nid = f"_app_in{i}"
         nodes[nid] = NodeDecl(nid, "app.input", _app_input(io), NoParams())
         edges.append(EdgeDecl(nid, "out", node_id, port, capacity=capacity))
     for i, target in enumerate(outputs):
-        node_id, _, port = target.partition(".")
-        decl = graph.nodes.get(node_id)
-        if decl is None or port not in decl.cls.outputs:
-            known = [f"{d.id}.{p}" for d in graph.nodes.values() for p in d.cls.outputs]
-            raise GraphError(f"outputs: no output port {target!r} (outputs: {', '.join(known)})")
+        node_id, port = output_port(graph, target)
         out = outs[target] = AppOutput(target, capacity)
         nid = f"_app_out{i}"
         nodes[nid] = NodeDecl(nid, "app.output", _app_output(out), NoParams())

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from .appio import fed_instead, input_port, output_port
 from .clock import Clock, FakeClock, loop_clock
 from .edge import Policy
 from .errors import GraphError
@@ -93,19 +94,13 @@ def harness(graph: Graph, inputs: Mapping[str, Iterable[Message]] | None = None,
     nodes = dict(graph.nodes)
     edges = list(graph.edges)
     for i, (target, msgs) in enumerate((inputs or {}).items()):
-        node_id, _, port = target.partition(".")
-        decl = graph.nodes.get(node_id)
-        spec = decl.cls.inputs.get(port) if decl else None
-        if spec is None:
-            known = [f"{d.id}.{p}" for d in graph.nodes.values() for p in d.cls.inputs]
-            raise GraphError(f"inputs: no input port {target!r} (inputs: {', '.join(known)})")
+        node_id, port, spec = input_port(graph, target)
         messages = list(msgs)
         for k, msg in enumerate(messages):
             if not isinstance(msg, (spec.type, Interrupt)):
                 raise GraphError(f"inputs[{target!r}][{k}] is of type {type(msg).__name__}: "
                                  f"{target} takes {spec.type_name}")
-        if not spec.fan_in:
-            edges = [e for e in edges if (e.dst, e.dst_port) != (node_id, port)]
+        edges = fed_instead(edges, node_id, port, spec)
         fid = f"_feed{i}"
         cls = _feeder(spec.type, messages)
         nodes[fid] = NodeDecl(fid, "test.feed", cls, _FeedParams(pace=pace))
@@ -117,11 +112,7 @@ def harness(graph: Graph, inputs: Mapping[str, Iterable[Message]] | None = None,
     stores: dict[str, list[Message]] = {}
     times: dict[str, list[int]] = {}
     for i, target in enumerate(outputs):
-        node_id, _, port = target.partition(".")
-        decl = graph.nodes.get(node_id)
-        if decl is None or port not in decl.cls.outputs:
-            known = [f"{d.id}.{p}" for d in graph.nodes.values() for p in d.cls.outputs]
-            raise GraphError(f"outputs: no output port {target!r} (outputs: {', '.join(known)})")
+        node_id, port = output_port(graph, target)
         stores[target], times[target] = [], []
         cid = f"_collect{i}"
         nodes[cid] = NodeDecl(cid, "test.collect", _collector(stores[target], times[target]),
