@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from flow import S, SessionContext
+from flow import ParamError, S, SessionContext
+from flow.errors import FlowError
 
 from ..types import BackendResult, FusedTurn
 from .policy import Decision, ReflexPolicy, TurnInput, dmel_level
@@ -83,18 +84,38 @@ def skill_params(name: str, cls: type[Skill], raw: dict[str, Any] | None) -> Any
 
 
 def build_skills(options: ReflexOptions) -> list[Skill]:
+    """The skills, made. A skill that cannot start ends the session: its ``FlowError``
+    (``ParamError``: a rates file that is not there) is a mistake in its settings, which
+    ``microturn run`` reports as the graph mistake it is; anything else is its bug."""
     skills = []
     for name in options.skills:
         cls = load_skill(name)
         params = skill_params(name, cls, options.settings.get(name))
         try:
             skill = cls(params) if params is not None else cls()
+        except FlowError as exc:
+            raise settings_problem(name, exc) from exc
         except Exception as exc:
             raise RuntimeError(f"skill {name!r} ({cls.__module__}:{cls.__qualname__}) failed "
                                f"to start: {type(exc).__name__}: {exc}") from exc
         skill.confirm.enabled = options.confirm
         skills.append(skill)
     return skills
+
+
+def settings_problem(name: str, exc: FlowError) -> ParamError:
+    """A skill's ``FlowError`` at start as a ``ParamError`` at its settings: ``skill
+    'rates': ... - at with.options.settings.rates.path``. The skill's own `` - at path``
+    is read within its settings (``path``, `` `$.path` ``), or kept if it starts at
+    ``with.``."""
+    message, sep, where = str(exc).rpartition(" - at ")
+    if not sep:
+        message, where = str(exc), ""
+    where = where.strip().strip("`").removeprefix("$").removeprefix(".")
+    if not where.startswith("with."):
+        root = f"with.options.settings.{name}"
+        where = root + (where if not where or where.startswith("[") else f".{where}")
+    return ParamError(f"skill {name!r}: {message} - at {where}")
 
 
 def skills_vocabulary(skills: list[Skill]) -> dict[str, list[str]]:

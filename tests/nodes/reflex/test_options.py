@@ -8,7 +8,7 @@ from textwrap import dedent
 import msgspec
 import pytest
 
-from flow import GraphError
+from flow import GraphError, ParamError
 from flow.loader import load_graph_text
 from flow.registry import Registry
 from nodes.reflex import model
@@ -90,6 +90,49 @@ def test_a_skill_that_fails_to_start_is_named(monkeypatch):
     with pytest.raises(RuntimeError, match=r"^skill 'broken' \(tests\.nodes\.reflex\.test_options"
                        r":Broken\) failed to start: RuntimeError: no model file$"):
         build_skills(ReflexOptions(skills=["broken"]))
+
+
+class RatesFile(Skill):
+    """Reads its rates from a file when made: a file that is not there is the graph's
+    mistake (a ``ParamError``), as a node's would be."""
+
+    name = "rates"
+
+    class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+        path: str = "rates.csv"
+
+    def __init__(self, params: msgspec.Struct | None = None) -> None:
+        super().__init__(params)
+        raise ParamError(f"{self.params.path}: no such file - at path")
+
+
+def test_a_skill_s_param_error_at_start_is_a_mistake_in_its_settings(monkeypatch):
+    monkeypatch.setattr(model, "load_skill", {"rates": RatesFile}.__getitem__)
+    with pytest.raises(ParamError) as info:
+        build_skills(ReflexOptions(skills=["rates"], settings={"rates": {"path": "/no.csv"}}))
+    assert str(info.value) == ("skill 'rates': /no.csv: no such file - at "
+                               "with.options.settings.rates.path")
+    # a place the skill does not give is its settings; one from ``with.`` is kept
+    for said, where in [("gone", "with.options.settings.rates"),
+                        ("gone - at `$.path`", "with.options.settings.rates.path"),
+                        ("gone - at with.options.settings.rates.path",
+                         "with.options.settings.rates.path")]:
+        assert str(model.settings_problem("rates", ParamError(said))) == \
+            f"skill 'rates': gone - at {where}"
+
+
+def test_microturn_run_reports_a_skill_s_param_error_as_a_graph_mistake(
+        tmp_path, monkeypatch, capsys):
+    """Exit status 2 and ``file:line: node ...``, not a failed session (status 1)."""
+    from flow import cli
+
+    monkeypatch.setattr(model, "load_skill", {"rates": RatesFile}.__getitem__)
+    graph = tmp_path / "g.yaml"
+    graph.write_text(dedent(GRAPH.format(skills="[rates]", settings="rates: {path: /no.csv}")))
+    assert cli.main(["run", str(graph), "--no-uvloop"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{graph}:3: node 'front' (frontend): skill 'rates': /no.csv: no such file - at "
+        "with.options.settings.rates.path", "1 problem found"]
 
 
 def test_a_plugin_skill_that_fails_to_import_is_named(monkeypatch):
