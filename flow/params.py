@@ -158,8 +158,17 @@ def split_error(text: str) -> tuple[str, Path]:
     return message, tuple(path)
 
 
+#: msgspec's message about a value of the wrong kind, perhaps after a prefix ("options: ")
+_MSGSPEC_WORDS = re.compile(r"(?:^|: )(?:Expected|Invalid) ")
+
+
 def with_value(message: str, raw: Any, path: Path) -> str:
-    """Add the offending value to msgspec's message, which names only its type."""
+    """Add the offending value to msgspec's message, which names only its type
+    (``Expected ...``, ``Invalid ...``, after whatever a ``__post_init__`` that passed it
+    on put before it). Other messages say what they mean: an unknown field's (the value is
+    not the mistake, the name is), a ``__post_init__``'s own words."""
+    if not _MSGSPEC_WORDS.search(message):
+        return message
     value: Any = raw
     for p in path:
         try:
