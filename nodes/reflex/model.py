@@ -17,6 +17,7 @@ quiet.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ import msgspec
 
 from flow import ParamError, S, SessionContext
 from flow.errors import FlowError
+from flow.params import param_names
 
 from ..types import BackendResult, FusedTurn
 from .policy import Decision, ReflexPolicy, TurnInput, dmel_level
@@ -75,6 +77,14 @@ def skill_params(name: str, cls: type[Skill], raw: dict[str, Any] | None) -> Any
     for a skill without ``Params``; a mistake is a ``ValidationError`` at its place."""
     if not hasattr(cls, "Params"):
         return None
+    names = param_names(cls.Params)
+    for key in raw or {}:  # whether or not its Params forbids unknown fields: a typo
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise msgspec.ValidationError(
+                f"skill {name!r}: unknown setting {key!r}{hint} (settings: "
+                f"{', '.join(names) or 'none'}) - at `$.settings.{name}.{key}`")
     try:
         return msgspec.convert(raw or {}, cls.Params)
     except msgspec.ValidationError as exc:

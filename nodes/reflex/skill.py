@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from flow.errors import FlowError
+from flow.params import broken_defaults
 from flow.registry import package_of
 
 from .transcript import Transcript, Utterance, Word
@@ -63,6 +64,28 @@ class Skill:
     number_contexts: ClassVar[tuple[str, ...]] = ()
     words: ClassVar[tuple[str, ...]] = ()
     pronunciations: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """``Params`` held to a node's rules, when the class is defined (a plugin's, when it
+        is loaded): a msgspec Struct, frozen (settings are the graph's, the same in every
+        session; what a skill learns goes in its own attributes), whose defaults pass its
+        own constraints (a graph that leaves a field out gets the default unchecked)."""
+        super().__init_subclass__(**kwargs)
+        params = cls.__dict__.get("Params")
+        where = f"{cls.__module__}:{cls.__qualname__}"
+        if params is None:  # none, or inherited: checked with the class that set it
+            return
+        if not (isinstance(params, type) and issubclass(params, msgspec.Struct)):
+            raise SkillDefinitionError(f"skill {where}: Params must be a "
+                                       "msgspec.Struct")
+        if not params.__struct_config__.frozen:
+            raise SkillDefinitionError(
+                f"skill {where}: Params must be frozen (class Params(msgspec."
+                "Struct, frozen=True, forbid_unknown_fields=True)): settings are the graph's; "
+                "what the skill learns goes in its own attributes")
+        if (problem := broken_defaults(params)) is not None:
+            raise SkillDefinitionError(f"skill {where}: "
+                                       f"{problem.replace('with.', 'settings.', 1)}")
 
     def __init__(self, params: msgspec.Struct | None = None) -> None:
         if params is None and hasattr(type(self), "Params"):
@@ -146,6 +169,10 @@ def find_phrase(words: tuple[Word, ...], phrase: str) -> int | None:
         if all(words[i + j].text == target[j] for j in range(n)):
             return i
     return None
+
+
+class SkillDefinitionError(FlowError, TypeError):
+    """A skill class breaks the contract (its ``Params`` is not a frozen Struct, ...)."""
 
 
 class UnknownSkill(FlowError, KeyError):

@@ -4,6 +4,7 @@ the field under ``with.options``), and a skill's settings are optional."""
 from __future__ import annotations
 
 from textwrap import dedent
+from typing import Annotated
 
 import msgspec
 import pytest
@@ -13,7 +14,7 @@ from flow.loader import load_graph_text
 from flow.registry import Registry
 from nodes.reflex import model
 from nodes.reflex.model import ReflexOptions, build_skills
-from nodes.reflex.skill import Skill
+from nodes.reflex.skill import Skill, SkillDefinitionError
 
 GRAPH = """\
 graph: t
@@ -45,8 +46,51 @@ def test_a_skill_s_setting_is_named_at_its_line_and_path():
     assert msg.endswith("skill 'count': Expected str, got int 5 - at "
                         "with.options.settings.count.category")
     msg = problem("[count]", "count: {categry: animals}")
-    assert msg.startswith("g.yaml:10: ") and "unknown field categry" in msg
-    assert msg.endswith(" - at with.options.settings.count")
+    assert msg == ("g.yaml:10: node 'front' (frontend): options for model 'reflex': skill "
+                   "'count': unknown setting 'categry'; did you mean 'category'? (settings: "
+                   "category, words, numbers, by_kind) - at with.options.settings.count.categry")
+
+
+class Loose(Skill):
+    """Its Params does not forbid unknown fields: its settings are held to them anyway."""
+
+    name = "loose"
+
+    class Params(msgspec.Struct, frozen=True):
+        x: int = 1
+
+
+def test_a_typo_in_settings_is_refused_whatever_the_skill_s_params_say(monkeypatch):
+    monkeypatch.setattr(model, "load_skill", {"loose": Loose}.__getitem__)
+    with pytest.raises(msgspec.ValidationError) as info:
+        ReflexOptions(skills=["loose"], settings={"loose": {"x": 1, "xs": 2}})
+    assert str(info.value) == ("skill 'loose': unknown setting 'xs'; did you mean 'x'? "
+                               "(settings: x) - at `$.settings.loose.xs`")
+    assert build_skills(ReflexOptions(skills=["loose"], settings={"loose": {"x": 3}})
+                        )[0].params == Loose.Params(3)
+
+
+def test_a_skill_s_params_are_held_to_a_node_s_rules_when_the_class_is_defined():
+    with pytest.raises(SkillDefinitionError, match=r"^skill tests\.nodes\.reflex\.test_options:"
+                       r"test_a_skill_s_params_.*\.Mutable: "
+                       r"Params must be frozen \(class Params\(msgspec\.Struct, frozen=True"):
+        class Mutable(Skill):
+            class Params(msgspec.Struct):
+                x: int = 1
+    with pytest.raises(SkillDefinitionError, match=r"\.Plain: Params must be a msgspec\.Struct$"):
+        class Plain(Skill):
+            class Params:
+                x = 1
+    with pytest.raises(SkillDefinitionError, match=r"\.Odd: the default of settings\.x breaks "
+                       r"its own constraint: Expected int <= 3$"):
+        class Odd(Skill):
+            class Params(msgspec.Struct, frozen=True):
+                x: Annotated[int, msgspec.Meta(le=3)] = 10
+
+    class Heir(Parrot):  # an inherited Params was checked with its class
+        name = "heir"
+
+    assert Heir().params == Parrot.Params()
 
 
 def test_an_unknown_skill_and_stray_settings_are_named_at_their_place():
