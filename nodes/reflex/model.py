@@ -29,7 +29,7 @@ from flow.params import param_names
 
 from ..types import BackendResult, FusedTurn
 from .policy import Decision, ReflexPolicy, TurnInput, dmel_level
-from .skill import Skill, UnknownSkill, load_skill
+from .skill import Skill, UnknownSkill, load_skill, skill_names
 
 MS = 1_000_000
 log = logging.getLogger("microturn.reflex")
@@ -57,6 +57,9 @@ class ReflexOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         # Each mistake names its place in the options (the front end roots it at
         # ``with.options``): "- at `$.settings.count.category`".
         for i, name in enumerate(self.skills):
+            if name in self.skills[:i]:  # it would answer twice
+                raise msgspec.ValidationError(
+                    f"skill {name!r} is listed twice - at `$.skills[{i}]`")
             try:
                 cls = load_skill(name)  # raises, naming the known skills
             except UnknownSkill as exc:
@@ -160,9 +163,7 @@ class ReflexModel:
     def options_schema() -> type[msgspec.Struct]:
         """``ReflexOptions`` as editors should see it (``microturn schema``): ``skills``
         from the installed ones, each skill's ``settings`` its own ``Params``."""
-        from .skills_command import all_names
-
-        names = all_names()
+        names = skill_names()
         fields: list[tuple[str, Any, Any]] = []
         for name in names:
             try:

@@ -13,6 +13,7 @@ Third-party skills register in the ``microturn.skills`` entry-point group::
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -51,7 +52,8 @@ class Reply:
 
 
 class Skill:
-    """Base class. Subclasses set ``name``, optionally ``Params`` (a msgspec Struct), the
+    """Base class. Subclasses set ``name`` (the name the skill is declared under: its entry
+    point's), optionally ``Params`` (a msgspec Struct), the
     ``phrases`` / ``number_contexts`` / ``words`` they listen for (with ``pronunciations``
     for any of their words the recogniser's dictionary lacks: a word -> its ARPABET
     phones), and override ``hear`` and/or ``tick``. ``hear`` returns None when the
@@ -176,6 +178,9 @@ class SkillDefinitionError(FlowError, TypeError):
 
 
 class UnknownSkill(FlowError, KeyError):
+    """A name that is no skill here: not installed, or declared by a package whose skill
+    cannot load (its module fails to import, it is no ``Skill``, its ``name`` is another)."""
+
     def __str__(self) -> str:
         return str(self.args[0])
 
@@ -186,10 +191,22 @@ def builtin_skills() -> dict[str, type[Skill]]:
     return dict(BUILTIN)
 
 
+def skill_names() -> list[str]:
+    """Every skill name declared here: the built-in ones, then the packages' (each once),
+    whether or not it loads."""
+    names = list(builtin_skills())
+    for ep in entry_points(group=SKILL_GROUP):
+        if ep.name not in names:
+            names.append(ep.name)
+    return names
+
+
 def load_skill(name: str) -> type[Skill]:
     """A skill class by name: built-ins first, then the ``microturn.skills`` entry points.
     A name is one skill: a package cannot take over a built-in one, and between two
-    packages the first found keeps it; either way a warning names them."""
+    packages the first found keeps it; either way a warning names them. A skill's ``name``
+    (what its replies and the log call it; ``delegate`` is the back end's) is the name it
+    is declared under: a class that says otherwise does not load."""
     found = builtin_skills()
     declared = [ep for ep in entry_points(group=SKILL_GROUP) if ep.name == name]
     packages = sorted({package_of(ep) for ep in declared})
@@ -213,9 +230,27 @@ def load_skill(name: str) -> type[Skill]:
                                f"{type(exc).__name__}: {exc}") from exc
         if not (isinstance(cls, type) and issubclass(cls, Skill)):
             raise UnknownSkill(f"skill {name!r} ({ep.value}) is not a Skill subclass")
+        if cls.name != name:
+            says = f"names itself {cls.name!r}" if cls.name else "sets no name"
+            raise UnknownSkill(f"skill {name!r} ({ep.value}) {says}: a skill's name is the "
+                               f"one it is declared under (set name = {name!r} on the class)")
         return cls
-    known = sorted(found) + sorted(ep.name for ep in entry_points(group=SKILL_GROUP))
-    raise UnknownSkill(f"unknown skill {name!r}; known: {', '.join(known)}")
+    known = available_skills()
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownSkill(f"unknown skill {name!r}{hint} (skills: {', '.join(known) or 'none'})")
+
+
+def available_skills() -> list[str]:
+    """The names of the skills that load (``skill_names`` less the broken ones)."""
+    out = []
+    for name in skill_names():
+        try:
+            load_skill(name)
+        except UnknownSkill:
+            continue
+        out.append(name)
+    return out
 
 
 _warned: set[str] = set()  #: skill names whose clash was told

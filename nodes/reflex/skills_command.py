@@ -8,13 +8,12 @@ full. Declared in the ``microturn.commands`` entry-point group, as a package's c
 from __future__ import annotations
 
 import argparse
-from importlib.metadata import entry_points
 
 import msgspec
 
 from flow.commands.nodes import field_text
 
-from .skill import SKILL_GROUP, Skill, UnknownSkill, builtin_skills, load_skill
+from .skill import Skill, UnknownSkill, load_skill, skill_names
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    names = list(args.names) or all_names()
+    names = list(args.names) or skill_names()
     blocks = []
     for name in names:
         try:
@@ -36,15 +35,6 @@ def run(args: argparse.Namespace) -> int:
         blocks.append(describe(name, cls, full=bool(args.names)))
     print("\n\n".join(blocks) if blocks else "no skills")
     return 0
-
-
-def all_names() -> list[str]:
-    """The built-in skills, then the packages' (each name once)."""
-    names = list(builtin_skills())
-    for ep in entry_points(group=SKILL_GROUP):
-        if ep.name not in names:
-            names.append(ep.name)
-    return names
 
 
 def describe(name: str, cls: type[Skill], *, full: bool) -> str:

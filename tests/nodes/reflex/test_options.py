@@ -95,8 +95,12 @@ def test_a_skill_s_params_are_held_to_a_node_s_rules_when_the_class_is_defined()
 
 def test_an_unknown_skill_and_stray_settings_are_named_at_their_place():
     msg = problem("[count, nosuch]", "count: {}")
-    assert msg.startswith("g.yaml:8: ") and "unknown skill 'nosuch'; known: " in msg
+    assert msg.startswith("g.yaml:8: ")
+    assert "unknown skill 'nosuch' (skills: currency, count, " in msg
     assert msg.endswith(" - at with.options.skills[1]")
+    msg = problem("[count, timer, count]", "count: {}")
+    assert msg == ("g.yaml:8: node 'front' (frontend): options for model 'reflex': skill "
+                   "'count' is listed twice - at with.options.skills[2]")
     msg = problem("[count]", "timer: {}")
     assert msg.startswith("g.yaml:10: ")
     assert "settings for 'timer', which is not in skills" in msg
@@ -204,6 +208,75 @@ def test_the_reflex_options_under_the_default_model_say_which_model_they_belong_
                             "model 'reflex': set model: reflex)")
 
 
+class Echo(Skill):
+    name = "echo"
+
+
+class Clock(Skill):
+    name = "clock"
+
+
+class NoName(Skill):
+    pass
+
+
+class Catchall(Skill):
+    """Says it is ``delegate``: declared under another name, it must not become the
+    fallback the policy asks when no other skill claims an utterance."""
+
+    name = "delegate"
+
+
+def _declare(monkeypatch, pairs: list[tuple[str, str]]):
+    """Entry points (name, ``module:Class``) of one package, pkg-a, as the only ones."""
+    from importlib.metadata import EntryPoint
+
+    from nodes.reflex import skill as skill_module
+
+    eps = [EntryPoint(name, value, skill_module.SKILL_GROUP)._for(_Package("pkg-a"))  # type: ignore[arg-type]
+           for name, value in pairs]
+    monkeypatch.setattr(skill_module, "entry_points", lambda group: eps)
+    monkeypatch.setattr(skill_module, "_warned", set())
+    return skill_module
+
+
+def test_a_skill_s_name_is_the_one_it_is_declared_under(monkeypatch):
+    here = "tests.nodes.reflex.test_options"
+    skill_module = _declare(monkeypatch, [("echo", f"{here}:Echo"),
+                                          ("mydelegate", f"{here}:Catchall"),
+                                          ("weight", f"{here}:Clock"),
+                                          ("noname", f"{here}:NoName")])
+    assert skill_module.load_skill("echo") is Echo
+    for name, cls in skill_module.builtin_skills().items():
+        assert cls.name == name
+    for name, says, value in [("mydelegate", "names itself 'delegate'", "Catchall"),
+                              ("weight", "names itself 'clock'", "Clock"),
+                              ("noname", "sets no name", "NoName")]:
+        with pytest.raises(skill_module.UnknownSkill) as info:
+            skill_module.load_skill(name)
+        assert str(info.value) == (f"skill {name!r} ({here}:{value}) {says}: a skill's name is "
+                                   f"the one it is declared under (set name = {name!r} on the "
+                                   "class)")
+    with pytest.raises(msgspec.ValidationError, match=r"'mydelegate' .* - at `\$\.skills\[1\]`$"):
+        ReflexOptions(skills=["count", "mydelegate"])
+
+
+def test_an_unknown_skill_gets_a_did_you_mean_among_the_skills_that_load(monkeypatch):
+    """Each name once (a package's ``currency`` is the built-in one), none that is broken."""
+    here = "tests.nodes.reflex.test_options"
+    skill_module = _declare(monkeypatch, [("clock", f"{here}:Clock"),
+                                          ("currency", f"{here}:Clock"),
+                                          ("broken", "microturn_no_such_module:Broken"),
+                                          ("noname", f"{here}:NoName")])
+    with pytest.raises(skill_module.UnknownSkill) as info:
+        skill_module.load_skill("clokc")
+    assert str(info.value) == ("unknown skill 'clokc'; did you mean 'clock'? (skills: "
+                               "currency, count, stopwatch, timer, delegate, clock)")
+    with pytest.raises(skill_module.UnknownSkill) as info:
+        skill_module.load_skill("zzz")
+    assert str(info.value).startswith("unknown skill 'zzz' (skills: currency, ")
+
+
 class _Package:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -217,16 +290,16 @@ def test_a_skill_name_two_packages_declare_is_one_skill_and_the_clash_is_told(
 
     group = skill_module.SKILL_GROUP
     eps = [EntryPoint("count", "pkg_a:Count", group)._for(_Package("pkg-a")),  # type: ignore[arg-type]
-           EntryPoint("echo", "tests.nodes.reflex.test_options:Parrot", group)._for(
+           EntryPoint("echo", "tests.nodes.reflex.test_options:Echo", group)._for(
                _Package("pkg-a")),  # type: ignore[arg-type]
            EntryPoint("echo", "pkg_b:Echo", group)._for(_Package("pkg-b"))]  # type: ignore[arg-type]
     monkeypatch.setattr(skill_module, "entry_points", lambda group: eps)
     monkeypatch.setattr(skill_module, "_warned", set())
     assert skill_module.load_skill("count").__module__ == "nodes.reflex.skills"  # built in
     assert "skill 'count' is built in; pkg-a declares one too, which is not used" in caplog.text
-    assert skill_module.load_skill("echo") is Parrot
+    assert skill_module.load_skill("echo") is Echo
     assert ("skill 'echo' is declared by pkg-a and pkg-b: pkg-a's "
-            "(tests.nodes.reflex.test_options:Parrot) is used") in caplog.text
+            "(tests.nodes.reflex.test_options:Echo) is used") in caplog.text
     skill_module.load_skill("echo")
     assert caplog.text.count("skill 'echo' is declared by") == 1  # once a process
 

@@ -24,4 +24,4 @@ def test_skills_describes_the_named_ones_and_names_an_unknown_one(capsys):
     assert "  settings: acknowledgement: str = 'Let me check.'" in out
     assert cli.main(["skills", "nope"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: unknown skill 'nope'; known: count, currency")
+    assert err.startswith("error: unknown skill 'nope' (skills: currency, count, ")
