@@ -8,6 +8,7 @@ full. Declared in the ``microturn.commands`` entry-point group, as a package's c
 from __future__ import annotations
 
 import argparse
+import sys
 
 import msgspec
 
@@ -22,18 +23,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    names = list(args.names) or skill_names()
+    """Exit status 2 when a skill named is unknown or cannot load (it is shown, with why,
+    among the others); the listing of them all is status 0 whatever it shows."""
+    names = list(dict.fromkeys(args.names)) or skill_names()
     blocks = []
+    unavailable = []
     for name in names:
         try:
             cls = load_skill(name)
         except UnknownSkill as exc:
-            if args.names:
-                raise  # a FlowError: one line, exit 2
             blocks.append(f"{name}\n  unavailable: {exc}")
+            unavailable.append(name)
             continue
         blocks.append(describe(name, cls, full=bool(args.names)))
     print("\n\n".join(blocks) if blocks else "no skills")
+    if args.names and unavailable:
+        print(f"error: unavailable: {', '.join(unavailable)}", file=sys.stderr)
+        return 2
     return 0
 
 
