@@ -53,12 +53,12 @@ class Reply:
 
 class Skill:
     """Base class. Subclasses set ``name`` (the name the skill is declared under: its entry
-    point's), optionally ``Params`` (a msgspec Struct), the
-    ``phrases`` / ``number_contexts`` / ``words`` they listen for (with ``pronunciations``
-    for any of their words the recogniser's dictionary lacks: a word -> its ARPABET
-    phones), and override ``hear`` and/or ``tick``. ``hear`` returns None when the
-    utterance is not for this skill; a skill that claims an utterance (returns a list, even
-    empty) keeps it from being delegated."""
+    point's), optionally ``Params`` (a frozen msgspec Struct), the ``phrases`` /
+    ``number_contexts`` / ``words`` they listen for (with ``pronunciations`` for any of
+    their words the recogniser's dictionary lacks: a word -> its ARPABET phones), and
+    override ``hear`` and/or ``tick``. ``hear`` returns None when the utterance is not for
+    this skill; a skill that claims an utterance (returns a list, even empty) keeps it from
+    being delegated."""
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[msgspec.Struct]]
@@ -74,20 +74,19 @@ class Skill:
         own constraints (a graph that leaves a field out gets the default unchecked)."""
         super().__init_subclass__(**kwargs)
         params = cls.__dict__.get("Params")
-        where = f"{cls.__module__}:{cls.__qualname__}"
         if params is None:  # none, or inherited: checked with the class that set it
             return
+        where = f"{cls.__module__}:{cls.__qualname__}"
         if not (isinstance(params, type) and issubclass(params, msgspec.Struct)):
-            raise SkillDefinitionError(f"skill {where}: Params must be a "
-                                       "msgspec.Struct")
+            raise SkillDefinitionError(f"skill {where}: Params must be a msgspec.Struct")
         if not params.__struct_config__.frozen:
             raise SkillDefinitionError(
-                f"skill {where}: Params must be frozen (class Params(msgspec."
-                "Struct, frozen=True, forbid_unknown_fields=True)): settings are the graph's; "
-                "what the skill learns goes in its own attributes")
+                f"skill {where}: Params must be frozen (class Params(msgspec.Struct, "
+                "frozen=True, forbid_unknown_fields=True)): settings are the graph's; what the "
+                "skill learns goes in its own attributes")
         if (problem := broken_defaults(params)) is not None:
-            raise SkillDefinitionError(f"skill {where}: "
-                                       f"{problem.replace('with.', 'settings.', 1)}")
+            raise SkillDefinitionError(
+                f"skill {where}: {problem.replace('with.', 'settings.', 1)}")
 
     def __init__(self, params: msgspec.Struct | None = None) -> None:
         if params is None and hasattr(type(self), "Params"):
@@ -205,8 +204,9 @@ def load_skill(name: str) -> type[Skill]:
     """A skill class by name: built-ins first, then the ``microturn.skills`` entry points.
     A name is one skill: a package cannot take over a built-in one, and between two
     packages the first found keeps it; either way a warning names them. A skill's ``name``
-    (what its replies and the log call it; ``delegate`` is the back end's) is the name it
-    is declared under: a class that says otherwise does not load."""
+    (what its replies and the log call it; the policy's fallback is the skill named
+    ``delegate``, the built-in one) is the name it is declared under: a class that says
+    otherwise does not load."""
     found = builtin_skills()
     declared = [ep for ep in entry_points(group=SKILL_GROUP) if ep.name == name]
     packages = sorted({package_of(ep) for ep in declared})
