@@ -18,8 +18,9 @@ sentence is the help), as the ears' ``adapt-ears`` does::
     [project.entry-points."microturn.commands"]
     "adapt-ears" = "nodes.asr.adapt_command"
 
-A built-in name cannot be taken over by a package (the built-in stays; a warning names the
-package).
+A built-in name cannot be taken over by a package: neither one of ``COMMANDS`` nor one
+that microturn itself declares in ``microturn.commands`` (``skills``, ``init``). Between two
+packages the first found keeps a name. Either way a warning names both packages.
 
 Exit statuses: 0 success; 1 a node failed while running; 2 a usage or graph error (every
 problem printed on stderr as ``file:line: message``); 130 interrupted by Ctrl-C. A
@@ -40,7 +41,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from .errors import FlowError, GraphError, NodeFailed
-from .registry import package_of
+from .registry import one_per_name, package_of
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("flow.commands.check", "check a graph file; print every problem (exit 2 if any)"),
@@ -62,12 +63,11 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 def installed_commands() -> dict[str, tuple[str, str]]:
     """Subcommands that installed packages declare (``microturn.commands``): name ->
-    (module, the package it comes from). Nothing is imported."""
-    found: dict[str, tuple[str, str]] = {}
-    for ep in importlib.metadata.entry_points(group=COMMANDS_GROUP):
-        dist = package_of(ep)
-        found.setdefault(ep.name, (ep.value.partition(":")[0].strip(), dist))
-    return found
+    (module, the package it comes from). Nothing is imported. A name is one command, as a
+    node type's is (``flow.registry.one_per_name``): microturn's own keeps it."""
+    declared = importlib.metadata.entry_points(group=COMMANDS_GROUP)
+    return {name: (ep.value.partition(":")[0].strip(), package_of(ep))
+            for name, ep in one_per_name(declared, "command").items()}
 
 
 def all_commands() -> dict[str, tuple[str, str]]:

@@ -21,6 +21,7 @@ import difflib
 import logging
 import re
 import sys
+from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 
 from .errors import FlowError
@@ -60,22 +61,7 @@ class Registry:
     @classmethod
     def from_entry_points(cls, group: str = GROUP) -> Registry:
         reg = cls()
-        owners: dict[str, str] = {}
-        for ep in entry_points(group=group):
-            dist = package_of(ep)
-            held = owners.get(ep.name)
-            if held is None:
-                reg._entries[ep.name], owners[ep.name] = ep, dist
-                continue
-            if held == dist:  # one package seen twice on the path
-                continue
-            first = reg._entries[ep.name]
-            assert isinstance(first, EntryPoint)
-            log.warning("node type %r is declared by %s (%s) and by %s (%s): %s's is used",
-                        ep.name, held, first.value, dist, ep.value,
-                        BUILT_IN if BUILT_IN in (held, dist) else held)
-            if dist == BUILT_IN:
-                reg._entries[ep.name], owners[ep.name] = ep, dist
+        reg._entries.update(one_per_name(entry_points(group=group), "node type"))
         return reg
 
     def register(self, name: str, node_cls: type[Node]) -> None:
@@ -153,6 +139,27 @@ def _named(name: str, target: str) -> str:
 def package_of(ep: EntryPoint) -> str:
     """The distribution that declares an entry point, for messages about clashes."""
     return ep.dist.name if ep.dist is not None else "an installed package"
+
+
+def one_per_name(declared: Iterable[EntryPoint], what: str) -> dict[str, EntryPoint]:
+    """Entry points by name, one for each: microturn's own where it declares the name, else
+    the first package's found. Every other package that declares the name is named in a
+    warning with the one that keeps it (``what``: "node type", "command")."""
+    claims: dict[str, list[tuple[str, EntryPoint]]] = {}
+    for ep in declared:
+        dist = package_of(ep)
+        held = claims.setdefault(ep.name, [])
+        if all(other != dist for other, _ in held):  # one package seen twice on the path
+            held.append((dist, ep))
+    chosen: dict[str, EntryPoint] = {}
+    for name, held in claims.items():
+        dist, ep = next((c for c in held if c[0] == BUILT_IN), held[0])
+        for other, lost in held:
+            if lost is not ep:
+                log.warning("%s %r is declared by %s (%s) and by %s (%s): %s's is used",
+                            what, name, dist, ep.value, other, lost.value, dist)
+        chosen[name] = ep
+    return chosen
 
 
 _default: Registry | None = None

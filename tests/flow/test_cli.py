@@ -245,10 +245,23 @@ def test_a_subcommand_is_one_table_entry(capsys, monkeypatch):
     assert status == 2 and err.startswith("error: the 'gone' command is unavailable: No module")
 
 
-def packages_declare(monkeypatch: pytest.MonkeyPatch, **commands: str) -> None:
-    """Installed packages declare ``commands`` (name -> module) in microturn.commands."""
+class _Package:
+    """A stand-in for an installed distribution: only its name is read."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def packages_declare(monkeypatch: pytest.MonkeyPatch, *declared: tuple[str, str, str],
+                     **commands: str) -> None:
+    """Installed packages declare commands in microturn.commands, in this order: each of
+    ``declared`` is (package, name, module); ``commands`` (name -> module) come from a
+    package whose name is unknown."""
     eps = [importlib.metadata.EntryPoint(name, value, cli.COMMANDS_GROUP)
-           for name, value in commands.items()]
+           ._for(_Package(package))  # type: ignore[arg-type]
+           for package, name, value in declared]
+    eps += [importlib.metadata.EntryPoint(name, value, cli.COMMANDS_GROUP)
+            for name, value in commands.items()]
     real = importlib.metadata.entry_points
 
     def entry_points(**select: str) -> Any:
@@ -286,6 +299,42 @@ def test_a_package_cannot_take_over_a_built_in_subcommand(capsys, monkeypatch, c
     status, out, _ = run(capsys, "check", str(GRAPHS / "say.yaml"))
     assert status == 0 and "ok" in out  # the built-in ran
     assert "the 'check' command of an installed package is shadowed" in caplog.text
+
+
+@pytest.mark.parametrize("plugin_first", [True, False])
+def test_a_package_cannot_take_over_a_command_microturn_declares_as_a_package(
+        capsys, monkeypatch, caplog, plugin_first):
+    """``skills``, ``init`` and ``adapt-ears`` are microturn's entry points, not ``COMMANDS``
+    entries: whatever order the entry points come in, microturn's stays, with a warning
+    naming both packages (``hello`` here stands for one of them)."""
+    ours = ("microturn", "hello", "tests.flow.graphs.command")
+    theirs = ("acme-levels", "hello", "tests.flow.graphs.nodes")
+    packages_declare(monkeypatch, *([theirs, ours] if plugin_first else [ours, theirs]))
+    assert run(capsys, "hello", "world")[:2] == (7, "hello world\n")
+    assert ("command 'hello' is declared by microturn (tests.flow.graphs.command) and by "
+            "acme-levels (tests.flow.graphs.nodes): microturn's is used") in caplog.text
+
+
+def test_microturn_s_own_skills_command_is_not_taken_over(monkeypatch):
+    """The installed entry points, with a plugin's ``skills`` found first."""
+    plugin = importlib.metadata.EntryPoint("skills", "acme_levels.calibrate",
+                                           cli.COMMANDS_GROUP)._for(_Package("acme-levels"))
+    real = [*importlib.metadata.entry_points(group=cli.COMMANDS_GROUP)]
+    assert ("skills", "nodes.reflex.skills_command") in [(ep.name, ep.value) for ep in real]
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda **select: importlib.metadata.EntryPoints([plugin, *real]))
+    assert cli.installed_commands()["skills"] == ("nodes.reflex.skills_command", "microturn")
+
+
+def test_between_two_packages_the_first_found_keeps_a_command_and_both_are_named(
+        capsys, monkeypatch, caplog):
+    packages_declare(monkeypatch, ("pkg-a", "hello", "tests.flow.graphs.command"),
+                     ("pkg-b", "hello", "tests.flow.graphs.nodes"),
+                     ("pkg-a", "hello", "tests.flow.graphs.command"))  # seen twice: no clash
+    assert run(capsys, "hello", "world")[:2] == (7, "hello world\n")
+    assert caplog.text.count("is declared by") == 1
+    assert ("command 'hello' is declared by pkg-a (tests.flow.graphs.command) and by pkg-b "
+            "(tests.flow.graphs.nodes): pkg-a's is used") in caplog.text
 
 
 def test_a_broken_package_subcommand_is_one_error_line(capsys, monkeypatch):
