@@ -5,7 +5,7 @@ module exposes two functions and is imported only when that subcommand runs, so
 ``microturn check`` never pays for aiohttp or torch::
 
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
-    def run(args: argparse.Namespace) -> int: ...      # the exit status
+    def run(args: argparse.Namespace) -> int | None: ...   # the exit status; None is 0
 
 To add one, add a line to ``COMMANDS``, as the WebRTC server's ``serve`` does::
 
@@ -22,9 +22,12 @@ A built-in name cannot be taken over by a package: neither one of ``COMMANDS`` n
 that microturn itself declares in ``microturn.commands`` (``skills``, ``init``). Between two
 packages the first found keeps a name. Either way a warning names both packages.
 
-Exit statuses: 0 success; 1 a node failed while running; 2 a usage or graph error (every
-problem printed on stderr as ``file:line: message``); 130 interrupted by Ctrl-C. A
-``FlowError`` raised by ``run`` is printed as one ``error: ...`` line, never a traceback.
+Exit statuses: what ``run`` returns, 0 where it returns None (a command that returns
+nothing succeeded, as a Python function that falls off its end); 1 a node failed while
+running, or ``run`` returned something else (named in one ``error:`` line); 2 a usage or
+graph error (every problem printed on stderr as ``file:line: message``); 130 interrupted by
+Ctrl-C. A ``FlowError`` raised by ``run`` is printed as one ``error: ...`` line, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import importlib.metadata
 import logging
 import os
 import re
+import reprlib
 import sys
 import traceback
 from collections.abc import Sequence
@@ -151,7 +155,8 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, ModuleTy
                    if not callable(getattr(module, f, None))]
         if missing:
             raise FlowError(f"the {name!r} command is unavailable: its module {module_name} "
-                            f"has no {' or '.join(missing)} (see flow/cli.py)")
+                            f"has no {' or '.join(missing)} (see microturn's "
+                            "docs/writing-nodes.md, section 6)")
         if name not in COMMANDS:
             help_text = _package_help(module_name, help_text)
         module.add_arguments(sub.add_parser(name, help=help_text, description=help_text,
@@ -178,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         return EXIT_USAGE
     try:
-        return int(module.run(args))
+        status = module.run(args)
     except GraphError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -202,6 +207,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Python would report the pipe again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    if status is None:
+        return EXIT_OK
+    if isinstance(status, int):
+        return status
+    print(f"error: the {args.command!r} command's run() returned {reprlib.repr(status)} (a "
+          f"{type(status).__name__}), not an exit status: an int, or None for 0",
+          file=sys.stderr)
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

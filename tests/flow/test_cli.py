@@ -345,9 +345,26 @@ def test_a_broken_package_subcommand_is_one_error_line(capsys, monkeypatch):
     status, _, err = run(capsys, "odd")
     assert status == 2
     assert err == ("error: the 'odd' command is unavailable: its module tests.flow.graphs.nodes "
-                   "has no add_arguments() or run() (see flow/cli.py)\n")
+                   "has no add_arguments() or run() (see microturn's docs/writing-nodes.md, "
+                   "section 6)\n")
     status, out, _ = run(capsys, "--help")  # listing the commands still works
     assert status == 0 and re.search(r"gone\s+unavailable: No module", out)
+
+
+@pytest.mark.parametrize(("returns", "status", "error"), [
+    ("None", 0, ""),  # falls off its end: success
+    ("3", 3, ""),
+    ("'done'", 1, "error: the 'calibrate' command's run() returned 'done' (a str), not an "
+                  "exit status: an int, or None for 0\n"),
+])
+def test_a_package_command_s_run_returns_the_exit_status_or_none_for_0(
+        capsys, monkeypatch, tmp_path, returns, status, error):
+    module = f"calibrate_{status}_for_microturn"
+    (tmp_path / f"{module}.py").write_text(
+        f"def add_arguments(parser):\n    pass\n\n\ndef run(args):\n    return {returns}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    packages_declare(monkeypatch, ("acme-levels", "calibrate", module))
+    assert run(capsys, "calibrate") == (status, "", error)
 
 
 @pytest.mark.slow
