@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
-from .errors import GraphError
-from .registry import BUILT_IN, package_of
+from .errors import BUILT_IN, GraphError
+from .registry import package_of
 
 GROUP = "microturn.graphs"
 SUFFIXES = (".yaml", ".yml")

@@ -6,9 +6,14 @@ and are printed as one line each, never as a traceback.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 from collections.abc import Iterable
+
+#: microturn's own distribution: a plugin cannot take over its node types, commands or
+#: graphs, and its nodes' optional dependencies are its extras
+BUILT_IN = "microturn"
 
 
 class FlowError(Exception):
@@ -65,20 +70,41 @@ class NodeFailed(FlowError):
 
 
 class MissingDependency(FlowError, ImportError):
-    """An optional dependency is missing; the message carries the exact pip command."""
+    """An optional dependency is missing; the message carries the exact pip command, and
+    the extra of ``package`` (the distribution that ships the code needing it) that installs
+    it too: microturn's by default; None where no package is known (a class of a graph's
+    own, ``use: my_nodes:Slow``) or it has no such extra."""
 
-    def __init__(self, module: str, extra: str) -> None:
-        self.module, self.extra = module, extra
-        super().__init__(
-            f"{module!r} is not installed; install it with: pip install '{module}' (or "
-            f"microturn's '{extra}' extra, from a checkout: pip install -e '.[{extra}]')")
+    def __init__(self, module: str, extra: str, package: str | None = BUILT_IN) -> None:
+        self.module, self.extra, self.package = module, extra, package
+        install = f"{module!r} is not installed; install it with: pip install '{module}'"
+        if not (package and extra):
+            super().__init__(install)
+        elif package == BUILT_IN:  # not on PyPI yet: installed from a checkout
+            super().__init__(f"{install} (or microturn's '{extra}' extra, from a checkout: "
+                             f"pip install -e '.[{extra}]')")
+        else:
+            owner = f"{package}'" if package.endswith("s") else f"{package}'s"
+            super().__init__(f"{install} (or {owner} '{extra}' extra: "
+                             f"pip install '{package}[{extra}]')")
 
 
-def missing(requires: Iterable[tuple[str, str, str]]) -> list[MissingDependency]:
+def missing(requires: Iterable[tuple[str, str, str]], owner: str) -> list[MissingDependency]:
     """Of ``(module, distribution, extra)``, those not installed here (looked up without
-    importing anything), as the errors that say what to install."""
-    return [MissingDependency(dist, extra) for module, dist, extra in requires
-            if importlib.util.find_spec(module) is None]
+    importing anything), as the errors that say what to install. ``owner`` is the module
+    that declares them (a node class's ``__module__``): the extra is its distribution's."""
+    lacking = [(dist, extra) for module, dist, extra in requires
+               if importlib.util.find_spec(module) is None]
+    package = distribution_of(owner) if lacking else None
+    return [MissingDependency(dist, extra, package) for dist, extra in lacking]
+
+
+def distribution_of(module: str) -> str | None:
+    """The installed distribution that ships ``module`` (by its top-level package), or None
+    where none or several do: a module of a graph's own, found beside it."""
+    top = module.partition(".")[0]
+    found = set(importlib.metadata.packages_distributions().get(top, ()))
+    return found.pop() if len(found) == 1 else None
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -109,7 +109,9 @@ class Node:
     _inline_out: ClassVar[bool] = True
     #: Optional dependencies the node imports when it runs, as (module, distribution,
     #: extra): ``("espeakng_loader", "espeakng-loader", "speech")``. A graph that uses the
-    #: node where one is missing is refused when it loads (``check`` too), at its line.
+    #: node where one is missing is refused when it loads (``check`` too), at its line. The
+    #: extra is one of the distribution that ships the node (found from its module), so a
+    #: plugin's hint names the plugin's extra, not microturn's.
     requires: ClassVar[tuple[tuple[str, str, str], ...]] = ()
 
     @classmethod
@@ -117,7 +119,7 @@ class Node:
         """What the node, with these parameters, needs and this environment lacks (by
         default ``requires``; override where the parameters decide, as a model or a
         provider does). Looked up without importing anything."""
-        return missing(cls.requires)
+        return missing(cls.requires, cls.__module__)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -24,13 +24,12 @@ import sys
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 
-from .errors import FlowError
+from .errors import BUILT_IN, FlowError
 from .node import Node
 
 GROUP = "microturn.nodes"
 #: ``use: my_nodes:Slow``: a Node class by its import path, for a graph's own nodes
 CLASS_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
-BUILT_IN = "microturn"  #: the distribution whose types a plugin cannot take over
 
 log = logging.getLogger("microturn.registry")
 

@@ -140,7 +140,8 @@ def no_browser(graph: Graph) -> str | None:
 async def serve(args: argparse.Namespace) -> None:
     from ..loader import load_graph
 
-    for lacking in missing([("aiohttp", "aiohttp", "webrtc"), ("aiortc", "aiortc", "webrtc")]):
+    webrtc = [("aiohttp", "aiohttp", "webrtc"), ("aiortc", "aiortc", "webrtc")]
+    for lacking in missing(webrtc, __name__):
         raise lacking  # rather than a traceback at the import below
     from . import ice
     from .app import make_app, start

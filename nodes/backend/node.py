@@ -82,7 +82,8 @@ class BackEnd(Node):
 
     @classmethod
     def missing_dependencies(cls, params: BackEndParams) -> list[MissingDependency]:
-        return missing([("aiohttp", "aiohttp", "webrtc")] if params.provider == "openai" else [])
+        return missing([("aiohttp", "aiohttp", "webrtc")] if params.provider == "openai" else [],
+                       cls.__module__)
     params: BackEndParams
 
     async def setup(self) -> None:

@@ -104,7 +104,7 @@ class FrontEnd(Node):
             model = model_class(params.model)
         except KeyError:
             return []  # the parameters' own check says so
-        return missing(getattr(model, "requires", ()))
+        return missing(getattr(model, "requires", ()), model.__module__)
 
     @classmethod
     def params_schema_cases(cls) -> list[tuple[dict[str, Any], str, type]]:
