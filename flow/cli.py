@@ -43,6 +43,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
+from typing import TextIO
 
 from .errors import FlowError, GraphError, NodeFailed
 from .registry import one_per_name, package_of
@@ -164,9 +165,60 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, ModuleTy
     return parser, module
 
 
+class _Stderr(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is when a record comes, as ``logging.lastResort``
+    does (a stream kept from the start would outlive a redirection)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]  # read-only: the current stderr
+        return sys.stderr
+
+
+class _Lines(logging.Formatter):
+    """A record as a line like the CLI's own ``error: ...``: ``warning: ...``; with
+    ``names``, the logger's name after the level (``info: microturn.server: ...``)."""
+
+    def __init__(self, names: bool) -> None:
+        super().__init__("%(name)s: %(message)s" if names else "%(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {super().formatMessage(record)}"
+
+
+def log_to_stderr(level: int | None = None, *, names: bool = False) -> None:
+    """Print log records on stderr from ``level`` up (None: leave the level, warnings by
+    default), each as one ``warning: ...`` line (``names``: with the logger's name, for
+    -v). Without it, Python prints a warning as its bare message."""
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, _Stderr)), None)
+    if handler is None:
+        handler = _Stderr()
+        root.addHandler(handler)
+    handler.setFormatter(_Lines(names))
+    if level is not None:
+        root.setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+    Log records show on stderr while it runs (``log_to_stderr``), from the start: finding
+    the commands may warn."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    log_to_stderr()
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    finally:  # as it was: a program or a test may call main more than once
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def _main(argv: list[str]) -> int:
     try:
         parser, module = build_parser(argv)
     except FlowError as exc:
@@ -176,9 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if args.verbose:  # otherwise leave logging to the subcommand (warnings still show)
-        logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO,
-                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.verbose:
+        log_to_stderr(logging.DEBUG if args.verbose > 1 else logging.INFO, names=True)
     if module is None:  # pragma: no cover - argparse requires a known command
         parser.print_usage(sys.stderr)
         return EXIT_USAGE

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..catalog import packaged_graphs, resolve
+from ..cli import log_to_stderr
 from ..errors import FlowError, missing
 from ..graph import Graph
 from ..units import S, parse_duration
@@ -193,7 +194,10 @@ async def serve(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..clock import run as run_loop
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    level = logging.getLevelNamesMapping()[args.log_level.upper()]
+    if verbose := getattr(args, "verbose", 0):  # `microturn -v serve`: the more verbose
+        level = min(level, logging.DEBUG if verbose > 1 else logging.INFO)
+    log_to_stderr(level, names=True)
     if args.log_level != "debug":  # aioice logs every connectivity check at info
         logging.getLogger("aioice").setLevel(logging.WARNING)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 import os
 import re
 import signal
@@ -303,16 +304,16 @@ def test_a_package_cannot_take_over_a_built_in_subcommand(capsys, monkeypatch, c
 
 @pytest.mark.parametrize("plugin_first", [True, False])
 def test_a_package_cannot_take_over_a_command_microturn_declares_as_a_package(
-        capsys, monkeypatch, caplog, plugin_first):
+        capsys, monkeypatch, plugin_first):
     """``skills``, ``init`` and ``adapt-ears`` are microturn's entry points, not ``COMMANDS``
     entries: whatever order the entry points come in, microturn's stays, with a warning
     naming both packages (``hello`` here stands for one of them)."""
     ours = ("microturn", "hello", "tests.flow.graphs.command")
     theirs = ("acme-levels", "hello", "tests.flow.graphs.nodes")
     packages_declare(monkeypatch, *([theirs, ours] if plugin_first else [ours, theirs]))
-    assert run(capsys, "hello", "world")[:2] == (7, "hello world\n")
-    assert ("command 'hello' is declared by microturn (tests.flow.graphs.command) and by "
-            "acme-levels (tests.flow.graphs.nodes): microturn's is used") in caplog.text
+    assert run(capsys, "hello", "world") == (7, "hello world\n", (
+        "warning: command 'hello' is declared by microturn (tests.flow.graphs.command) and "
+        "by acme-levels (tests.flow.graphs.nodes): microturn's is used\n"))
 
 
 def test_microturn_s_own_skills_command_is_not_taken_over(monkeypatch):
@@ -335,6 +336,21 @@ def test_between_two_packages_the_first_found_keeps_a_command_and_both_are_named
     assert caplog.text.count("is declared by") == 1
     assert ("command 'hello' is declared by pkg-a (tests.flow.graphs.command) and by pkg-b "
             "(tests.flow.graphs.nodes): pkg-a's is used") in caplog.text
+
+
+def test_warnings_are_warning_lines_and_with_v_name_their_logger(capsys, monkeypatch):
+    """Logged warnings show on stderr as the CLI's other lines do (``error: ...``), not as
+    bare messages; -v shows info too, with the logger's name. Logging is as it was after."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    monkeypatch.setitem(cli.COMMANDS, "hello", ("tests.flow.graphs.logs", "log"))
+    status, out, err = run(capsys, "hello")
+    assert (status, out, err) == (0, "", "warning: the warning\nerror: the error\n")
+    status, out, err = run(capsys, "hello", "-v")
+    assert (status, out) == (0, "") and err == (
+        "info: microturn.test: the info\nwarning: microturn.test: the warning\n"
+        "error: microturn.test: the error\n")
+    assert (root.handlers, root.level) == (handlers, level)
 
 
 def test_a_broken_package_subcommand_is_one_error_line(capsys, monkeypatch):
