@@ -20,7 +20,8 @@ sentence is the help), as the ears' ``adapt-ears`` does::
 
 A built-in name cannot be taken over by a package: neither one of ``COMMANDS`` nor one
 that microturn itself declares in ``microturn.commands`` (``skills``, ``init``). Between two
-packages the first found keeps a name. Either way a warning names both packages.
+packages the first found keeps a name. Either way a warning names the package left out
+and the command that is used instead.
 
 Exit statuses: what ``run`` returns, 0 where it returns None (a command that returns
 nothing succeeded, as a Python function that falls off its end); 1 a node failed while
