@@ -271,6 +271,7 @@ def test_ctrl_c_stops_a_running_session_cleanly(tmp_path: Path) -> None:
     """Real time and a real SIGINT: the only way to see what Ctrl-C does to a process."""
     script = tmp_path / "forever.py"
     script.write_text(textwrap.dedent("""
+        import asyncio
         import sys
         from flow import MS, Graph, Session
         from flow.clock import run
@@ -282,8 +283,10 @@ def test_ctrl_c_stops_a_running_session_cleanly(tmp_path: Path) -> None:
         session = Session(graph, services={"totals": [], "torn": torn})
 
         async def main():
+            running = asyncio.ensure_future(session.run())
+            await session.opened.wait()  # every node is set up: a running session
             print("started", flush=True)
-            await session.run()
+            await running
 
         try:
             run(main())
