@@ -124,6 +124,7 @@ class _VirtualLoop(asyncio.SelectorEventLoop):
     def __init__(self, clock: FakeClock) -> None:
         super().__init__(_VirtualSelector(clock))
         self._fake_clock = clock
+        clock._loop = self
 
     def time(self) -> float:
         return self._fake_clock._now / 1e9
@@ -133,6 +134,11 @@ class FakeClockDeadlock(RuntimeError):
     """Every task on a FakeClock loop waits and nothing can wake any of them."""
 
 
+_NOT_DRIVEN = ("this FakeClock does not drive the running event loop: run the session with "
+               "clock.run(...) or flow.testing.run_graph / run_node (a fake clock is only "
+               "meaningful on the loop it drives)")
+
+
 class FakeClock(Clock):
     """Virtual time that advances instantly whenever every task is idle.
 
@@ -140,6 +146,11 @@ class FakeClock(Clock):
     code that waits through this clock (or asyncio timers on its loop) sees virtual time;
     real sockets still work but see time jump while they wait, so keep network I/O out of
     fake-clock tests.
+
+    Waiting on it from any other loop (``asyncio.run``, a pytest-asyncio test) raises
+    ``RuntimeError``: there its sleeps would take no time while every asyncio timer a node
+    uses (``wait_for``, a back end's timeout) runs on real time, a test neither virtual nor
+    deterministic.
 
     When every task waits, no timer is set and nothing arrives from outside for
     ``deadlock_after`` real seconds, the loop raises ``FakeClockDeadlock`` (a graph that
@@ -151,6 +162,7 @@ class FakeClock(Clock):
         self.deadlock_after = deadlock_after
         self._blocking_jobs = 0
         self._deadlines: list[int] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  #: the loop it drives (the last)
 
     def now(self) -> int:
         return self._now
@@ -164,12 +176,14 @@ class FakeClock(Clock):
         self._now = max(self._now, target)
 
     async def sleep_until(self, t: int) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # an identity test: this is the hot path
+            raise RuntimeError(_NOT_DRIVEN)
         if t <= self._now:
             await asyncio.sleep(0)
             return
         bisect.insort(self._deadlines, t)
         try:
-            loop = asyncio.get_running_loop()
             fut = loop.create_future()
             handle = loop.call_at(t / 1e9, _set_done, fut)
             try:
@@ -183,6 +197,8 @@ class FakeClock(Clock):
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any,
                            executor: Executor | None = None) -> T:
+        if asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError(_NOT_DRIVEN)
         self._blocking_jobs += 1
         try:
             return await super().run_blocking(fn, *args, executor=executor)

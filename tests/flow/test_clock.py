@@ -117,3 +117,22 @@ def test_a_fake_clock_deadlock_fails_fast_instead_of_hanging() -> None:
 
     with pytest.raises(FakeClockDeadlock, match="every task is waiting"):
         clock.run(main())
+
+
+NOT_DRIVEN = "this FakeClock does not drive the running event loop: run the session with clock.run"
+
+
+def test_a_fake_clock_refuses_to_wait_on_a_loop_it_does_not_drive() -> None:
+    """On another loop its sleeps would take no time while that loop's asyncio timers (a
+    back end's timeout, ``wait_for``) run on real time: neither virtual nor deterministic."""
+    clock = FakeClock()
+    clock.run(clock.sleep(MS))  # on the loop it drives
+    assert clock.now() == MS
+    for waits in (lambda: clock.sleep(MS), lambda: clock.sleep_until(0),  # even in the past
+                  lambda: clock.run_blocking(sum, [1, 2])):
+        with pytest.raises(RuntimeError, match=NOT_DRIVEN):
+            asyncio.run(waits())
+        with pytest.raises(RuntimeError, match=NOT_DRIVEN):
+            FakeClock().run(waits())  # another fake clock's loop
+    assert clock.now() == MS
+    assert clock.run(clock.run_blocking(sum, [1, 2])) == 3  # its own next loop is fine

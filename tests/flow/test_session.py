@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from flow import MS, FakeClock, Graph, In, Message, Node, Out, Session
+from flow import MS, FakeClock, Graph, In, Message, Node, NodeFailed, Out, Session
 from flow.node import TEARDOWN_GRACE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -334,3 +334,14 @@ def test_the_failure_named_is_the_first_in_time_not_the_first_declared() -> None
     cause = session.nodes["total"]._fail(ValueError("cause"))
     session.nodes["count"]._fail(RuntimeError("knock-on"))  # declared first, failed later
     assert session.failure is cause and session.failure.node_id == "total"
+
+
+async def test_a_fake_clock_on_a_loop_it_does_not_drive_fails_the_session() -> None:
+    """The mistake this catches: a pytest-asyncio test (or ``asyncio.run``) giving its
+    session a ``FakeClock``, which would run seconds of media in no time while asyncio's
+    own timers ran on real time. The error says what to do instead."""
+    session = Session(GRAPH, clock=FakeClock(), services=services())
+    with pytest.raises(NodeFailed, match=r"failed: RuntimeError: this FakeClock does not drive "
+                                         r"the running event loop: run the session with "
+                                         r"clock\.run"):
+        await session.run()
