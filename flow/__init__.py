@@ -1,6 +1,6 @@
 """microturn's engine: typed async nodes, bounded edges, YAML graphs, injected clocks."""
 
-from .clock import Clock, FakeClock, RealClock
+from .clock import Clock, FakeClock, FakeClockDeadlock, RealClock
 from .context import SessionContext
 from .edge import Edge, EdgeStatistics, Policy
 from .errors import (
@@ -45,6 +45,7 @@ __all__ = [
     "EndOfStream",
     "Event",
     "FakeClock",
+    "FakeClockDeadlock",
     "FlowError",
     "Graph",
     "GraphError",
