@@ -445,7 +445,8 @@ class Node:
             if has_push and has_run:
                 try:
                     async with asyncio.TaskGroup() as tg:
-                        run_task = tg.create_task(self._run())
+                        run_task = tg.create_task(self._run(),
+                                                  name=f"{self.context.id}/{self.id}/run")
                         await self._drain()
                         await self.on_end()
                         run_task.cancel()
