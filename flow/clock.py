@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import bisect
 import functools
+import os
 import selectors
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Executor
+from types import FrameType
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -114,10 +116,58 @@ class _VirtualSelector(selectors.BaseSelector):
             if not events and limit is not None:
                 raise FakeClockDeadlock(
                     f"FakeClock: deadlock at t={self._clock._now}ns: every task is waiting, "
-                    f"no timer is scheduled and no I/O came for {limit:g}s of real time")
+                    f"no timer is scheduled and no I/O came for {limit:g}s of real time"
+                    f"{_waiting_tasks(asyncio.all_tasks())}")
             return events
         self._clock._advance(timeout)
         return []
+
+
+_FLOW_DIR = os.path.dirname(__file__) + os.sep
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
+_MAX_LISTED = 10  #: tasks a deadlock names; the rest are counted
+
+
+def _waiting_tasks(tasks: set[asyncio.Task[Any]]) -> str:
+    """A line ``s1/inp waiting at my_app.py:42 in run`` per task (the first ten), for a
+    deadlock to say who waits where."""
+    lines = [f"  {task.get_name()} waiting at {_where(task)}"
+             for task in sorted(tasks, key=lambda task: task.get_name())]
+    if len(lines) > _MAX_LISTED:
+        lines[_MAX_LISTED:] = [f"  and {len(lines) - _MAX_LISTED} more"]
+    return "; waiting:\n" + "\n".join(lines) if lines else ""
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """Where ``task`` waits: the innermost frame of its chain of awaits that is the user's
+    (outside flow and asyncio), else flow's own (a session's task waiting for its nodes),
+    else asyncio's. ``task.get_stack()`` would not do: for a suspended task it holds only
+    the outermost frame, which for every node is the engine's ``Node._main``."""
+    innermost: FrameType | None = None
+    ours: FrameType | None = None
+    user: FrameType | None = None
+    coro: Any = task.get_coro()
+    while coro is not None:
+        frame = (getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                 or getattr(coro, "ag_frame", None))
+        if frame is None:  # a future, or something else without a frame: the wait itself
+            break
+        innermost = frame
+        path = frame.f_code.co_filename
+        if not path.startswith(_ASYNCIO_DIR):
+            ours = frame
+            if not path.startswith(_FLOW_DIR):
+                user = frame
+        coro = (getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+                or getattr(coro, "ag_await", None))
+    frame = user or ours or innermost
+    if frame is None:  # not a Python coroutine (compiled code)
+        return "an unknown place"
+    path = frame.f_code.co_filename
+    relative = os.path.relpath(path) if os.path.isabs(path) else path
+    if not relative.startswith(".."):
+        path = relative
+    return f"{path}:{frame.f_lineno} in {frame.f_code.co_name}"
 
 
 class _VirtualLoop(asyncio.SelectorEventLoop):

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 
 import pytest
 
-from flow import MS, FakeClock, RealClock, S
-from flow.clock import FakeClockDeadlock, loop_clock, run
+from flow import (
+    MS,
+    FakeClock,
+    FakeClockDeadlock,
+    Graph,
+    In,
+    Message,
+    Node,
+    Out,
+    RealClock,
+    S,
+    Session,
+)
+from flow.clock import loop_clock, run
 
 
 def test_fake_time_jumps_to_the_next_deadline_and_is_exact() -> None:
@@ -117,6 +131,75 @@ def test_a_fake_clock_deadlock_fails_fast_instead_of_hanging() -> None:
 
     with pytest.raises(FakeClockDeadlock, match="every task is waiting"):
         clock.run(main())
+
+
+def line_of(marker: str) -> str:
+    """``tests/flow/test_clock.py:N``: where ``marker`` is in this file, as a deadlock says."""
+    lines = Path(__file__).read_text().splitlines()
+    n = next(i for i, line in enumerate(lines, 1) if line.endswith(marker))
+    return f"{os.path.relpath(__file__)}:{n}"
+
+
+class Frame(Message, frozen=True):
+    pass
+
+
+class Hang(Node):
+    out: Out[Frame]
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()  # hangs here
+
+
+class Wait(Node):
+    inp: In[Frame]
+
+    async def run(self) -> None:
+        await self.inp.recv()  # waits here for hang
+
+
+def test_a_deadlock_names_each_waiting_task_and_the_line_it_waits_at() -> None:
+    graph = Graph.build("g", {"hang": (Hang, {}), "wait": (Wait, {})}, ["hang.out -> wait.inp"])
+    clock = FakeClock(deadlock_after=0.05)
+    main_task: list[str] = []
+
+    async def main() -> None:
+        main_task.append(asyncio.current_task().get_name())  # type: ignore[union-attr]
+        await Session(graph, clock=clock, id="s1").run()  # the test waits here
+
+    with pytest.raises(FakeClockDeadlock) as info:
+        clock.run(main())
+    first, *lines = str(info.value).splitlines()
+    assert first == ("FakeClock: deadlock at t=0ns: every task is waiting, no timer is "
+                     "scheduled and no I/O came for 0.05s of real time; waiting:")
+    # Each stuck task is named with the line it waits at in its own code, not in the
+    # engine's frames it waits through (a node's task may run its run() in a task of its
+    # own, named after it).
+    for node, marker in (("hang", "# hangs here"), ("wait", "# waits here for hang")):
+        assert any(line.startswith(f"  s1/{node}")
+                   and line.endswith(f" waiting at {line_of(marker)} in run")
+                   for line in lines), (node, lines)
+    assert f"  {main_task[0]} waiting at {line_of('# the test waits here')} in main" in lines
+    # The engine's own tasks say where in flow they wait, never asyncio's internals.
+    assert all(" waiting at tests/flow/" in line or " waiting at flow/" in line
+               for line in lines), lines
+
+
+def test_a_deadlock_of_many_tasks_names_ten_and_counts_the_rest() -> None:
+    clock = FakeClock(deadlock_after=0.05)
+
+    async def stuck() -> None:
+        await asyncio.get_running_loop().create_future()  # stuck forever
+
+    async def main() -> None:
+        await asyncio.gather(*(asyncio.create_task(stuck(), name=f"w{i:02}")
+                               for i in range(12)))
+
+    with pytest.raises(FakeClockDeadlock) as info:
+        clock.run(main())
+    lines = str(info.value).splitlines()[1:]
+    assert len(lines) == 11 and lines[-1] == "  and 3 more"  # 13 tasks: main and w00..w11
+    assert f"  w00 waiting at {line_of('# stuck forever')} in stuck" in lines
 
 
 NOT_DRIVEN = "this FakeClock does not drive the running event loop: run the session with clock.run"
