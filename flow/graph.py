@@ -28,6 +28,8 @@ class NodeDecl:
     cls: type[Node]
     params: msgspec.Struct
     line: int | None = None
+    #: the file ``line`` is in, where not the graph's own (a graph it ``extends``)
+    file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class EdgeDecl:
     max_time: int | None = None
     feedback: bool = False
     line: int | None = None
+    #: the file ``line`` is in, where not the graph's own (a graph it ``extends``)
+    file: str | None = None
 
     @property
     def limit(self) -> int:
@@ -90,8 +94,16 @@ class Issue:
     line: int | None
     message: str
     origin: str = ""
+    #: the file ``line`` is in, where not the graph's own (a graph it ``extends``)
+    file: str | None = None
+
+    @classmethod
+    def of(cls, decl: NodeDecl | EdgeDecl, message: str) -> Issue:
+        """A problem at a node's or an edge's declaration, in whichever file that is."""
+        return cls(decl.line, message, file=decl.file)
 
     def format(self, path: str | None) -> str:
+        path = self.file or path
         where = ""
         if path:
             where = f"{path}:{self.line}: " if self.line else f"{path}: "
@@ -105,7 +117,8 @@ class Issue:
 def raise_issues(issues: list[Issue], path: str | None) -> None:
     """Raise one ``GraphError`` with every issue, in file order, if there are any."""
     if issues:
-        ordered = sorted(issues, key=lambda i: i.line or 0)
+        # the graph's own file first, then those it extends, each in line order
+        ordered = sorted(issues, key=lambda i: (i.file is not None, i.file or "", i.line or 0))
         raise GraphError([i.format(path) for i in ordered])
 
 
@@ -184,12 +197,14 @@ class Graph:
         raise_issues(issues, None)
         return graph
 
-    def where(self, line: int | None) -> str:
-        """``'path:line: '`` prefix for a message (empty for graphs built in Python)."""
-        if self.path and line:
-            return f"{self.path}:{line}: "
-        if self.path:
-            return f"{self.path}: "
+    def where(self, line: int | None, file: str | None = None) -> str:
+        """``'path:line: '`` prefix for a message (empty for graphs built in Python);
+        ``file``: the line's, where not the graph's own (``decl.file``)."""
+        path = file or self.path
+        if path and line:
+            return f"{path}:{line}: "
+        if path:
+            return f"{path}: "
         return ""
 
 
@@ -266,18 +281,18 @@ def check(graph: Graph, *, skip: set[str] | frozenset[str] = frozenset()) -> lis
             for node_id, port, output in ((e.src, e.src_port, True), (e.dst, e.dst_port, False)):
                 decl = graph.nodes.get(node_id)
                 if node_id not in skip and decl is not None:
-                    issues += [Issue(e.line, f"edge '{e}': {p}")
+                    issues += [Issue.of(e, f"edge '{e}': {p}")
                                for p in _port_problems(decl, port, output=output)]
             continue
         problems = _edge_problems(graph, e)
         if problems:
-            issues += [Issue(e.line, f"edge '{e}': {p}") for p in problems]
+            issues += [Issue.of(e, f"edge '{e}': {p}") for p in problems]
             continue
         key = (e.src, e.src_port, e.dst, e.dst_port)
         first = seen.get(key)
         if first is not None:
-            at = f" (line {first.line})" if first.line else ""
-            issues.append(Issue(e.line, f"edge '{e}' is declared twice{at}; remove one"))
+            at = _line_of(first)
+            issues.append(Issue.of(e, f"edge '{e}' is declared twice{at}; remove one"))
             continue
         seen[key] = e
         fed.setdefault((e.dst, e.dst_port), []).append(e)
@@ -286,10 +301,10 @@ def check(graph: Graph, *, skip: set[str] | frozenset[str] = frozenset()) -> lis
         decl = graph.nodes[node_id]
         if len(feeding) > 1 and not decl.cls.inputs[port].fan_in:
             first = feeding[0]
-            at = f" (line {first.line})" if first.line else ""
+            at = _line_of(first)
             for extra in feeding[1:]:
-                issues.append(Issue(
-                    extra.line,
+                issues.append(Issue.of(
+                    extra,
                     f"edge '{extra}': input {node_id}.{port} is already fed by '{first}'{at}; "
                     f"{decl.type_name}.{port} does not allow fan-in (merge the streams in a "
                     "node, or declare the port In(fan_in=True))"))
@@ -366,7 +381,7 @@ def _cycles(graph: Graph, edges: list[EdgeDecl]) -> list[Issue]:
             if color[e.dst] == 1:
                 k = next((j for j, s in enumerate(path) if s.src == e.dst), len(path))
                 names = [s.src for s in path[k:]] + [e.src, e.dst]
-                issues.append(Issue(e.line, f"edge '{e}' closes a cycle "
+                issues.append(Issue.of(e, f"edge '{e}' closes a cycle "
                                             f"({' -> '.join(names)}); mark the edge that "
                                             "feeds back with 'feedback: true'"))
             elif color[e.dst] == 0:
@@ -374,6 +389,13 @@ def _cycles(graph: Graph, edges: list[EdgeDecl]) -> list[Issue]:
                 path.append(e)
                 todo.append((e.dst, 0))
     return issues
+
+
+def _line_of(decl: EdgeDecl) -> str:
+    """`` (line 12)``, `` (base.yaml:12)`` for a line of a graph extended, or nothing."""
+    if not decl.line:
+        return ""
+    return f" ({decl.file}:{decl.line})" if decl.file else f" (line {decl.line})"
 
 
 def _article(noun: str) -> str:
@@ -399,7 +421,7 @@ def _open_feedback(edges: list[EdgeDecl]) -> list[Issue]:
                     seen.add(n)
                     todo.append(n)
         if e.src not in seen:
-            issues.append(Issue(e.line, f"edge '{e}': feedback: true, but this edge closes no "
+            issues.append(Issue.of(e, f"edge '{e}': feedback: true, but this edge closes no "
                                         f"cycle (nothing leads from {e.dst} back to {e.src}); "
                                         "remove 'feedback: true' (it marks the edge that "
                                         "closes a cycle)"))

@@ -26,6 +26,8 @@ Strings in parameters may name environment variables, as docker-compose does:
 ``${NAME}``, ``${NAME:-default}``, ``$NAME``, and ``$$`` for a literal ``$``
 (``flow.interpolate``); one that is not set and has no default is an error at its line.
 Top-level keys that start with ``x-`` are the user's own (a home for YAML anchors).
+``extends: base.yaml`` writes a graph as changes to another (``flow.extends``): nodes
+replaced, given parameters over the base's, removed with ``null``, and edges added.
 
 Paths in parameters are not rewritten: like any command-line tool's, a relative path is
 relative to the current directory of the process, not to the graph file.
@@ -34,6 +36,7 @@ relative to the current directory of the process, not to the graph file.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import os
 import re
@@ -46,6 +49,7 @@ import yaml
 
 from .edge import Policy
 from .errors import GraphError
+from .extends import base_params, base_path, deep_merge, merge
 from .graph import (
     NODE_ID,
     EdgeDecl,
@@ -72,7 +76,7 @@ from .registry import (
 from .units import parse_duration
 from .yamlsource import Path, Source, YamlSyntaxError, parse
 
-TOP_KEYS = ("graph", "nodes", "edges")
+TOP_KEYS = ("graph", "extends", "nodes", "edges")
 NODE_KEYS = ("use", "with")
 EDGE_KEYS = ("from", "to", "policy", "capacity", "max_time", "feedback")
 POLICIES = [p.value for p in Policy]
@@ -91,13 +95,8 @@ def load_graph(path: str | os.PathLike[str], *, registry: Registry | None = None
     ``env``: the variables ``${NAME}`` in parameters read (default: ``os.environ``).
     """
     shown = os.fspath(path)
-    try:
-        text = FsPath(shown).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise GraphError(f"{shown}: cannot read graph: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise GraphError(f"{shown}: not a UTF-8 text file ({exc.reason})") from None
-    return load_graph_text(text, shown, registry=registry, overrides=overrides, env=env)
+    return load_graph_text(_read(shown), shown, registry=registry, overrides=overrides,
+                           env=env)
 
 
 def load_graph_text(text: str, path: str = "<string>", *, registry: Registry | None = None,
@@ -106,6 +105,15 @@ def load_graph_text(text: str, path: str = "<string>", *, registry: Registry | N
     """Like ``load_graph`` for YAML text; ``path`` is only used in messages."""
     loader = _Loader(path, registry or default_registry(), os.environ if env is None else env)
     return loader.load(text, overrides)
+
+
+def _read(path: str) -> str:
+    try:
+        return FsPath(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise GraphError(f"{path}: cannot read graph: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise GraphError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
 
 
 def parse_override(item: str) -> tuple[str, list[str], Any]:
@@ -123,12 +131,15 @@ def parse_override(item: str) -> tuple[str, list[str], Any]:
 
 
 class _Loader:
-    def __init__(self, path: str, registry: Registry, env: Mapping[str, str]) -> None:
+    def __init__(self, path: str, registry: Registry, env: Mapping[str, str],
+                 chain: tuple[str, ...] = ()) -> None:
         self.path = path
         self.registry = registry
         self.env = env
         self.issues: list[Issue] = []
         self.src = Source(None)
+        self.chain = chain  # the files extending this one, to refuse a cycle
+        self.removed: set[str] = set()  # base nodes a child removes (null)
 
     def error(self, at: Path | int | None, message: str, origin: str = "") -> None:
         line = at if isinstance(at, int) or at is None else self.src.line(at)
@@ -151,14 +162,49 @@ class _Loader:
                 self.error((key,), f"unknown top-level key {key!r}{_hint(key, TOP_KEYS)} "
                                    f"(a graph has: {', '.join(TOP_KEYS)}; keys that "
                                    f"start with x- are yours, for YAML anchors)")
+        base = self.base(doc["extends"]) if "extends" in doc else None
         name = self.graph_name(doc)
-        nodes = self.nodes(doc.get("nodes"), "nodes" in doc, overrides)
+        nodes = self.nodes(doc.get("nodes"), "nodes" in doc, overrides, base)
         edges = self.edges(doc.get("edges"))
-        graph = Graph(name, {d.id: d for d in nodes.values() if d is not None}, edges,
-                      self.path, {k: self.src.lines[(k,)] for k in doc if (k,) in self.src.lines})
+        decls = {d.id: d for d in nodes.values() if d is not None}
+        if base is not None:
+            decls, edges = merge(base, decls, self.removed, edges)
+        graph = Graph(name, decls, edges, self.path,
+                      {k: self.src.lines[(k,)] for k in doc if (k,) in self.src.lines})
         self.issues += check(graph, skip={k for k, d in nodes.items() if d is None})
         raise_issues(self.issues, self.path)
         return graph
+
+    def base(self, value: Any) -> Graph:
+        """The graph ``extends: value`` names, loaded and checked on its own (its own
+        mistakes at its own lines, this file's line said last)."""
+        if not isinstance(value, str) or not value.strip():
+            self.error(("extends",), "'extends' names the graph file this one changes "
+                                     f"(relative to this file); got {describe(value)}")
+            raise_issues(self.issues, self.path)
+        try:
+            path = os.fspath(base_path(self.path, value))
+        except GraphError as exc:
+            self.error(("extends",), f"extends: {exc}")
+            raise_issues(self.issues, self.path)
+        if not os.path.isfile(path):
+            self.error(("extends",), f"extends {value!r}: no such graph file ({path}: the "
+                                     "path is from this file's folder)")
+            raise_issues(self.issues, self.path)
+        key = os.path.realpath(path)
+        if key in self.chain or key == os.path.realpath(self.path):
+            self.error(("extends",), f"extends {value!r}: a graph cannot extend itself, "
+                                     "through others or directly")
+            raise_issues(self.issues, self.path)
+        own = os.path.realpath(self.path) if self.path != "<string>" else self.path
+        try:
+            return _Loader(path, self.registry, self.env, (*self.chain, own)).load(
+                _read(path), None)
+        except GraphError as exc:
+            line = self.src.line(("extends",))
+            raise GraphError([*exc.issues, Issue(line, f"extends {value!r}: the graph it "
+                                                       "extends has the problems above"
+                                                 ).format(self.path)]) from None
 
     def graph_name(self, doc: dict[Any, Any]) -> str:
         name = doc.get("graph")
@@ -172,10 +218,14 @@ class _Loader:
 
     # -- nodes ----------------------------------------------------------------------------
 
-    def nodes(self, raw: Any, present: bool, overrides: Overrides | None
-              ) -> dict[str, NodeDecl | None]:
-        """Each declared node id -> its NodeDecl, or None if its type is unknown."""
-        if not present:
+    def nodes(self, raw: Any, present: bool, overrides: Overrides | None,
+              base: Graph | None = None) -> dict[str, NodeDecl | None]:
+        """Each declared node id -> its NodeDecl, or None if its type is unknown. With a
+        ``base`` (``extends``): also its nodes that ``--set`` changes, and ``null`` removes
+        one (``self.removed``)."""
+        if base is not None and (not present or raw == {}):
+            raw = {}
+        elif not present:
             self.error((), "the graph has no 'nodes' (a mapping of node id -> {use: TYPE, "
                            "with: {...}})")
             raw = {}
@@ -183,7 +233,8 @@ class _Loader:
             self.error(("nodes",), "'nodes' must map node ids to {use: TYPE, with: {...}}; got "
                                    + ("no nodes" if not raw else describe(raw)))
             raw = {}
-        given = self.overrides(raw, overrides)
+        inherited = base.nodes if base is not None else {}
+        given = self.overrides({**inherited, **raw}, overrides)
         out: dict[str, NodeDecl | None] = {}
         for node_id, spec in raw.items():
             at: Path = ("nodes", node_id)
@@ -191,7 +242,29 @@ class _Loader:
                 self.error(at, bad_node_id(node_id))
                 out[str(node_id)] = None  # edges naming it are not checked either
                 continue
+            was = inherited.get(node_id)
+            if base is not None and spec is None:
+                if was is None:
+                    self.error(at, f"node {node_id!r}: null removes a node of the graph this "
+                                   f"one extends, and {base.name} has no {node_id!r}"
+                                   f"{_hint(node_id, list(inherited))}")
+                self.removed.add(node_id)
+                continue
+            if was is not None and isinstance(spec, dict) and "use" not in spec:
+                # parameters over the base node's: its type, its values under these
+                spec = {**spec, "use": was.type_name}
+                out[node_id] = self.node(node_id, spec, given.get(node_id, []),
+                                         under=base_params(was))
+                continue
             out[node_id] = self.node(node_id, spec, given.get(node_id, []))
+        for node_id, changes in given.items():  # a base node only --set changes
+            was = inherited.get(node_id)
+            if node_id in raw or was is None:
+                continue
+            decl = self.node(node_id, {"use": was.type_name}, changes, under=base_params(was))
+            if decl is not None:
+                out[node_id] = dataclasses.replace(
+                    decl, line=was.line, file=was.file or (base.path if base else None))
         return out
 
     def overrides(self, raw: dict[Any, Any], overrides: Overrides | None
@@ -227,7 +300,10 @@ class _Loader:
             given.setdefault(node_id, []).append((keys, value, origin))
         return given
 
-    def node(self, node_id: str, spec: Any, given: list[Override]) -> NodeDecl | None:
+    def node(self, node_id: str, spec: Any, given: list[Override],
+             under: dict[str, Any] | None = None) -> NodeDecl | None:
+        """One node's declaration; ``under``: the parameters of the base node it changes
+        (``extends``), already interpolated, which its own ``with`` goes over."""
         at: Path = ("nodes", node_id)
         if not isinstance(spec, dict):
             self.error(at, f"node {node_id!r} must be a mapping like {{use: TYPE, with: "
@@ -264,6 +340,8 @@ class _Loader:
             for sub, message in unset:
                 self.error((*at, "with", *sub), f"node {node_id!r} ({type_name}): {message}"
                                                 f" - at with{format_path(sub)}")
+        if under is not None and (raw is None or isinstance(raw, dict)):
+            raw = deep_merge(under, raw or {})
         origins: dict[str, str] = {}  # parameter -> the --set that gave it
         if given:
             raw = copy.deepcopy(raw) if isinstance(raw, dict) else {} if raw is None else raw

@@ -73,17 +73,23 @@ def graph_schema(registry: Registry | None = None) -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "patternProperties": {"^x-": {"description": "yours: a home for YAML anchors"}},
-        "required": ["nodes"],
         "properties": {
             "graph": {"type": "string", "description": "the graph's name"},
-            "nodes": {
-                "type": "object",
-                "minProperties": 1,
-                "propertyNames": {"pattern": NODE_ID_PATTERN},
-                "additionalProperties": {"$ref": "#/$defs/node"},
-            },
+            "extends": {"type": "string",
+                        "description": "the graph file this one changes (relative to this "
+                                       "file), or a packaged graph's name"},
+            "nodes": {"type": "object", "propertyNames": {"pattern": NODE_ID_PATTERN}},
             "edges": {"type": ["array", "null"], "items": {"$ref": "#/$defs/edge"}},
         },
+        # A graph that extends another changes its nodes: a node may then be null (removed)
+        # or only `with` (parameters over the base node's), and `nodes` may be left out.
+        "if": {"required": ["extends"]},
+        "then": {"properties": {"nodes": {"additionalProperties": {
+            "anyOf": [{"$ref": "#/$defs/node"}, {"type": "null"}, {
+                "type": "object", "required": ["with"], "additionalProperties": False,
+                "properties": {"with": {"type": ["object", "null"]}}}]}}}},
+        "else": {"required": ["nodes"], "properties": {"nodes": {
+            "minProperties": 1, "additionalProperties": {"$ref": "#/$defs/node"}}}},
         "$defs": defs,
     }
 

@@ -50,22 +50,24 @@ def warnings(graph: Graph) -> list[str]:
     out = []
     if len(graph.nodes) >= 2:
         touched = {e.src for e in graph.edges} | {e.dst for e in graph.edges}
-        out += [f"{graph.where(d.line)}warning: node {d.id!r} ({d.type_name}) is connected to "
-                "nothing (no edge names it)" for d in graph.nodes.values() if d.id not in touched]
+        out += [f"{graph.where(d.line, d.file)}warning: node {d.id!r} ({d.type_name}) is "
+                "connected to nothing (no edge names it)"
+                for d in graph.nodes.values() if d.id not in touched]
     for e in graph.edges:
+        at = graph.where(e.line, e.file)
         src = graph.nodes.get(e.src)
         spec = src.cls.outputs.get(e.src_port) if src is not None else None
         if e.max_time is not None and e.capacity is None and spec is not None \
                 and e.policy is not Policy.LATEST \
                 and getattr(spec.type, "duration", None) is Message.duration:
-            out.append(f"{graph.where(e.line)}warning: edge '{e}': max_time bounds nothing, "
+            out.append(f"{at}warning: edge '{e}': max_time bounds nothing, "
                        f"since {spec.type_name} messages have no media duration; the edge "
                        f"holds up to {e.limit} of them (give a capacity)")
         if e.policy is Policy.LATEST and e.capacity not in (None, 1):
-            out.append(f"{graph.where(e.line)}warning: edge '{e}': capacity {e.capacity} is "
+            out.append(f"{at}warning: edge '{e}': capacity {e.capacity} is "
                        "ignored: policy latest keeps only the newest message")
         if e.policy is Policy.LATEST and e.max_time is not None:
-            out.append(f"{graph.where(e.line)}warning: edge '{e}': max_time is ignored: "
+            out.append(f"{at}warning: edge '{e}': max_time is ignored: "
                        "policy latest keeps only the newest message")
     return out
 

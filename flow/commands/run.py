@@ -116,4 +116,5 @@ def setup_problem(graph: Graph, node_id: str, exc: ParamError) -> GraphError:
     if decl is None:
         return GraphError(f"{graph.where(None)}node {node_id!r}: {message}")
     message = message.removeprefix(f"{decl.type_name}: ")
-    return GraphError(f"{graph.where(decl.line)}node {node_id!r} ({decl.type_name}): {message}")
+    return GraphError(f"{graph.where(decl.line, decl.file)}node {node_id!r} "
+                      f"({decl.type_name}): {message}")

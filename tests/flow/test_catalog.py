@@ -68,8 +68,8 @@ def test_microturns_own_graphs_are_found_by_name_wherever_it_runs(tmp_path, monk
     assert assistant.path.read_bytes() == (ROOT / "graphs" / "assistant.yaml").read_bytes()
     # the leading comment's first sentence, though it wraps over two lines
     assert graphs["assistant_webrtc"].summary == (
-        "The assistant in the browser: graphs/assistant.yaml with only its source and sink "
-        "nodes swapped for WebRTC ones.")
+        "The assistant in the browser: graphs/assistant.yaml with its source and sinks "
+        "swapped for WebRTC ones.")
     assert catalog.resolve("assistant") == assistant.path
 
 

@@ -157,8 +157,8 @@ def test_duplicate_keys_are_reported_with_both_lines():
 
 
 def test_an_empty_file_and_a_non_mapping_are_errors():
-    assert one("") == ("g.yaml: a graph is a mapping with keys graph, nodes, edges; got an "
-                       "empty file")
+    assert one("") == ("g.yaml: a graph is a mapping with keys graph, extends, nodes, edges; "
+                       "got an empty file")
     assert one("- a\n- b\n").startswith("g.yaml:1: a graph is a mapping")
 
 
@@ -172,8 +172,8 @@ def test_a_bad_tagged_scalar_is_reported_not_raised():
 def test_unknown_top_level_key_with_did_you_mean():
     issue = one("graph: g\nnodes: {a: {use: test.lines}}\nedgse: []\n")
     assert issue == ("g.yaml:3: unknown top-level key 'edgse'; did you mean 'edges'? "
-                     "(a graph has: graph, nodes, edges; keys that start with x- are yours, "
-                     "for YAML anchors)")
+                     "(a graph has: graph, extends, nodes, edges; keys that start with x- are "
+                     "yours, for YAML anchors)")
 
 
 def test_missing_or_empty_nodes():

@@ -119,3 +119,15 @@ def test_a_type_that_fails_to_import_still_has_an_entry():
     schema = graph_schema(reg)
     assert "broken.node" in schema["$defs"]["node"]["properties"]["use"]["anyOf"][0]["enum"]
     assert "unavailable" in schema["$defs"]["params:broken.node"]["description"]
+
+
+def test_a_graph_that_extends_another_may_remove_nodes_and_change_parameters(validator):
+    changes = {"graph": "g", "extends": "base.yaml",
+               "nodes": {"a": None, "b": {"with": {"rate": 8000}},
+                         "c": {"use": "test.voice", "with": {"rate": 16000}}}}
+    assert errors(validator, changes) == []
+    assert errors(validator, {"extends": "base.yaml", "edges": ["a.x -> b.y"]}) == []
+    assert errors(validator, {"graph": "g", "nodes": {"a": None}}) != []  # nothing to remove
+    assert errors(validator, {"graph": "g", "edges": []}) != []  # no nodes, no base
+    assert errors(validator, {"extends": "base.yaml", "nodes": {"b": {"wiht": {}}}}) != []
+    assert errors(validator, {"extends": 3, "nodes": {"a": None}}) != []

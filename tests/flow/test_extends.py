@@ -1,0 +1,147 @@
+"""``extends:``: a graph written as changes to another (flow.extends, flow.loader)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from flow import GraphError, Policy
+from flow.loader import load_graph
+
+from .graphs.nodes import registry
+
+REG = registry()
+
+BASE = """\
+graph: say
+nodes:
+  text:  {use: test.lines, with: {lines: [hi, there]}}
+  voice: {use: test.voice, with: {voice: en-us, rate: 16000}}
+  out:   {use: test.audio_sink, with: {path: out/hello.wav}}
+  shown: {use: test.print}
+edges:
+  - text.text -> voice.text
+  - {from: voice.audio, to: out.audio, policy: drop_oldest, capacity: 4}
+  - text.text -> shown.text
+"""
+
+
+def files(tmp_path: Path, **texts: str) -> dict[str, Path]:
+    out = {}
+    for name, text in texts.items():
+        out[name] = tmp_path / f"{name}.yaml"
+        out[name].write_text(dedent(text))
+    return out
+
+
+def load(path: Path, **kw: object):
+    return load_graph(path, registry=REG, **kw)  # type: ignore[arg-type]
+
+
+def problems(path: Path, **kw: object) -> list[str]:
+    with pytest.raises(GraphError) as err:
+        load(path, **kw)
+    return err.value.issues
+
+
+def test_a_graph_replaces_changes_removes_and_adds_to_the_one_it_extends(tmp_path: Path):
+    f = files(tmp_path, base=BASE, loud="""\
+        graph: loud
+        extends: base.yaml
+        nodes:
+          voice: {with: {rate: 22050}}               # over the base's: its voice stays
+          out:   {use: test.audio_sink, with: {path: out/loud.wav}}   # replaced
+          shown: null                                # removed, with its edge
+          upper: {use: test.upper}                   # added
+        edges:
+          - {from: voice.audio, to: out.audio, policy: latest}     # replaces the base's
+          - text.text -> upper.text
+        """)
+    g = load(f["loud"])
+    assert g.name == "loud" and list(g.nodes) == ["text", "voice", "out", "upper"]
+    assert (g.nodes["voice"].params.voice, g.nodes["voice"].params.rate) == ("en-us", 22050)
+    assert g.nodes["out"].params.path == "out/loud.wav"
+    assert [str(e) for e in g.edges] == ["text.text -> voice.text", "voice.audio -> out.audio",
+                                         "text.text -> upper.text"]
+    assert g.edges[1].policy is Policy.LATEST
+    # each declaration keeps where it was written: a message about it names that place
+    base_text = str(f["base"])
+    assert (g.nodes["text"].file, g.nodes["text"].line) == (base_text, 3)
+    assert (g.nodes["voice"].file, g.nodes["voice"].line) == (None, 4)
+    assert (g.edges[0].file, g.edges[0].line) == (base_text, 8)
+
+
+def test_set_changes_a_node_the_graph_only_inherits(tmp_path: Path):
+    f = files(tmp_path, base=BASE, child="graph: child\nextends: base.yaml\n")
+    g = load(f["child"], overrides=["voice.rate=8000", "text.lines=[yo]"])
+    assert g.nodes["voice"].params.rate == 8000 and g.nodes["text"].params.lines == ["yo"]
+    assert g.nodes["voice"].params.voice == "en-us"
+    with pytest.raises(GraphError, match=r"--set voice.rate=10: node 'voice' \(test.voice\): "
+                                         r"Expected int >= 8000"):
+        load(f["child"], overrides=["voice.rate=10"])
+
+
+def test_a_mistake_is_reported_in_the_file_that_made_it(tmp_path: Path):
+    f = files(tmp_path, base=BASE, child="""\
+        graph: child
+        extends: base.yaml
+        nodes:
+          voice: {use: test.upper}      # now no audio output: the base's edge breaks
+          phantom: null
+        """)
+    issues = problems(f["child"])
+    assert issues[0] == (f"{f['child']}:5: node 'phantom': null removes a node of the graph "
+                         "this one extends, and say has no 'phantom'")
+    assert issues[1].startswith(f"{f['base']}:9: edge 'voice.audio -> out.audio': ")
+
+
+def test_a_base_with_mistakes_is_reported_at_its_own_lines_then_the_extends_line(
+        tmp_path: Path):
+    f = files(tmp_path, base=BASE.replace("rate: 16000", "rate: 10"),
+              child="graph: child\nextends: base.yaml\n")
+    issues = problems(f["child"])
+    assert issues[0].startswith(f"{f['base']}:4: node 'voice' (test.voice): Expected int "
+                                ">= 8000")
+    assert issues[-1] == (f"{f['child']}:2: extends 'base.yaml': the graph it extends has "
+                          "the problems above")
+
+
+def test_extends_is_relative_to_the_file_and_refuses_a_cycle(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch):
+    sub = tmp_path / "graphs"
+    sub.mkdir()
+    f = files(sub, base=BASE, a="graph: a\nextends: b.yaml\n", b="graph: b\nextends: a.yaml\n",
+              lost="graph: lost\nextends: nowhere.yaml\n")
+    monkeypatch.chdir(tmp_path)  # not the graphs' folder
+    assert list(load(Path("graphs") / "base.yaml").nodes) == ["text", "voice", "out", "shown"]
+    (cycle,) = [i for i in problems(f["a"]) if "cannot extend itself" in i]
+    assert cycle.startswith(f"{f['b']}:2: extends 'a.yaml': a graph cannot extend itself")
+    (lost,) = problems(f["lost"])
+    assert lost == (f"{f['lost']}:2: extends 'nowhere.yaml': no such graph file "
+                    f"({sub / 'nowhere.yaml'}: the path is from this file's folder)")
+
+
+def test_the_served_assistant_is_the_file_one_with_its_media_swapped():
+    """graphs/assistant_webrtc.yaml extends graphs/assistant.yaml: the same ears,
+    tokenizer, front end, back end and voice, wired the same way."""
+    root = Path(__file__).parents[2] / "graphs"
+    served, file_one = load_graph(root / "assistant_webrtc.yaml"), load_graph(
+        root / "assistant.yaml")
+    for node in ("tokens", "front", "back"):
+        assert served.nodes[node].params == file_one.nodes[node].params
+    assert served.nodes["voice"].params.lead == "80ms"
+    assert served.nodes["chunker"].params.wait == "200ms"
+    assert served.nodes["ears"].params.acoustic_model == "default"  # people at microphones
+    assert {n for n, d in served.nodes.items() if d.type_name.startswith("webrtc.")} == {
+        "mic", "camera", "typed", "speaker", "events"}
+    assert "out" not in served.nodes and "console" not in served.nodes
+
+
+def test_a_graph_extends_a_packaged_graph_by_its_name(tmp_path: Path):
+    """A user's own variant of a graph microturn ships, from any folder."""
+    f = files(tmp_path, mine="graph: mine\nextends: say\nnodes:\n  voice: {with: {rate: 150}}\n")
+    g = load_graph(f["mine"])
+    assert g.nodes["voice"].params.rate == 150 and g.nodes["text"].type_name == "source.text"
+    assert g.nodes["text"].file is not None and g.nodes["text"].file.endswith("say.yaml")
