@@ -13,7 +13,8 @@ revised by the next and would only flicker); other ``TextDelta``s -> ``typed:`` 
 ``user``), ``said:`` (role ``model``) or ``<role>:``, the deltas of one utterance gathered
 into one line printed at its ``final`` delta (or when another line must be printed first,
 or at the end); ``Action`` -> ``action:`` (``silent`` ones are skipped: there is one per
-micro-turn); ``Event`` -> ``event:``; ``Interrupt`` -> ``interrupt:``. Media (audio, video,
+micro-turn; so is the front end's announcement of its ``skills``, suggestions for a
+browser); ``Event`` -> ``event:``; ``Interrupt`` -> ``interrupt:``. Media (audio, video,
 chunks) is not printed; any other message prints its type name.
 """
 
@@ -72,7 +73,7 @@ class ConsoleSink(Node):
             else:
                 self._open[msg.role] = (pts, text)
         elif isinstance(msg, Action):
-            if msg.kind != "silent":
+            if msg.kind not in ("silent", "skills"):  # skills: suggestions for a UI
                 self._action(msg)
         elif isinstance(msg, Event):
             fields = " ".join(f"{k}={v}" for k, v in msg.data.items())

@@ -22,6 +22,9 @@ log = logging.getLogger("microturn.server")
 
 #: Stop queueing events on a data channel whose send buffer holds this much already.
 MAX_BUFFERED_BYTES = 1 << 20
+#: Events the graph sends before the client's ``hello`` (its data channel opens after the
+#: graph starts) wait for it, up to this many; the oldest go first.
+EARLY_CAPACITY = 64
 
 
 class Peer:
@@ -48,6 +51,7 @@ class Peer:
         self.channel: Any = None
         self._hello: protocol.Hello | None = None  # sent once the channel and session are up
         self._session_open = False
+        self._early: deque[Any] = deque()  # what the graph said before the hello
         self.received = 0  #: client messages accepted
         self.refused = 0  #: client messages refused (size, rate, format)
         self.texts_dropped = 0
@@ -119,6 +123,8 @@ class Peer:
         channel.on("message", self.on_message)
         self._hello = hello
         self._send_hello()
+        if hello is None:
+            self._flush_early()
 
     def session_open(self) -> None:
         """Every node of the session is set up (media time has started)."""
@@ -133,7 +139,12 @@ class Peer:
     def _send_hello(self) -> None:
         if self._session_open and self.channel is not None and self._hello is not None:
             hello, self._hello = self._hello, None
-            self.send(hello)
+            self._send_now(hello)
+            self._flush_early()
+
+    def _flush_early(self) -> None:
+        while self._early:
+            self._send_now(self._early.popleft())
 
     def on_message(self, data: str | bytes) -> None:
         """One data-channel message from the client: size, rate and format checked. Only
@@ -165,7 +176,7 @@ class Peer:
         messages back to back get one reply, a flood at most four a second."""
         if now - self._last_refusal >= S // 4:
             self._last_refusal = now
-            self.send(protocol.Error(code=code, message=message))
+            self._send_now(protocol.Error(code=code, message=message))
 
     async def next_text(self) -> str | None:
         """The next typed text, in order; None once the peer has closed. (A coroutine,
@@ -185,7 +196,19 @@ class Peer:
     def send(self, msg: Any) -> bool:
         """Send one protocol message to the browser; False (counted) if the channel is not
         open, its send buffer is backed up (a client that stopped reading), or the session's
-        last message was sent."""
+        last message was sent. Before the client's ``hello`` (the graph starts as soon as
+        the offer is answered; the channel opens later) the message waits for it, so that
+        what a graph says at its start (the skills it announces) is not lost; at most
+        ``EARLY_CAPACITY`` wait, the oldest dropped (counted)."""
+        if (self.channel is None or self._hello is not None) and not self._said_last:
+            if len(self._early) == EARLY_CAPACITY:
+                self._early.popleft()
+                self.send_dropped += 1
+            self._early.append(msg)
+            return True
+        return self._send_now(msg)
+
+    def _send_now(self, msg: Any) -> bool:
         ch = self.channel
         if (self._said_last or ch is None or ch.readyState != "open"
                 or ch.bufferedAmount > MAX_BUFFERED_BYTES):
@@ -202,8 +225,9 @@ class Peer:
         if self._said_last:
             return
         for msg in msgs:
-            self.send(msg)
+            self._send_now(msg)
         self._said_last = True
+        self._early.clear()
 
     # -- end -----------------------------------------------------------------------------
 

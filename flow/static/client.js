@@ -11,6 +11,7 @@ let client = null; // the MicroturnClient of the call in progress (one per call)
 const mt = window.microturn = {
   state: "disconnected", // what #status says
   session: null, heard: [], said: [], actions: [], errors: [], metrics: {}, graph: null,
+  skills: [], // what the served graph's front end said it can do: [{name, examples}]
   get client() { return client; },
   get pc() { return client ? client.pc : null; },
   get dc() { return client ? client.channel : null; },
@@ -138,7 +139,37 @@ function isBackendAnswer(m) {
 // must not put a delegate's or a silence's reaction on the "last reply" meter.
 let actionReaction = null;
 
+// The graph's front end says, once at the start of a call, what it can do (an action of
+// kind "skills"): each skill's example phrases become buttons that type and send them.
+function showSkills(skills) {
+  mt.skills = skills;
+  const list = $("suggestions").querySelector("ul");
+  list.replaceChildren();
+  for (const skill of skills) {
+    for (const phrase of skill.examples || []) {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = phrase;
+      b.title = skill.name + ": click to send it, or say it";
+      b.addEventListener("click", () => {
+        $("text").value = phrase;
+        $("typed").requestSubmit();
+      });
+      li.append(b);
+      list.append(li);
+    }
+  }
+  $("suggestions").hidden = list.childElementCount === 0;
+  $("intro").textContent = "Talk or type; try one of these. Talking while the assistant "
+    + "speaks interrupts it.";
+}
+
 function onAction(m) {
+  if (m.kind === "skills") {
+    showSkills((m.data && m.data.skills) || []);
+    return;
+  }
   mt.actions.push(m);
   actionReaction = m.reaction_ms;
   if (m.kind === "speak" && m.reaction_ms != null) {

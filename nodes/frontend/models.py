@@ -93,6 +93,9 @@ class ModelSession(Protocol):
     # ``next_due() -> int | None`` (media time, ns) and ``fire(now) -> list[StepOutput]``.
     # The node sleeps until ``next_due()`` and calls ``fire`` then, between micro-turns.
     # And ``drain() -> list[StepOutput]``: at the end of input, what is still to be said.
+    # And ``skills``: a list of objects with a ``name`` and ``examples() -> tuple[str, ...]``
+    # (phrases a user can say to it), announced once at the start as an ``Action`` of kind
+    # ``skills`` (the reflex session's skills are such).
 
 
 class FrontEndModel(Protocol):

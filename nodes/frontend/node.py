@@ -21,6 +21,9 @@ itself (``retract``) it sends one on ``text`` alone, so that only what is being 
 stops; an ``Interrupt`` arriving from upstream (barge-in) makes the model drop its
 not-yet-spoken output, and outputs of steps that were in flight are not emitted.
 ``results`` (back-end answers) go to the model.
+A model whose session lists its ``skills`` (the reflex) announces them once, at the
+start: an ``Action`` of kind ``skills`` whose ``data["skills"]`` holds each skill's
+``name`` and ``examples`` (phrases to try), for a browser to suggest.
 A model with replies due at a time of its own (a timer: ``next_due``/``fire``) is woken at
 that media time exactly, not at the next micro-turn, so a reminder is not up to 200 ms late.
 
@@ -194,10 +197,26 @@ class FrontEnd(Node):
         self.session.add_result(result)
 
     async def run(self) -> None:
+        await self._announce_skills()
         async with asyncio.TaskGroup() as tg:
             if hasattr(self.session, "next_due"):
                 tg.create_task(self._fire_when_due())
             await self._drain_steps()
+
+    async def _announce_skills(self) -> None:
+        """Say once, at the start, what the model can do: an ``Action`` of kind ``skills``
+        listing each of the session's ``skills`` (those of a model that has them, as the
+        reflex does) by ``name`` with its ``examples()``, phrases a first-time user can
+        say. A browser shows them as suggestions; which ones depends on the graph."""
+        skills = getattr(self.session, "skills", None)
+        if not skills:
+            return
+        listed = []
+        for skill in skills:
+            examples = getattr(skill, "examples", None)
+            listed.append({"name": str(getattr(skill, "name", type(skill).__name__)),
+                           "examples": [str(e) for e in examples()] if examples else []})
+        await self.actions.send(Action(pts=0, kind="skills", data={"skills": listed}))
 
     async def _fire_when_due(self) -> None:
         """Sleep until the model's next reply of its own is due (media time), then fire it;

@@ -48,6 +48,11 @@ class Currency(Skill):
         self.said = Mentions()
         self._last: int | None = None  # the mention of the last amount answered
 
+    def examples(self) -> tuple[str, ...]:
+        """What a first-time user could say to it (shown by the browser, typed as is)."""
+        source = next(iter(self.params.rates), "dollars")
+        return (f"convert twenty {source} to {self.params.target}",)
+
     def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
         words = utt.words
         texts = [w.text for w in words]
@@ -136,6 +141,11 @@ class Count(Skill):
         self.tally: Counter[str] = Counter()  # word -> how many, from final hypotheses
         self.known: set[str] = set()  # the words mentioned so far, for "the dog"
 
+    def examples(self) -> tuple[str, ...]:
+        words = [self.plurals[w] for w in self.params.words[:2]]
+        story = f"I saw two {words[0]} and three {words[1]}" if len(words) == 2 else ""
+        return (*([story] if story else ()), f"how many {self.params.category} so far")
+
     @property
     def count(self) -> int:
         return sum(self.tally.values())
@@ -219,6 +229,9 @@ class Stopwatch(Skill):
         self.started: int | None = None
         self.seen = Mentions()
 
+    def examples(self) -> tuple[str, ...]:
+        return ("start the stopwatch", "stop")
+
     def vocabulary(self) -> dict[str, tuple[str, ...]]:
         """Only what makes sense now: "start the stopwatch" while none runs, "stop" while
         one does. For this recogniser "start" and "stop" are a near pair (it heard "stop
@@ -269,6 +282,9 @@ class Timer(Skill):
         super().__init__(params)
         self.pending: list[tuple[int, int, str, int]] = []  # (due, set at, what, mention)
         self.seen = Mentions()
+
+    def examples(self) -> tuple[str, ...]:
+        return ("remind me in ten seconds",)
 
     def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
         texts = [w.text for w in utt.words]
@@ -347,6 +363,9 @@ class Delegate(Skill):
 
     def __init__(self, params: DelegateParams | None = None) -> None:
         super().__init__(params or DelegateParams())
+
+    def examples(self) -> tuple[str, ...]:
+        return ("what is 12 times 7",)
 
     def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
         if not utt.final or not utt.words:

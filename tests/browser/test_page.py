@@ -261,3 +261,43 @@ async def test_no_sideways_scrolling_on_a_phone(browser: Any, srv: Served) -> No
     width = await page.evaluate("[document.documentElement.scrollWidth, "
                                 "document.documentElement.clientWidth]")
     assert width[0] <= width[1] == 390
+
+
+# -- a first-time user is told what to say ---------------------------------------------------
+
+def reflex_graph() -> Any:
+    """Typed text into the reflex front end, its decisions and words to the page: the
+    skills it announces come from these settings (pounds, pets), not from the page."""
+    from flow import Graph
+
+    options = {"skills": ["currency", "count", "stopwatch", "timer"],
+               "settings": {"currency": {"rates": {"pounds": 1.25}, "target": "dollars"},
+                            "count": {"category": "pets", "words": ["hamster", "parrot"]}}}
+    return Graph.build("typed_reflex", {
+        "typed": ("webrtc.text_in", {}),
+        "front": ("frontend", {"model": "reflex", "options": options}),
+        "events": ("webrtc.events_out", {}),
+    }, ["typed.text -> front.heard", "typed.text -> events.events",
+        "front.actions -> events.events", "front.text -> events.events"])
+
+
+async def test_the_served_graph_suggests_what_to_say(browser: Any) -> None:
+    from flow.server.testing import serving
+
+    async with serving(reflex_graph()) as srv:
+        page = await open_page(browser, srv)
+        assert "talk or type" in (await page.inner_text("#intro")).lower()
+        assert await page.is_hidden("#suggestions")
+        await connect(page)
+        await page.wait_for_function("microturn.skills.length === 4")
+        chips = await page.locator("#suggestions button").all_inner_texts()
+        assert chips == ["convert twenty pounds to dollars",
+                         "I saw two hamsters and three parrots", "how many pets so far",
+                         "start the stopwatch", "stop", "remind me in ten seconds"]
+        assert "interrupts" in await page.inner_text("#intro")
+        await page.click("#suggestions button >> text=convert twenty pounds to dollars")
+        await page.wait_for_function("microturn.said.includes('20 pounds is 25 dollars.')")
+        assert await page.input_value("#text") == ""
+        assert not [a for a in await page.evaluate("microturn.actions.map(a => a.kind)")
+                    if a == "skills"]  # not a line of the transcript
+        assert not page.errors

@@ -125,3 +125,33 @@ def test_error_replies_are_spaced_250_ms_apart() -> None:
     clock.t += 1 * MS
     peer.on_message("and again")
     assert [p.decode_server(m).code for m in ch.sent] == ["bad_message", "bad_message"]
+
+
+def test_what_the_graph_says_before_the_hello_waits_for_it() -> None:
+    """The graph starts when the offer is answered; the channel opens later, and the
+    session may still be setting up then. What a node sends meanwhile (the skills the
+    front end announces) reaches the client after its hello, in order; at most
+    ``EARLY_CAPACITY`` messages wait."""
+    from flow.server.peer import EARLY_CAPACITY
+
+    peer = Peer(None, clock=Now())
+    peer.send(p.Action(kind="skills", data={"skills": []}))
+    ch = Channel()
+    peer.attach_channel(ch, p.Hello(session="s", graph="g"))
+    peer.send(p.Said(text="hi", final=True))
+    assert ch.sent == []
+    peer.session_open()
+    assert [p.decode_server(m) for m in ch.sent] == [
+        p.Hello(session="s", graph="g"), p.Action(kind="skills", data={"skills": []}),
+        p.Said(text="hi", final=True)]
+    peer.send(p.Said(text="now", final=True))
+    assert len(ch.sent) == 4
+
+    flood = Peer(None, clock=Now())
+    for i in range(EARLY_CAPACITY + 3):
+        flood.send(p.Said(text=str(i)))
+    ch = Channel()
+    flood.attach_channel(ch, p.Hello(session="s", graph="g"))
+    flood.session_open()
+    texts = [m.text for m in map(p.decode_server, ch.sent[1:])]
+    assert texts[0] == "3" and len(texts) == EARLY_CAPACITY and flood.send_dropped == 3

@@ -310,3 +310,36 @@ def test_an_answer_that_arrives_after_the_last_micro_turn_is_still_said(
     assert [rec.getMessage() for rec in caplog.records] == [
         f"session {r.session.id}: the input ended before the back end answered "
         "'who wrote hamlet'"]
+
+
+def test_the_reflex_announces_its_skills_and_answers_each_example() -> None:
+    """Once, at the start, before anything is heard: each skill with phrases to try, from
+    the graph's settings (another currency, another category); every phrase, typed, gets
+    its skill's answer."""
+    settings = {"currency": {"rates": {"pounds": 1.25}, "target": "dollars"},
+                "count": {"category": "pets", "words": ["hamster", "parrot"]}}
+    options = {"skills": ["currency", "count", "stopwatch", "timer", "delegate"],
+               "settings": settings}
+    r = run_node(FrontEnd, {"model": "reflex", "options": options}, {"heard": []},
+                 pace="pts")
+    announced = [a for a in r.of("actions", Action) if a.kind == "skills"]
+    assert len(announced) == 1 and announced[0].pts == 0
+    skills = announced[0].data["skills"]
+    assert skills == [
+        {"name": "currency", "examples": ["convert twenty pounds to dollars"]},
+        {"name": "count", "examples": ["I saw two hamsters and three parrots",
+                                       "how many pets so far"]},
+        {"name": "stopwatch", "examples": ["start the stopwatch", "stop"]},
+        {"name": "timer", "examples": ["remind me in ten seconds"]},
+        {"name": "delegate", "examples": ["what is 12 times 7"]}]
+    typed = [TextDelta(pts=(i + 1) * S, text=e, role="user", final=True)
+             for i, e in enumerate(e for s in skills for e in s["examples"])]
+    r = run_node(FrontEnd, {"model": "reflex", "options": options}, {"heard": typed},
+                 pace="pts")
+    said = [(a.data.get("skill"), a.text) for a in r.of("actions", Action)
+            if a.kind in ("speak", "delegate")]
+    assert said[:4] == [("currency", "20 pounds is 25 dollars."),
+                        ("count", "5 pets so far."), ("stopwatch", "Stopwatch started."),
+                        ("stopwatch", "1.0 seconds.")]
+    assert said[4] == ("timer", "Timer set for ten seconds.")
+    assert said[5][0] == "delegate" and said[5][1] == "Let me check."
