@@ -14,7 +14,29 @@ from typing import NamedTuple
 
 from flow.messages import TextDelta
 
+from ..asr.numbers import int_to_words
+
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9']*")
+#: A whole number written in digits ("20", "1,500", "$20"), not part of a decimal ("2.5")
+#: or a word ("12th", "mp3")
+_DIGITS = re.compile(r"(?<![\w.,])([$€£]?)(\d{1,3}(?:,\d{3})+|\d+)(?![\w]|[.,]\d)")
+_CURRENCY = {"$": "dollars", "€": "euros", "£": "pounds"}
+
+
+def spell_numbers(text: str) -> str:
+    """Typed numbers as the words a recogniser hears, which the skills read: "convert 20
+    dollars" -> "convert twenty dollars", "$20" -> "twenty dollars", "1,500" -> "one
+    thousand five hundred". Numbers outside 1..9999 (what the skills' number words say)
+    and decimals stay as typed."""
+
+    def spell(m: re.Match[str]) -> str:
+        n = int(m.group(2).replace(",", ""))
+        if not 1 <= n <= 9999:
+            return m.group(0)
+        unit = _CURRENCY.get(m.group(1))
+        return int_to_words(n) + (f" {unit}" if unit else "")
+
+    return _DIGITS.sub(spell, text)
 
 
 class Word(NamedTuple):
@@ -24,11 +46,13 @@ class Word(NamedTuple):
 
 
 def words_of(msg: TextDelta) -> tuple[Word, ...]:
-    """The words of a heard (with word times) or typed (at its pts) message."""
+    """The words of a heard (with word times) or typed (at its pts) message; typed
+    numbers are spelled out, as they would be heard."""
     timed = getattr(msg, "words", ())
     if timed:
         return tuple(Word(w.lower(), s, e) for w, s, e in timed)
-    return tuple(Word(w, msg.pts, msg.pts) for w in _TOKEN.findall(msg.text.lower()))
+    text = spell_numbers(msg.text.lower())
+    return tuple(Word(w, msg.pts, msg.pts) for w in _TOKEN.findall(text))
 
 
 @dataclass
