@@ -80,6 +80,7 @@ function line(cls, who, text) {
 }
 
 function onHeard(m) {
+  if (m.final) confirmTyped(m.text);
   if (!partialHeard) partialHeard = line("heard partial", "heard", "");
   partialHeard.querySelector(".text").textContent = m.text;
   if (m.final) {
@@ -254,7 +255,10 @@ function connect() {
   const on = (type, handler) => c.addEventListener(type, (e) => { if (c === client) handler(e.detail); });
   on("state", ({ state }) => {
     if (state === "connecting") setStatus("connecting");
-    if (state === "interrupted") setStatus("connection interrupted, waiting for it to come back...", "warn");
+    if (state === "interrupted") {
+      setStatus("connection interrupted, waiting for it to come back...", "warn");
+      restoreTyped("may not have been sent: the connection is interrupted; send again when it is back");
+    }
     if (state === "connected") {
       mt.session = c.session;
       setStatus("connected: " + c.graph, "connected");
@@ -269,7 +273,7 @@ function connect() {
   on("said", onSaid);
   on("action", onAction);
   on("metrics", onMetrics);
-  on("graph", onGraph);
+  on("graph", (g) => { confirmTyped(null); onGraph(g); });
   on("audio", (a) => {
     $("level").value = a.level;
     $("audio-s").textContent = a.seconds.toFixed(1) + " s";
@@ -296,6 +300,7 @@ function connect() {
 // disconnected page; errors stay on screen.
 function ended() {
   client = null;
+  restoreTyped("not sent: the connection ended");
   mt.session = null;
   $("connect").disabled = false;
   $("disconnect").disabled = true;
@@ -317,13 +322,38 @@ function focusIsIdle() {
 
 $("connect").addEventListener("click", connect);
 $("disconnect").addEventListener("click", () => { if (client) client.disconnect(); });
+// Typed lines sent but not yet confirmed: by their `heard` echo, or by the server still
+// speaking a while after (a graph may not echo typed text). A line whose connection is
+// interrupted or lost first goes back into the box, so that it is not lost with it.
+let pending = [];        // [{text, at}]
+const CONFIRM_MS = 2500; // longer than the client's silence watchdog (2 s)
+
+function confirmTyped(text) {
+  const before = pending.length;
+  pending = pending.filter((p) => (text == null ? performance.now() - p.at < CONFIRM_MS
+                                                : p.text !== text));
+  if (before && !pending.length && $("typed-note").textContent.startsWith("sending")) {
+    $("typed-note").textContent = "";
+  }
+}
+
+function restoreTyped(why) {
+  if (!pending.length) return;
+  const texts = pending.map((p) => p.text);
+  pending = [];
+  const box = $("text").value.trim();
+  $("text").value = [...texts, ...(box ? [box] : [])].join(" ");
+  $("typed-note").textContent = why;
+}
+
 $("typed").addEventListener("submit", (e) => {
   e.preventDefault();
   const text = $("text").value.trim();
   if (!text) return;
   if (client && client.send(text)) {
+    pending.push({ text, at: performance.now() });
     $("text").value = "";
-    $("typed-note").textContent = "";
+    $("typed-note").textContent = "sending…";
   } else {
     // Keep what the user typed: they can send it once the connection is back.
     $("typed-note").textContent = client && client.state === "interrupted"

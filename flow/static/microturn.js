@@ -41,6 +41,8 @@ const DEFAULTS = {
   iceGatherMs: 3000,       // the longest wait for ICE gathering before offering
   pingMs: 5000,            // keep-alive, so the server's idle timeout spares a quiet user
   statsMs: 250,            // how often the reply audio's statistics are read (0: never)
+  silenceMs: 2000,         // the server sends its graph view every 500 ms: this long
+                           // without any message, the call is "interrupted" (0: never)
 };
 
 export class MicroturnClient extends EventTarget {
@@ -188,16 +190,38 @@ export class MicroturnClient extends EventTarget {
     c.timers.push(setInterval(() => {
       if (c.dc.readyState === "open") c.dc.send(JSON.stringify({ v: PROTOCOL_VERSION, type: "ping" }));
     }, this.pingMs));
+    // A server that died (or a network gone) says nothing: ICE takes 5 s to notice and
+    // 15 more to give up. The server speaks at least every 500 ms, so its silence tells
+    // sooner: the call is interrupted (send() refuses) until a message comes again.
+    if (this.silenceMs > 0) {
+      c.timers.push(setInterval(() => {
+        if (c.hello && !c.stalled && performance.now() - c.lastMessageAt > this.silenceMs) {
+          c.stalled = true;
+          this._showState(c);
+        }
+      }, Math.min(250, this.silenceMs / 4)));
+    }
+  }
+
+  // The state that the call's flags say: interrupted while ICE is disconnected or the
+  // server is silent; connected once it said hello.
+  _showState(c) {
+    this._setState(c.interrupted || c.stalled ? "interrupted" : c.hello ? "connected" : "connecting");
   }
 
   _onMessage(c, data) {
+    c.lastMessageAt = performance.now();
+    if (c.stalled) {
+      c.stalled = false;
+      this._showState(c);
+    }
     let m;
     try { m = JSON.parse(data); } catch { return; }
     if (m.type === "hello") {
       c.hello = true;
       this.session = m.session;
       this.graph = m.graph;
-      if (!c.interrupted) this._setState("connected");
+      this._showState(c);
       c.resolve({ session: m.session, graph: m.graph });
     } else if (m.type === "error" && m.code === "closed") {
       // The server ends the session (idle, shutdown, a failed node...) and says why first.
@@ -217,13 +241,13 @@ export class MicroturnClient extends EventTarget {
         c.connected = true;
         if (c.interrupted) {
           c.interrupted = false;
-          this._setState(c.hello ? "connected" : "connecting");
+          this._showState(c);
         }
         break;
       case "disconnected":
         // ICE may still recover (a network change, a stalled server): keep the call.
         c.interrupted = true;
-        this._setState("interrupted");
+        this._showState(c);
         break;
       case "failed":
         if (c.connected) this._end(c, "lost", "lost the connection to the server");
@@ -316,7 +340,8 @@ class Call {
   constructor() {
     this.pc = this.dc = this.stream = this.session = this.abortOffer = null;
     this.token = "";
-    this.connected = this.interrupted = this.hello = this.closedByServer = false;
+    this.connected = this.interrupted = this.stalled = this.hello = this.closedByServer = false;
+    this.lastMessageAt = -Infinity; // performance.now() of the server's last message
     this.timers = [];
     this.ready = new Promise((resolve, reject) => { this.resolve = resolve; this.reject = reject; });
     this.ready.catch(() => {}); // a caller that does not await connect() sees "closed"

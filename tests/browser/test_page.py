@@ -94,6 +94,44 @@ async def test_connection_states_are_shown_and_unsent_text_stays(browser: Any,
     assert await page.inner_text("#status") == "disconnected" and not page.errors
 
 
+async def test_a_silent_server_interrupts_the_call_within_seconds(browser: Any,
+                                                                  srv: Served) -> None:
+    """The server speaks every 500 ms (its graph view). A page that hears nothing for 2 s
+    says the connection is interrupted and keeps what is typed; a line sent just before,
+    never confirmed, goes back into the box. ICE alone would take 5 s to say so."""
+    import time
+
+    page = await open_page(browser, srv)
+    await connect(page)
+    await type_line(page, "first line")
+    await page.wait_for_function("microturn.heard.includes('first line')")
+    assert await page.inner_text("#typed-note") == ""
+    # The page stops hearing the server (a network that drops one way): a line is sent
+    # and not confirmed.
+    await page.evaluate("() => { window.held = microturn.dc.onmessage; "
+                        "microturn.dc.onmessage = null; }")
+    await type_line(page, "lost line")
+    assert await page.input_value("#text") == ""
+    assert await page.inner_text("#typed-note") == "sending…"
+    await page.wait_for_function("microturn.client.state === 'interrupted'", timeout=4_000)
+    assert await page.input_value("#text") == "lost line"
+    assert (await page.inner_text("#typed-note")).startswith("may not have been sent")
+    assert (await page.inner_text("#status")).startswith("connection interrupted")
+    await page.evaluate("() => { microturn.dc.onmessage = window.held; }")
+    await page.wait_for_function("microturn.client.state === 'connected'", timeout=2_000)
+    # The server itself goes silent (as one killed or stalled is): no more graph views.
+    served = next(iter(srv.manager.sessions.values()))
+    served.watch.cancel()
+    t0 = time.monotonic()
+    await page.wait_for_function("microturn.client.state === 'interrupted'", timeout=4_000)
+    assert 1.5 < time.monotonic() - t0 < 3.5
+    await type_line(page, "while stalled")
+    assert await page.input_value("#text") == "while stalled"
+    assert (await page.inner_text("#typed-note")).startswith("not sent: the connection is "
+                                                             "interrupted")
+    assert not page.errors
+
+
 async def test_a_slow_connect_can_be_cancelled(browser: Any, srv: Served) -> None:
     page = await open_page(browser, srv)
     slow = SlowOffers()
