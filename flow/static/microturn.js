@@ -60,6 +60,9 @@ export class MicroturnClient extends EventTarget {
     this.localStream = null;     // the microphone/camera stream sent (for a preview)
     this.replyAudio = emptyAudio();
     this._call = null;
+    // A tab closed (or navigated away) mid-call hangs up, rather than leave its session
+    // running on the server until it notices the connection is gone (about 30 s).
+    this._onPageHide = () => this.disconnect();
   }
 
   get pc() { return this._call ? this._call.pc : null; }
@@ -83,6 +86,7 @@ export class MicroturnClient extends EventTarget {
     }
     this.replyAudio = emptyAudio();
     this.graph = this.session = null;
+    if (globalThis.addEventListener) globalThis.addEventListener("pagehide", this._onPageHide);
     this._setState("connecting");
     this._start(c).catch((err) => {
       if (err instanceof MicroturnError) this._end(c, err.code, err.message);
@@ -302,6 +306,7 @@ export class MicroturnClient extends EventTarget {
   _end(c, code, message = null) {
     if (c !== this._call) return;
     this._call = null;
+    if (globalThis.removeEventListener) globalThis.removeEventListener("pagehide", this._onPageHide);
     c.timers.forEach((t) => { clearTimeout(t); clearInterval(t); });
     if (c.abortOffer) c.abortOffer();
     stopTracks(c.stream);
@@ -320,7 +325,8 @@ export class MicroturnClient extends EventTarget {
 
   _hangUp(session, token) {
     const headers = token ? { Authorization: "Bearer " + token } : {};
-    fetch(base(this.url) + "/sessions/" + session, { method: "DELETE", headers })
+    // keepalive: the request outlives the page when it hangs up because the tab closes.
+    fetch(base(this.url) + "/sessions/" + session, { method: "DELETE", headers, keepalive: true })
       .catch(() => {});
   }
 
