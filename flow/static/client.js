@@ -9,7 +9,7 @@ const $ = (id) => document.getElementById(id);
 let client = null; // the MicroturnClient of the call in progress (one per call)
 
 const mt = window.microturn = {
-  state: "disconnected", // what #status says
+  state: "disconnected", // the call's: connecting, connected, interrupted or disconnected
   session: null, heard: [], said: [], actions: [], errors: [], metrics: {}, graph: null,
   skills: [], // what the served graph's front end said it can do: [{name, examples}]
   get client() { return client; },
@@ -18,8 +18,8 @@ const mt = window.microturn = {
   get replyAudio() { return client ? client.replyAudio : { seconds: 0, energy: 0, level: 0 }; },
 };
 
-function setStatus(text, cls) {
-  mt.state = text;
+function setStatus(state, text, cls) {
+  mt.state = state;
   $("status").textContent = text;
   $("status").className = "status " + (cls || "");
 }
@@ -254,14 +254,18 @@ function connect() {
   });
   const on = (type, handler) => c.addEventListener(type, (e) => { if (c === client) handler(e.detail); });
   on("state", ({ state }) => {
-    if (state === "connecting") setStatus("connecting");
+    // Connecting takes a few seconds (the graph sets up): the microphone is muted until
+    // the server's hello, and the user is told to speak only then.
+    if (state === "connecting") setStatus(state, "connecting…");
     if (state === "interrupted") {
-      setStatus("connection interrupted, waiting for it to come back...", "warn");
+      setStatus(state, "connection interrupted, waiting for it to come back...", "warn");
       restoreTyped("may not have been sent: the connection is interrupted; send again when it is back");
     }
     if (state === "connected") {
       mt.session = c.session;
-      setStatus("connected: " + c.graph, "connected");
+      setStatus(state, wantMic ? "listening — speak now" : "connected — type to the assistant",
+                "connected");
+      $("status").title = "graph " + c.graph + ", session " + c.session;
       $("text").disabled = $("send").disabled = false;
       if (focusIsIdle()) $("text").focus();
     }
@@ -310,7 +314,8 @@ function ended() {
   $("preview").hidden = true;
   resetTranscript();
   resetMeters();
-  setStatus("disconnected");
+  setStatus("disconnected", "disconnected");
+  $("status").title = "";
 }
 
 // Focus that the user did not put anywhere useful (nowhere, or on a button that the

@@ -125,6 +125,10 @@ export class MicroturnClient extends EventTarget {
       const stream = await openMedia(this.audio, this.video);
       if (c !== this._call) { stopTracks(stream); return; }
       this.localStream = c.stream = stream;
+      // The microphone is sent muted until the server's hello: what is said while the
+      // graph still sets up (the ears loading) would be lost, so the user is told to
+      // speak only then, and nothing before it counts.
+      for (const t of stream.getAudioTracks()) t.enabled = false;
       for (const t of stream.getTracks()) pc.addTrack(t, stream);
       this._emit("media", { stream });
     }
@@ -223,6 +227,7 @@ export class MicroturnClient extends EventTarget {
     try { m = JSON.parse(data); } catch { return; }
     if (m.type === "hello") {
       c.hello = true;
+      if (c.stream) for (const t of c.stream.getAudioTracks()) t.enabled = true;
       this.session = m.session;
       this.graph = m.graph;
       this._showState(c);

@@ -84,7 +84,7 @@ async def test_connection_states_are_shown_and_unsent_text_stays(browser: Any,
     assert await page.input_value("#text") == "still there?"  # kept, not lost
     assert "not sent" in await page.inner_text("#typed-note")
     await page.evaluate(force, "connected")
-    assert await page.inner_text("#status") == "connected: script"
+    assert await page.inner_text("#status") == "connected — type to the assistant"
     await page.press("#text", "Enter")
     await page.wait_for_function("microturn.heard.includes('still there?')", timeout=5_000)
     assert await page.input_value("#text") == ""
@@ -129,6 +129,27 @@ async def test_a_silent_server_interrupts_the_call_within_seconds(browser: Any,
     assert await page.input_value("#text") == "while stalled"
     assert (await page.inner_text("#typed-note")).startswith("not sent: the connection is "
                                                              "interrupted")
+    assert not page.errors
+
+
+async def test_the_microphone_is_sent_only_once_the_graph_listens(browser: Any,
+                                                                   srv: Served) -> None:
+    """What is said before the server's hello (the graph still sets up) would be lost: the
+    microphone goes out muted until then, and the page says when to speak."""
+    page = await open_page(browser, srv)
+    slow = SlowOffers()
+    await page.route("**/offer", slow.handle)
+    await page.click("#connect")
+    await page.wait_for_function("microturn.client && microturn.client.localStream")
+    assert await page.evaluate("microturn.client.localStream.getAudioTracks()"
+                               ".map(t => t.enabled)") == [False]
+    assert await page.inner_text("#status") == "connecting…"
+    await page.wait_for_function("microturn.state === 'connected'", timeout=15_000)
+    assert await page.evaluate("microturn.client.localStream.getAudioTracks()"
+                               ".map(t => t.enabled)") == [True]
+    assert await page.inner_text("#status") == "listening — speak now"
+    assert "script" in await page.get_attribute("#status", "title")  # not the headline
+    await slow.done()
     assert not page.errors
 
 
