@@ -15,7 +15,7 @@ const mt = window.microturn = {
   get client() { return client; },
   get pc() { return client ? client.pc : null; },
   get dc() { return client ? client.channel : null; },
-  get replyAudio() { return client ? client.replyAudio : { seconds: 0, energy: 0, level: 0 }; },
+  get replyAudio() { return client ? client.replyAudio : { seconds: 0, voiced: 0, energy: 0, level: 0 }; },
 };
 
 function setStatus(state, text, cls) {
@@ -79,14 +79,18 @@ function line(cls, who, text) {
   return li;
 }
 
+// What the graph heard: the user's words, spoken (a recogniser's hypotheses, partial ones
+// first) or typed (the echo of a line this page sent).
 function onHeard(m) {
+  const typed = m.final && pending.some((p) => p.text === m.text);
   if (m.final) confirmTyped(m.text);
-  if (!partialHeard) partialHeard = line("heard partial", "heard", "");
+  const who = typed ? "you (typed)" : "you";
+  if (!partialHeard) partialHeard = line("heard partial" + (typed ? " typed" : ""), who, "");
   partialHeard.querySelector(".text").textContent = m.text;
   if (m.final) {
     partialHeard.classList.remove("partial");
     mt.heard.push(m.text);
-    announce("heard: " + m.text);
+    announce(who + ": " + m.text);
     partialHeard = null;
   }
 }
@@ -112,12 +116,12 @@ function cut(li, why) {
 }
 
 function onSaid(m) {
-  if (!openSaid) openSaid = lastSaid = line("said", "said", "");
+  if (!openSaid) openSaid = lastSaid = line("said", "assistant", "");
   const t = openSaid.querySelector(".text");
   t.textContent = (t.textContent + m.text).replace(/\s+/g, " ");
   if (m.final) {
     mt.said.push(t.textContent.trim());
-    announce("said: " + t.textContent.trim());
+    announce("assistant: " + t.textContent.trim());
     openSaid = null;
   }
 }
@@ -202,14 +206,17 @@ function onMetrics(m) {
   }
 }
 
+// A call's meter and graph stay on screen after it ends, marked so, until the next one.
 function resetMeters() {
+  $("stats").classList.remove("ended");
+  $("ended-mark").hidden = true;
   mt.metrics = {};
   mt.graph = null;
   actionReaction = null;
   for (const id of ["late", "react", "level"]) $(id).value = 0;
   for (const id of ["late-ms", "react-ms", "backend-ms", "missed"]) $(id).textContent = "–";
   for (const id of ["late-row", "backend-row", "missed-row"]) $(id).hidden = true;
-  $("audio-s").textContent = "0.0 s";
+  $("audio-s").textContent = "0.0 s spoken";
   $("graph-name").textContent = $("media-time").textContent = "";
   $("edges").tBodies[0].replaceChildren();
 }
@@ -248,6 +255,7 @@ const MEDIA_PROBLEMS = new Set(["insecure_context", "media_denied", "no_media_de
 
 function connect() {
   if (client) client.disconnect();
+  resetMeters();
   const wantMic = $("mic").checked, wantCam = $("cam").checked;
   const c = client = new MicroturnClient({
     token: $("token").value.trim(), audio: wantMic, video: wantCam, audioElement: $("remote"),
@@ -266,6 +274,9 @@ function connect() {
       setStatus(state, wantMic ? "listening — speak now" : "connected — type to the assistant",
                 "connected");
       $("status").title = "graph " + c.graph + ", session " + c.session;
+      if (!mt.skills.length) {
+        $("intro").textContent = "Talk or type. Talking while the assistant speaks interrupts it.";
+      }
       $("text").disabled = $("send").disabled = false;
       if (focusIsIdle()) $("text").focus();
     }
@@ -280,7 +291,7 @@ function connect() {
   on("graph", (g) => { confirmTyped(null); onGraph(g); });
   on("audio", (a) => {
     $("level").value = a.level;
-    $("audio-s").textContent = a.seconds.toFixed(1) + " s";
+    $("audio-s").textContent = a.voiced.toFixed(1) + " s spoken";
   });
   on("error", (e) => showError(e.code + ": " + e.message));
   on("closed", (e) => {
@@ -313,7 +324,9 @@ function ended() {
   if (focusIsIdle()) $("connect").focus();
   $("preview").hidden = true;
   resetTranscript();
-  resetMeters();
+  $("stats").classList.add("ended");
+  $("level").value = 0; // nothing plays any more
+  $("ended-mark").hidden = false;
   setStatus("disconnected", "disconnected");
   $("status").title = "";
 }

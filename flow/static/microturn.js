@@ -293,11 +293,17 @@ export class MicroturnClient extends EventTarget {
     stats.forEach((s) => {
       if (s.type !== "inbound-rtp" || s.kind !== "audio") return;
       const a = this.replyAudio, energy = s.totalAudioEnergy || 0;
+      const seconds = s.totalSamplesDuration || 0;
       // Energy is level^2 x seconds: over a 250 ms poll, 1e-5 is a level of about 0.006.
-      if (energy - a.energy > 1e-5) a.audibleAt = performance.now();
+      // The voice is a stream that plays silence between replies: only polls that heard
+      // it count as spoken.
+      if (energy - a.energy > 1e-5) {
+        a.audibleAt = performance.now();
+        a.voiced += Math.max(0, seconds - a.seconds);
+      }
       a.energy = energy;
       a.level = s.audioLevel || 0;
-      a.seconds = s.totalSamplesDuration || 0;
+      a.seconds = seconds;
       a.bytes = s.bytesReceived || 0;
     });
     this._emit("audio", this.replyAudio);
@@ -360,7 +366,7 @@ class Call {
 }
 
 function emptyAudio() {
-  return { seconds: 0, energy: 0, level: 0, bytes: 0, audibleAt: -Infinity };
+  return { seconds: 0, voiced: 0, energy: 0, level: 0, bytes: 0, audibleAt: -Infinity };
 }
 
 // Who ended a call: "client" (the user or the page: a hang-up, a cancel, media that could

@@ -98,6 +98,9 @@ async def test_browser_talks_with_a_served_graph(tmp_path: Path) -> None:
                                          timeout=15_000)
             await page.wait_for_function("window.microturn.replyAudio.energy > 0.01",
                                          timeout=15_000)
+            # the two replies (about 2.5 s each) are heard out
+            await page.wait_for_function("window.microturn.replyAudio.voiced > 3",
+                                         timeout=15_000)
             await page.wait_for_function(
                 "microturn.graph && microturn.graph.edges.some("
                 "e => e.name.startsWith('cam.video') && e.carried > 2)", timeout=10_000)
@@ -105,7 +108,8 @@ async def test_browser_talks_with_a_served_graph(tmp_path: Path) -> None:
                 "({heard: microturn.heard, said: microturn.said, audio: microturn.replyAudio,"
                 " errors: microturn.errors, edges: microturn.graph.edges.length,"
                 " metrics: microturn.metrics})")
-            meter = {k: await page.inner_text(f"#{k}") for k in ("late-ms", "react-ms")}
+            meter = {k: await page.inner_text(f"#{k}") for k in ("late-ms", "react-ms",
+                                                                 "audio-s")}
             transcript = await page.inner_text("#transcript")
             await page.screenshot(path=str(shot), full_page=True)
             print(f"browser screenshot: {shot.resolve()}")
@@ -120,6 +124,9 @@ async def test_browser_talks_with_a_served_graph(tmp_path: Path) -> None:
         assert f"you said: {phrase}." in state["said"]
         assert f"you said: {phrase}." in transcript and f"you said: {typed}." in transcript
         assert state["audio"]["energy"] > 0.01 and state["edges"] == 11
+        # the replies were heard, for less than the stream lasted (it carries silence too)
+        assert 1.5 < state["audio"]["voiced"] < state["audio"]["seconds"] - 1
+        assert meter["audio-s"].endswith(" s spoken")
         assert 0 <= state["metrics"]["tick_late_ms"] < 200 and state["metrics"]["missed"] >= 0
         assert 0 <= state["metrics"]["reaction_ms"] < 1000
         assert meter["late-ms"].endswith(" ms") and meter["react-ms"].endswith(" ms")
