@@ -12,7 +12,9 @@ a window is closed:
 - ``pace: realtime`` (live sources: microphone, WebRTC): as above, and in addition window
   ``k`` is closed at the latest at clock time ``t0 + (k + 1) * period + wait``, its missing
   audio filled with silence, so a stalled source does not stall the micro-turns. Audio that
-  arrives after that is late (see ``nodes.chunking``). The deadline is computed from the
+  arrives after that is late (see ``nodes.chunking``), counted, and warned of once; not
+  in the first ``START_GRACE`` (2 s) after the first input, a live session's start-up
+  backlog. The deadline is computed from the
   session anchor ``t0``, never accumulated, so it runs the same on ``FakeClock``.
 
 At the end of every input the last partial window is emitted, padded with silence.
@@ -28,10 +30,16 @@ import msgspec
 
 from flow import AudioFrame, In, Message, Node, Out, ParamError, TextDelta, VideoFrame
 from flow.params import Duration
-from flow.units import parse_duration
+from flow.units import S, parse_duration
 
 from .chunking import Chunking, ChunkingStatistics
 from .types import Chunk
+
+#: Late input in this first stretch of a session (clock time from its first input) is
+#: counted but not warned of: a live session starts with a backlog (a browser's first
+#: packets come in a burst while the graph's first micro-turns are set up), and that is not
+#: a graph falling behind real time.
+START_GRACE = 2 * S
 
 
 class ChunkerParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -75,6 +83,8 @@ class Chunker(Node):
         self._wait = parse_duration(p.wait)
         self._lock = asyncio.Lock()
         self._warned_late = False
+        self._started: int | None = None  # clock time of the first input
+        self._late_excused = 0  # late inputs of the start-up backlog
 
     async def run(self) -> None:
         if self.params.pace != "realtime":
@@ -85,7 +95,12 @@ class Chunker(Node):
             # Every window whose deadline has passed, at once if the loop was held up.
             await self._emit(c.advance_to(self.now() - self._wait))
 
+    def _arrived(self) -> None:
+        if self._started is None:
+            self._started = self.now()
+
     async def on_audio(self, frame: AudioFrame) -> None:
+        self._arrived()
         try:
             chunks = self.chunking.push_audio(frame.pts, frame.samples, frame.sample_rate)
         except ValueError as exc:
@@ -93,10 +108,12 @@ class Chunker(Node):
         await self._emit(chunks)
 
     async def on_video(self, frame: VideoFrame) -> None:
+        self._arrived()
         self.chunking.push_video(frame)
         await self._drive(frame)
 
     async def on_text(self, delta: TextDelta) -> None:
+        self._arrived()
         self.chunking.push_text(delta)
         await self._drive(delta)
 
@@ -108,12 +125,16 @@ class Chunker(Node):
             await self._emit(self.chunking.advance_to(msg.pts))
 
     async def _emit(self, chunks: list[Chunk]) -> None:
-        if self.chunking.stats.late and not self._warned_late:
-            self._warned_late = True
-            self.log.warning(
-                "session %s node %s: input arrived after its micro-turn was closed and "
-                "filled with silence: what feeds the chunker is slower than real time "
-                "(--stats counts it: late, filled)", self.context.id, self.id)
+        late = self.chunking.stats.late
+        if late > self._late_excused and not self._warned_late:
+            if self._started is not None and self.now() - self._started < START_GRACE:
+                self._late_excused = late  # the start-up backlog (counted all the same)
+            else:
+                self._warned_late = True
+                self.log.warning(
+                    "session %s node %s: input arrived after its micro-turn was closed and "
+                    "filled with silence: what feeds the chunker is slower than real time "
+                    "(--stats counts it: late, filled)", self.context.id, self.id)
         if not chunks:
             return
         # The deadline loop and the handlers both emit: the lock keeps chunks in index

@@ -109,19 +109,40 @@ def test_late_audio_goes_into_the_current_chunk_and_is_counted() -> None:
     assert node.chunk_statistics().late == 5
 
 
+def late_warnings(caplog: pytest.LogCaptureFixture) -> list[object]:
+    return [rec for rec in caplog.records if "slower than real time" in rec.getMessage()]
+
+
 def test_late_audio_is_warned_of_once_and_shown_by_stats(
         caplog: pytest.LogCaptureFixture) -> None:
     """A graph that falls behind real time says so: one warning, and the counters in
-    ``--stats`` (the session's statistics table)."""
-    plan = [(f.pts, f) for f in frames(0, 100)] + [(300 * MS, f) for f in frames(100, 200)]
+    ``--stats`` (the session's statistics table). Audio on time for 3 s, then held up."""
+    plan = [(f.pts, f) for f in frames(0, 3000)] + [(3300 * MS, f)
+                                                    for f in frames(3000, 3100)]
     with caplog.at_level("WARNING", logger="microturn.node.chunker"):
         r = live(schedule(plan), {}, wait="50ms")
-    warned = [rec for rec in caplog.records if "slower than real time" in rec.getMessage()]
-    assert len(warned) == 1  # five late frames, one warning
+    assert len(late_warnings(caplog)) == 1  # five late frames, one warning
     extra = r.session.statistics().nodes[1].extra
-    assert (extra["late"], extra["filled"], extra["chunks"]) == (5, 3200, 2)
-    assert "chunker: chunks 2, samples_in 3200, filled 3200, late 5" in (
+    assert (extra["late"], extra["filled"], extra["chunks"]) == (5, 4800, 17)
+    assert "chunker: chunks 17, samples_in 49600, filled 4800, late 5" in (
         r.session.format_statistics())
+
+
+def test_a_late_start_is_counted_not_warned_of(caplog: pytest.LogCaptureFixture) -> None:
+    """A live session starts with a backlog (a browser's first packets in a burst): late
+    input in the first two seconds after the first input is counted, not warned of;
+    lateness that persists past them is."""
+    start = [(f.pts, f) for f in frames(0, 100)] + [(300 * MS, f) for f in frames(100, 200)]
+    on_time = [(f.pts, f) for f in frames(1000, 2600)]  # after a gap: no backlog
+    with caplog.at_level("WARNING", logger="microturn.node.chunker"):
+        r = live(schedule(start + on_time), {}, wait="50ms")
+    assert late_warnings(caplog) == []
+    assert r.session.statistics().nodes[1].extra["late"] == 5
+    later = [(3000 * MS, f) for f in frames(2600, 2700)]  # past its deadline, 2.85 s
+    with caplog.at_level("WARNING", logger="microturn.node.chunker"):
+        r = live(schedule(start + on_time + later), {}, wait="50ms")
+    assert len(late_warnings(caplog)) == 1
+    assert r.session.statistics().nodes[1].extra["late"] == 10
 
 
 def test_media_pace_never_looks_at_the_clock() -> None:
