@@ -374,7 +374,7 @@ class Delegate(Skill):
         if not asks:
             return None
         return [Reply(self.params.acknowledgement, utt.words[-1].end, self.name,
-                      kind="delegate", query=utt.text)]
+                      kind="delegate", query=utt.verbatim)]
 
 
 BUILTIN: dict[str, type[Skill]] = {

@@ -70,6 +70,14 @@ class Utterance:
     def text(self) -> str:
         return " ".join(w.text for w in self.words)
 
+    @property
+    def verbatim(self) -> str:
+        """The words as the user gave them: typed digits stay digits ("what is 12 times
+        7"), which a back end reads better than the skills' number words."""
+        if self.typed:
+            return " ".join(_TOKEN.findall(self.raw.lower()))
+        return self.text
+
 
 @dataclass
 class Transcript:

@@ -40,6 +40,13 @@ def test_typed_digits_are_answered_as_number_words() -> None:
         ("speak", "Timer set for five seconds.")]
 
 
+
+def test_a_typed_question_goes_to_the_back_end_as_typed() -> None:
+    p = policy("delegate")
+    (ack,) = step(p, 5, typed("What is 12 times 7?", 1 * S))
+    assert ack.kind == "delegate" and ack.request.query == "what is 12 times 7"
+
+
 def test_spoken_words_are_taken_as_heard() -> None:
     """A recogniser's words, with their times, are not rewritten (its own "twenty" is
     already a word; nothing is spelled twice)."""
