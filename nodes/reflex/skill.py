@@ -97,6 +97,12 @@ class Skill:
     def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
         return None
 
+    def examples(self) -> tuple[str, ...]:
+        """Phrases a first-time user could say to it, as they would type them, built from
+        its settings (``convert twenty dollars to euros``): the browser suggests them, and
+        ``microturn skills`` shows them. A skill without any is not suggested."""
+        return ()
+
     def tick(self, now: int) -> list[Reply]:
         """Replies due by media time ``now`` (timers). Called every micro-turn and at
         each time ``next_due`` asked for."""

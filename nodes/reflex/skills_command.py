@@ -57,6 +57,12 @@ def describe(name: str, cls: type[Skill], *, full: bool) -> str:
         if items:
             shown = items if full or len(items) <= 6 else (*items[:6], f"... ({len(items)})")
             lines.append(f"  {label}: {' | '.join(shown)}")
+    try:
+        examples = cls().examples()  # with its default settings
+    except Exception:  # a skill that needs settings to start: nothing to show
+        examples = ()
+    if examples:
+        lines.append(f"  try: {' | '.join(examples)}")
     params = getattr(cls, "Params", None)
     fields = msgspec.structs.fields(params) if params is not None else ()
     if not fields:

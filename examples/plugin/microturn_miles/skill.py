@@ -36,6 +36,9 @@ class Distance(Skill):
         super().__init__(params or self.Params())
         self.said = Mentions()  # mention (media time of its number) -> (miles, first key)
 
+    def examples(self) -> tuple[str, ...]:
+        return (f"forty miles in {self.params.unit}",)
+
     def hear(self, utt: Utterance, transcript: Transcript) -> list[Reply] | None:
         texts = [w.text for w in utt.words]
         spans = [s for s in find_numbers(texts)

@@ -48,3 +48,11 @@ def test_the_recogniser_expects_a_number_before_miles():
     vocabulary = skills_vocabulary([Distance()])
     assert {"mile", "miles"} <= set(vocabulary["number_contexts"])
     assert "<amount> = <number> (dollar | dollars | mile | miles);" in build_grammar(**vocabulary)
+
+
+def test_its_example_phrase_gets_its_answer():
+    """What the browser suggests trying (``examples``) is answered, in its unit."""
+    skill = Distance(Distance.Params(unit="km", decimals=0))
+    (phrase,) = skill.examples()
+    (reply,) = step(ReflexPolicy([skill]), 3, heard(phrase))
+    assert reply.text == "40 miles is 64 km."
