@@ -25,6 +25,7 @@ out), unless the port merges streams (``fan_in``), where both feed it.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,37 +38,94 @@ from .ports import In, Out, PortSpec
 _END = object()
 
 
+class _Waiters:
+    """Futures to wake, one or all: the rooms and arrivals of a bounded queue."""
+
+    def __init__(self) -> None:
+        self._waiting: list[asyncio.Future[None]] = []
+
+    async def wait(self) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        self._waiting.append(fut)
+        try:
+            await fut
+        finally:
+            if fut in self._waiting:
+                self._waiting.remove(fut)
+
+    def wake_one(self) -> None:
+        while self._waiting:
+            fut = self._waiting.pop(0)
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    def wake_all(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for fut in waiting:
+            if not fut.done():
+                fut.set_result(None)
+
+
 class AppInput:
     """One input port the application feeds; ``Session.send`` and ``Session.end``."""
 
     def __init__(self, port: str, msg_type: type[Message], capacity: int) -> None:
         self.port = port
         self.type = msg_type
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(capacity)
-        self.ended = False
-        self._end_after = False  # the queue was full when it ended: after what is queued
+        self.capacity = capacity
+        self.queue: deque[Message] = deque()
+        self.ended = False  # end(): what was queued is still delivered
+        self.closed = ""  # the session is over: why, and nothing more is delivered
+        self.out: Out[Any] | None = None  # the node's output, for interrupts
+        self.early: Interrupt | None = None  # sent before the node ran: sent when it does
+        self._room = _Waiters()
+        self._arrived = _Waiters()
 
-    async def send(self, msg: Message) -> None:
+    def _refuse(self) -> None:
+        if self.closed:
+            raise RuntimeError(f"input {self.port}: {self.closed}")
         if self.ended:
             raise RuntimeError(f"input {self.port} has ended: nothing more can be sent")
+
+    async def send(self, msg: Message) -> None:
+        self._refuse()
         if not isinstance(msg, (self.type, Interrupt)):
             raise TypeError(f"{self.port} takes {self.type.__name__}, not "
                             f"{type(msg).__name__}")
-        await self.queue.put(msg)
+        if isinstance(msg, Interrupt):  # out of band: what waits here is stale now
+            self.queue.clear()
+            self._room.wake_all()
+            if self.out is not None:
+                self.out.send_nowait(msg)
+            else:
+                self.early = msg
+            return
+        while len(self.queue) >= self.capacity:
+            await self._room.wait()
+            self._refuse()  # ended meanwhile: refused, never accepted and then lost
+        self.queue.append(msg)
+        self._arrived.wake_one()
 
     def end(self) -> None:
-        if not self.ended:
-            self.ended = True
-            try:
-                self.queue.put_nowait(_END)
-            except asyncio.QueueFull:  # the node ends once it has taken what is queued
-                self._end_after = True
+        self.ended = True
+        self._room.wake_all()  # blocked senders are refused
+        self._arrived.wake_all()
+
+    def close(self, why: str) -> None:
+        self.closed = self.closed or why
+        self.queue.clear()
+        self.end()
 
     async def next(self) -> Any:
-        """The next message for the node, or ``_END``."""
-        if self._end_after and self.queue.empty():
-            return _END
-        return await self.queue.get()
+        """The next message for the node, or ``_END`` once it has ended and is empty."""
+        while not self.queue:
+            if self.ended:
+                return _END
+            await self._arrived.wait()
+        msg = self.queue.popleft()
+        self._room.wake_one()
+        return msg
 
 
 class AppOutput:
@@ -75,51 +133,90 @@ class AppOutput:
 
     def __init__(self, port: str, capacity: int) -> None:
         self.port = port
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(capacity)
+        self.capacity = capacity
+        self.queue: deque[Any] = deque()
         self.ended = False
-        self.reading = False
+        self.failure: BaseException | None = None  # the session's, raised to the reader
+        self._epoch = 0  # interrupts so far: a message that waited across one is stale
+        self._room = _Waiters()
+        self._arrived = _Waiters()
+
+    async def put(self, msg: Message) -> None:
+        epoch = self._epoch
+        while len(self.queue) >= self.capacity and not self.ended:
+            await self._room.wait()
+            if self._epoch != epoch:
+                return  # an Interrupt came while it waited: stale, as on any edge
+        if not self.ended:
+            self.queue.append(msg)
+            self._arrived.wake_one()
 
     def interrupt(self, msg: Interrupt) -> None:
-        while not self.queue.empty():  # stale now, as on any edge it crosses
-            if self.queue.get_nowait() is _END:  # pragma: no cover - nothing follows the end
-                self.queue.put_nowait(_END)
-                return
-        self.queue.put_nowait(msg)
+        self._epoch += 1
+        self.queue.clear()  # stale now, as on any edge it crosses
+        self.queue.append(msg)
+        self._room.wake_all()
+        self._arrived.wake_one()
 
-    async def messages(self) -> Any:
-        if self.reading:
-            raise RuntimeError(f"output {self.port} is already being received")
-        self.reading = True
-        try:
-            while not self.ended:
-                msg = await self.queue.get()
-                if msg is _END:
-                    self.ended = True
-                    return
-                yield msg
-        finally:
-            self.reading = False
+    def end(self, failure: BaseException | None = None) -> None:
+        if not self.ended:
+            self.ended = True
+            self.failure = failure
+            self.queue.append(_END)
+        self._room.wake_all()
+        self._arrived.wake_all()
+
+    def messages(self) -> _Messages:
+        return _Messages(self)
+
+
+class _Messages:
+    """``async for msg in session.receive(port)``: until the stream ends (or the
+    session's failure, raised)."""
+
+    def __init__(self, out: AppOutput) -> None:
+        self.out = out
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> Message:
+        out = self.out
+        while not out.queue:
+            await out._arrived.wait()
+        msg = out.queue[0]
+        if msg is _END:  # left there: every later reader ends too
+            if out.failure is not None:
+                raise out.failure
+            raise StopAsyncIteration
+        out.queue.popleft()
+        out._room.wake_one()
+        return msg  # type: ignore[no-any-return]
 
 
 def _app_input(io: AppInput) -> type[Node]:
-    async def run(self: Node) -> None:
+    async def run(self: Node) -> None:  # every node is set up: interrupts can travel
+        io.out = self._out["out"]
+        if io.early is not None:
+            io.out.send_nowait(io.early)
         while (msg := await io.next()) is not _END:
             await self._out["out"].send(msg)
 
     return type("AppIn", (Node,), {"__annotations__": {"out": Out[io.type]},  # type: ignore[name-defined]
-                                   "Params": NoParams, "run": run, "type_name": "app.input",
-                                   "inline_delivery": False, "__module__": __name__})
+                                   "Params": NoParams, "run": run,
+                                   "type_name": "app.input", "inline_delivery": False,
+                                   "__module__": __name__})
 
 
 def _app_output(io: AppOutput) -> type[Node]:
     async def on_messages(self: Node, msg: Message) -> None:
-        await io.queue.put(msg)
+        await io.put(msg)
 
     def on_interrupt(self: Node, msg: Interrupt) -> None:
         io.interrupt(msg)
 
     async def on_end(self: Node) -> None:
-        await io.queue.put(_END)
+        io.end()
 
     return type("AppOut", (Node,), {
         "__annotations__": {"messages": In[Message]}, "messages": In(fan_in=True),

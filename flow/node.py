@@ -293,7 +293,7 @@ class Node:
                 if self._direct:
                     self._set_direct(False)
                 self._calm = 0
-                await Finish(d, step)
+                await _finish_held(d, step)
         except (NodeFailed, asyncio.CancelledError):
             self._deliverer = None
             raise
@@ -330,10 +330,22 @@ class Node:
 
     def _end_input(self) -> None:
         """End a source's ``run()`` as if its input had ended (``Session.end_input``):
-        GStreamer's end-of-stream. Nodes with input edges end when their inputs do."""
+        GStreamer's end-of-stream. Nodes with input edges end when their inputs do.
+
+        Its next ``send`` raises ``EndOfInput`` (which ends a ``run()``), and a source
+        waiting on anything else (a sleep, a socket) is cancelled there; but never while
+        its task is finishing a downstream handler it delivered to inline: that handler
+        completes first, then the source is cancelled."""
         self._input_ended = True
-        if self._source_run is not None:
-            self._source_run.cancel()
+        for out in self._out.values():
+            out.send = _ended  # type: ignore[method-assign]
+        task = self._source_run
+        if task is None or task.done():
+            return
+        if task in _HELD.counts:
+            _HELD.end[task] = self  # cancelled once the handler is finished
+        else:
+            task.cancel()
 
     def _set_direct(self, direct: bool) -> None:
         """Allow or stop inline delivery into this node. A handler that suspends (sleeps,
@@ -518,6 +530,44 @@ _spreading = threading.local()
 #: one of its own breaks the node in ways that are hard to see, so it is refused.
 _ENGINE_NAMES = frozenset(n for n in vars(Node) if n.startswith("_") and not n.startswith("__")
                            and n != "_inline_out")  # set per class by __init_subclass__
+
+
+async def _ended(msg: Any) -> None:
+    """An ended source's ``send``: its ``run()`` stops there, as at the end of its input."""
+    raise EndOfInput("end_input")
+
+
+class _Held(threading.local):
+    """Per thread: tasks finishing a downstream handler inline (how many deep), and the
+    ended sources among them, to cancel once they are out (``Node._end_input``)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[asyncio.Task[Any], int] = {}
+        self.end: dict[asyncio.Task[Any], Node] = {}
+
+
+_HELD = _Held()
+
+
+async def _finish_held(d: Deliverer, step: Any) -> None:
+    """``Finish(d, step)`` (the rest of a handler that suspended), with the task marked as
+    finishing one, so that ``end_input`` does not cut it short."""
+    task = asyncio.current_task()
+    held = _HELD
+    if task is None:  # pragma: no cover - always in a task
+        await Finish(d, step)
+        return
+    held.counts[task] = held.counts.get(task, 0) + 1
+    try:
+        await Finish(d, step)
+    finally:
+        n = held.counts[task] - 1
+        if n:
+            held.counts[task] = n
+        else:
+            del held.counts[task]
+            if held.end.pop(task, None) is not None:
+                task.cancel()  # the source ends at its next wait, the handler is done
 
 
 #: Public names a node already has (methods, class attributes, and what ``__init__``

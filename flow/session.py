@@ -58,6 +58,9 @@ class Session:
             raise GraphError(problems)
         self._inputs: dict[str, AppInput] = {}
         self._outputs: dict[str, AppOutput] = {}
+        for name, ports in (("inputs", inputs), ("outputs", outputs)):
+            if isinstance(ports, str):
+                raise TypeError(f"{name} is a list of ports: {name}=[{ports!r}]")
         if inputs or outputs:
             graph, self._inputs, self._outputs = attach(graph, inputs, outputs, capacity)
         self.graph = graph
@@ -93,6 +96,7 @@ class Session:
         self.started = True
         if self._stop_requested:  # stop() came before run() began: start no node
             self.finished = self.stopped = True
+            self._close_ports()
             return
         self._nodes_task = asyncio.create_task(self._run_nodes(), name=self.id)
         try:
@@ -106,6 +110,15 @@ class Session:
             raise
         finally:
             self.finished = True
+            self._close_ports()
+
+    def _close_ports(self) -> None:
+        """The application's ports, once no node runs: a blocked or later ``send`` is
+        refused, and a reader's ``async for`` ends (or raises the session's failure)."""
+        for io in self._inputs.values():
+            io.close("the session has ended")
+        for out in self._outputs.values():
+            out.end(self.failure)
 
     async def _run_nodes(self) -> None:
         self.context.t0 = self.context.clock.now()
@@ -168,13 +181,14 @@ class Session:
 
     def receive(self, port: str) -> AsyncIterator[Message]:
         """The messages of ``port``, one of the ``outputs`` the session was made with, as
-        they come, until its stream ends (``async for``). An ``Interrupt`` that reaches it
-        drops what was not read yet and is received itself."""
+        they come, until its stream ends or the session does (``async for``; a failed
+        session's ``NodeFailed`` is raised to it). An ``Interrupt`` that reaches it drops
+        what was not read yet and is received itself. One reader per output."""
         out = self._outputs.get(port)
         if out is None:
             raise KeyError(f"{port!r} is not one of this session's outputs "
                            f"({', '.join(self._outputs) or 'none: Session(outputs=[...])'})")
-        return out.messages()  # type: ignore[no-any-return]
+        return out.messages()
 
     def _app_input(self, port: str) -> AppInput:
         io = self._inputs.get(port)

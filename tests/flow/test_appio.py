@@ -9,7 +9,19 @@ import re
 import msgspec
 import pytest
 
-from flow import MS, FakeClock, Graph, GraphError, In, Interrupt, Node, Out, Session, TextDelta
+from flow import (
+    MS,
+    FakeClock,
+    Graph,
+    GraphError,
+    In,
+    Interrupt,
+    Node,
+    NodeFailed,
+    Out,
+    Session,
+    TextDelta,
+)
 
 
 class Upper(Node):
@@ -157,3 +169,149 @@ def test_mistakes_are_named() -> None:
         await session.run()
 
     clock.run(main())
+
+
+class Boom(Node):
+    text: In[TextDelta]
+    out: Out[TextDelta]
+
+    async def on_text(self, msg: TextDelta) -> None:
+        if msg.text == "boom":
+            raise ValueError("boom")
+        await self.out.send(msg)
+
+
+def test_when_the_session_ends_readers_end_and_senders_are_refused() -> None:
+    """A websocket handler reading a session that stops, or fails, is never left waiting."""
+    clock = FakeClock()
+
+    async def main(how: str) -> tuple[list[str], str]:
+        session = Session(Graph.build("g", {"b": Boom}, []), clock=clock, inputs=["b.text"],
+                          outputs=["b.out"], capacity=1)
+        task = asyncio.create_task(session.run())
+        got: list[str] = []
+
+        async def read() -> str:
+            try:
+                async for m in session.receive("b.out"):
+                    got.append(m.text)  # type: ignore[attr-defined]
+            except NodeFailed as exc:
+                return f"failed: {exc.exc}"
+            return "ended"
+
+        reader = asyncio.create_task(read())
+        await session.send("b.text", text("a"))
+        await clock.sleep(MS)
+        if how == "stop":
+            session.stop()
+            await task
+        else:
+            await session.send("b.text", text("boom"))
+            with pytest.raises(NodeFailed):
+                await task
+        with pytest.raises(RuntimeError, match=re.escape("input b.text: the session has ended")):
+            await session.send("b.text", text("late"))
+        return got, await reader
+
+    assert clock.run(main("stop")) == (["a"], "ended")
+    assert clock.run(main("fail")) == (["a"], "failed: boom")
+
+
+def test_a_send_waiting_when_its_input_ends_is_refused_not_lost() -> None:
+    clock = FakeClock()
+
+    async def main() -> tuple[str, list[str]]:
+        session = Session(chain(), clock=clock, inputs=["first.text"],
+                          outputs=["second.out"], capacity=1)
+        await session.send("first.text", text("one"))  # before the run: the queue is full
+        waiting = asyncio.create_task(session.send("first.text", text("two")))
+        await asyncio.sleep(0)
+        session.end("first.text")
+        task = asyncio.create_task(session.run())
+        with pytest.raises(RuntimeError, match="has ended") as err:
+            await waiting
+        got = [m.text async for m in session.receive("second.out")]  # type: ignore[attr-defined]
+        await task
+        return str(err.value), got
+
+    why, got = clock.run(main())
+    assert why == "input first.text has ended: nothing more can be sent"
+    assert got == ["ONE?!"]  # 'two' was refused, never accepted and then dropped
+
+
+def test_an_interrupt_the_application_sends_overtakes_what_waits() -> None:
+    """A "stop" button while the graph is behind: the interrupt does not queue behind data
+    (what waited is dropped as stale), and reaches the graph at once."""
+    clock = FakeClock()
+
+    async def main() -> tuple[int, list[str]]:
+        session = Session(chain(delay=50 * MS), clock=clock, inputs=["first.text"],
+                          outputs=["second.out"], capacity=4)
+        task = asyncio.create_task(session.run())
+        got: list[str] = []
+
+        async def read() -> None:
+            async for m in session.receive("second.out"):
+                got.append(m.text if isinstance(m, TextDelta) else "<Interrupt>")
+
+        reader = asyncio.create_task(read())
+        await clock.sleep(MS)  # running
+        for i in range(4):
+            await session.send("first.text", text(str(i)))
+        await clock.sleep(10 * MS)  # '0' is being said, the rest wait
+        before = clock.now()
+        await session.send("first.text", Interrupt(pts=0, reason="stop button"))
+        took = clock.now() - before
+        await session.send("first.text", text("after"))
+        session.end("first.text")
+        await task
+        await reader
+        return took, got
+
+    took, got = clock.run(main())
+    assert took == 0
+    assert "<Interrupt>" in got and got[-1] == "AFTER?!"
+    assert len([g for g in got if g != "<Interrupt>"]) < 5  # what waited was dropped
+
+
+def test_a_message_waiting_for_room_when_an_interrupt_comes_is_dropped() -> None:
+    clock = FakeClock()
+
+    async def main() -> list[str]:
+        session = Session(chain(), clock=clock, inputs=["first.text"],
+                          outputs=["second.out"], capacity=1)
+        task = asyncio.create_task(session.run())
+        for word in ("stale1", "stale2"):  # one at the output, one waiting for room
+            await session.send("first.text", text(word))
+        await clock.sleep(MS)
+        await session.send("first.text", Interrupt(pts=0, reason="barge-in"))
+        await clock.sleep(MS)
+        await session.send("first.text", text("new"))
+        session.end("first.text")
+        got = [m.text if isinstance(m, TextDelta) else "<Interrupt>"
+               async for m in session.receive("second.out")]
+        await task
+        return got
+
+    assert clock.run(main()) == ["<Interrupt>", "NEW?!"]
+
+
+def test_an_output_may_be_read_in_several_loops() -> None:
+    clock = FakeClock()
+
+    async def main() -> list[str]:
+        session = Session(chain(), clock=clock, inputs=["first.text"],
+                          outputs=["second.out"])
+        task = asyncio.create_task(session.run())
+        for word in "abc":
+            await session.send("first.text", text(word))
+        session.end("first.text")
+        got = []
+        async for m in session.receive("second.out"):
+            got.append(m.text)  # type: ignore[attr-defined]
+            break
+        got += [m.text async for m in session.receive("second.out")]  # type: ignore[attr-defined]
+        await task
+        return got
+
+    assert clock.run(main()) == ["A?!", "B?!", "C?!"]

@@ -136,3 +136,38 @@ def test_a_graph_changed_by_hand_is_checked_before_it_runs() -> None:
     graph.edges.append(EdgeDecl("count", "ot", "total", "inp"))
     with pytest.raises(GraphError, match=r"edge 'count.ot -> total.inp': .*'ot'"):
         Session(graph, clock=FakeClock(), services=services())
+
+
+class Writer(Node):
+    """A handler that waits (writing a file, a full edge) while its source delivers to it
+    inline, in the source's own task."""
+
+    inp: In[Frame]
+
+    async def on_inp(self, msg: Frame) -> None:
+        self.context.services["started"].append(msg.seq)
+        await self.clock.sleep(5 * MS)
+        self.context.services["done"].append(msg.seq)
+
+    async def on_end(self) -> None:
+        self.context.services["totals"].append("ended")
+
+
+def test_end_input_lets_a_handler_the_source_is_running_inline_finish() -> None:
+    clock = FakeClock()
+    graph = Graph.build("w", {"count": (Count, FOREVER), "write": Writer},
+                        ["count.out -> write.inp"])
+
+    async def main() -> Session:
+        session = Session(graph, clock=clock, services={**services(), "started": [],
+                                                        "done": []})
+        task = asyncio.create_task(session.run())
+        await clock.sleep(2 * MS)  # frame 0 is being written, in count's task
+        session.end_input()
+        await task
+        return session
+
+    session = clock.run(main())
+    sv = session.context.services
+    assert sv["started"] == sv["done"] == [0] and sv["totals"] == ["ended"]
+    assert session.failure is None and not session.stopped
