@@ -73,7 +73,7 @@ def resolve(arg: str) -> Path:
     path (a folder in it, a ``.yaml`` suffix), else the packaged graph of that name.
     Raises ``GraphError`` for a name no package ships (listing those that are)."""
     path = Path(arg)
-    if path.exists() or path.suffix in SUFFIXES or "/" in arg or os.sep in arg:
+    if path.is_file() or path.suffix in SUFFIXES or "/" in arg or os.sep in arg:
         return path
     graphs = packaged_graphs()
     if arg in graphs:
@@ -95,8 +95,9 @@ def _folder(ep: EntryPoint) -> Path | None:
     folder = Path(str(root.joinpath(*sub.strip().split("/")) if sub.strip() else root))
     folder = folder.resolve()  # where a link points: the file a message names is the real one
     if not folder.is_dir():
-        log.warning("the graphs of %s are unavailable: %s is not a folder (entry point "
-                    "%s = %r)", package_of(ep), folder, ep.name, ep.value)
+        log.warning("the graphs of %s are unavailable: %s is not a folder on disk (entry "
+                    "point %s = %r: 'module:folder', its graphs installed as files, not "
+                    "zipped)", package_of(ep), folder, ep.name, ep.value)
         return None
     return folder
 

@@ -89,13 +89,15 @@ class MissingDependency(FlowError, ImportError):
                              f"pip install '{package}[{extra}]')")
 
 
-def missing(requires: Iterable[tuple[str, str, str]], owner: str) -> list[MissingDependency]:
+def missing(requires: Iterable[tuple[str, str, str]], owner: str | None = None
+            ) -> list[MissingDependency]:
     """Of ``(module, distribution, extra)``, those not installed here (looked up without
     importing anything), as the errors that say what to install. ``owner`` is the module
-    that declares them (a node class's ``__module__``): the extra is its distribution's."""
+    that declares them (a node class's ``__module__``): the extra is its distribution's
+    (microturn's when not given)."""
     lacking = [(dist, extra) for module, dist, extra in requires
                if importlib.util.find_spec(module) is None]
-    package = distribution_of(owner) if lacking else None
+    package = (BUILT_IN if owner is None else distribution_of(owner)) if lacking else None
     return [MissingDependency(dist, extra, package) for dist, extra in lacking]
 
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from .catalog import SUFFIXES, packaged_graphs, resolve
 from .graph import EdgeDecl, Graph, NodeDecl
 
 
@@ -30,13 +32,17 @@ def base_path(child: str, value: str) -> Path:
     """Where ``extends: value`` of the graph file ``child`` is: relative to that file's
     folder (not the current one, unlike parameters' paths: the two files go together),
     else a packaged graph's name (``flow.catalog``)."""
-    from .catalog import resolve
-
     folder = Path(child).parent if child != "<string>" else Path(".")
     beside = folder / value
-    if beside.exists() or os.sep in value or "/" in value or Path(value).suffix:
+    if beside.is_file() or os.sep in value or "/" in value:
         return beside
-    return resolve(value)
+    # a packaged graph by its name, or by its file's (a copy of a packaged graph that
+    # extends another, 'extends: assistant.yaml', taken out of its folder)
+    name = Path(value).stem if Path(value).suffix in SUFFIXES else value
+    graphs = packaged_graphs()
+    if name in graphs:
+        return graphs[name].path
+    return beside if Path(value).suffix else resolve(value)
 
 
 def base_params(decl: NodeDecl) -> dict[str, Any]:
@@ -68,13 +74,22 @@ def merge(base: Graph, nodes: dict[str, NodeDecl], removed: set[str],
     merged = {k: own(d) for k, d in base.nodes.items() if k not in removed}
     merged.update(nodes)
     ends = {(e.src, e.src_port, e.dst, e.dst_port) for e in edges}
-    kept = [own(e) for e in base.edges
-            if e.src not in removed and e.dst not in removed
-            and (e.src, e.src_port, e.dst, e.dst_port) not in ends]
+    kept = []
+    for e in base.edges:
+        if e.src in removed or e.dst in removed \
+                or (e.src, e.src_port, e.dst, e.dst_port) in ends:
+            continue
+        e = own(e)
+        # an edge meeting a node this graph replaced: a mistake there is this graph's,
+        # reported at the node that replaced it
+        replaced = next((nodes[n] for n in (e.dst, e.src) if n in nodes
+                         and nodes[n].type_name != base.nodes[n].type_name), None)
+        if replaced is not None and replaced.line:
+            e = replace(e, file=None, line=replaced.line,
+                        via=f"inherited from {e.file}:{e.line}" if e.line else "inherited")
+        kept.append(e)
     return merged, kept + edges
 
 
 def _with_file(decl: Any, path: str | None) -> Any:
-    from dataclasses import replace
-
     return replace(decl, file=path)

@@ -46,6 +46,9 @@ class EdgeDecl:
     line: int | None = None
     #: the file ``line`` is in, where not the graph's own (a graph it ``extends``)
     file: str | None = None
+    #: where it was written, when ``line`` is another's: an edge of the base graph that
+    #: meets a node this graph replaced is reported at that node ("inherited from ...")
+    via: str = ""
 
     @property
     def limit(self) -> int:
@@ -100,7 +103,7 @@ class Issue:
     @classmethod
     def of(cls, decl: NodeDecl | EdgeDecl, message: str) -> Issue:
         """A problem at a node's or an edge's declaration, in whichever file that is."""
-        return cls(decl.line, message, file=decl.file)
+        return cls(decl.line, message, file=decl.file, origin=getattr(decl, "via", ""))
 
     def format(self, path: str | None) -> str:
         path = self.file or path

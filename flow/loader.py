@@ -248,6 +248,9 @@ class _Loader:
                     self.error(at, f"node {node_id!r}: null removes a node of the graph this "
                                    f"one extends, and {base.name} has no {node_id!r}"
                                    f"{_hint(node_id, list(inherited))}")
+                for _, _, origin in given.get(node_id, []):
+                    self.error(None, f"node {node_id!r} is removed by this graph (null): "
+                                     "there is nothing to set", origin)
                 self.removed.add(node_id)
                 continue
             if was is not None and isinstance(spec, dict) and "use" not in spec:

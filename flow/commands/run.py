@@ -16,6 +16,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..catalog import resolve
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     except NodeFailed as exc:
         if isinstance(exc.exc, ParamError):  # a parameter only setup could judge
             problem = setup_problem(graph, exc.node_id, exc.exc)
-            if str(path) != args.graph:  # a packaged graph, run from a folder without its files
+            if path != Path(args.graph):  # a packaged graph, run from a folder without its files
                 problem = GraphError(f"{problem}; {args.graph} is a packaged graph: `microturn "
                                      "init DIR` copies it with the samples it reads")
             raise problem from exc

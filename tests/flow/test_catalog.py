@@ -152,3 +152,17 @@ def test_serve_without_a_graph_serves_the_packaged_assistant_from_any_folder(tmp
     (tmp_path / "graphs" / "echo_webrtc.yaml").write_text("graph: mine\n")
     assert _graph_path(None) == Path("graphs/echo_webrtc.yaml")  # the folder's own first
     assert _graph_path("echo_webrtc") == catalog.packaged_graphs()["echo_webrtc"].path
+
+
+def test_a_folder_does_not_hide_a_packaged_graph(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "echo").mkdir()  # `microturn init echo` made it
+    assert catalog.resolve("echo") == catalog.packaged_graphs()["echo"].path
+
+
+def test_a_graph_file_of_ones_own_gets_no_packaged_graph_hint(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "echo.yaml").write_bytes(catalog.packaged_graphs()["echo"].path.read_bytes())
+    assert main(["run", "./echo.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "examples/media/hello.wav: no such file" in err and "packaged graph" not in err

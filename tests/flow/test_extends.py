@@ -92,9 +92,12 @@ def test_a_mistake_is_reported_in_the_file_that_made_it(tmp_path: Path):
           phantom: null
         """)
     issues = problems(f["child"])
-    assert issues[0] == (f"{f['child']}:5: node 'phantom': null removes a node of the graph "
-                         "this one extends, and say has no 'phantom'")
-    assert issues[1].startswith(f"{f['base']}:9: edge 'voice.audio -> out.audio': ")
+    # the base's edge meets the node this graph replaced: the mistake is this graph's
+    assert issues == [
+        f"{f['child']}:4: inherited from {f['base']}:9: edge 'voice.audio -> out.audio': "
+        "node 'voice' (test.upper) has no output 'audio' (outputs: out)",
+        f"{f['child']}:5: node 'phantom': null removes a node of the graph this one "
+        "extends, and say has no 'phantom'"]
 
 
 def test_a_base_with_mistakes_is_reported_at_its_own_lines_then_the_extends_line(
@@ -145,3 +148,23 @@ def test_a_graph_extends_a_packaged_graph_by_its_name(tmp_path: Path):
     g = load_graph(f["mine"])
     assert g.nodes["voice"].params.rate == 150 and g.nodes["text"].type_name == "source.text"
     assert g.nodes["text"].file is not None and g.nodes["text"].file.endswith("say.yaml")
+
+
+def test_set_on_a_node_the_graph_removes_is_refused(tmp_path: Path):
+    f = files(tmp_path, base=BASE, child="graph: c\nextends: base.yaml\nnodes: {out: null}\n")
+    (issue,) = problems(f["child"], overrides=["out.path=x.wav"])
+    assert issue == (f"{f['child']}: --set out.path=x.wav: node 'out' is removed by this "
+                     "graph (null): there is nothing to set")
+
+
+def test_a_copy_of_a_packaged_graph_that_extends_another_still_finds_it(tmp_path: Path):
+    """`cp $(microturn graphs --path assistant_webrtc) mine.yaml`: its 'extends:
+    assistant.yaml' is not beside the copy, so the packaged assistant is its base."""
+    from flow.catalog import packaged_graphs
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_bytes(packaged_graphs()["assistant_webrtc"].path.read_bytes())
+    g = load_graph(mine)
+    assert g.nodes["front"].file is not None and g.nodes["front"].file.endswith(
+        "assistant.yaml")
+    assert "speaker" in g.nodes

@@ -3,6 +3,7 @@ run as in the repository; and the wheel, which must carry them (nodes/starter li
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -26,8 +27,6 @@ def test_the_starter_is_the_repositorys_graphs_and_every_sample_they_read():
     graphs = {f"graphs/{p.name}" for p in (ROOT / "graphs").glob("*.yaml")}
     media = {f"examples/media/{p.name}" for p in (ROOT / "examples" / "media").glob("*.wav")}
     assert copied == graphs | media | {"examples/hello.txt"}
-    for src, rel in starter_files():  # links, not copies: one version of each in git
-        assert src.read_bytes() == (ROOT / rel).read_bytes()
 
 
 def test_init_lays_out_a_folder_where_the_graphs_run(tmp_path, monkeypatch, capsys):
@@ -66,9 +65,14 @@ def test_init_leaves_a_users_files_alone_unless_forced(tmp_path, capsys):
 @pytest.mark.slow
 def test_the_wheel_carries_the_graphs_and_samples_and_declares_them(tmp_path):
     """Slow: builds the wheel (a few seconds on two cores), which no other test does."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
-                   check=True, capture_output=True, timeout=300)
+    had_build = (ROOT / "build").exists()
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                        "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+                       check=True, capture_output=True, timeout=300)
+    finally:
+        if not had_build:  # setuptools builds in the checkout: leave it as it was
+            shutil.rmtree(ROOT / "build", ignore_errors=True)
     (wheel,) = tmp_path.glob("microturn-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
