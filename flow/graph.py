@@ -30,6 +30,9 @@ class NodeDecl:
     line: int | None = None
     #: the file ``line`` is in, where not the graph's own (a graph it ``extends``)
     file: str | None = None
+    #: its parameters as written (``with:``, variables read, before defaults): what a graph
+    #: that extends this one changes (``flow.extends``)
+    written: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,8 @@ class Graph:
     path: str | None = None
     #: Line of each top-level section, for messages about the graph as a whole.
     lines: dict[str, int] = field(default_factory=dict)
+    #: warnings found while loading (``file:line: warning: ...``), said by check and run
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def build(cls, name: str, nodes: dict[str, Any], edges: list[Any], *,

@@ -49,7 +49,16 @@ import yaml
 
 from .edge import Policy
 from .errors import GraphError
-from .extends import base_params, base_path, deep_merge, merge
+from .extends import (
+    base_params,
+    base_path,
+    covered,
+    deep_merge,
+    merge,
+    not_in_base,
+    override_paths,
+    unfed,
+)
 from .graph import (
     NODE_ID,
     EdgeDecl,
@@ -78,7 +87,7 @@ from .yamlsource import Path, Source, YamlSyntaxError, parse
 
 TOP_KEYS = ("graph", "extends", "nodes", "edges")
 NODE_KEYS = ("use", "with")
-EDGE_KEYS = ("from", "to", "policy", "capacity", "max_time", "feedback")
+EDGE_KEYS = ("from", "to", "policy", "capacity", "max_time", "feedback", "remove")
 POLICIES = [p.value for p in Policy]
 _END = re.compile(r"^([\w-]+)\.([\w-]+)$")
 
@@ -140,6 +149,12 @@ class _Loader:
         self.src = Source(None)
         self.chain = chain  # the files extending this one, to refuse a cycle
         self.removed: set[str] = set()  # base nodes a child removes (null)
+        #: base edges a child removes (remove: true), by their ends, with their line
+        self.unlinked: dict[tuple[str, str, str, str], int | None] = {}
+        self.extending = False  # extends another: its edges may be removed
+        #: parameters the graph extending this one sets itself (a variable read there
+        #: needs no value here): node -> paths, () for the whole node
+        self.covered: dict[str, list[tuple[Any, ...]]] = {}
 
     def error(self, at: Path | int | None, message: str, origin: str = "") -> None:
         line = at if isinstance(at, int) or at is None else self.src.line(at)
@@ -162,22 +177,32 @@ class _Loader:
                 self.error((key,), f"unknown top-level key {key!r}{_hint(key, TOP_KEYS)} "
                                    f"(a graph has: {', '.join(TOP_KEYS)}; keys that "
                                    f"start with x- are yours, for YAML anchors)")
-        base = self.base(doc["extends"]) if "extends" in doc else None
+        base = None
+        self.extending = "extends" in doc
+        if "extends" in doc:
+            base = self.base(doc["extends"], covered(doc.get("nodes"),
+                                                     override_paths(overrides)))
         name = self.graph_name(doc)
         nodes = self.nodes(doc.get("nodes"), "nodes" in doc, overrides, base)
         edges = self.edges(doc.get("edges"))
         decls = {d.id: d for d in nodes.values() if d is not None}
+        dropped: list[EdgeDecl] = []
         if base is not None:
-            decls, edges = merge(base, decls, self.removed, edges)
+            decls, edges, dropped = merge(base, decls, self.removed, edges, self.unlinked)
+            for where, message in not_in_base(base, self.unlinked):
+                self.error(where, message)
         graph = Graph(name, decls, edges, self.path,
                       {k: self.src.lines[(k,)] for k in doc if (k,) in self.src.lines})
+        graph.notes += unfed(dropped, edges, self.removed, self.path,
+                             lambda node_id: self.src.line(("nodes", node_id)))
         self.issues += check(graph, skip={k for k, d in nodes.items() if d is None})
         raise_issues(self.issues, self.path)
         return graph
 
-    def base(self, value: Any) -> Graph:
+    def base(self, value: Any, covered: dict[str, list[tuple[Any, ...]]]) -> Graph:
         """The graph ``extends: value`` names, loaded and checked on its own (its own
-        mistakes at its own lines, this file's line said last)."""
+        mistakes at its own lines, this file's line said last; a variable it reads where
+        this graph sets the value, ``covered``, needs none)."""
         if not isinstance(value, str) or not value.strip():
             self.error(("extends",), "'extends' names the graph file this one changes "
                                      f"(relative to this file); got {describe(value)}")
@@ -192,14 +217,16 @@ class _Loader:
                                      "path is from this file's folder)")
             raise_issues(self.issues, self.path)
         key = os.path.realpath(path)
-        if key in self.chain or key == os.path.realpath(self.path):
-            self.error(("extends",), f"extends {value!r}: a graph cannot extend itself, "
-                                     "through others or directly")
-            raise_issues(self.issues, self.path)
         own = os.path.realpath(self.path) if self.path != "<string>" else self.path
+        if key in self.chain or key == own:
+            cycle = " -> ".join(os.path.basename(p) for p in (*self.chain, own, key))
+            self.error(("extends",), f"extends {value!r}: a graph cannot extend itself "
+                                     f"({cycle})")
+            raise_issues(self.issues, self.path)
+        loader = _Loader(path, self.registry, self.env, (*self.chain, own))
+        loader.covered = covered
         try:
-            return _Loader(path, self.registry, self.env, (*self.chain, own)).load(
-                _read(path), None)
+            return loader.load(_read(path), None)
         except GraphError as exc:
             line = self.src.line(("extends",))
             raise GraphError([*exc.issues, Issue(line, f"extends {value!r}: the graph it "
@@ -253,7 +280,13 @@ class _Loader:
                                      "there is nothing to set", origin)
                 self.removed.add(node_id)
                 continue
-            if was is not None and isinstance(spec, dict) and "use" not in spec:
+            if base is not None and isinstance(spec, dict) and "use" not in spec:
+                if was is None:
+                    self.error(at, f"node {node_id!r}: {base.name} has no node {node_id!r} "
+                                   f"to change{_hint(node_id, list(inherited))} (a new node "
+                                   "needs 'use')")
+                    out[node_id] = None
+                    continue
                 # parameters over the base node's: its type, its values under these
                 spec = {**spec, "use": was.type_name}
                 out[node_id] = self.node(node_id, spec, given.get(node_id, []),
@@ -334,12 +367,14 @@ class _Loader:
             self.error((*at, "use"), f"node {node_id!r}: {exc}{import_hint(type_name, exc)}")
             return None
         raw = spec.get("with")
-        unset: list[tuple[tuple[Any, ...], str]] = []
+        unknown: list[tuple[Any, ...]] = []  # values of variables that are not set
         if isinstance(raw, dict):
             raw, unset = interpolate_tree(raw, self.env)
-            covered = [keys for keys, _, _ in given]  # a --set replaces the value anyway
+            unknown = [sub for sub, _ in unset]
+            # a --set replaces the value anyway, as does the graph extending this one
+            set_anyway = [*(tuple(k) for k, _, _ in given), *self.covered.get(node_id, [])]
             unset = [(sub, m) for sub, m in unset
-                     if not any(tuple(k) == tuple(sub[:len(k)]) for k in covered)]
+                     if not any(tuple(k) == tuple(sub[:len(k)]) for k in set_anyway)]
             for sub, message in unset:
                 self.error((*at, "with", *sub), f"node {node_id!r} ({type_name}): {message}"
                                                 f" - at with{format_path(sub)}")
@@ -354,7 +389,7 @@ class _Loader:
                 origins[keys[0]] = origin
         params, problems = convert_params(cls.Params, raw)
         for p in problems:
-            if any(p.path and sub[:len(p.path)] == p.path[:len(sub)] for sub, _ in unset):
+            if any(p.path and sub[:len(p.path)] == p.path[:len(sub)] for sub in unknown):
                 continue  # the value is not known: said above
             head = p.path[0] if p.path else None
             origin = origins.get(head, "") if isinstance(head, str) else ""
@@ -366,7 +401,8 @@ class _Loader:
             for missing in cls.missing_dependencies(params):
                 self.error((*at, "use"), f"node {node_id!r} ({type_name}): {missing}")
         return NodeDecl(node_id, type_name, cls, params,  # type: ignore[arg-type]
-                        self.src.line(at))
+                        self.src.line(at),
+                        written=raw if isinstance(raw, dict) else {} if raw is None else None)
 
     def importable_beside_graph(self) -> None:
         """``use: my_nodes:Slow`` finds ``my_nodes.py`` beside the graph file too (after
@@ -405,10 +441,11 @@ class _Loader:
                            f"{describe(item)}")
             return None
         label = f"edge '{item.get('from', '?')} -> {item.get('to', '?')}'"
+        keys = EDGE_KEYS if self.extending else EDGE_KEYS[:-1]
         for key in item:
-            if key not in EDGE_KEYS:
-                self.error((*at, key), f"{label}: unknown key {key!r}{_hint(key, EDGE_KEYS)} "
-                                       f"(an edge has: {', '.join(EDGE_KEYS)})")
+            if key not in keys:
+                self.error((*at, key), f"{label}: unknown key {key!r}{_hint(key, keys)} "
+                                       f"(an edge has: {', '.join(keys)})")
         ends: list[tuple[str, str]] = []
         for key in ("from", "to"):
             value = item.get(key)
@@ -419,6 +456,13 @@ class _Loader:
                            f"{label}: '{key}' must be node.port; {what}")
             else:
                 ends.append((m.group(1), m.group(2)))
+        if "remove" in item and keys is EDGE_KEYS:
+            if item["remove"] is not True or set(item) - {"from", "to", "remove"}:
+                self.error((*at, "remove"), f"{label}: an edge that goes is only "
+                                            "{from, to, remove: true}")
+            elif len(ends) == 2:
+                self.unlinked[(*ends[0], *ends[1])] = line
+            return None
         feedback = item.get("feedback", False)
         if not isinstance(feedback, bool):
             self.error((*at, "feedback"), f"{label}: 'feedback' must be true or false; got "

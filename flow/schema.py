@@ -160,6 +160,9 @@ def _edge_schema() -> dict[str, Any]:
                                  "description": "this edge closes a cycle (it must: "
                                                 "something leads from its target back to "
                                                 "its source)"},
+                    "remove": {"const": True,
+                               "description": "in a graph that extends another: that "
+                                              "graph's edge with these two ends goes"},
                 },
             },
         ],

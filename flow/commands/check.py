@@ -1,4 +1,5 @@
-"""``microturn check G.yaml ...``: load and validate graphs without running them."""
+"""``microturn check G.yaml ...``: load and validate graphs without running them;
+``--print`` shows each as loaded (``extends`` merged, ``--set`` applied), as YAML."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import sys
 
 from ..catalog import resolve
+from ..dump import graph_yaml
 from ..edge import Policy
 from ..errors import GraphError
 from ..graph import Graph
@@ -20,6 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="NODE.PARAM=VALUE",
         help="check with a parameter overridden, as `run --set` would; repeatable")
+    parser.add_argument(
+        "--print", dest="show", action="store_true",
+        help="print each graph as loaded (extends merged, --set applied, variables read), "
+             "as YAML with the file:line each part comes from")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
             continue
         for warning in warnings(graph):
             print(warning, file=sys.stderr)
+        if args.show:
+            print(graph_yaml(graph), end="")
+            continue
         print(f"{path}: ok ({_count(len(graph.nodes), 'node')}, "
               f"{_count(len(graph.edges), 'edge')})")
     if problems:
@@ -47,7 +56,7 @@ def warnings(graph: Graph) -> list[str]:
     """What is legal but most likely a mistake: in a graph of several nodes, a node that no
     edge touches (it runs, and nothing reaches it or leaves it); an edge bound that bounds
     nothing (``max_time`` on messages without a duration, a ``capacity`` on ``latest``)."""
-    out = []
+    out = list(graph.notes)
     if len(graph.nodes) >= 2:
         touched = {e.src for e in graph.edges} | {e.dst for e in graph.edges}
         out += [f"{graph.where(d.line, d.file)}warning: node {d.id!r} ({d.type_name}) is "

@@ -19,7 +19,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..catalog import resolve
+from ..catalog import packaged_graphs, resolve
 from ..clock import run as run_loop
 from ..errors import GraphError, NodeFailed, ParamError
 from ..graph import Graph
@@ -53,9 +53,15 @@ def run(args: argparse.Namespace) -> int:
     except NodeFailed as exc:
         if isinstance(exc.exc, ParamError):  # a parameter only setup could judge
             problem = setup_problem(graph, exc.node_id, exc.exc)
-            if path != Path(args.graph):  # a packaged graph, run from a folder without its files
-                problem = GraphError(f"{problem}; {args.graph} is a packaged graph: `microturn "
-                                     "init DIR` copies it with the samples it reads")
+            decl = graph.nodes.get(exc.node_id)
+            packaged = {g.path: g.name for g in packaged_graphs().values()}
+            written = Path(decl.file) if decl is not None and decl.file else path
+            if written in packaged:  # run from a folder without the samples it reads
+                name = packaged[written]
+                change = (f"; or set it in {args.graph} ({exc.node_id}: {{with: ...}}) or "
+                          "with --set") if written != path else ""
+                problem = GraphError(f"{problem}; that is packaged graph {name}'s: `microturn "
+                                     f"init DIR` copies it with the samples it reads{change}")
             raise problem from exc
         raise
     finally:

@@ -141,7 +141,7 @@ def test_running_a_packaged_graph_without_its_files_says_how_to_get_them(tmp_pat
     assert main(["run", "say"]) == 2
     err = capsys.readouterr().err
     assert "graphs/say.yaml:" in err and "examples/hello.txt: no such file" in err
-    assert "say is a packaged graph: `microturn init DIR` copies it" in err
+    assert "that is packaged graph say's: `microturn init DIR` copies it" in err
 
 
 def test_serve_without_a_graph_serves_the_packaged_assistant_from_any_folder(tmp_path,

@@ -168,3 +168,86 @@ def test_a_copy_of_a_packaged_graph_that_extends_another_still_finds_it(tmp_path
     assert g.nodes["front"].file is not None and g.nodes["front"].file.endswith(
         "assistant.yaml")
     assert "speaker" in g.nodes
+
+
+def test_parameters_merge_over_what_the_base_wrote_and_null_puts_one_back(tmp_path: Path):
+    f = files(tmp_path, base=BASE, child="""\
+        graph: child
+        extends: base
+        nodes:
+          voice: {with: {rate: 8000}}
+          text:  {with: {lines: null}}
+        """)
+    g = load(f["child"])  # 'extends: base': base.yaml beside it
+    assert g.nodes["voice"].written == {"voice": "en-us", "rate": 8000}  # no defaults
+    assert g.nodes["text"].params.lines == ["hello"]  # test.lines' default
+
+
+def test_an_edge_of_the_base_can_be_removed(tmp_path: Path):
+    f = files(tmp_path, base=BASE, child="""\
+        graph: child
+        extends: base.yaml
+        edges:
+          - {from: text.text, to: shown.text, remove: true}
+          - {from: text.text, to: voice.audio, remove: true}
+          - {from: text.text, to: shown.text, remove: true, policy: latest}
+        """)
+    issues = problems(f["child"])
+    assert issues == [
+        f"{f['child']}:5: edge 'text.text -> voice.audio': remove: true, but say has no "
+        "such edge to remove",
+        f"{f['child']}:6: edge 'text.text -> shown.text': an edge that goes is only "
+        "{from, to, remove: true}"]
+    f["child"].write_text(f["child"].read_text().rsplit("\n  - {from: text.text, to: v", 1)[0])
+    g = load(f["child"])
+    assert [str(e) for e in g.edges] == ["text.text -> voice.text", "voice.audio -> out.audio"]
+    own = files(tmp_path, own="graph: own\nnodes: {t: {use: test.lines}}\nedges:\n"
+                              "  - {from: t.text, to: t.x, remove: true}\n")
+    assert problems(own["own"])[0] == (
+        f"{own['own']}:4: edge 't.text -> t.x': unknown key 'remove' (an edge has: from, to, "
+        "policy, capacity, max_time, feedback)")
+
+
+def test_a_base_may_read_a_variable_the_graph_extending_it_sets(tmp_path: Path):
+    f = files(tmp_path, base=BASE.replace("out/hello.wav", "'${OUT}'"),
+              child="graph: child\nextends: base.yaml\nnodes:\n  out: {with: {path: x.wav}}\n",
+              bare="graph: bare\nextends: base.yaml\n")
+    assert load(f["child"], env={}).nodes["out"].params.path == "x.wav"
+    assert load(f["bare"], env={}, overrides=["out.path=y.wav"]).nodes["out"].params.path \
+        == "y.wav"
+    issues = problems(f["bare"], env={})
+    assert issues[0].startswith(f"{f['base']}:5: node 'out' (test.audio_sink): the "
+                                "environment variable OUT is not set")
+
+
+def test_removing_a_node_says_which_inputs_it_leaves_fed_by_nothing(tmp_path: Path):
+    f = files(tmp_path, base=BASE, child="graph: c\nextends: base.yaml\nnodes:\n  text: null\n")
+    g = load(f["child"])
+    assert g.notes == [
+        f"{f['child']}:4: warning: removing node 'text' leaves voice.text fed by nothing (it "
+        f"was by 'text.text -> voice.text', {f['base']}:8); connect it, or remove 'voice' too",
+        f"{f['child']}:4: warning: removing node 'text' leaves shown.text fed by nothing (it "
+        f"was by 'text.text -> shown.text', {f['base']}:10); connect it, or remove 'shown' "
+        "too"]
+
+
+def test_changing_a_node_the_base_lacks_says_so(tmp_path: Path):
+    f = files(tmp_path, base=BASE, child="graph: c\nextends: base.yaml\nnodes:\n"
+                                          "  vioce: {with: {rate: 8000}}\n")
+    assert problems(f["child"]) == [
+        f"{f['child']}:4: node 'vioce': say has no node 'vioce' to change; did you mean "
+        "'voice'? (a new node needs 'use')"]
+
+
+def test_a_packaged_base_nodes_missing_sample_says_how_to_get_it_or_change_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    from flow.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no examples/ here
+    (tmp_path / "mine.yaml").write_text("graph: mine\nextends: say\nnodes:\n"
+                                        "  voice: {with: {rate: 150}}\n")
+    assert main(["run", "mine.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "say.yaml:13: node 'text' (source.text): examples/hello.txt: no such file" in err
+    assert ("that is packaged graph say's: `microturn init DIR` copies it with the samples "
+            "it reads; or set it in mine.yaml (text: {with: ...}) or with --set") in err

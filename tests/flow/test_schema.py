@@ -131,3 +131,5 @@ def test_a_graph_that_extends_another_may_remove_nodes_and_change_parameters(val
     assert errors(validator, {"graph": "g", "edges": []}) != []  # no nodes, no base
     assert errors(validator, {"extends": "base.yaml", "nodes": {"b": {"wiht": {}}}}) != []
     assert errors(validator, {"extends": 3, "nodes": {"a": None}}) != []
+    removal = {"from": "a.x", "to": "b.y", "remove": True}
+    assert errors(validator, {"extends": "base.yaml", "edges": [removal]}) == []
