@@ -243,6 +243,14 @@ class Node:
         """Current media time (ns since the session started)."""
         return self.context.media_time()
 
+    @property
+    def media_started(self) -> bool:
+        """Whether the session got past start-up: every node was set up and media time
+        began. Still false in ``teardown()`` when a node's ``setup()`` failed or the session
+        was stopped before that: nothing ran, so a sink leaves what an earlier run wrote as
+        it was (``sink.wav``)."""
+        return self._set_up
+
     async def interrupt(self, reason: str = "", pts: int | None = None) -> Interrupt:
         """Originate an ``Interrupt`` on every output (barge-in)."""
         msg = Interrupt(pts=self.now() if pts is None else pts, reason=reason)

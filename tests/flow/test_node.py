@@ -563,6 +563,30 @@ def test_no_node_runs_before_every_node_is_set_up() -> None:
     assert session.context.t0 == 2 * S
 
 
+def test_media_started_says_in_teardown_whether_the_session_got_past_start_up() -> None:
+    """What a sink needs to know to leave an earlier run's file alone (``sink.wav``)."""
+
+    class Noting(Worker):
+        async def teardown(self) -> None:
+            self.context.services["log"].events.append(f"{self.id} {self.media_started}")
+
+    class BadSetup(Worker):
+        async def setup(self) -> None:
+            await self.clock.sleep(MS)  # the other node is set up by then
+            raise ValueError("no model")
+
+    session, log = run_session({"src": (Source, {"n": 1}), "w": (Noting, {})},
+                               ["src.out -> w.inp"])
+    assert log.events[-1] == "w True" and session.nodes["w"].media_started
+    log = Log()
+    graph = Graph.build("t", {"src": (Source, {}), "w": (Noting, {}), "bad": (BadSetup, {})},
+                        ["src.out -> w.inp", "w.out -> bad.inp"])
+    session = Session(graph, clock=FakeClock(), services={"log": log})
+    with pytest.raises(NodeFailed, match="no model"):
+        session.context.clock.run(session.run())  # type: ignore[attr-defined]
+    assert "w False" in log.events and not session.nodes["w"].media_started
+
+
 def test_a_very_deep_chain_neither_recurses_too_deep_nor_loses_a_message() -> None:
     """Inline hand-offs and interrupts both travel hop by hop; 400 hops would pass
     Python's recursion limit if either simply recursed."""
