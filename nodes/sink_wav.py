@@ -7,16 +7,21 @@ benchmark's output.wav). A frame that starts before the end of what was already 
 audio; the overlap is counted, never mixed and never dropped. Gaps up to ``tolerance`` are
 timestamp jitter and are not filled.
 
-Samples are written as they come (memory stays flat however long the session); the RIFF
-header's sizes are patched when the node ends, also after an error, so the file is always
-playable. Frames must have the file's rate (``sample_rate``, default: the first frame's) or
-the node fails with a message saying where to resample; mono frames are copied to every
-channel and multi-channel frames averaged for a mono file.
+Samples are written as they come (memory stays flat however long the session), to a hidden
+``.NAME.<8 hex>.part`` beside ``path`` (``nodes.part_file``). When the node ends, at the end
+of its input and also after an error or when the session is stopped (Ctrl-C, SIGTERM,
+``Session.stop()``), the RIFF header's sizes are patched and the file is renamed onto
+``path``: a file under that name is always whole and playable, never half-written. A
+session that never started (a node's ``setup()`` failed: an input file that is not there)
+writes nothing, and a file an earlier run left at ``path`` stays as it was.
+
+Frames must have the file's rate (``sample_rate``, default: the first frame's) or the node
+fails with a message saying where to resample; mono frames are copied to every channel and
+multi-channel frames averaged for a mono file.
 """
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import BinaryIO
 
@@ -26,6 +31,8 @@ import numpy as np
 from flow import AudioFrame, In, Node, ParamError
 from flow.params import Duration
 from flow.units import S, parse_duration
+
+from .part_file import PartFile
 
 _SILENCE_BLOCK = 1 << 16  #: samples of silence written per write() on a long gap
 
@@ -65,10 +72,11 @@ class WavSink(Node):
         self.stats = WavStatistics()
         self._tolerance = parse_duration(p.tolerance)
         self._bytes = 2 if p.format == "s16" else 4
-        try:
-            self._file: BinaryIO | None = _open_binary(p.path)
+        try:  # opened here, not at the first frame: a mistake in path fails the start-up
+            self._wav: PartFile | None = PartFile(p.path)
         except OSError as exc:
             raise ParamError(f"sink.wav: {p.path}: cannot write it ({exc.strerror})") from None
+        self._file: BinaryIO | None = self._wav.file
         self._file.write(_header(0, self.rate or 16_000, p.channels, p.format))
 
     def statistics_extra(self) -> dict[str, int]:
@@ -127,25 +135,22 @@ class WavSink(Node):
         return pcm.tobytes()
 
     async def teardown(self) -> None:
-        f = getattr(self, "_file", None)
-        if f is None:
+        out = getattr(self, "_wav", None)
+        if out is None:
             return
-        self._file = None
+        self._wav = self._file = None
+        if not self.media_started:
+            out.discard()  # nothing ran: what an earlier run wrote stays
+            return
         try:
+            f = out.file
             f.seek(0)
             data = self.stats.samples * self._bytes * self.params.channels
             f.write(_header(data, self.rate or 16_000, self.params.channels, self.params.format))
-        finally:
-            f.close()
-
-
-def _open_binary(path: str) -> BinaryIO:
-    """Open the WAV (closed in teardown), creating its folder: a local open at setup does
-    not stall cadence."""
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    return open(path, "wb")
+        except BaseException:
+            out.discard()
+            raise
+        out.commit()
 
 
 def _header(data_bytes: int, rate: int, channels: int, fmt: str) -> bytes:

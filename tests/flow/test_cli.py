@@ -413,7 +413,8 @@ def test_ctrl_c_stops_cleanly_with_status_130():
 
 def run_tone(tmp_path: Path, **popen: Any) -> tuple[subprocess.Popen[str], Path]:
     """``microturn run --stats`` of a two-minute real-time tone into a WAV, once half a
-    second of it is written (its signal handlers are installed by then)."""
+    second of it is written (its signal handlers are installed by then) into the hidden
+    part that becomes the WAV when the run ends."""
     wav = tmp_path / "tone.wav"
     graph = tmp_path / "tone.yaml"
     graph.write_text(f"nodes:\n"
@@ -424,9 +425,13 @@ def run_tone(tmp_path: Path, **popen: Any) -> tuple[subprocess.Popen[str], Path]
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, **popen)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (not wav.exists() or wav.stat().st_size < 16_044):
+    while time.monotonic() < deadline and written(tmp_path) < 16_044:
         time.sleep(0.05)
     return proc, wav
+
+
+def written(folder: Path) -> int:
+    return max((p.stat().st_size for p in folder.glob(".tone.wav.*.part")), default=0)
 
 
 def stop(proc: subprocess.Popen[str], sig: signal.Signals) -> str:
@@ -454,6 +459,7 @@ def test_sigterm_and_sighup_stop_as_ctrl_c_does_and_the_wav_is_finished(
     assert "tone.audio -> out.audio" in err  # --stats still printed
     with wave.open(str(wav)) as w:
         assert w.getnframes() >= 8000 and w.getnframes() * 2 + 44 == wav.stat().st_size
+    assert written(tmp_path) == 0  # moved into place, not left beside it
 
 
 @pytest.mark.slow
