@@ -11,6 +11,7 @@ messages come, so memory stays flat and a crashed session still leaves its log.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, TextIO
 
@@ -45,6 +46,17 @@ def encode(msg: Message, at: int) -> bytes:
     return _encoder.encode(to_record(msg, at)) + b"\n"
 
 
+def _unwritable(path: str) -> str:
+    """Why ``path`` cannot be written, or ""."""
+    if os.path.isdir(path):
+        return "a folder"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return "no such folder"
+    return "" if os.access(path if os.path.exists(path) else folder, os.W_OK) else \
+        "not writable here"
+
+
 def _open_text(path: str) -> TextIO:
     """Open the log (closed in teardown): a local open at setup does not stall cadence."""
     return open(path, "w", encoding="utf-8")
@@ -57,15 +69,21 @@ class EventsSink(Node):
     async def setup(self) -> None:
         path = self.params.path
         self.written = 0
+        self._stream: TextIO | None = None
+        self._close = path != "-"
         if path == "-":
-            self._stream: TextIO = sys.stdout
-            self._close = False
+            self._stream = sys.stdout
             return
-        try:
-            self._stream = _open_text(path)
-        except OSError as exc:
-            raise ParamError(f"sink.events: {path}: cannot write it ({exc.strerror})") from None
-        self._close = True
+        # Opened (and so emptied) only once the session is under way: a run that fails to
+        # start leaves the last run's log as it was. Whether it can be written is said now.
+        why = _unwritable(path)
+        if why:
+            raise ParamError(f"sink.events: {path}: cannot write it ({why})")
+
+    def _open(self) -> TextIO:
+        if self._stream is None:
+            self._stream = _open_text(self.params.path)
+        return self._stream
 
     async def on_events(self, msg: Message) -> None:
         self._write(msg)
@@ -74,10 +92,12 @@ class EventsSink(Node):
         self._write(msg)
 
     def _write(self, msg: Message) -> None:
-        self._stream.write(encode(msg, self.now()).decode())
+        self._open().write(encode(msg, self.now()).decode())
         self.written += 1
 
     async def teardown(self) -> None:
+        if getattr(self, "_close", False) and self.media_started:
+            self._open()  # a run that said nothing leaves an empty log, not the last one's
         out = getattr(self, "_stream", None)
         if out is None:
             return

@@ -8,8 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flow import MS, Interrupt, TextDelta, VideoFrame
-from flow.testing import run_node
+from flow import (
+    MS,
+    Graph,
+    Interrupt,
+    Node,
+    NodeFailed,
+    Out,
+    ParamError,
+    TextDelta,
+    VideoFrame,
+)
+from flow.testing import run_graph, run_node
 from nodes.types import Chunk
 
 
@@ -35,3 +45,33 @@ def test_interrupts_are_logged_to_stdout(capsys: pytest.CaptureFixture[str]) -> 
     (line,) = capsys.readouterr().out.splitlines()
     record = json.loads(line)
     assert (record["type"], record["reason"], record["pts"]) == ("Interrupt", "barge-in", 5)
+
+
+class FailsToStart(Node):
+    """A node whose setup fails: the session never gets under way."""
+
+    out: Out[TextDelta]
+
+    async def setup(self) -> None:
+        raise ParamError("no microphone")
+
+
+def test_a_run_that_never_started_leaves_the_last_log_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"type": "TextDelta"}\n')
+    graph = Graph.build("g", {"log": ("sink.events", {"path": str(path)}),  # set up first
+                              "src": FailsToStart},
+                        ["src.out -> log.events"])
+    with pytest.raises(NodeFailed):
+        run_graph(graph, {})
+    assert path.read_text() == '{"type": "TextDelta"}\n'
+    run_node("sink.events", {"path": str(path)}, inputs={"events": []})
+    assert path.read_text() == ""  # a run that said nothing: an empty log, not the last one
+
+
+@pytest.mark.parametrize(("where", "why"), [("", "a folder"), ("nowhere/e.jsonl",
+                                                                "no such folder")])
+def test_a_log_that_cannot_be_written_is_a_start_up_mistake(tmp_path: Path, where: str,
+                                                            why: str) -> None:
+    with pytest.raises(NodeFailed, match=f"cannot write it \\({why}\\)"):
+        run_node("sink.events", {"path": str(tmp_path / where)}, inputs={"events": []})
