@@ -25,11 +25,12 @@ out), unless the port merges streams (``fan_in``), where both feed it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import GraphError
+from .errors import GraphError, SessionClosed
 from .graph import EdgeDecl, Graph, NodeDecl
 from .messages import Interrupt, Message
 from .node import Node, NoParams
@@ -77,23 +78,27 @@ class AppInput:
         self.queue: deque[Message] = deque()
         self.ended = False  # end(): what was queued is still delivered
         self.closed = ""  # the session is over: why, and nothing more is delivered
+        self.failure: BaseException | None = None  # the session's, the refusal's cause
+        self._epoch = 0  # interrupts so far: a send that waited across one is stale
         self.out: Out[Any] | None = None  # the node's output, for interrupts
         self.early: Interrupt | None = None  # sent before the node ran: sent when it does
         self._room = _Waiters()
         self._arrived = _Waiters()
 
-    def _refuse(self) -> None:
+    def _refuse(self, interrupt: bool = False) -> None:
         if self.closed:
-            raise RuntimeError(f"input {self.port}: {self.closed}")
-        if self.ended:
-            raise RuntimeError(f"input {self.port} has ended: nothing more can be sent")
+            raise SessionClosed(f"input {self.port}: {self.closed}") from self.failure
+        if self.ended and not interrupt:  # a stop button still works while it drains
+            raise SessionClosed(f"input {self.port} has ended: nothing more can be sent")
 
     async def send(self, msg: Message) -> None:
-        self._refuse()
-        if not isinstance(msg, (self.type, Interrupt)):
+        interrupt = isinstance(msg, Interrupt)
+        self._refuse(interrupt)
+        if not isinstance(msg, self.type) and not interrupt:
             raise TypeError(f"{self.port} takes {self.type.__name__}, not "
                             f"{type(msg).__name__}")
         if isinstance(msg, Interrupt):  # out of band: what waits here is stale now
+            self._epoch += 1
             self.queue.clear()
             self._room.wake_all()
             if self.out is not None:
@@ -101,9 +106,12 @@ class AppInput:
             else:
                 self.early = msg
             return
+        epoch = self._epoch
         while len(self.queue) >= self.capacity:
             await self._room.wait()
             self._refuse()  # ended meanwhile: refused, never accepted and then lost
+            if self._epoch != epoch:
+                return  # an Interrupt came while it waited: stale, as what was queued
         self.queue.append(msg)
         self._arrived.wake_one()
 
@@ -112,8 +120,9 @@ class AppInput:
         self._room.wake_all()  # blocked senders are refused
         self._arrived.wake_all()
 
-    def close(self, why: str) -> None:
-        self.closed = self.closed or why
+    def close(self, why: str, failure: BaseException | None = None) -> None:
+        if not self.closed:
+            self.closed, self.failure = why, failure
         self.queue.clear()
         self.end()
 
@@ -194,6 +203,10 @@ class _Messages:
         return msg  # type: ignore[no-any-return]
 
 
+class AppInputNode(Node):
+    """The node feeding one of the application's inputs (``Session.send``)."""
+
+
 def _app_input(io: AppInput) -> type[Node]:
     async def run(self: Node) -> None:  # every node is set up: interrupts can travel
         io.out = self._out["out"]
@@ -202,7 +215,7 @@ def _app_input(io: AppInput) -> type[Node]:
         while (msg := await io.next()) is not _END:
             await self._out["out"].send(msg)
 
-    return type("AppIn", (Node,), {"__annotations__": {"out": Out[io.type]},  # type: ignore[name-defined]
+    return type("AppIn", (AppInputNode,), {"__annotations__": {"out": Out[io.type]},  # type: ignore[name-defined]
                                    "Params": NoParams, "run": run,
                                    "type_name": "app.input", "inline_delivery": False,
                                    "__module__": __name__})
@@ -264,17 +277,25 @@ def attach(graph: Graph, inputs: Iterable[str], outputs: Iterable[str], capacity
     edges = list(graph.edges)
     ins: dict[str, AppInput] = {}
     outs: dict[str, AppOutput] = {}
-    for i, target in enumerate(inputs):
+
+    def free(prefix: str) -> str:  # an id no node of the graph has
+        return next(f"{prefix}{k}" for k in itertools.count() if f"{prefix}{k}" not in nodes)
+
+    for target in inputs:
+        if target in ins:
+            raise GraphError(f"inputs: {target!r} is listed twice")
         node_id, port, spec = input_port(graph, target)
         io = ins[target] = AppInput(target, spec.type, capacity)
         edges = fed_instead(edges, node_id, port, spec)
-        nid = f"_app_in{i}"
+        nid = free("_app_in")
         nodes[nid] = NodeDecl(nid, "app.input", _app_input(io), NoParams())
         edges.append(EdgeDecl(nid, "out", node_id, port, capacity=capacity))
-    for i, target in enumerate(outputs):
+    for target in outputs:
+        if target in outs:
+            raise GraphError(f"outputs: {target!r} is listed twice")
         node_id, port = output_port(graph, target)
         out = outs[target] = AppOutput(target, capacity)
-        nid = f"_app_out{i}"
+        nid = free("_app_out")
         nodes[nid] = NodeDecl(nid, "app.output", _app_output(out), NoParams())
         edges.append(EdgeDecl(node_id, port, nid, "messages", capacity=capacity))
     return Graph(graph.name, nodes, edges, graph.path, graph.lines), ins, outs

@@ -306,8 +306,10 @@ class Edge:
         self._wake_putters()
 
     def interrupt(self, msg: Interrupt) -> None:
-        """Empty the edge (keeping a queued end of stream) and deliver ``msg`` at once."""
+        """Empty the edge (keeping a queued end of stream) and deliver ``msg`` at once. A
+        consumer that has finished still passes it on: what is downstream is stale too."""
         if self._gone:
+            self._node._interrupted(msg)
             return
         q = self._q
         eos = bool(q) and q[-1][0] is _EOS

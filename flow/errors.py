@@ -44,8 +44,9 @@ def no_such_file(path: str) -> str:
     return f"{path}: no such file{where}"
 
 
-class SessionClosed(FlowError):
-    """Sending on an output that was already closed with ``EndOfStream``."""
+class SessionClosed(FlowError, RuntimeError):
+    """Sending on an output that was already closed with ``EndOfStream``, or into an
+    application's input (``Session.send``) once it has ended or its session has."""
 
 
 class EndOfInput(Exception):

@@ -53,6 +53,10 @@ class EdgeDecl:
     #: meets a node this graph replaced is reported at that node ("inherited from ...")
     via: str = ""
 
+    def __post_init__(self) -> None:
+        if isinstance(self.policy, str) and not isinstance(self.policy, Policy):
+            object.__setattr__(self, "policy", Policy(self.policy))  # EdgeDecl(policy="latest")
+
     @property
     def limit(self) -> int:
         """The message count this edge holds at most."""
@@ -152,6 +156,12 @@ class Graph:
         as in YAML (``{"from": "a.out", "to": "b.in", "policy": "latest"}``) or an
         ``EdgeDecl``. Raises ``GraphError`` listing every problem, as ``load_graph`` does.
         """
+        if not isinstance(nodes, dict):
+            raise GraphError(f"nodes: a mapping of node id -> type, or (type, parameters); "
+                             f"got {type(nodes).__name__}")
+        if isinstance(edges, (str, dict)) or not isinstance(edges, (list, tuple)):
+            raise GraphError(f"edges: a list of edges (['a.out -> b.in', ...]); got "
+                             f"{type(edges).__name__}")
         issues: list[Issue] = []
         decls: dict[str, NodeDecl] = {}
         skip: set[str] = set()

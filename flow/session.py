@@ -20,8 +20,8 @@ from typing import Any
 
 import msgspec
 
-from .appio import AppInput, AppOutput, attach
-from .clock import Clock, RealClock
+from .appio import AppInput, AppInputNode, AppOutput, attach
+from .clock import Clock, FakeClock, RealClock, loop_clock
 from .context import SessionContext
 from .edge import Edge, EdgeStatistics, media_end
 from .errors import GraphError, NodeFailed, first_error
@@ -67,6 +67,7 @@ class Session:
         ctx = SessionContext(clock=clock or RealClock(), services=dict(services or {}))
         if id is not None:
             ctx.id = id
+        ctx.t0 = ctx.clock.now()  # media time is about 0 until the session opens
         self.context = ctx
         self.id = ctx.id
         self.nodes: dict[str, Node] = {
@@ -78,6 +79,7 @@ class Session:
             self.edges.append(Edge(src, dst, ctx.clock, policy=e.policy, capacity=e.limit,
                                    max_time=e.max_time, feedback=e.feedback))
         self._nodes_task: asyncio.Task[None] | None = None
+        self._block: asyncio.Task[None] | None = None  # async with: the run's task
         self._stop_requested = False
         self.started = False
         self.finished = False
@@ -93,6 +95,11 @@ class Session:
         ``CancelledError`` once every teardown has run."""
         if self.started:
             raise RuntimeError(f"session {self.id} already ran")
+        driving = loop_clock(asyncio.get_running_loop())
+        if isinstance(driving, FakeClock) and driving is not self.context.clock:
+            raise RuntimeError(f"session {self.id}: this event loop runs on a FakeClock, but "
+                               "the session was given another clock: Session(graph, "
+                               "clock=clock) with the FakeClock that runs the loop")
         self.started = True
         if self._stop_requested:  # stop() came before run() began: start no node
             self.finished = self.stopped = True
@@ -116,7 +123,7 @@ class Session:
         """The application's ports, once no node runs: a blocked or later ``send`` is
         refused, and a reader's ``async for`` ends (or raises the session's failure)."""
         for io in self._inputs.values():
-            io.close("the session has ended")
+            io.close("the session has ended", self.failure)
         for out in self._outputs.values():
             out.end(self.failure)
 
@@ -146,12 +153,32 @@ class Session:
         failed = [n for n in self.nodes.values() if n._failure is not None]
         return min(failed, key=lambda n: n._failed_at)._failure if failed else None
 
+    def start(self) -> asyncio.Task[None]:
+        """``run()`` in a task of its own, returned; however that task ends (cancelled
+        before its first step included), the application's ports are closed."""
+        task = asyncio.ensure_future(self.run())
+        task.add_done_callback(lambda _: self._close_ports())
+        return task
+
+    async def __aenter__(self) -> Session:
+        """``async with Session(...) as session:`` runs it (``start``) for the block;
+        leaving the block stops what still runs (``stop``) and waits for every teardown."""
+        self._block = self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+        if self._block is not None:
+            await self._block
+
     def stop(self) -> None:
         """End the session now (server shutdown, client gone): every node is cancelled and
         every teardown runs (a WAV being written is finished); ``run()`` then returns, with
         ``stopped`` set. Called before ``run()`` begins, ``run()`` starts no node. What is
         in flight is lost: ``end_input()`` lets it finish."""
         self._stop_requested = True
+        if not self.started:
+            self._close_ports()  # nothing of the application's waits for a run to come
         if self._nodes_task is not None and not self._nodes_task.done():
             self._nodes_task.cancel()
 
@@ -164,7 +191,7 @@ class Session:
         for io in self._inputs.values():
             io.end()
         for node in self.nodes.values():
-            if node.id.startswith("_app_in"):
+            if isinstance(node, AppInputNode):
                 continue  # ended above, after what is queued
             if not any(e.dst == node.id for e in self.graph.edges):
                 node._end_input()

@@ -91,6 +91,8 @@ def harness(graph: Graph, inputs: Mapping[str, Iterable[Message]] | None = None,
     loaded graph, ``inputs={"voice.text": [...]}`` on graphs/say.yaml. Each message must
     be of the port's type (or an ``Interrupt``); a ``GraphError`` names the one that is
     not."""
+    if pace not in ("fast", "pts"):
+        raise ValueError(f"pace is 'fast' or 'pts', not {pace!r}")
     nodes = dict(graph.nodes)
     edges = list(graph.edges)
     for i, (target, msgs) in enumerate((inputs or {}).items()):

@@ -20,6 +20,7 @@ from flow import (
     NodeFailed,
     Out,
     Session,
+    SessionClosed,
     TextDelta,
 )
 
@@ -315,3 +316,113 @@ def test_an_output_may_be_read_in_several_loops() -> None:
         return got
 
     assert clock.run(main()) == ["A?!", "B?!", "C?!"]
+
+
+def test_a_session_started_and_cancelled_before_its_first_step_frees_its_ports() -> None:
+    """A client that leaves at once: ``start()``'s task cancelled before it ran a step."""
+    clock = FakeClock()
+
+    async def main() -> str:
+        session = Session(chain(), clock=clock, inputs=["first.text"],
+                          outputs=["second.out"])
+        task = session.start()
+        got = asyncio.ensure_future(anext(session.receive("second.out"), "ended"))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        with pytest.raises(SessionClosed, match="the session has ended"):
+            await session.send("first.text", text("late"))
+        return await got  # type: ignore[return-value]
+
+    assert clock.run(main()) == "ended"
+
+
+def test_async_with_runs_the_session_for_the_block_and_stops_it_after() -> None:
+    clock = FakeClock()
+
+    async def main() -> tuple[list[str], Session]:
+        async with Session(chain(), clock=clock, inputs=["first.text"],
+                           outputs=["second.out"]) as session:
+            await session.send("first.text", text("hi"))
+            reply = await anext(session.receive("second.out"))
+        return [reply.text], session  # type: ignore[attr-defined]
+
+    got, session = clock.run(main())
+    assert got == ["HI?!"] and session.stopped and session.finished
+
+
+def test_a_stop_button_still_works_while_an_ended_input_drains() -> None:
+    clock = FakeClock()
+
+    async def main() -> list[str]:
+        session = Session(chain(delay=50 * MS), clock=clock, inputs=["first.text"],
+                          outputs=["second.out"])
+        task = session.start()
+        for word in ("a", "b", "c"):
+            await session.send("first.text", text(word))
+        session.end("first.text")
+        await clock.sleep(60 * MS)
+        await session.send("first.text", Interrupt(pts=0, reason="stop"))
+        got = [m.text if isinstance(m, TextDelta) else "<Interrupt>"
+               async for m in session.receive("second.out")]
+        await task
+        return got
+
+    got = clock.run(main())
+    # 'a' said but unread, and 'c' still queued, are stale; 'b' was being said (a handler
+    # in flight finishes, as on any edge)
+    assert got[0] == "<Interrupt>" and "A?!" not in got and "C?!" not in got
+
+
+def test_a_send_waiting_for_room_when_an_interrupt_comes_is_dropped_as_stale() -> None:
+    clock = FakeClock()
+
+    async def main() -> list[str]:
+        session = Session(chain(delay=50 * MS), clock=clock, inputs=["first.text"],
+                          outputs=["second.out"], capacity=1)
+        task = session.start()
+        await clock.sleep(MS)
+        await session.send("first.text", text("old0"))  # being said
+        await clock.sleep(MS)
+        await session.send("first.text", text("old1"))  # queued
+        waiting = asyncio.ensure_future(session.send("first.text", text("old2")))
+        await clock.sleep(MS)
+        await session.send("first.text", Interrupt(pts=0, reason="stop"))
+        await waiting  # returns: dropped, as what was queued
+        await session.send("first.text", text("new"))
+        session.end("first.text")
+        got = [m.text if isinstance(m, TextDelta) else "<Interrupt>"
+               async for m in session.receive("second.out")]
+        await task
+        return got
+
+    got = clock.run(main())
+    assert "OLD1?!" not in got and "OLD2?!" not in got and got[-1] == "NEW?!"
+
+
+def test_media_time_before_the_session_opens_is_about_zero() -> None:
+    """The docs stamp a message with media_time() right after starting the session."""
+    clock = FakeClock(start=11_950 * 1_000_000_000)  # a machine up for hours
+    session = Session(chain(), clock=clock)
+    assert session.context.media_time() == 0
+
+
+def test_ports_listed_twice_and_clashing_ids_are_handled() -> None:
+    with pytest.raises(GraphError, match=re.escape("inputs: 'first.text' is listed twice")):
+        Session(chain(), inputs=["first.text", "first.text"])
+    with pytest.raises(GraphError, match=re.escape("outputs: 'second.out' is listed twice")):
+        Session(chain(), outputs=["second.out", "second.out"])
+    graph = Graph.build("g", {"_app_in0": (Upper, {}), "b": (Upper, {})},
+                        ["_app_in0.out -> b.text"])
+    session = Session(graph, inputs=["_app_in0.text"])
+    assert "_app_in1" in session.nodes and session.nodes["_app_in0"].params.suffix == ""
+
+
+def test_a_session_on_a_fake_clocks_loop_must_be_given_that_clock() -> None:
+    clock = FakeClock()
+
+    async def main() -> None:
+        await Session(chain()).run()  # clock= forgotten: it would mix real and fake time
+
+    with pytest.raises(RuntimeError, match="this event loop runs on a FakeClock"):
+        clock.run(main())
