@@ -55,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
             problem = setup_problem(graph, exc.node_id, exc.exc)
             decl = graph.nodes.get(exc.node_id)
             packaged = {g.path: g.name for g in packaged_graphs().values()}
-            written = Path(decl.file) if decl is not None and decl.file else path
-            if written in packaged:  # run from a folder without the samples it reads
+            # the node is a packaged graph's: named as one, or inherited from one (extends)
+            written = Path(decl.file) if decl is not None and decl.file else \
+                path if path != Path(args.graph) else None
+            if written in packaged and "no such file" in str(exc.exc):  # its samples
                 name = packaged[written]
                 change = (f"; or set it in {args.graph} ({exc.node_id}: {{with: ...}}) or "
                           "with --set") if written != path else ""
