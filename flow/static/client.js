@@ -82,8 +82,7 @@ function line(cls, who, text) {
 // What the graph heard: the user's words, spoken (a recogniser's hypotheses, partial ones
 // first) or typed (the echo of a line this page sent).
 function onHeard(m) {
-  const typed = m.final && pending.some((p) => p.text === m.text);
-  if (m.final) confirmTyped(m.text);
+  const typed = m.final && confirmTyped(m.text);
   const who = typed ? "you (typed)" : "you";
   if (!partialHeard) partialHeard = line("heard partial" + (typed ? " typed" : ""), who, "");
   partialHeard.querySelector(".text").textContent = m.text;
@@ -316,6 +315,8 @@ function connect() {
 function ended() {
   client = null;
   restoreTyped("not sent: the connection ended");
+  restored = []; // nothing of that call arrives any more
+  restoredBox = null;
   mt.session = null;
   $("connect").disabled = false;
   $("disconnect").disabled = true;
@@ -342,25 +343,52 @@ $("connect").addEventListener("click", connect);
 $("disconnect").addEventListener("click", () => { if (client) client.disconnect(); });
 // Typed lines sent but not yet confirmed: by their `heard` echo, or by the server still
 // speaking a while after (a graph may not echo typed text). A line whose connection is
-// interrupted or lost first goes back into the box, so that it is not lost with it.
+// interrupted or lost first goes back into the box, so that it is not lost with it. But a
+// stalled server (or network) delivers it late: when its echo comes after all, it leaves
+// the box again (unless the user edited it meanwhile), and the note with it, so that
+// Enter does not do it twice.
 let pending = [];        // [{text, at}]
+let restored = [];       // lines put back in the box that may still arrive
+let restoredBox = null;  // the box's value as restoreTyped left it
 const CONFIRM_MS = 2500; // longer than the client's silence watchdog (2 s)
 
+// With `text`, the echo of a typed line: is it one this page sent? Without, the server
+// is speaking: lines sent long enough ago are taken as delivered.
 function confirmTyped(text) {
-  const before = pending.length;
-  pending = pending.filter((p) => (text == null ? performance.now() - p.at < CONFIRM_MS
-                                                : p.text !== text));
-  if (before && !pending.length && $("typed-note").textContent.startsWith("sending")) {
-    $("typed-note").textContent = "";
+  const note = $("typed-note");
+  if (text == null) {
+    const before = pending.length;
+    pending = pending.filter((p) => performance.now() - p.at < CONFIRM_MS);
+    if (before && !pending.length && note.textContent.startsWith("sending")) note.textContent = "";
+    return false;
   }
+  const i = pending.findIndex((p) => p.text === text);
+  if (i >= 0) {
+    pending.splice(i, 1);
+    if (!pending.length && note.textContent.startsWith("sending")) note.textContent = "";
+    return true;
+  }
+  const j = restored.indexOf(text);
+  if (j < 0) return false;
+  restored.splice(j, 1);
+  const box = $("text");
+  if (restoredBox === null) return true; // the user sent the box since: nothing to undo
+  if (box.value === restoredBox) {
+    box.value = restoredBox = box.value.replace(text, "").replace(/\s+/g, " ").trim();
+    if (!restored.some((r) => box.value.includes(r))) note.textContent = "";
+  } else {
+    note.textContent = "sent after all: \u201c" + text + "\u201d";
+  }
+  return true;
 }
 
 function restoreTyped(why) {
   if (!pending.length) return;
   const texts = pending.map((p) => p.text);
   pending = [];
+  restored.push(...texts);
   const box = $("text").value.trim();
-  $("text").value = [...texts, ...(box ? [box] : [])].join(" ");
+  $("text").value = restoredBox = [...texts, ...(box ? [box] : [])].join(" ");
   $("typed-note").textContent = why;
 }
 
@@ -371,6 +399,7 @@ $("typed").addEventListener("submit", (e) => {
   if (client && client.send(text)) {
     pending.push({ text, at: performance.now() });
     $("text").value = "";
+    restoredBox = null;
     $("typed-note").textContent = "sending…";
   } else {
     // Keep what the user typed: they can send it once the connection is back.

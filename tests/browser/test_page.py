@@ -132,6 +132,40 @@ async def test_a_silent_server_interrupts_the_call_within_seconds(browser: Any,
     assert not page.errors
 
 
+async def test_a_line_that_arrives_late_leaves_the_box(browser: Any, srv: Served) -> None:
+    """A stalled server (or network) hears late: a line put back in the box as "may not
+    have been sent", then acted on by the server after all, leaves the box and its note
+    (Enter would send it twice), and its echo reads "you (typed)". A box the user edited
+    meanwhile is theirs: it stays, and the note says the line went."""
+    page = await open_page(browser, srv)
+    await connect(page)
+    stall = ("() => { const dc = microturn.dc; window.held = dc.onmessage; window.late = []; "
+             "dc.onmessage = (e) => window.late.push(e); }")
+    resume = ("() => { microturn.dc.onmessage = window.held; "
+              "for (const e of window.late) window.held(e); }")
+    await page.evaluate(stall)
+    await type_line(page, "late line")
+    await page.wait_for_function("microturn.client.state === 'interrupted'", timeout=4_000)
+    assert await page.input_value("#text") == "late line"
+    assert (await page.inner_text("#typed-note")).startswith("may not have been sent")
+    await page.evaluate(resume)
+    await page.wait_for_function("microturn.heard.includes('late line')")
+    assert await page.input_value("#text") == ""
+    assert await page.inner_text("#typed-note") == ""
+    assert await page.inner_text("#transcript li.heard >> nth=-1") == "you (typed): late line"
+    await page.wait_for_function("microturn.client.state === 'connected'", timeout=2_000)
+    await page.evaluate(stall)
+    await type_line(page, "second late line")
+    await page.wait_for_function("microturn.client.state === 'interrupted'", timeout=4_000)
+    await page.press("#text", "End")
+    await page.keyboard.type(", edited")
+    await page.evaluate(resume)
+    await page.wait_for_function("microturn.heard.includes('second late line')")
+    assert await page.input_value("#text") == "second late line, edited"
+    assert await page.inner_text("#typed-note") == "sent after all: \u201csecond late line\u201d"
+    assert not page.errors
+
+
 async def test_the_microphone_is_sent_only_once_the_graph_listens(browser: Any,
                                                                    srv: Served) -> None:
     """What is said before the server's hello (the graph still sets up) would be lost: the
