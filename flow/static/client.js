@@ -22,7 +22,22 @@ function setStatus(state, text, cls) {
   mt.state = state;
   $("status").textContent = text;
   $("status").className = "status " + (cls || "");
+  enableSending(state);
 }
+
+// The box takes text while the call is up, even interrupted (it says then that it cannot
+// send, and keeps the text); a suggestion sends at once, so it works only when connected.
+function enableSending(state) {
+  $("text").disabled = $("send").disabled = state !== "connected" && state !== "interrupted";
+  for (const b of $("suggestions").querySelectorAll("button")) b.disabled = state !== "connected";
+}
+
+const INTRO = {
+  before: "Connect, then talk or type. Talking while the assistant speaks interrupts it.",
+  plain: "Talk or type. Talking while the assistant speaks interrupts it.",
+  skills: "Talk or type; try one of these. Talking while the assistant speaks interrupts it.",
+  ended: "The call ended. Connect to talk or type again.",
+};
 
 // A consequence (the session closed, the channel closed) never hides the error that
 // caused it: with `weak`, the message is recorded but shown only if nothing else is.
@@ -144,7 +159,8 @@ function isBackendAnswer(m) {
 let actionReaction = null;
 
 // The graph's front end says, once at the start of a call, what it can do (an action of
-// kind "skills"): each skill's example phrases become buttons that type and send them.
+// kind "skills"): each skill's example phrases become buttons that send them (as typed
+// lines, leaving whatever the user has in the box alone).
 function showSkills(skills) {
   mt.skills = skills;
   const list = $("suggestions").querySelector("ul");
@@ -156,17 +172,14 @@ function showSkills(skills) {
       b.type = "button";
       b.textContent = phrase;
       b.title = skill.name + ": click to send it, or say it";
-      b.addEventListener("click", () => {
-        $("text").value = phrase;
-        $("typed").requestSubmit();
-      });
+      b.disabled = mt.state !== "connected";
+      b.addEventListener("click", () => { if (mt.state === "connected") sendTyped(phrase); });
       li.append(b);
       list.append(li);
     }
   }
   $("suggestions").hidden = list.childElementCount === 0;
-  $("intro").textContent = "Talk or type; try one of these. Talking while the assistant "
-    + "speaks interrupts it.";
+  if (mt.state === "connected") $("intro").textContent = INTRO.skills;
 }
 
 function onAction(m) {
@@ -273,10 +286,7 @@ function connect() {
       setStatus(state, wantMic ? "listening — speak now" : "connected — type to the assistant",
                 "connected");
       $("status").title = "graph " + c.graph + ", session " + c.session;
-      if (!mt.skills.length) {
-        $("intro").textContent = "Talk or type. Talking while the assistant speaks interrupts it.";
-      }
-      $("text").disabled = $("send").disabled = false;
+      $("intro").textContent = mt.skills.length ? INTRO.skills : INTRO.plain;
       if (focusIsIdle()) $("text").focus();
     }
   });
@@ -303,6 +313,7 @@ function connect() {
     }
     ended();
   });
+  $("intro").textContent = INTRO.before;
   $("connect").disabled = true;
   $("disconnect").disabled = false; // cancels a connect that takes too long
   $("disconnect").focus();
@@ -320,8 +331,7 @@ function ended() {
   mt.session = null;
   $("connect").disabled = false;
   $("disconnect").disabled = true;
-  $("text").disabled = true;
-  $("send").disabled = true;
+  $("intro").textContent = INTRO.ended;
   if (focusIsIdle()) $("connect").focus();
   $("preview").hidden = true;
   resetTranscript();
@@ -382,6 +392,15 @@ function confirmTyped(text) {
   return true;
 }
 
+// Sends a typed line (from the box, or a suggestion): false if it could not be sent.
+function sendTyped(text) {
+  if (!client || !client.send(text)) return false;
+  pending.push({ text, at: performance.now() });
+  const note = $("typed-note");
+  if (!note.textContent || note.textContent.startsWith("sending")) note.textContent = "sending…";
+  return true;
+}
+
 function restoreTyped(why) {
   if (!pending.length) return;
   const texts = pending.map((p) => p.text);
@@ -396,8 +415,7 @@ $("typed").addEventListener("submit", (e) => {
   e.preventDefault();
   const text = $("text").value.trim();
   if (!text) return;
-  if (client && client.send(text)) {
-    pending.push({ text, at: performance.now() });
+  if (sendTyped(text)) {
     $("text").value = "";
     restoredBox = null;
     $("typed-note").textContent = "sending…";

@@ -38,6 +38,13 @@ async def type_line(page: Any, text: str) -> None:
     await page.press("#text", "Enter")
 
 
+# Forces ICE's state on the page's peer connection (an own property over the prototype's
+# getter), then announces it as the browser would.
+FORCE_ICE = ("s => { const pc = microturn.pc; Object.defineProperty(pc, 'connectionState', "
+             "{value: s, configurable: true}); "
+             "pc.dispatchEvent(new Event('connectionstatechange')); }")
+
+
 async def footer(page: Any) -> str | None:
     return None if await page.is_hidden("#error") else await page.inner_text("#error")
 
@@ -71,13 +78,10 @@ async def test_a_channel_that_closes_without_a_word_is_an_error(browser: Any,
 
 async def test_connection_states_are_shown_and_unsent_text_stays(browser: Any,
                                                                  srv: Served) -> None:
-    """ICE's states are forced on the page's peer connection (an own property over the
-    prototype's getter), then announced as the browser would."""
+    """ICE's states are forced on the page (FORCE_ICE)."""
     page = await open_page(browser, srv)
     await connect(page)
-    force = ("s => { const pc = microturn.pc; Object.defineProperty(pc, 'connectionState', "
-             "{value: s, configurable: true}); "
-             "pc.dispatchEvent(new Event('connectionstatechange')); }")
+    force = FORCE_ICE
     await page.evaluate(force, "disconnected")
     assert (await page.inner_text("#status")).startswith("connection interrupted")
     await type_line(page, "still there?")
@@ -412,9 +416,24 @@ async def test_the_served_graph_suggests_what_to_say(browser: Any) -> None:
                          "I saw two hamsters and three parrots", "how many pets so far",
                          "start the stopwatch", "stop", "remind me in ten seconds"]
         assert "interrupts" in await page.inner_text("#intro")
+        # A suggestion sends itself: what the user has in the box stays there.
+        await page.fill("#text", "my own words")
         await page.click("#suggestions button >> text=convert twenty pounds to dollars")
         await page.wait_for_function("microturn.said.includes('20 pounds is 25 dollars.')")
-        assert await page.input_value("#text") == ""
+        assert await page.input_value("#text") == "my own words"
+        assert await page.inner_text("#transcript li.heard") == (
+            "you (typed): convert twenty pounds to dollars")
         assert not [a for a in await page.evaluate("microturn.actions.map(a => a.kind)")
                     if a == "skills"]  # not a line of the transcript
+        # It cannot send while the connection is interrupted, nor after the call.
+        chip = page.locator("#suggestions button").first
+        await page.evaluate(FORCE_ICE, "disconnected")
+        assert await chip.is_disabled() and await page.is_enabled("#send")
+        await page.evaluate(FORCE_ICE, "connected")
+        assert await chip.is_enabled()
+        await page.click("#disconnect")
+        await page.wait_for_function("microturn.state === 'disconnected'")
+        assert await chip.is_disabled() and await page.is_disabled("#send")
+        assert await page.inner_text("#intro") == "The call ended. Connect to talk or type again."
+        assert await page.input_value("#text") == "my own words"
         assert not page.errors
