@@ -308,6 +308,7 @@ function connect() {
       let text = e.message;
       if (MEDIA_PROBLEMS.has(e.code)) text += wantMic ? " (or untick microphone to type only)"
                                                       : " (or untick camera)";
+      if (e.code === "lost") text += " \u2014 Connect to try again";
       // That the session closed, or the channel with it, follows whatever went wrong first.
       showError(text, { weak: e.code === "closed" || e.code === "lost" });
     }
@@ -325,7 +326,12 @@ function connect() {
 // disconnected page; errors stay on screen.
 function ended() {
   client = null;
-  restoreTyped("not sent: the connection ended");
+  // Whatever waits in the box, or was said not to be sent yet, now waits for a new call.
+  const unsent = "not sent: the connection ended \u2014 Connect to try again";
+  restoreTyped(unsent);
+  if ($("text").value.trim() || /^(not sent|may not have been sent|sending)/.test($("typed-note").textContent)) {
+    $("typed-note").textContent = unsent;
+  }
   restored = []; // nothing of that call arrives any more
   restoredBox = null;
   mt.session = null;

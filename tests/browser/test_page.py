@@ -93,9 +93,14 @@ async def test_connection_states_are_shown_and_unsent_text_stays(browser: Any,
     await page.wait_for_function("microturn.heard.includes('still there?')", timeout=5_000)
     assert await page.input_value("#text") == ""
     assert await page.is_hidden("#typed-note")
+    await page.fill("#text", "unsent draft")
     await page.evaluate(force, "failed")
-    assert await footer(page) == "lost the connection to the server"
+    assert await footer(page) == "lost the connection to the server \u2014 Connect to try again"
     assert await page.inner_text("#status") == "disconnected" and not page.errors
+    # What waits in the box is for the next call: the note says so, not "send again".
+    assert await page.input_value("#text") == "unsent draft"
+    assert await page.inner_text("#typed-note") == ("not sent: the connection ended \u2014 "
+                                                    "Connect to try again")
 
 
 async def test_a_silent_server_interrupts_the_call_within_seconds(browser: Any,
@@ -133,6 +138,11 @@ async def test_a_silent_server_interrupts_the_call_within_seconds(browser: Any,
     assert await page.input_value("#text") == "while stalled"
     assert (await page.inner_text("#typed-note")).startswith("not sent: the connection is "
                                                              "interrupted")
+    # It never comes back: the note stops asking to send again once the call is over.
+    await page.evaluate(FORCE_ICE, "failed")
+    assert await page.input_value("#text") == "while stalled"
+    assert await page.inner_text("#typed-note") == ("not sent: the connection ended \u2014 "
+                                                    "Connect to try again")
     assert not page.errors
 
 
