@@ -46,6 +46,21 @@ function showError(text, { weak = false } = {}) {
   if (weak && !$("error").hidden) return;
   $("error").textContent = text;
   $("error").hidden = false;
+  fitFooter();
+}
+
+// The error footer is fixed at the bottom of the window: the page keeps room for it
+// (style.css), so that it covers neither the end of the page nor the text box scrolled
+// into view above it.
+function fitFooter() {
+  document.documentElement.style.setProperty("--footer-h", $("error").offsetHeight + "px");
+}
+window.addEventListener("resize", fitFooter); // its text may wrap to more lines
+
+// The text box and its note, in sight: text put back in the box is for the user to see.
+function showTypedNote() {
+  $("typed").scrollIntoView({ block: "nearest" }); // from below: to the top, note under it
+  $("typed-note").scrollIntoView({ block: "nearest" }); // from above: the note too
 }
 
 // -- transcript ---------------------------------------------------------------------------
@@ -319,6 +334,7 @@ function connect() {
   $("disconnect").disabled = false; // cancels a connect that takes too long
   $("disconnect").focus();
   $("error").hidden = true;
+  fitFooter();
   c.connect().catch(() => {}); // a failure arrives as "closed"
 }
 
@@ -331,6 +347,7 @@ function ended() {
   restoreTyped(unsent);
   if ($("text").value.trim() || /^(not sent|may not have been sent|sending)/.test($("typed-note").textContent)) {
     $("typed-note").textContent = unsent;
+    showTypedNote();
   }
   restored = []; // nothing of that call arrives any more
   restoredBox = null;
@@ -415,6 +432,7 @@ function restoreTyped(why) {
   const box = $("text").value.trim();
   $("text").value = restoredBox = [...texts, ...(box ? [box] : [])].join(" ");
   $("typed-note").textContent = why;
+  showTypedNote();
 }
 
 $("typed").addEventListener("submit", (e) => {

@@ -394,6 +394,47 @@ async def test_no_sideways_scrolling_on_a_phone(browser: Any, srv: Served) -> No
     assert width[0] <= width[1] == 390
 
 
+async def test_on_a_phone_the_text_box_stays_in_sight(browser: Any, srv: Served) -> None:
+    """At 390 px the transcript leaves room for the box below it; a line put back into
+    the box is scrolled into sight, and the error footer, fixed at the bottom, covers
+    neither the box, its note, nor the end of the page. The meter's rows do not wrap."""
+    page = await open_page(browser, srv, width=390)
+    await connect(page)
+    for i in range(12):
+        await type_line(page, f"say reply number {i}, long enough to take a line or two")
+    await page.wait_for_function("microturn.said.length === 12")
+    # Unechoed, they are confirmed by the server still speaking 2.5 s later.
+    await page.wait_for_function("document.querySelector('#typed-note').textContent === ''",
+                                 timeout=5_000)
+    rect = "s => { const r = document.querySelector(s).getBoundingClientRect(); " \
+           "return [r.top, r.bottom]; }"
+    box_top, _ = await page.evaluate(rect, "#text")
+    assert box_top < 800 - 40  # on the first screen, under a full transcript
+    level, spoken = await page.evaluate(rect, "#level"), await page.evaluate(rect, "#audio-s")
+    assert spoken[0] < level[1] and level[0] < spoken[1]  # one line: "0.0 s spoken" beside
+    # On a short screen (a phone on its side), the server stalls; the user sends a line, then scrolls down to
+    # the graph while waiting.
+    await page.set_viewport_size({"width": 390, "height": 360})
+    await page.evaluate("() => { microturn.dc.onmessage = null; }")
+    await type_line(page, "lost line")
+    await page.evaluate("scrollTo(0, document.body.scrollHeight)")
+    assert (await page.evaluate(rect, "#typed-note"))[1] < 0
+    await page.wait_for_function("microturn.client.state === 'interrupted'", timeout=4_000)
+    assert await page.input_value("#text") == "lost line"
+    (box_top, _), (_, note) = [await page.evaluate(rect, s) for s in ("#text", "#typed-note")]
+    assert 0 <= box_top and note <= 360  # scrolled back into sight
+    await page.evaluate(FORCE_ICE, "failed")
+    assert await footer(page) is not None
+    foot, _ = await page.evaluate(rect, "#error")
+    _, note = await page.evaluate(rect, "#typed-note")
+    assert note <= foot  # the note is not under the footer
+    await page.evaluate("scrollTo(0, document.body.scrollHeight)")
+    _, end = await page.evaluate(rect, "#stats")
+    foot, _ = await page.evaluate(rect, "#error")
+    assert end <= foot
+    assert not page.errors
+
+
 # -- a first-time user is told what to say ---------------------------------------------------
 
 def reflex_graph() -> Any:
