@@ -67,6 +67,7 @@ function showTypedNote() {
 
 let partialHeard = null; // <li> of the current partial hypothesis
 let openSaid = null;     // <li> of the reply being said
+let lastHeardTyped = false; // what the user said last was typed (the echo of a line sent)
 let lastSaid = null;     // <li> of the last reply
 const AUDIBLE_MS = 1000; // a reply whose audio played this recently was still being said
 
@@ -85,6 +86,7 @@ function resetTranscript() {
   if (partialHeard) partialHeard.remove();
   if (openSaid) cut(openSaid, "(interrupted)");
   partialHeard = openSaid = lastSaid = null;
+  lastHeardTyped = false;
   const last = $("transcript").lastElementChild;
   if (last && !last.classList.contains("divider")) {
     const li = document.createElement("li");
@@ -113,6 +115,7 @@ function line(cls, who, text) {
 // first) or typed (the echo of a line this page sent).
 function onHeard(m) {
   const typed = m.final && confirmTyped(m.text);
+  lastHeardTyped = typed;
   const who = typed ? "you (typed)" : "you";
   if (!partialHeard) partialHeard = line("heard partial" + (typed ? " typed" : ""), who, "");
   partialHeard.querySelector(".text").textContent = m.text;
@@ -204,7 +207,9 @@ function onAction(m) {
   }
   mt.actions.push(m);
   actionReaction = m.reaction_ms;
-  if (m.kind === "speak" && m.reaction_ms != null) {
+  // A reply to a typed line comes at once (the line arrives whole): its reaction time says
+  // nothing of the model's, and would hide the last spoken one. It is not shown.
+  if (m.kind === "speak" && m.reaction_ms != null && !lastHeardTyped) {
     if (isBackendAnswer(m)) {
       $("backend-ms").textContent = m.reaction_ms.toFixed(0) + " ms";
       $("backend-row").hidden = false;

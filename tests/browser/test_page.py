@@ -277,8 +277,8 @@ async def test_microphone_problems_are_explained(tmp_path: Path, srv: Served) ->
 
 async def test_the_meter_shows_what_the_graph_feeds(browser: Any, srv: Served) -> None:
     """No shipped node reports tick lateness or missed ticks: those rows appear with the
-    first metrics event that carries them. The reply meter takes speak actions only; a
-    back end's answer (its reaction is the back end's latency) has a row of its own."""
+    first metrics event that carries them. The reply meter takes speak actions only, and
+    not those answering a typed line; a back end's answer (its reaction is the back end's latency) has a row of its own."""
     page = await open_page(browser, srv)
     await connect(page)
     assert await page.is_hidden("#late-row") and await page.is_hidden("#missed-row")
@@ -292,6 +292,11 @@ async def test_the_meter_shows_what_the_graph_feeds(browser: Any, srv: Served) -
     assert await page.inner_text("#react-ms") == "250 ms"  # neither the delegate's nor the answer's
     assert await page.inner_text("#backend-ms") == "1960 ms"
     assert await page.is_visible("#backend-row")
+    # A reply to a typed line (its echo came last) comes at once: not a reaction time.
+    await type_line(page, "a typed question")
+    await type_line(page, "say a typed answer")
+    await page.wait_for_function("microturn.said.includes('a typed answer')")
+    assert await page.inner_text("#react-ms") == "250 ms"
     await type_line(page, "metrics")
     await page.wait_for_function("microturn.metrics.missed === 2")
     assert await page.inner_text("#late-ms") == "3.5 ms" and await page.inner_text("#missed") == "2"
@@ -366,7 +371,7 @@ async def test_the_page_reads_well_with_a_screen_reader(browser: Any, srv: Serve
     assert await page.get_attribute("#announce", "aria-live") == "polite"
     assert await page.get_by_label("message to the model").get_attribute("id") == "text"
     assert await page.get_by_label("server token (optional)").get_attribute("id") == "token"
-    assert await page.get_by_role("meter", name="reaction (last reply)").count() == 1
+    assert await page.get_by_role("meter", name="reaction (last spoken reply)").count() == 1
     assert await page.get_by_role("meter", name="assistant's voice").count() == 1
     await connect(page)
     await page.wait_for_function("document.activeElement.id === 'text'")
@@ -474,6 +479,7 @@ async def test_the_served_graph_suggests_what_to_say(browser: Any) -> None:
         assert await page.input_value("#text") == "my own words"
         assert await page.inner_text("#transcript li.heard") == (
             "you (typed): convert twenty pounds to dollars")
+        assert await page.inner_text("#react-ms") == "\u2013"  # typed: not timed
         assert not [a for a in await page.evaluate("microturn.actions.map(a => a.kind)")
                     if a == "skills"]  # not a line of the transcript
         # It cannot send while the connection is interrupted, nor after the call.
