@@ -142,9 +142,13 @@ class Count(Skill):
         self.known: set[str] = set()  # the words mentioned so far, for "the dog"
 
     def examples(self) -> tuple[str, ...]:
+        # One phrase that gets an answer: a mention alone is counted in silence, and a
+        # user who clicks it would take that for a fault.
+        question = f"how many {self.params.category} so far"
         words = [self.plurals[w] for w in self.params.words[:2]]
-        story = f"I saw two {words[0]} and three {words[1]}" if len(words) == 2 else ""
-        return (*([story] if story else ()), f"how many {self.params.category} so far")
+        if len(words) < 2:
+            return (question,)
+        return (f"I saw two {words[0]} and three {words[1]}, {question}",)
 
     @property
     def count(self) -> int:

@@ -469,7 +469,7 @@ async def test_the_served_graph_suggests_what_to_say(browser: Any) -> None:
         await page.wait_for_function("microturn.skills.length === 4")
         chips = await page.locator("#suggestions button").all_inner_texts()
         assert chips == ["convert twenty pounds to dollars",
-                         "I saw two hamsters and three parrots", "how many pets so far",
+                         "I saw two hamsters and three parrots, how many pets so far",
                          "start the stopwatch", "stop", "remind me in ten seconds"]
         assert "interrupts" in await page.inner_text("#intro")
         # A suggestion sends itself: what the user has in the box stays there.
@@ -480,6 +480,8 @@ async def test_the_served_graph_suggests_what_to_say(browser: Any) -> None:
         assert await page.inner_text("#transcript li.heard") == (
             "you (typed): convert twenty pounds to dollars")
         assert await page.inner_text("#react-ms") == "\u2013"  # typed: not timed
+        await page.click("#suggestions button >> text=how many pets so far")  # answered too
+        await page.wait_for_function("microturn.said.includes('5 pets so far.')")
         assert not [a for a in await page.evaluate("microturn.actions.map(a => a.kind)")
                     if a == "skills"]  # not a line of the transcript
         # It cannot send while the connection is interrupted, nor after the call.

@@ -327,8 +327,8 @@ def test_the_reflex_announces_its_skills_and_answers_each_example() -> None:
     skills = announced[0].data["skills"]
     assert skills == [
         {"name": "currency", "examples": ["convert twenty pounds to dollars"]},
-        {"name": "count", "examples": ["I saw two hamsters and three parrots",
-                                       "how many pets so far"]},
+        {"name": "count", "examples": ["I saw two hamsters and three parrots, how many pets "
+                                       "so far"]},
         {"name": "stopwatch", "examples": ["start the stopwatch", "stop"]},
         {"name": "timer", "examples": ["remind me in ten seconds"]},
         {"name": "delegate", "examples": ["what is 12 times 7"]}]
@@ -343,3 +343,6 @@ def test_the_reflex_announces_its_skills_and_answers_each_example() -> None:
                         ("stopwatch", "1.0 seconds.")]
     assert said[4] == ("timer", "Timer set for ten seconds.")
     assert said[5][0] == "delegate" and said[5][1] == "Let me check."
+    # each phrase a user may click gets its answer, in turn
+    assert [k for k, _ in said[:len(typed)]] == [s["name"] for s in skills
+                                                 for _ in s["examples"]]
