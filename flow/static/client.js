@@ -249,7 +249,7 @@ function resetMeters() {
   for (const id of ["late-ms", "react-ms", "backend-ms", "missed"]) $(id).textContent = "–";
   for (const id of ["late-row", "backend-row", "missed-row"]) $(id).hidden = true;
   $("audio-s").textContent = "0.0 s spoken";
-  $("graph-name").textContent = $("media-time").textContent = "";
+  $("graph-name").textContent = $("media-time").textContent = $("graph-name").title = "";
   $("edges").tBodies[0].replaceChildren();
 }
 
@@ -305,7 +305,9 @@ function connect() {
       mt.session = c.session;
       setStatus(state, wantMic ? "listening — speak now" : "connected — type to the assistant",
                 "connected");
-      $("status").title = "graph " + c.graph + ", session " + c.session;
+      // For the curious, on the graph's name: on the status it would be read out as the
+      // status's name, before the state itself.
+      $("graph-name").title = "session " + c.session;
       $("intro").textContent = mt.skills.length ? INTRO.skills : INTRO.plain;
       if (focusIsIdle()) $("text").focus();
     }
@@ -367,7 +369,6 @@ function ended() {
   $("level").value = 0; // nothing plays any more
   $("ended-mark").hidden = false;
   setStatus("disconnected", "disconnected");
-  $("status").title = "";
 }
 
 // Focus that the user did not put anywhere useful (nowhere, or on a button that the
@@ -457,5 +458,9 @@ $("typed").addEventListener("submit", (e) => {
 });
 $("text").addEventListener("input", () => { $("typed-note").textContent = ""; });
 const showDetails = () => $("transcript").classList.toggle("details", $("details").checked);
-$("details").addEventListener("change", showDetails);
+$("details").addEventListener("change", () => {
+  showDetails();
+  // The lines shown or hidden move the newest out of sight: bring it back.
+  $("transcript").scrollTop = $("transcript").scrollHeight;
+});
 showDetails(); // a reload may restore the box ticked

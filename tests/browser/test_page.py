@@ -196,7 +196,9 @@ async def test_the_microphone_is_sent_only_once_the_graph_listens(browser: Any,
     assert await page.evaluate("microturn.client.localStream.getAudioTracks()"
                                ".map(t => t.enabled)") == [True]
     assert await page.inner_text("#status") == "listening — speak now"
-    assert "script" in await page.get_attribute("#status", "title")  # not the headline
+    # The session is for the curious, not the status's accessible name (read first).
+    assert await page.get_attribute("#status", "title") is None
+    assert (await page.get_attribute("#graph-name", "title")).startswith("session ")
     await slow.done()
     assert not page.errors
 
@@ -333,6 +335,20 @@ async def test_internal_lines_show_with_details_and_cut_replies_are_marked(
     assert not page.errors
 
 
+async def test_details_keep_the_newest_line_in_sight(browser: Any, srv: Served) -> None:
+    page = await open_page(browser, srv)
+    await connect(page)
+    for i in range(12):
+        await type_line(page, f"delegate question {i}")
+        await type_line(page, f"say answer {i}")
+    await page.wait_for_function("microturn.said.length === 12")
+    await page.check("#details")  # twice the lines: the transcript now scrolls
+    box = await page.locator("#transcript").bounding_box()
+    newest = await page.locator("#transcript li:last-child").bounding_box()
+    assert box["y"] < newest["y"] and newest["y"] + newest["height"] <= box["y"] + box["height"]
+    assert not page.errors
+
+
 async def test_a_new_call_starts_clean(browser: Any, srv: Served) -> None:
     page = await open_page(browser, srv)
     await connect(page)
@@ -373,6 +389,7 @@ async def test_the_page_reads_well_with_a_screen_reader(browser: Any, srv: Serve
     assert await page.get_by_label("server token (optional)").get_attribute("id") == "token"
     assert await page.get_by_role("meter", name="reaction (last spoken reply)").count() == 1
     assert await page.get_by_role("meter", name="assistant's voice").count() == 1
+    assert await page.get_by_role("list", name="Transcript").get_attribute("id") == "transcript"
     await connect(page)
     await page.wait_for_function("document.activeElement.id === 'text'")
     await type_line(page, "partial half a sen")
