@@ -280,7 +280,8 @@ async def test_microphone_problems_are_explained(tmp_path: Path, srv: Served) ->
 async def test_the_meter_shows_what_the_graph_feeds(browser: Any, srv: Served) -> None:
     """No shipped node reports tick lateness or missed ticks: those rows appear with the
     first metrics event that carries them. The reply meter takes speak actions only, and
-    not those answering a typed line; a back end's answer (its reaction is the back end's latency) has a row of its own."""
+    not those answering a typed line; a back end's answer (its reaction is the back end's
+    latency) has a row of its own."""
     page = await open_page(browser, srv)
     await connect(page)
     assert await page.is_hidden("#late-row") and await page.is_hidden("#missed-row")
@@ -434,8 +435,8 @@ async def test_on_a_phone_the_text_box_stays_in_sight(browser: Any, srv: Served)
     assert box_top < 800 - 40  # on the first screen, under a full transcript
     level, spoken = await page.evaluate(rect, "#level"), await page.evaluate(rect, "#audio-s")
     assert spoken[0] < level[1] and level[0] < spoken[1]  # one line: "0.0 s spoken" beside
-    # On a short screen (a phone on its side), the server stalls; the user sends a line, then scrolls down to
-    # the graph while waiting.
+    # On a short screen (a phone on its side) the server stalls; the user sends a line,
+    # then scrolls down to the graph while waiting.
     await page.set_viewport_size({"width": 390, "height": 360})
     await page.evaluate("() => { microturn.dc.onmessage = null; }")
     await type_line(page, "lost line")
