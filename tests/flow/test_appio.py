@@ -49,6 +49,23 @@ def text(t: str, pts: int = 0) -> TextDelta:
     return TextDelta(pts=pts, text=t)
 
 
+def shown(msg: object) -> str:
+    return msg.text if isinstance(msg, TextDelta) else f"<{type(msg).__name__}>"
+
+
+async def interrupt_then_new(session: Session, clock: FakeClock,
+                             task: asyncio.Future[None]) -> list[str]:
+    """Interrupt, let it reach the output before anything is read, send "new", end, and
+    read everything."""
+    await session.send("first.text", Interrupt(pts=0, reason="barge-in"))
+    await clock.sleep(MS)
+    await session.send("first.text", text("new"))
+    session.end("first.text")
+    got = [shown(m) async for m in session.receive("second.out")]
+    await task
+    return got
+
+
 def test_an_application_sends_into_a_graph_and_receives_its_output_as_it_comes() -> None:
     clock = FakeClock()
 
@@ -119,14 +136,7 @@ def test_an_interrupt_reaching_an_output_drops_what_was_not_read_and_is_received
         for word in ("stale", "old"):
             await session.send("first.text", text(word))
         await clock.sleep(10 * MS)  # both are waiting at the output, unread
-        await session.send("first.text", Interrupt(pts=0, reason="barge-in"))
-        await clock.sleep(MS)  # it reaches the output before the application reads
-        await session.send("first.text", text("new"))
-        session.end("first.text")
-        got = [m.text if isinstance(m, TextDelta) else f"<{type(m).__name__}>"
-               async for m in session.receive("second.out")]
-        await task
-        return got
+        return await interrupt_then_new(session, clock, task)
 
     assert clock.run(main()) == ["<Interrupt>", "NEW?!"]
 
@@ -285,14 +295,7 @@ def test_a_message_waiting_for_room_when_an_interrupt_comes_is_dropped() -> None
         for word in ("stale1", "stale2"):  # one at the output, one waiting for room
             await session.send("first.text", text(word))
         await clock.sleep(MS)
-        await session.send("first.text", Interrupt(pts=0, reason="barge-in"))
-        await clock.sleep(MS)
-        await session.send("first.text", text("new"))
-        session.end("first.text")
-        got = [m.text if isinstance(m, TextDelta) else "<Interrupt>"
-               async for m in session.receive("second.out")]
-        await task
-        return got
+        return await interrupt_then_new(session, clock, task)
 
     assert clock.run(main()) == ["<Interrupt>", "NEW?!"]
 
