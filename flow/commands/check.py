@@ -13,6 +13,7 @@ from ..errors import GraphError
 from ..graph import Graph
 from ..loader import load_graph
 from ..messages import Message
+from ..node import Node
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +63,12 @@ def warnings(graph: Graph) -> list[str]:
         out += [f"{graph.where(d.line, d.file)}warning: node {d.id!r} ({d.type_name}) is "
                 "connected to nothing (no edge names it)"
                 for d in graph.nodes.values() if d.id not in touched]
+    for d in graph.nodes.values():
+        feeding = [e for e in graph.edges if e.dst == d.id]
+        if feeding and all(e.feedback for e in feeding) and d.cls.run is Node.run:
+            out.append(f"{graph.where(d.line, d.file)}warning: node {d.id!r} ({d.type_name}) "
+                       "is fed only through feedback edges and has no run(): nothing outside "
+                       "its cycle can end it, so the graph never ends (feed it, or remove it)")
     for e in graph.edges:
         at = graph.where(e.line, e.file)
         src = graph.nodes.get(e.src)

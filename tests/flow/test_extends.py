@@ -251,3 +251,16 @@ def test_a_packaged_base_nodes_missing_sample_says_how_to_get_it_or_change_it(
     assert "say.yaml:13: node 'text' (source.text): examples/hello.txt: no such file" in err
     assert ("that is packaged graph say's: `microturn init DIR` copies it with the samples "
             "it reads; or set it in mine.yaml (text: {with: ...}) or with --set") in err
+
+
+def test_removing_what_fed_a_cycle_warns_that_the_graph_would_never_end(tmp_path: Path):
+    """The packaged assistant without its chunker: the ears are fed only by the front end's
+    feedback, so they, and the graph, would wait for ever."""
+    from flow.commands.check import warnings
+
+    f = files(tmp_path, mine="graph: mine\nextends: assistant\nnodes:\n  chunker: null\n")
+    said = warnings(load_graph(f["mine"]))
+    assert any("node 'ears' (asr.pocketsphinx) is fed only through feedback edges and has "
+               "no run(): nothing outside its cycle can end it" in w for w in said)
+    assert not any("feedback edges" in w for w in warnings(load_graph(
+        Path(__file__).parents[2] / "graphs" / "assistant.yaml")))
