@@ -15,6 +15,7 @@ In an application of one's own (docs/embedding.md)::
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -24,7 +25,7 @@ from .appio import AppInput, AppInputNode, AppOutput, attach
 from .clock import Clock, FakeClock, RealClock, loop_clock
 from .context import SessionContext
 from .edge import Edge, EdgeStatistics, media_end
-from .errors import GraphError, NodeFailed, first_error
+from .errors import GraphError, NodeFailed, SessionClosed, first_error
 from .gate import StartGate
 from .graph import Graph, validate
 from .messages import Message
@@ -80,6 +81,7 @@ class Session:
                                    max_time=e.max_time, feedback=e.feedback))
         self._nodes_task: asyncio.Task[None] | None = None
         self._block: asyncio.Task[None] | None = None  # async with: the run's task
+        self._loop: asyncio.AbstractEventLoop | None = None  # where it runs
         self._stop_requested = False
         self.started = False
         self.finished = False
@@ -95,7 +97,8 @@ class Session:
         ``CancelledError`` once every teardown has run."""
         if self.started:
             raise RuntimeError(f"session {self.id} already ran")
-        driving = loop_clock(asyncio.get_running_loop())
+        self._loop = asyncio.get_running_loop()
+        driving = loop_clock(self._loop)
         if isinstance(driving, FakeClock) and driving is not self.context.clock:
             raise RuntimeError(f"session {self.id}: this event loop runs on a FakeClock, but "
                                "the session was given another clock: Session(graph, "
@@ -195,6 +198,15 @@ class Session:
                 continue  # ended above, after what is queued
             if not any(e.dst == node.id for e in self.graph.edges):
                 node._end_input()
+
+    def send_threadsafe(self, port: str, msg: Message) -> concurrent.futures.Future[None]:
+        """``send`` from another thread (an audio device's callback, as GStreamer's
+        appsrc takes buffers from any thread): the returned future completes once the
+        message is accepted (or holds why it was refused). Only while the session runs."""
+        loop = self._loop
+        if loop is None or self.finished:
+            raise SessionClosed(f"session {self.id} is not running: nothing can be sent")
+        return asyncio.run_coroutine_threadsafe(self.send(port, msg), loop)
 
     async def send(self, port: str, msg: Message) -> None:
         """Send ``msg`` into ``port``, one of the ``inputs`` the session was made with;

@@ -130,7 +130,8 @@ def harness(graph: Graph, inputs: Mapping[str, Iterable[Message]] | None = None,
 async def run_graph_async(graph: Graph, inputs: Mapping[str, Iterable[Message]] | None = None,
                           outputs: Iterable[str] | None = None, *, pace: str = "fast",
                           clock: Clock | None = None,
-                          services: dict[str, Any] | None = None) -> Result:
+                          services: dict[str, Any] | None = None,
+                          until: int | None = None) -> Result:
     """Like ``run_graph`` but on the running loop. Without ``clock`` it uses the loop's
     own ``FakeClock`` when the loop is one (``FakeClock.run``), else ``RealClock``: a fake
     clock is only meaningful on the loop it drives."""
@@ -138,18 +139,33 @@ async def run_graph_async(graph: Graph, inputs: Mapping[str, Iterable[Message]] 
     if clock is None:
         clock = loop_clock(asyncio.get_running_loop())
     session = Session(wrapped, clock=clock, services=services)
-    await session.run()
+    ender: asyncio.Future[None] | None = None
+    if until is not None:
+        async def end_at(at: int, clock: Clock) -> None:
+            await session.opened.wait()
+            await clock.sleep_until(session.context.t0 + at)
+            session.end_input()
+
+        ender = asyncio.ensure_future(end_at(until, clock))
+    try:
+        await session.run()
+    finally:
+        if ender is not None:
+            ender.cancel()
     return Result(stores, times, session.statistics(), session.context.media_time(), session)
 
 
 def run_graph(graph: Graph, inputs: Mapping[str, Iterable[Message]] | None = None,
               outputs: Iterable[str] | None = None, *, pace: str = "fast",
-              clock: FakeClock | None = None, services: dict[str, Any] | None = None) -> Result:
+              clock: FakeClock | None = None, services: dict[str, Any] | None = None,
+              until: int | None = None) -> Result:
     """Run ``graph`` to the end on a fake clock with ``inputs`` fed to ``node.port``s.
-    Outputs are keyed ``node.port``."""
+    Outputs are keyed ``node.port``. ``until`` (media ns): end every source then
+    (``Session.end_input``), for a graph whose source would go on for ever (a live
+    microphone, an hour of silence); the graph drains as at the end of its input."""
     clock = clock or FakeClock()
     return clock.run(run_graph_async(graph, inputs, outputs, pace=pace, clock=clock,
-                                     services=services))
+                                     services=services, until=until))
 
 
 def run_node(node: type[Node] | str, params: Mapping[str, Any] | msgspec.Struct | None = None,

@@ -429,3 +429,30 @@ def test_a_session_on_a_fake_clocks_loop_must_be_given_that_clock() -> None:
 
     with pytest.raises(RuntimeError, match="this event loop runs on a FakeClock"):
         clock.run(main())
+
+
+def test_another_thread_sends_as_an_audio_callback_would() -> None:
+    """Real threads, on the real clock: the only way to see a thread hand messages over."""
+    import threading
+
+    async def main() -> list[str]:
+        async with Session(chain(), inputs=["first.text"], outputs=["second.out"]) as session:
+            await session.opened.wait()
+
+            def callback_thread() -> None:
+                for word in ("one", "two", "three"):
+                    session.send_threadsafe("first.text", text(word)).result(timeout=10)
+
+            thread = threading.Thread(target=callback_thread)
+            thread.start()
+            got = []
+            async for m in session.receive("second.out"):
+                got.append(shown(m))
+                if len(got) == 3:
+                    break
+            await asyncio.to_thread(thread.join)
+        with pytest.raises(SessionClosed, match="is not running"):
+            session.send_threadsafe("first.text", text("late"))
+        return got
+
+    assert asyncio.run(main()) == ["ONE?!", "TWO?!", "THREE?!"]

@@ -114,3 +114,14 @@ def test_inputs_drive_a_port_the_graph_already_feeds() -> None:
     result = run_graph(graph, {"second.text": words((0, "mine")),
                                "first.text": words((0, "theirs"))}, ["second.out"])
     assert [m.text for m in result.outputs["second.out"]] == ["MINE!"]
+
+
+def test_until_ends_a_source_that_would_go_on_for_ever() -> None:
+    from tests.flow.test_session import Count, Total
+
+    graph = Graph.build("sum", {"count": (Count, {"n": 10**9}), "total": (Total, {})},
+                        ["count.out -> total.inp"])
+    result = run_graph(graph, outputs=["total.out"], services={"totals": [], "torn": []},
+                       until=995 * MS)
+    assert len(result.outputs["total.out"]) == 100  # frames at 0, 10, ... 990 ms
+    assert result.session.context.services["totals"] == [sum(range(100))]  # it drained
