@@ -135,19 +135,6 @@ def _with_file(decl: Any, path: str | None) -> Any:
     return replace(decl, file=path)
 
 
-def override_paths(overrides: Any) -> list[tuple[str, list[str]]]:
-    """The (node, parameter path) each well-formed ``--set`` names (``node.a.b=1``, or a
-    mapping's ``node.a.b`` keys)."""
-    items = overrides.keys() if isinstance(overrides, Mapping) else \
-        [overrides] if isinstance(overrides, str) else overrides or []
-    out = []
-    for item in items:
-        target = str(item).partition("=")[0].strip().split(".")
-        if len(target) >= 2 and all(target):
-            out.append((target[0], target[1:]))
-    return out
-
-
 def not_in_base(base: Graph, unlinked: Mapping[tuple[str, str, str, str], int | None]
                 ) -> list[tuple[int | None, str]]:
     """(line, message) for each ``remove: true`` edge that is not the base's."""

@@ -45,8 +45,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path as FsPath
 from typing import Any
 
-import yaml
-
 from .edge import Policy
 from .errors import GraphError
 from .extends import (
@@ -56,7 +54,6 @@ from .extends import (
     deep_merge,
     merge,
     not_in_base,
-    override_paths,
     unfed,
 )
 from .graph import (
@@ -73,6 +70,7 @@ from .graph import (
 )
 from .interpolate import interpolate_tree
 from .node import Node
+from .overrides import Override, Overrides, by_node, override_paths, set_nested
 from .params import convert_params, describe, format_path, show
 from .registry import (
     CLASS_PATH,
@@ -91,8 +89,6 @@ EDGE_KEYS = ("from", "to", "policy", "capacity", "max_time", "feedback", "remove
 POLICIES = [p.value for p in Policy]
 _END = re.compile(r"^([\w-]+)\.([\w-]+)$")
 
-Overrides = Mapping[str, Any] | Iterable[str]
-Override = tuple[list[str], Any, str]  # parameter path, value, where it came from
 
 
 def load_graph(path: str | os.PathLike[str], *, registry: Registry | None = None,
@@ -123,20 +119,6 @@ def _read(path: str) -> str:
         raise GraphError(f"{path}: cannot read graph: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise GraphError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
-
-
-def parse_override(item: str) -> tuple[str, list[str], Any]:
-    """``"tts.rate=180"`` -> ``("tts", ["rate"], 180)``; nested: ``"n.a.b=1"``.
-    Raises ``ValueError`` with the reason if malformed."""
-    target, sep, text = item.partition("=")
-    parts = target.strip().split(".")
-    if not sep or len(parts) < 2 or not all(parts):
-        raise ValueError("expected node.param=value")
-    try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ValueError(f"the value is not YAML: {getattr(exc, 'problem', exc)}") from None
-    return parts[0], parts[1:], value
 
 
 class _Loader:
@@ -261,7 +243,9 @@ class _Loader:
                                    + ("no nodes" if not raw else describe(raw)))
             raw = {}
         inherited = base.nodes if base is not None else {}
-        given = self.overrides({**inherited, **raw}, overrides)
+        given, wrong = by_node([*inherited, *raw], overrides)
+        for origin, message in wrong:
+            self.error(None, message, origin)
         out: dict[str, NodeDecl | None] = {}
         for node_id, spec in raw.items():
             at: Path = ("nodes", node_id)
@@ -302,39 +286,6 @@ class _Loader:
                 out[node_id] = dataclasses.replace(
                     decl, line=was.line, file=was.file or (base.path if base else None))
         return out
-
-    def overrides(self, raw: dict[Any, Any], overrides: Overrides | None
-                  ) -> dict[str, list[Override]]:
-        """``--set`` values by node id: ``{id: [(["param", "sub"], value, origin)]}``."""
-        given: dict[str, list[Override]] = {}
-        items: list[tuple[str, str, list[str], Any]] = []
-        if isinstance(overrides, str):
-            overrides = [overrides]
-        if isinstance(overrides, Mapping):
-            for key, value in overrides.items():
-                origin = f"--set {key}={show(value)}"
-                parts = str(key).split(".")
-                if len(parts) < 2 or not all(parts):
-                    self.error(None, "expected node.param=value", origin)
-                    continue
-                items.append((origin, parts[0], parts[1:], value))
-        elif overrides is not None:
-            for item in overrides:
-                origin = f"--set {item}"
-                try:
-                    node_id, keys, value = parse_override(item)
-                except ValueError as exc:
-                    self.error(None, f"{exc}", origin)
-                    continue
-                items.append((origin, node_id, keys, value))
-        for origin, node_id, keys, value in items:
-            if node_id not in raw:
-                ids = [str(k) for k in raw]
-                self.error(None, f"no node {node_id!r} in the graph{_hint(node_id, ids)} "
-                                 f"(nodes: {', '.join(ids) or 'none'})", origin)
-                continue
-            given.setdefault(node_id, []).append((keys, value, origin))
-        return given
 
     def node(self, node_id: str, spec: Any, given: list[Override],
              under: dict[str, Any] | None = None) -> NodeDecl | None:
@@ -385,7 +336,7 @@ class _Loader:
             raw = copy.deepcopy(raw) if isinstance(raw, dict) else {} if raw is None else raw
         if isinstance(raw, dict):
             for keys, value, origin in given:
-                _set_nested(raw, keys, value)
+                set_nested(raw, keys, value)
                 origins[keys[0]] = origin
         params, problems = convert_params(cls.Params, raw)
         for p in problems:
@@ -507,16 +458,6 @@ class _Loader:
             self.error(at, f"{label}: '{field}' must be more than zero; got {show(value)}")
             return None
         return ns
-
-
-def _set_nested(target: dict[Any, Any], keys: list[str], value: Any) -> None:
-    """``--set n.a.b=1`` sets ``b`` inside the mapping ``a`` (made if need be)."""
-    for key in keys[:-1]:
-        inner = target.get(key)
-        if not isinstance(inner, dict):
-            inner = target[key] = {}
-        target = inner
-    target[keys[-1]] = value
 
 
 def _hint(name: Any, options: Iterable[str]) -> str:

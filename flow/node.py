@@ -36,28 +36,27 @@ inline in another node's task.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import logging
-import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 from .context import SessionContext
-from .delivery import IDLE, Deliverer, Finish, deliverer
+from .delivery import IDLE, Deliverer, deliverer
 from .errors import (
     EndOfInput,
     MissingDependency,
-    NodeDefinitionError,
     NodeFailed,
     first_error,
     missing,
 )
+from .handoff import HELD, ended_send, finish_held
 from .messages import Interrupt, Message
-from .params import broken_defaults, unannotated
-from .ports import In, Out, PortSpec, declared_ports
+from .nodedef import define
+from .ports import In, Out, PortSpec
+from .spread import forward
 from .teardown import finish
 
 if TYPE_CHECKING:
@@ -123,47 +122,7 @@ class Node:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        inputs, outputs = declared_ports(cls)
-        cls.inputs, cls.outputs = inputs, outputs
-        params = cls.__dict__.get("Params", cls.Params)
-        if not (isinstance(params, type) and issubclass(params, msgspec.Struct)):
-            raise NodeDefinitionError(f"node {cls.__qualname__}: Params must be a msgspec.Struct")
-        if not params.__struct_config__.frozen:  # one graph's params serve every session
-            raise NodeDefinitionError(
-                f"node {cls.__qualname__}: Params must be frozen (class Params(msgspec.Struct, "
-                "frozen=True)): every session of a served graph shares them")
-        if (problem := unannotated(params) or broken_defaults(params)) is not None:
-            raise NodeDefinitionError(f"node {cls.__qualname__}: {problem}")
-        for name in (*inputs, *outputs):  # a port named like the node's own attributes
-            if name in _NODE_NAMES:
-                raise NodeDefinitionError(
-                    f"node {cls.__qualname__}: a port cannot be named {name!r}: flow.Node's "
-                    f"own {name!r} has that name (call the port e.g. {name}_in or "
-                    f"{name}_out)")
-        has_run = cls.run is not Node.run
-        cancels_run = has_run and any(p.push for p in inputs.values())
-        cls._inline_out = cls.inline_delivery and not cancels_run
-        pull = [p for p in inputs.values() if not p.push]
-        if pull and not has_run:
-            raise NodeDefinitionError(
-                f"node {cls.__qualname__}: input {pull[0].name!r} has no handler "
-                f"'on_{pull[0].name}' and the node has no run() to read it")
-        must_be_async = ["setup", "run", "on_end", "teardown"]
-        must_be_async += [f"on_{p.name}" for p in inputs.values() if p.push]
-        for method in must_be_async:
-            if not inspect.iscoroutinefunction(getattr(cls, method)):
-                raise NodeDefinitionError(
-                    f"node {cls.__qualname__}: {method}() must be 'async def'")
-        for attr in cls.__dict__:  # a node's own helper must not replace the engine's
-            if (attr.startswith("_") and not attr.startswith("__") and attr in _ENGINE_NAMES
-                    and cls.__dict__[attr] is not Node.__dict__.get(attr)):
-                raise NodeDefinitionError(
-                    f"node {cls.__qualname__}: {attr!r} would replace flow.Node's own "
-                    f"{attr}, which the engine runs the node with: give it another name")
-        if inspect.iscoroutinefunction(cls.on_interrupt):
-            raise NodeDefinitionError(
-                f"node {cls.__qualname__}: on_interrupt() must be a plain 'def': it runs at "
-                "once, where the interrupt is sent, and must not wait")
+        define(cls, Node)  # its ports, and every rule a node class must keep (flow.nodedef)
 
     def __init__(self, params: msgspec.Struct | None = None, *, id: str = "node",
                  context: SessionContext | None = None) -> None:
@@ -255,7 +214,7 @@ class Node:
         """Originate an ``Interrupt`` on every output (barge-in)."""
         msg = Interrupt(pts=self.now() if pts is None else pts, reason=reason)
         self._interrupt_ids.append(msg.id)
-        _forward([e for out in self._out.values() for e in out._edges], msg)
+        forward([e for out in self._out.values() for e in out._edges], msg)
         return msg
 
     def statistics_extra(self) -> dict[str, Any]:
@@ -301,7 +260,7 @@ class Node:
                 if self._direct:
                     self._set_direct(False)
                 self._calm = 0
-                await _finish_held(d, step)
+                await finish_held(d, step)
         except (NodeFailed, asyncio.CancelledError):
             self._deliverer = None
             raise
@@ -346,12 +305,12 @@ class Node:
         completes first, then the source is cancelled."""
         self._input_ended = True
         for out in self._out.values():
-            out.send = _ended  # type: ignore[method-assign]
+            out.send = ended_send  # type: ignore[method-assign]
         task = self._source_run
         if task is None or task.done():
             return
-        if task in _HELD.counts:
-            _HELD.end[task] = self  # cancelled once the handler is finished
+        if task in HELD.counts:
+            HELD.end[task] = self  # cancelled once the handler is finished
         else:
             task.cancel()
 
@@ -395,7 +354,7 @@ class Node:
         else:
             self._early_interrupts.append(msg)
         if type(self).forward_interrupts:
-            _forward([e for out in self._out.values() for e in out._edges], msg)
+            forward([e for out in self._out.values() for e in out._edges], msg)
 
     def _on_interrupt(self, msg: Interrupt) -> None:
         try:
@@ -528,75 +487,3 @@ _CALM_CALLS = 32
 #: How long a node's teardown may go on (ns, on the session's clock, from its start) before
 #: it is abandoned, whatever ended the node: its input, a failure, a cancellation.
 TEARDOWN_GRACE = 10_000_000_000
-
-#: ``.work``: edges an Interrupt still has to cross, while one is being spread (see
-#: _forward); per thread, for an application that runs a loop in each of several threads.
-_spreading = threading.local()
-
-
-#: Node's private names (methods and attributes the engine uses): a subclass that defines
-#: one of its own breaks the node in ways that are hard to see, so it is refused.
-_ENGINE_NAMES = frozenset(n for n in vars(Node) if n.startswith("_") and not n.startswith("__")
-                           and n != "_inline_out")  # set per class by __init_subclass__
-
-
-async def _ended(msg: Any) -> None:
-    """An ended source's ``send``: its ``run()`` stops there, as at the end of its input."""
-    raise EndOfInput("end_input")
-
-
-class _Held(threading.local):
-    """Per thread: tasks finishing a downstream handler inline (how many deep), and the
-    ended sources among them, to cancel once they are out (``Node._end_input``)."""
-
-    def __init__(self) -> None:
-        self.counts: dict[asyncio.Task[Any], int] = {}
-        self.end: dict[asyncio.Task[Any], Node] = {}
-
-
-_HELD = _Held()
-
-
-async def _finish_held(d: Deliverer, step: Any) -> None:
-    """``Finish(d, step)`` (the rest of a handler that suspended), with the task marked as
-    finishing one, so that ``end_input`` does not cut it short."""
-    task = asyncio.current_task()
-    held = _HELD
-    if task is None:  # pragma: no cover - always in a task
-        await Finish(d, step)
-        return
-    held.counts[task] = held.counts.get(task, 0) + 1
-    try:
-        await Finish(d, step)
-    finally:
-        n = held.counts[task] - 1
-        if n:
-            held.counts[task] = n
-        else:
-            del held.counts[task]
-            if held.end.pop(task, None) is not None:
-                task.cancel()  # the source ends at its next wait, the handler is done
-
-
-#: Public names a node already has (methods, class attributes, and what ``__init__``
-#: sets): a port by one of them would be overwritten, or overwrite it.
-_NODE_NAMES = frozenset(n for n in dir(Node) if not n.startswith("_")) | {
-    "id", "params", "context", "clock", "log", "received", "interrupts",
-    "end"}  # a port 'end' would have on_end, the end-of-input hook, as its handler
-
-
-def _forward(edges: list[Edge], msg: Interrupt) -> None:
-    """Send ``msg`` across ``edges`` and on through the graph, at once (it is out of band),
-    breadth-first with a work list rather than by recursion, so that no graph is too deep
-    for it. Reentrant: a call made while spreading adds to the same list."""
-    pending: deque[tuple[Edge, Interrupt]] | None = getattr(_spreading, "work", None)
-    if pending is not None:
-        pending.extend((e, msg) for e in edges)
-        return
-    _spreading.work = work = deque((e, msg) for e in edges)
-    try:
-        while work:
-            edge, m = work.popleft()
-            edge.interrupt(m)
-    finally:
-        _spreading.work = None
