@@ -28,7 +28,7 @@ import asyncio
 import itertools
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import GraphError, SessionClosed
 from .graph import EdgeDecl, Graph, NodeDecl
@@ -140,9 +140,11 @@ class AppInput:
 class AppOutput:
     """One output port the application reads; ``Session.receive``."""
 
-    def __init__(self, port: str, capacity: int) -> None:
+    def __init__(self, port: str, capacity: int, drop: bool = False) -> None:
         self.port = port
         self.capacity = capacity
+        self.drop = drop  # when full, drop the oldest unread rather than hold the graph
+        self.dropped = 0
         self.queue: deque[Any] = deque()
         self.ended = False
         self.failure: BaseException | None = None  # the session's, raised to the reader
@@ -151,6 +153,9 @@ class AppOutput:
         self._arrived = _Waiters()
 
     async def put(self, msg: Message) -> None:
+        if self.drop and len(self.queue) >= self.capacity and not self.ended:
+            self.queue.popleft()  # a reader that went away never holds the graph back
+            self.dropped += 1
         epoch = self._epoch
         while len(self.queue) >= self.capacity and not self.ended:
             await self._room.wait()
@@ -206,6 +211,11 @@ class _Messages:
 class AppInputNode(Node):
     """The node feeding one of the application's inputs (``Session.send``)."""
 
+    io: ClassVar[AppInput]
+
+    def statistics_extra(self) -> dict[str, Any]:
+        return {"queued": len(self.io.queue), "ended": self.io.ended}
+
 
 def _app_input(io: AppInput) -> type[Node]:
     async def run(self: Node) -> None:  # every node is set up: interrupts can travel
@@ -216,7 +226,7 @@ def _app_input(io: AppInput) -> type[Node]:
             await self._out["out"].send(msg)
 
     return type("AppIn", (AppInputNode,), {"__annotations__": {"out": Out[io.type]},  # type: ignore[name-defined]
-                                   "Params": NoParams, "run": run,
+                                   "Params": NoParams, "run": run, "io": io,
                                    "type_name": "app.input", "inline_delivery": False,
                                    "__module__": __name__})
 
@@ -231,9 +241,13 @@ def _app_output(io: AppOutput) -> type[Node]:
     async def on_end(self: Node) -> None:
         io.end()
 
+    def statistics_extra(self: Node) -> dict[str, Any]:
+        return {"unread": sum(m is not _END for m in io.queue), "dropped": io.dropped}
+
     return type("AppOut", (Node,), {
         "__annotations__": {"messages": In[Message]}, "messages": In(fan_in=True),
         "on_messages": on_messages, "on_interrupt": on_interrupt, "on_end": on_end,
+        "statistics_extra": statistics_extra,
         "Params": NoParams, "type_name": "app.output", "__module__": __name__})
 
 
@@ -269,8 +283,8 @@ def fed_instead(edges: list[EdgeDecl], node_id: str, port: str, spec: PortSpec
     return [e for e in edges if (e.dst, e.dst_port) != (node_id, port)]
 
 
-def attach(graph: Graph, inputs: Iterable[str], outputs: Iterable[str], capacity: int
-           ) -> tuple[Graph, dict[str, AppInput], dict[str, AppOutput]]:
+def attach(graph: Graph, inputs: Iterable[str], outputs: Iterable[str], capacity: int,
+           drop: bool = False) -> tuple[Graph, dict[str, AppInput], dict[str, AppOutput]]:
     """``graph`` with a node feeding each of ``inputs`` and one reading each of
     ``outputs`` (``"node.port"``). Raises ``GraphError`` for a port the graph lacks."""
     nodes = dict(graph.nodes)
@@ -294,7 +308,7 @@ def attach(graph: Graph, inputs: Iterable[str], outputs: Iterable[str], capacity
         if target in outs:
             raise GraphError(f"outputs: {target!r} is listed twice")
         node_id, port = output_port(graph, target)
-        out = outs[target] = AppOutput(target, capacity)
+        out = outs[target] = AppOutput(target, capacity, drop)
         nid = free("_app_out")
         nodes[nid] = NodeDecl(nid, "app.output", _app_output(out), NoParams())
         edges.append(EdgeDecl(node_id, port, nid, "messages", capacity=capacity))

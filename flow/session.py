@@ -48,12 +48,15 @@ class Session:
     (``self.context.services``: a back end's provider, a model's stepper); the mapping is
     copied, the objects in it are not. ``inputs``, ``outputs``: ports (``"node.port"``)
     the application feeds with ``send`` and reads with ``receive`` (``flow.appio``), each
-    bounded at ``capacity`` messages. Raises ``GraphError`` for a graph that does not
+    bounded at ``capacity`` messages (``drop_unread``: an output its reader leaves full drops
+    its oldest message instead of holding the graph back, as appsink's ``drop`` does; the
+    drops are counted in ``--stats``). Raises ``GraphError`` for a graph that does not
     validate (one changed by hand after it was loaded) or a port it lacks."""
 
     def __init__(self, graph: Graph, *, clock: Clock | None = None, id: str | None = None,
                  services: dict[str, Any] | None = None, inputs: Iterable[str] = (),
-                 outputs: Iterable[str] = (), capacity: int = 64) -> None:
+                 outputs: Iterable[str] = (), capacity: int = 64,
+                 drop_unread: bool = False) -> None:
         problems = validate(graph)
         if problems:
             raise GraphError(problems)
@@ -63,7 +66,8 @@ class Session:
             if isinstance(ports, str):
                 raise TypeError(f"{name} is a list of ports: {name}=[{ports!r}]")
         if inputs or outputs:
-            graph, self._inputs, self._outputs = attach(graph, inputs, outputs, capacity)
+            graph, self._inputs, self._outputs = attach(graph, inputs, outputs, capacity,
+                                                        drop_unread)
         self.graph = graph
         ctx = SessionContext(clock=clock or RealClock(), services=dict(services or {}))
         if id is not None:

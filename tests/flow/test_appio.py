@@ -456,3 +456,25 @@ def test_another_thread_sends_as_an_audio_callback_would() -> None:
         return got
 
     assert asyncio.run(main()) == ["ONE?!", "TWO?!", "THREE?!"]
+
+
+def test_drop_unread_lets_a_graph_finish_when_its_reader_went_away() -> None:
+    """A websocket closed: nobody reads the replies any more, and the session still
+    drains to its end; --stats says how many were dropped."""
+    clock = FakeClock()
+
+    async def main() -> Session:
+        session = Session(chain(), clock=clock, inputs=["first.text"],
+                          outputs=["second.out"], capacity=2, drop_unread=True)
+        task = session.start()
+        for i in range(10):
+            await session.send("first.text", text(str(i)))
+        session.end_input()
+        await task  # would wait for ever without drop_unread: nobody reads
+        return session
+
+    session = clock.run(main())
+    extra = {n.id: n.extra for n in session.statistics().nodes}
+    assert extra["_app_out0"] == {"unread": 2, "dropped": 8}
+    assert extra["_app_in0"] == {"queued": 0, "ended": True}
+    assert "_app_out0: unread 2, dropped 8" in session.format_statistics()
