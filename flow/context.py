@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,9 @@ class SessionContext:
     t0: int = 0
     services: dict[str, Any] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("microturn"))
+    #: told at once when a node of the session fails (``NodeFailed``), before the
+    #: teardowns that end the session: the session tells the application's readers
+    on_failure: Callable[[Any], None] | None = None
 
     def media_time(self) -> int:
         """Now, as media time (ns since the session started)."""

@@ -331,6 +331,8 @@ class Node:
         if self._failure is None:
             self._failure = err
             self._failed_at = next(_FAILURES)  # which node of a session failed first
+            if self.context.on_failure is not None:
+                self.context.on_failure(err)
         return err
 
     def _schedule(self, edge: Edge) -> None:

@@ -73,6 +73,7 @@ class Session:
         if id is not None:
             ctx.id = id
         ctx.t0 = ctx.clock.now()  # media time is about 0 until the session opens
+        ctx.on_failure = self._on_failure
         self.context = ctx
         self.id = ctx.id
         self.nodes: dict[str, Node] = {
@@ -126,13 +127,20 @@ class Session:
             self.finished = True
             self._close_ports()
 
-    def _close_ports(self) -> None:
+    def _on_failure(self, err: NodeFailed) -> None:
+        """A node failed: the application's readers hear it now, not once every teardown
+        has run (up to ``TEARDOWN_GRACE``)."""
+        if self._outputs or self._inputs:
+            self._close_ports(err)
+
+    def _close_ports(self, failure: NodeFailed | None = None) -> None:
         """The application's ports, once no node runs: a blocked or later ``send`` is
         refused, and a reader's ``async for`` ends (or raises the session's failure)."""
+        failure = failure or self.failure
         for io in self._inputs.values():
-            io.close("the session has ended", self.failure)
+            io.close("the session has ended", failure)
         for out in self._outputs.values():
-            out.end(self.failure)
+            out.end(failure)
 
     async def _run_nodes(self) -> None:
         self.context.t0 = self.context.clock.now()

@@ -478,3 +478,37 @@ def test_drop_unread_lets_a_graph_finish_when_its_reader_went_away() -> None:
     assert extra["_app_out0"] == {"unread": 2, "dropped": 8}
     assert extra["_app_in0"] == {"queued": 0, "ended": True}
     assert "_app_out0: unread 2, dropped 8" in session.format_statistics()
+
+
+class SlowToRelease(Node):
+    """Holds something that takes two seconds to release."""
+
+    text: In[TextDelta]
+
+    async def on_text(self, msg: TextDelta) -> None:
+        pass
+
+    async def teardown(self) -> None:
+        await self.clock.sleep(2000 * MS)
+
+
+def test_a_reader_hears_of_a_failure_at_once_not_after_every_teardown() -> None:
+    clock = FakeClock()
+    graph = Graph.build("g", {"b": Boom, "slow": SlowToRelease}, [])
+
+    async def main() -> tuple[int, int]:
+        session = Session(graph, clock=clock, inputs=["b.text", "slow.text"],
+                          outputs=["b.out"])
+        task = session.start()
+        await clock.sleep(MS)
+        await session.send("b.text", text("boom"))
+        with pytest.raises(NodeFailed):
+            async for _ in session.receive("b.out"):
+                pass
+        heard = clock.now()
+        with pytest.raises(NodeFailed):
+            await task
+        return heard, clock.now()
+
+    heard, ended = clock.run(main())
+    assert heard == MS and ended == MS + 2000 * MS
