@@ -330,7 +330,8 @@ function connect() {
       let text = e.message;
       if (MEDIA_PROBLEMS.has(e.code)) text += wantMic ? " (or untick microphone to type only)"
                                                       : " (or untick camera)";
-      if (e.code === "lost") text += " \u2014 Connect to try again";
+      // whatever ended it, the next step is the same: a new call
+      if (e.code === "lost" || e.code === "closed") text += " \u2014 Connect to try again";
       // That the session closed, or the channel with it, follows whatever went wrong first.
       showError(text, { weak: e.code === "closed" || e.code === "lost" });
     }
