@@ -93,7 +93,9 @@ def _other_model(model: str, options: dict[str, Any]) -> str:
             msgspec.convert(options, model_class(name).Options)
         except Exception:  # not its options, or it cannot load here
             continue
-        return f" (these are the options of model {name!r}: set model: {name})"
+        return (f" (these are the options of model {name!r}: set model: {name}, or give "
+                f"model {model!r} its own; in a graph that extends another, options: null "
+                "drops the options it inherited)")
     return ""
 
 

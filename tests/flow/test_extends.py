@@ -264,3 +264,18 @@ def test_removing_what_fed_a_cycle_warns_that_the_graph_would_never_end(tmp_path
                "no run(): nothing outside its cycle can end it" in w for w in said)
     assert not any("feedback edges" in w for w in warnings(load_graph(
         Path(__file__).parents[2] / "graphs" / "assistant.yaml")))
+
+
+def test_switching_models_in_a_graph_that_extends_drops_the_inherited_options(
+        tmp_path: Path):
+    f = files(tmp_path, keep="graph: k\nextends: assistant\nnodes:\n"
+                             "  front: {with: {model: torch}}\n",
+              drop="graph: d\nextends: assistant\nnodes:\n"
+                   "  front: {with: {model: torch, options: null}}\n")
+    with pytest.raises(GraphError) as err:
+        load_graph(f["keep"])
+    (issue,) = [i for i in err.value.issues if "front" in i]
+    assert issue.startswith(f"{f['keep']}:4: node 'front' (frontend): options for model "
+                            "'torch'") and "options: null drops the options it inherited" in issue
+    front = load_graph(f["drop"]).nodes["front"]
+    assert front.params.model == "torch" and "options" not in (front.written or {})

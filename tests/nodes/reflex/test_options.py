@@ -205,7 +205,9 @@ def test_the_reflex_options_under_the_default_model_say_which_model_they_belong_
     (issue,) = info.value.issues
     assert issue.startswith("g.yaml:6: node 'front' (frontend): options for model 'torch': "
                             "Object contains unknown field skills (these are the options of "
-                            "model 'reflex': set model: reflex)")
+                            "model 'reflex': set model: reflex, or give model 'torch' its own; "
+                            "in a graph that extends another, options: null drops the options "
+                            "it inherited)")
 
 
 class Echo(Skill):
