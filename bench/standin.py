@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                          "or none (off)")
     ap.add_argument("--graph", type=Path, default=GRAPH)
     ap.add_argument("--clips-out", type=Path, help="also write each clip's result (JSON lines)")
+    ap.add_argument("--phonenet", type=Path,
+                    help="a phone network (.npz) built without the accents left out, in "
+                         "place of the adapted pocketsphinx model and the word check")
     args = ap.parse_args(argv)
     left_out, chosen, voices = selection(ap, args)
     if args.n < 1:
@@ -149,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(str(exc))
 
     t0 = time.monotonic()
-    model = espeak_model.ensure(without=left_out)
+    model = args.phonenet or espeak_model.ensure(without=left_out)
     word_check = None
-    if args.word_check == "on":
+    if args.word_check == "on" and not args.phonenet:
         from nodes.asr import wordcheck_build
 
         word_check = str(wordcheck_build.ensure(without=left_out))

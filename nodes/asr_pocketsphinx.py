@@ -251,6 +251,15 @@ class PocketsphinxEars(Node):
                 self.log.warning("node %s: building the acoustic model adapted to espeak "
                                  "speech, once for this machine (about two minutes)", self.id)
             return str(await self.clock.run_blocking(ensure))
+        if name == "phonenet":
+            from .asr.phone_net import DEFAULT
+
+            return str(DEFAULT)
+        if name.endswith(".npz"):  # a phone network of one's own (bench/phonenet_train.py)
+            if not Path(name).is_file():
+                raise ParamError(f"node {self.id!r}: acoustic_model {name!r}: no such file "
+                                 "- at with.acoustic_model")
+            return name
         where, missing = await self.clock.run_blocking(_model_directory, name)
         if missing:
             raise ParamError(

@@ -52,6 +52,7 @@ a word's end exclusive and before its trailing silence.
 
 from __future__ import annotations
 
+import copy
 import functools
 import heapq
 import os
@@ -436,6 +437,14 @@ class CtcSearch:
                        np.full(g.n_chains, -1, np.int64), np.full(g.n_chains, -1, np.int64),
                        np.zeros(g.n_chains, np.int64))
 
+    def fork(self) -> CtcSearch:
+        """A copy to advance on its own (a partial's guess at frames that may still
+        change), leaving this search where it is: cheap, since a frame replaces the
+        state arrays rather than change them, and the records only grow."""
+        other = copy.copy(self)
+        other._records = list(self._records)
+        return other
+
     # -- the frame loop --------------------------------------------------------------------
 
     def advance(self, logprobs: np.ndarray) -> None:
@@ -527,16 +536,20 @@ class CtcSearch:
             chain, hist, end = int(chains[slot]), int(hists[slot]), int(ends[slot])
         return out[::-1]
 
-    def best(self) -> list[Word]:
+    def best(self, *, said: bool = False) -> list[Word]:
         """The best path so far, ending in any state: its last word may be one still
-        being said (its end is then the frames so far)."""
+        being said (its end is then the frames so far), unless ``said``: then a last
+        word is there only once the path has reached its last phone."""
         if not self.frames:
             return []
         g = self.graph
         i = int(np.argmax(self._score))
         c = int(g.chain_of[i])
         end = int(self._tail_end[c]) if i == g.tail[c] else self.frames
-        return self._trace(c, int(self._hist[i]), end)
+        words = self._trace(c, int(self._hist[i]), end)
+        if said and words and i != g.tail[c] and i != g.last[c]:
+            words.pop()
+        return words
 
     def final(self) -> list[Word]:
         """The best path that the grammar lets end here (``best`` if there is none)."""

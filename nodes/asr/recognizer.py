@@ -143,7 +143,12 @@ class Recognizer:
             config.update(GRAMMAR_CONFIG, lm=None)
         if beam is not None:  # wbeam keeps its distance to beam (1e-60 -> 1e-40)
             config.update(beam=beam, pbeam=beam, wbeam=min(1e-10, beam * 1e20))
-        self._decoder = pocketsphinx.Decoder(**config)
+        if acoustic_model is not None and acoustic_model.endswith(".npz"):
+            from .ctc_engine import CtcDecoder  # a phone network (acoustic_model: phonenet)
+
+            self._decoder: Any = CtcDecoder(acoustic_model)
+        else:
+            self._decoder = pocketsphinx.Decoder(**config)
         self._variants = AccentVariants(accents)
         self._garbage = False  # the garbage loop's pseudo-words are in the dictionary
         self.add_pronunciations(pronunciations or {})
