@@ -8,8 +8,10 @@ residual blocks of dilated convolutions, 256 channels, about 2 M weights) traine
 on espeak-ng speech of the scenario language, in four accents and 55 voice variants,
 never the benchmarks' held-out voices nor the stand-ins' (``bench/phonenet_train.py``;
 docs/ears.md, twenty-fourth round). Its output, decoded against the grammar by
-``ctc_decode``, is what ``acoustic_model: phonenet`` hears. Weights are float16 in an
-``.npz``; BatchNorm is folded into the convolutions.
+``ctc_decode``, is what ``acoustic_model: phonenet`` hears. The network is defined, in
+torch, by that program's ``network()``; this module is its forward pass in eval mode, with
+BatchNorm folded into the convolutions. Weights are int8 with a float32 scale per output
+channel in an ``.npz`` (float weights are read too).
 
 Each output frame sees ``CONTEXT`` output frames either side (560 ms): a frame is final
 once that much audio follows it (``stable``).
