@@ -100,7 +100,10 @@ class EarsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     worker_process: bool = True
     #: ``default``: the English model the wheel ships (for microphones); ``espeak``: that
     #: model adapted to espeak-ng speech (built once per machine, nodes.asr.espeak_model);
-    #: or a model directory made by ``microturn adapt-ears`` (docs/ears.md)
+    #: a model directory made by ``microturn adapt-ears``; ``phonenet``: a CTC phone
+    #: network trained on espeak-ng speech that the wheel ships, decoded against the
+    #: grammar instead of by pocketsphinx (nodes.asr.ctc_engine); or the path of a phone
+    #: network's ``.npz`` (bench/phonenet_train.py) (docs/ears.md)
     acoustic_model: str = "default"
     #: adapt the acoustic model to the session's speaker on what the ears heard, in a
     #: process of its own, and swap it in between utterances (docs/ears.md)
@@ -178,6 +181,17 @@ class PocketsphinxEars(Node):
                 if p.speaker_adaptation else None
         except ValueError as exc:
             raise ParamError(f"node {self.id!r}: {exc} - at with.adapt_every") from exc
+        if _phone_network(p.acoustic_model) and p.speaker_adaptation:
+            raise ParamError(
+                f"node {self.id!r}: speaker_adaptation adapts a pocketsphinx acoustic model, "
+                f"and acoustic_model {p.acoustic_model!r} is a phone network - at "
+                "with.speaker_adaptation (it needs acoustic_model: default, espeak or a model "
+                "directory)")
+        if _phone_network(p.acoustic_model) and p.grammar == "open":
+            raise ParamError(
+                f"node {self.id!r}: acoustic_model {p.acoustic_model!r} is a phone network, "
+                "which decodes against the grammar alone - at with.grammar (scenario, or a "
+                "pocketsphinx acoustic model for grammar: open)")
         if not 0 <= p.garbage < 100:
             raise ParamError(f"node {self.id!r}: garbage must be a weight from 0 (no garbage "
                              f"loop) to under 100, got {p.garbage} - at with.garbage")
@@ -256,7 +270,7 @@ class PocketsphinxEars(Node):
 
             return str(DEFAULT)
         if name.endswith(".npz"):  # a phone network of one's own (bench/phonenet_train.py)
-            if not Path(name).is_file():
+            if not await self.clock.run_blocking(os.path.isfile, name):
                 raise ParamError(f"node {self.id!r}: acoustic_model {name!r}: no such file "
                                  "- at with.acoustic_model")
             return name
@@ -494,6 +508,11 @@ def _without(v: Vocabulary, bad: set[str]) -> Vocabulary:
         return tuple(t for t in items if not (set(t.lower().split()) & bad))
     return Vocabulary(keep(v.phrases), keep(v.number_contexts), keep(v.words),
                       keep(v.keywords), keep(v.fillers), v.garbage)
+
+
+def _phone_network(acoustic_model: str) -> bool:
+    """Whether ``acoustic_model`` names a phone network (decoded by ``ctc_engine``)."""
+    return acoustic_model == "phonenet" or acoustic_model.endswith(".npz")
 
 
 def _model_directory(path: str) -> tuple[str, list[str]]:

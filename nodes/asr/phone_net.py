@@ -39,6 +39,8 @@ class PhoneNet:
             z = np.load(path)
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path}: not a phone network ({exc})") from None
+        if not isinstance(z, np.lib.npyio.NpzFile):  # one array (.npy), not an archive
+            raise ValueError(f"{path}: not a phone network (one array, not an .npz archive)")
         try:
             self.mu = z["mu"].astype(np.float32)
             self.sd = z["sd"].astype(np.float32)
@@ -52,7 +54,9 @@ class PhoneNet:
             self.out = (_weight(z, "out_w")[:, :, 0], z["out_b"].astype(np.float32))
             self.meta = json.loads(str(z["meta"])) if "meta" in z else {}
         except KeyError as exc:
-            raise ValueError(f"{path}: not a phone network (no {exc.args[0]})") from None
+            raise ValueError(f"{path}: not a phone network ({exc.args[0]})") from None
+        finally:
+            z.close()
         self.context = 1 + sum(2 * d for _, _, d in self.blocks)
 
     @staticmethod

@@ -113,7 +113,9 @@ class Recognizer:
     pocketsphinx's default 1e-48 costs half the CPU and makes more errors). ``pause``:
     silence that ends an utterance (ns). ``onset``: speech needed to open one.
     ``max_utterance``: an utterance is cut (final) after this. ``acoustic_model``: a model
-    directory (``nodes.asr.adapt``); None: the English model the wheel ships.
+    directory (``nodes.asr.adapt``), or a phone network's ``.npz`` (decoded against the
+    grammar by ``nodes.asr.ctc_engine``; ``beam`` does not apply); None: the English model
+    the wheel ships.
     ``pronunciations``: words added to the dictionary (a word -> its phones; beside the
     dictionary's own for a word it has). ``accents``: rules of
     ``nodes.asr.pronunciations.ACCENTS`` whose variants of every grammar word the decoder
@@ -145,6 +147,10 @@ class Recognizer:
             config.update(beam=beam, pbeam=beam, wbeam=min(1e-10, beam * 1e20))
         if acoustic_model is not None and acoustic_model.endswith(".npz"):
             from .ctc_engine import CtcDecoder  # a phone network (acoustic_model: phonenet)
+
+            if open_vocabulary:
+                raise ValueError("a phone network decodes against a grammar only, not with "
+                                 "open_vocabulary")
 
             self._decoder: Any = CtcDecoder(acoustic_model)
         else:
