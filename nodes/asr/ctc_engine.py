@@ -11,9 +11,12 @@ partials each micro-turn, holding back a unit word, finals at pauses.
 During an utterance, each output frame of the network (``phone_net``) is searched for
 good once ``CONTEXT`` frames of audio follow it (its output no longer changes but for the
 utterance's mean, which is taken over the loud frames so far); a partial (``seg``)
-searches the newer frames on a fork of the search, as far as the audio goes. The final
-(``end_utt``) searches the whole utterance again at once, with the mean of all of it, as
-the network was trained.
+searches the newer frames on a fork of the search, as far as the audio goes, and shows
+its last word only once the path has reached that word's last phone: a word is not told
+before it is said. The final continues the same search to the end of the utterance (a
+second search of the whole utterance with its final mean gave the same finals on 96
+stand-in clips, for a cost that grows with the utterance: docs/ears.md, twenty-fourth
+round).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class CtcDecoder:
         self._committed = 0  # output frames searched for good
         self._tentative = np.zeros((0, 40), np.float32)
         self._final: list[Segment] | None = None
+        self._ended = False
         self._dirty = False
 
     # -- the dictionary ------------------------------------------------------------------
@@ -95,6 +99,7 @@ class CtcDecoder:
         self._committed = 0
         self._tentative = np.zeros((0, 40), np.float32)
         self._final = None
+        self._ended = False
         self._dirty = False
 
     def process_raw(self, data: bytes, no_search: bool = False, full_utt: bool = False) -> None:
@@ -103,15 +108,14 @@ class CtcDecoder:
         self._dirty = True
 
     def end_utt(self) -> None:
-        assert self._graph is not None
-        feats = self._mel.features()
-        search = CtcSearch(self._graph)
-        search.advance(self._net.logprobs(feats))
-        self._final = _segments(search.final())
-        self._search = None
+        """The utterance is over; its final is searched for when ``seg`` asks (so that an
+        utterance dropped without one, ``Recognizer.reset``, costs nothing)."""
+        self._ended = True
 
     def seg(self) -> list[Segment] | None:
-        if self._final is not None:
+        if self._ended:
+            if self._final is None:
+                self._final = self._final_words()
             return self._final
         if self._search is None:
             return None
@@ -122,13 +126,23 @@ class CtcDecoder:
         guess.advance(self._tentative)
         return _segments(guess.best(said=True))
 
+    def _final_words(self) -> list[Segment]:
+        if self._search is None:
+            return []
+        self._update()
+        search, self._search = self._search, None
+        search.advance(self._tentative)
+        return _segments(search.final())
+
     def _update(self) -> None:
         if not self._dirty or self._search is None:
             return
         self._dirty = False
         feats = self._mel.features()
         lp = self._net.logprobs(feats, self._committed)
-        done = max(0, (len(feats) + 1) // 2 - self._net.context - self._committed)
+        # output frame j reads input frames up to 2 j + 2 context + 1; the last two of
+        # ``feats`` are padding (``LogMel``)
+        done = max(0, (len(feats) - 4) // 2 - self._net.context - self._committed)
         if done:
             self._search.advance(lp[:done])
             self._committed += done
