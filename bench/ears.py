@@ -108,6 +108,10 @@ def run(voices: tuple[str, ...], clips: int, grammar: str, seed: int,
         from nodes.asr.espeak_model import ensure
 
         model = str(ensure())
+    elif acoustic_model == "phonenet":
+        from nodes.asr.phone_net import DEFAULT
+
+        model = str(DEFAULT)
     elif acoustic_model != "default":
         model = acoustic_model
     per_voice: dict[str, dict] = {}
@@ -190,7 +194,8 @@ def main() -> None:
     ap.add_argument("--voices", choices=("all", "tuned", "held-out"), default="all")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--acoustic-model", default="default",
-                    help="default, espeak (adapted to espeak speech), or a model directory")
+                    help="default, espeak (adapted to espeak speech), phonenet (the phone "
+                         "network), a model directory or a phone network's .npz")
     ap.add_argument("--beam", type=float, default=None,
                     help="search beam (default: the recogniser's, 1e-60)")
     ap.add_argument("--no-confirm", action="store_true",

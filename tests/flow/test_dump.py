@@ -34,7 +34,7 @@ def test_check_print_shows_where_each_part_of_an_extending_graph_comes_from(caps
                  "--set", "voice.rate=150"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("graph: assistant_webrtc\nnodes:\n")
-    assert f"  tokens:  # {ROOT / 'graphs' / 'assistant.yaml'}:12\n" in out
+    assert f"  tokens:  # {ROOT / 'graphs' / 'assistant.yaml'}:13\n" in out
     assert "    with: {voice: en-us, rate: 150, sample_rate: 16000, lead: 80ms}\n" in out
     assert ("  - {from: mic.audio, to: chunker.audio, policy: drop_oldest, max_time: 1s}  # "
             f"{ROOT / 'graphs' / 'assistant_webrtc.yaml'}:28\n") in out

@@ -63,7 +63,7 @@ def test_init_leaves_a_users_files_alone_unless_forced(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_the_wheel_carries_the_graphs_and_samples_and_declares_them(tmp_path):
+def test_the_wheel_carries_the_graphs_samples_and_phone_network(tmp_path):
     """Slow: builds the wheel (a few seconds on two cores), which no other test does."""
     had_build = (ROOT / "build").exists()
     try:
@@ -81,6 +81,9 @@ def test_the_wheel_carries_the_graphs_and_samples_and_declares_them(tmp_path):
             assert z.read(inside) == (ROOT / rel).read_bytes(), inside
         entry_points = next(z.read(n).decode() for n in names
                             if n.endswith(".dist-info/entry_points.txt"))
+        # the ears' phone network, which graphs/assistant.yaml hears with
+        assert (z.read("nodes/asr/models/phonenet.npz")
+                == (ROOT / "nodes/asr/models/phonenet.npz").read_bytes())
     assert not [n for n in names if n.startswith("nodes/starter/") and n.endswith(".py")
                 and n.count("/") > 2]  # its folders are data, no modules
     assert "[microturn.graphs]\nmicroturn = nodes.starter:graphs\n" in entry_points

@@ -30,8 +30,9 @@ FILE_ENDS = {"mic", "out", "console"}
 LIVE_ENDS = {"mic", "camera", "typed", "speaker", "events"}
 #: The parameters a live source and a buffered live output call for (see the YAML).
 LIVE_PARAMS = {"chunker": {"pace": "realtime", "wait": "200ms"}, "voice": {"lead": "80ms"},
-               # people, not espeak, at the mic; and the default beam, the cheaper search
-               "ears": {"acoustic_model": "default", "beam": 1e-60}}
+               # people, not espeak, at the mic, with the default model's beam and second
+               # look at an amount
+               "ears": {"acoustic_model": "default", "beam": 1e-60, "confirm_units": True}}
 EXPECTED_SAID = "20 dollars is 18 euros 40."
 
 
