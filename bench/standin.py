@@ -20,6 +20,12 @@ accent feature, by changing espeak's phonemes before they are synthesised: a sta
 a held-out accent that has it (twelfth and twenty-first rounds); ``--accents``
 sets the ears' accents (``''``: the dictionary's pronunciations alone). Prints one JSON
 line.
+
+``--phonenet`` hears with the phone network trained without the same accents instead
+(``bench/phonenet/without-ACCENTS.npz``, ``bench/phonenet_train.py --without``; no build,
+no word check), as the assistant hears with the shipped one (docs/ears.md, twenty-fourth
+round). Without it the ears are the adapted model with the word check, the beam 1e-80 and
+the second look at amounts, as the assistant heard before.
 """
 
 from __future__ import annotations
@@ -80,6 +86,27 @@ def standin_voices(left_out: list[str]) -> list[str]:
     return [left_out[k * len(left_out) // len(VARIANTS)] + v for k, v in enumerate(VARIANTS)]
 
 
+def phonenet_for(ap: argparse.ArgumentParser, left_out: list[str], given: str) -> str:
+    """The phone network for ``--phonenet``: ``auto``, the one trained without the
+    accents ``left_out`` (``bench/phonenet_train.py --without``); a path, checked to be a
+    network that never heard them (else ``ap.error``, exit status 2)."""
+    from bench.phonenet_train import default_out
+    from nodes.asr import espeak_model
+    from nodes.asr.phone_net import PhoneNet
+
+    order = [a for a in espeak_model.ACCENTS if a in left_out]
+    path = default_out(order) if given == "auto" else Path(given)
+    try:
+        net = PhoneNet(path)
+    except ValueError as exc:
+        ap.error(f"--phonenet: {exc}")
+    heard = sorted(set(left_out) - set(net.meta.get("without", ())))
+    if heard:
+        ap.error(f"--phonenet: {path} was trained on {', '.join(heard)}: a stand-in must "
+                 "never have heard the accents it stands in for")
+    return str(path)
+
+
 def per_voice(scored: list[dict]) -> dict[str, dict[str, int]]:
     """Clips right and in all, by voice: the errors gather on some voices (docs/ears.md,
     ninth round: the variants the adaptation never used)."""
@@ -136,9 +163,11 @@ def main(argv: list[str] | None = None) -> int:
                          "or none (off)")
     ap.add_argument("--graph", type=Path, default=GRAPH)
     ap.add_argument("--clips-out", type=Path, help="also write each clip's result (JSON lines)")
-    ap.add_argument("--phonenet", type=Path,
-                    help="a phone network (.npz) built without the accents left out, in "
-                         "place of the adapted pocketsphinx model and the word check")
+    ap.add_argument("--phonenet", nargs="?", const="auto",
+                    help="hear with a phone network trained without the accents left out "
+                         "(docs/ears.md), in place of the adapted pocketsphinx model and "
+                         "the word check: bench/phonenet/without-ACCENTS.npz, or the .npz "
+                         "given")
     args = ap.parse_args(argv)
     left_out, chosen, voices = selection(ap, args)
     if args.n < 1:
@@ -151,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             ap.error(str(exc))
 
+    if args.phonenet:
+        args.phonenet = phonenet_for(ap, left_out, args.phonenet)
     t0 = time.monotonic()
     model = args.phonenet or espeak_model.ensure(without=left_out)
     word_check = None
@@ -164,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  synth=synth)]
     ears: dict[str, object] = {"acoustic_model": str(model),
                                "word_check": word_check or "off"}
+    if not args.phonenet:  # as the assistant heard with the adapted model
+        ears.update(beam=1e-80, confirm_units=True)
     if args.accents is not None:
         ears["accents"] = [a for a in args.accents.split(",") if a]
     scored = run_clips_virtual(clips, args.graph, ears=ears)

@@ -154,3 +154,32 @@ def test_a_run_prints_one_json_line_scored_with_the_stand_in_model(
         assert "stopwatch" in row["text"].split()
         assert row["heard"] and all(isinstance(h, str) and h for h in row["heard"])
         assert any("stopwatch" in h.split() for h in row["heard"])
+
+
+def test_a_phone_network_stands_in_only_if_it_never_heard_the_accents(capsys) -> None:
+    """``--phonenet``: the network trained without the accents left out, found by name;
+    one that heard them is refused (exit status 2), and so is a file that is no network."""
+    from bench.phonenet_train import default_out
+
+    ap = standin.argparse.ArgumentParser()
+    assert standin.phonenet_for(ap, ["en-gb-x-rp", "en"], "auto") == \
+        str(default_out(["en", "en-gb-x-rp"]))
+    shipped = str(Path(standin.ROOT) / "nodes/asr/models/phonenet.npz")
+    for given in (shipped, str(default_out(["en-gb-scotland"]))):  # both heard en
+        with pytest.raises(SystemExit) as exc:
+            standin.phonenet_for(ap, ["en"], given)
+        assert exc.value.code == 2
+        assert "was trained on en: a stand-in must never have heard" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        standin.phonenet_for(ap, ["en"], str(Path(standin.ROOT) / "README.md"))
+    assert "not a phone network" in capsys.readouterr().err
+
+
+def test_a_phone_network_stand_in_hears_its_accent(tmp_path) -> None:
+    """One count clip in a scotland variant the network never heard, through the assistant
+    with the network trained without scotland: counted right."""
+    out = tmp_path / "clips.jsonl"
+    assert standin.main(["--phonenet", "--n", "1", "--seed", "11",
+                         "--clips-out", str(out)]) == 0
+    (clip,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert clip["voice"].startswith("en-gb-scotland") and clip["correct"]
