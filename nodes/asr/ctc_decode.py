@@ -191,7 +191,7 @@ def default_dictionary() -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def _read_dictionary(path: str) -> dict[str, tuple[str, ...]]:
+def read_dictionary(path: str) -> dict[str, tuple[str, ...]]:
     """word -> its pronunciations (phone strings, stress digits dropped), in order."""
     out: dict[str, list[str]] = {}
     with open(path, encoding="utf-8") as f:
@@ -220,7 +220,7 @@ class Lexicon:
 
         self.accents = tuple(DEFAULT_ACCENTS if accents is None else accents)
         check_accents(self.accents)
-        self._dict = _read_dictionary(dictionary or default_dictionary())
+        self._dict = read_dictionary(dictionary or default_dictionary())
         self._extra = {w.lower(): tuple(" ".join(p.upper().split()) for p in ps)
                        for w, ps in (pronunciations or {}).items()}
         self._garbage = GARBAGE

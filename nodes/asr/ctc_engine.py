@@ -28,7 +28,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .ctc_decode import PHONE_CLASS, CtcGraph, CtcSearch, Lexicon, default_dictionary, _read_dictionary
+from .ctc_decode import (
+    PHONE_CLASS,
+    CtcGraph,
+    CtcSearch,
+    Lexicon,
+    default_dictionary,
+    read_dictionary,
+)
 from .phone_net import PhoneNet
 from .wordcheck import LogMel
 
@@ -49,7 +56,7 @@ class CtcDecoder:
 
     def __init__(self, model: str | Path | None = None) -> None:
         self._net = PhoneNet(model) if model is not None else PhoneNet()
-        self._dict = _read_dictionary(default_dictionary())
+        self._dict = read_dictionary(default_dictionary())
         self._extra: dict[str, list[str]] = {}
         self._graphs: dict[str, CtcGraph] = {}
         self._graph: CtcGraph | None = None

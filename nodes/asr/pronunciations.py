@@ -138,7 +138,7 @@ def add(dictionary: Dictionary, pronunciations: Mapping[str, Sequence[str]]) -> 
                 dictionary.add_word(word if not have else f"{word}({len(have) + 1})", phones,
                                     True)
             except RuntimeError as exc:  # pocketsphinx says no more than this
-                raise ValueError(f"pocketsphinx refused the pronunciation {phones!r} of "
+                raise ValueError(f"the ears' dictionary refused the pronunciation {phones!r} of "
                                  f"{word!r}") from exc
 
 
