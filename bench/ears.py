@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,8 @@ def amounts(words: list[str]) -> list[int]:
     return [s.value for s in find_numbers(words) if s.end < len(words) and words[s.end] in UNITS]
 
 
-def edits(ref: list[str], hyp: list[str]) -> int:
+def edits(ref: Sequence[object], hyp: Sequence[object]) -> int:
+    """Levenshtein distance: substitutions, insertions and deletions."""
     d = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         prev, d[0] = d[0], i

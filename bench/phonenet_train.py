@@ -81,6 +81,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.ears import edits  # noqa: E402
 from bench.scenarios import HELD_OUT  # noqa: E402
 from bench.standin import standin_voices  # noqa: E402
 from nodes.asr import espeak_model, wordcheck_build  # noqa: E402
@@ -300,15 +301,6 @@ def agreement(net: Any, mu: np.ndarray, sd: np.ndarray, path: str | os.PathLike,
 
 # -- training -------------------------------------------------------------------------------
 
-def edit_distance(a: Sequence[int], b: Sequence[int]) -> int:
-    d = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, d[0] = d[0], i
-        for j, y in enumerate(b, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (x != y))
-    return d[len(b)]
-
-
 def greedy(lp: np.ndarray) -> list[int]:
     """(classes, frames) -> the best path's phones, repeats merged, blanks dropped."""
     out, last = [], 0
@@ -385,7 +377,7 @@ def train(data: Sequence[tuple[np.ndarray, np.ndarray]],
             with torch.no_grad():
                 lp = F.log_softmax(net(x.T[None]).float(), 1)[0].cpu().numpy()
             c = counts.setdefault(voice, [0, 0])
-            c[0] += edit_distance(greedy(lp), tg.tolist())
+            c[0] += edits(tg.tolist(), greedy(lp))
             c[1] += len(tg)
         per[name] = {v: round(e / k, 4) for v, (e, k) in counts.items()}
         per[name]["all"] = round(sum(e for e, _ in counts.values())
