@@ -66,7 +66,7 @@ def test_the_ears_of_the_assistant_graph_take_the_given_model(tmp_path: Path) ->
                                ears={"acoustic_model": "/models/stand-in"})
     ears = [d.params for d in graph.nodes.values() if d.type_name == "asr.pocketsphinx"]
     assert [p.acoustic_model for p in ears] == ["/models/stand-in"]
-    assert ears[0].beam == 1e-80  # the graph's other settings stay
+    assert ears[0].confirm_units is False  # the graph's other settings stay
 
 
 def test_tally_clips_run_with_the_count_skill_hearing_numbers(tmp_path: Path) -> None:
