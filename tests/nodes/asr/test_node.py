@@ -67,7 +67,7 @@ def test_unknown_words_name_themselves() -> None:
 
 
 def test_yaml_words_stay_when_a_front_end_sends_its_own() -> None:
-    from nodes.asr_pocketsphinx import Vocabulary
+    from nodes.asr.params import Vocabulary
 
     v = Vocabulary(("stop",), ("dollars",), ("cat", "kangaroo"), (), ("okay",))
     new = v.updated(SetVocabulary(words=("dog",), keywords=("hello computer",)),
