@@ -80,7 +80,8 @@ if TYPE_CHECKING:
 
 
 class PocketsphinxEars(Node):
-    """Streaming speech recognition with pocketsphinx (offline, CPU)."""
+    """Streaming speech recognition, offline on a CPU: pocketsphinx's decoder, or the phone
+    network decoded against the same grammar (``acoustic_model: phonenet``)."""
 
     Params = EarsParams
     requires = (("pocketsphinx", "pocketsphinx", "asr"),)
