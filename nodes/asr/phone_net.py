@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from .wordcheck import conv1d
+
 DEFAULT = Path(__file__).with_name("models") / "phonenet.npz"
 #: output frames on either side that an output frame depends on: the input convolution's
 #: one, and 2 * dilation for each block's kernel of 5
@@ -59,18 +61,6 @@ class PhoneNet:
             z.close()
         self.context = 1 + sum(2 * d for _, _, d in self.blocks)
 
-    @staticmethod
-    def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, dilation: int = 1,
-              stride: int = 1) -> np.ndarray:
-        """x (C, T), w (O, C, K), 'same' padding -> (O, ceil(T / stride))."""
-        o, c, k = w.shape
-        p = dilation * (k // 2)
-        xp = np.pad(x, ((0, 0), (p, p)))
-        t = (x.shape[1] + stride - 1) // stride
-        cols = np.stack([xp[:, j * dilation: j * dilation + stride * (t - 1) + 1: stride]
-                         for j in range(k)], 1)
-        return w.reshape(o, c * k) @ cols.reshape(c * k, t) + b[:, None]
-
     def logprobs(self, feats: np.ndarray, first: int = 0) -> np.ndarray:
         """(T, 40) log mel (``wordcheck.log_mel``) -> log-probabilities of output frames
         ``first`` .. ``ceil(T / 2) - 1``, (frames, 40): only the input those frames
@@ -79,10 +69,10 @@ class PhoneNet:
         x = ((feats[s:] - self.mu) / self.sd).T.astype(np.float32)
         if not x.shape[1]:
             return np.zeros((0, len(self.phones) + 1), np.float32)
-        h = np.maximum(self._conv(x, *self.inp, stride=2), 0.0)
+        h = np.maximum(conv1d(x[None], *self.inp, stride=2), 0.0)
         for w, b, d in self.blocks:
-            h = h + np.maximum(self._conv(h, w, b, d), 0.0)
-        y = (self.out[0] @ h + self.out[1][:, None])[:, first - s // 2:]
+            h = h + np.maximum(conv1d(h, w, b, dilation=d), 0.0)
+        y = (self.out[0] @ h[0] + self.out[1][:, None])[:, first - s // 2:]
         y = y - y.max(0)
         return (y - np.log(np.exp(y).sum(0))).T
 

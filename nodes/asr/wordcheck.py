@@ -192,13 +192,17 @@ def word_features(feats: np.ndarray, start: int, frames: int) -> tuple[np.ndarra
 
 # -- the network, in numpy ---------------------------------------------------------------------
 
-def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """1-d convolution, 'same' padding: x (N, C, T), w (O, C, K) -> (N, O, T)."""
+def conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray, *, dilation: int = 1,
+           stride: int = 1) -> np.ndarray:
+    """1-d convolution, 'same' padding: x (N, C, T), w (O, C, K) -> (N, O, ceil(T / stride))
+    (also the phone network's, ``phone_net``)."""
     k = w.shape[2]
-    p = k // 2
+    p = dilation * (k // 2)
     xp = np.pad(x, ((0, 0), (0, 0), (p, p)))
-    cols = np.stack([xp[:, :, j:j + x.shape[2]] for j in range(k)], axis=2)  # N, C, K, T
-    flat = cols.reshape(x.shape[0], -1, x.shape[2])  # N, C * K, T
+    t = (x.shape[2] + stride - 1) // stride
+    cols = np.stack([xp[:, :, j * dilation: j * dilation + stride * (t - 1) + 1: stride]
+                     for j in range(k)], axis=2)  # N, C, K, T
+    flat = cols.reshape(x.shape[0], -1, t)  # N, C * K, T
     return np.matmul(w.reshape(w.shape[0], -1), flat) + b[None, :, None]
 
 
@@ -227,10 +231,10 @@ class WordCheck:
         """(N, 80, T) word inputs and their log durations -> (N, words) probabilities."""
         p = self._p
         h = (x - p["mu"]) / p["sd"]
-        h = np.maximum(_conv(h, p["c1w"], p["c1b"]), 0)
-        h = np.maximum(_conv(h, p["c2w"], p["c2b"]), 0)
+        h = np.maximum(conv1d(h, p["c1w"], p["c1b"]), 0)
+        h = np.maximum(conv1d(h, p["c2w"], p["c2b"]), 0)
         h = h[:, :, :h.shape[2] // 2 * 2].reshape(h.shape[0], h.shape[1], -1, 2).max(3)
-        h = np.maximum(_conv(h, p["c3w"], p["c3b"]), 0)
+        h = np.maximum(conv1d(h, p["c3w"], p["c3b"]), 0)
         h = h.reshape(h.shape[0], h.shape[1], 4, -1).mean(3).reshape(h.shape[0], -1)
         h = np.concatenate((h, log_durations[:, None].astype(np.float32)), 1)
         h = np.maximum(h @ p["f1w"].T + p["f1b"], 0)
